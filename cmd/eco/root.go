@@ -1,0 +1,57 @@
+package main
+
+import (
+	"io"
+	"os"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+)
+
+// cli holds what every command shares: where output goes and whether it is a terminal.
+type cli struct {
+	stdout, stderr io.Writer
+}
+
+// colorFor reports whether w is a terminal that should get colour.
+func colorFor(w io.Writer) bool {
+	if os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	c := &cli{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "eco",
+		Short: "eco runs your apps from an HCL ecosystem file",
+		Long: `eco is a process manager driven by config as code: an HCL ecosystem file that
+lives in git describes your apps, and eco makes the running processes match it.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(
+		newVersionCmd(c),
+	)
+	c.addLanguageCommands(root)
+	return root
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func newVersionCmd(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print eco's version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := io.WriteString(c.stdout, "eco "+version+"\n")
+			return err
+		},
+	}
+}

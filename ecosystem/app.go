@@ -1,0 +1,366 @@
+package ecosystem
+
+import (
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/eco-pm/eco/schema"
+)
+
+// envNameRE is what instance_var and increment_var may be.
+var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// fieldIndex maps JSON names (which are the schema's attribute names) to struct fields.
+func fieldIndex(t reflect.Type) map[string]int {
+	idx := map[string]int{}
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			idx[name] = i
+		}
+	}
+	return idx
+}
+
+var (
+	appFields       = fieldIndex(reflect.TypeFor[App]())
+	logRotateFields = fieldIndex(reflect.TypeFor[LogRotate]())
+)
+
+// Attr returns the value of the attribute named name (its name in the file and the schema),
+// or false when App has no such attribute.
+func (a *App) Attr(name string) (any, bool) {
+	i, ok := appFields[name]
+	if !ok {
+		return nil, false
+	}
+	return reflect.ValueOf(a).Elem().Field(i).Interface(), true
+}
+
+// set stores a decoded value into the field named name of the struct that dst points to.
+func set(dst any, fields map[string]int, name string, v any) {
+	f := reflect.ValueOf(dst).Elem().Field(fields[name])
+	rv := reflect.ValueOf(v)
+	if !rv.IsValid() {
+		f.SetZero()
+		return
+	}
+	f.Set(rv.Convert(f.Type()))
+}
+
+// appDecoder decodes one app block.
+type appDecoder struct {
+	*decoder
+	app     App
+	ctx     *hcl.EvalContext
+	env     map[string]*string
+	profile map[string]*string
+	// present has every attribute written in the block, even one whose value had an error.
+	present map[string]bool
+}
+
+// app decodes and checks one app block. Profiles named by env_<profile> attributes are added to
+// profiles. It reports false when the app has errors.
+func (d *decoder) app(b *hclsyntax.Block, ctx *hcl.EvalContext, profiles map[string]bool) (App, bool) {
+	before := len(d.diags.Errs())
+	a := &appDecoder{decoder: d, ctx: ctx, app: App{
+		Name:      b.Labels[0],
+		DeclRange: b.DefRange(),
+		Ranges:    map[string]hcl.Range{},
+	}, present: map[string]bool{}}
+	for name := range b.Body.Attributes {
+		a.present[name] = true
+	}
+	where := fmt.Sprintf("in app %q", a.app.Name)
+
+	// Defaults first, through the same conversions as the file's values.
+	a.defaults(&schema.App, &a.app, appFields)
+	a.defaults(&schema.LogRotate, &a.app.LogRotate, logRotateFields)
+
+	for _, name := range sortedAttrNames(b.Body) {
+		attr := b.Body.Attributes[name]
+		if prof, ok := strings.CutPrefix(name, schema.EnvProfilePrefix); ok && prof != "" {
+			profiles[prof] = true
+			envAttr, _ := schema.App.Attr("env")
+			envAttr.Name = name
+			if v, ok := a.eval(envAttr, attr); ok && prof == d.opts.Profile {
+				a.profile = v.(map[string]*string)
+				a.app.Ranges[name] = attr.SrcRange
+			}
+			continue
+		}
+		sa, ok := schema.App.Attr(name)
+		if !ok {
+			d.unsupportedAttr(attr, &schema.App, where)
+			continue
+		}
+		v, ok := a.eval(sa, attr)
+		if !ok {
+			continue
+		}
+		a.app.Ranges[name] = attr.SrcRange
+		if name == "env" {
+			a.env = v.(map[string]*string)
+			continue
+		}
+		set(&a.app, appFields, name, v)
+	}
+
+	var rotate *hclsyntax.Block
+	for _, nb := range b.Body.Blocks {
+		if nb.Type != schema.LogRotate.Type {
+			d.unsupportedBlock(nb, &schema.App, where)
+			continue
+		}
+		if rotate != nil {
+			d.errorf(nb.TypeRange.Ptr(), "Duplicate log_rotate block", "App %q already has a log_rotate block at %s.", a.app.Name, rotate.DefRange())
+			continue
+		}
+		rotate = nb
+		a.logRotate(nb)
+	}
+
+	a.finish()
+	return a.app, len(d.diags.Errs()) == before
+}
+
+// defaults applies every default of block to dst.
+func (a *appDecoder) defaults(block *schema.Block, dst any, fields map[string]int) {
+	for _, sa := range block.Attrs {
+		if sa.Default == cty.NilVal || sa.Name == "env" {
+			continue
+		}
+		v, diag := kindValue(sa, sa.Default, nil, a.opts.cpus())
+		if diag != nil {
+			panic(fmt.Sprintf("schema default of %s: %s", sa.Name, diag.Detail))
+		}
+		set(dst, fields, sa.Name, v)
+	}
+}
+
+// eval evaluates attr as sa's kind. A null value counts as not set.
+func (a *appDecoder) eval(sa schema.Attr, attr *hclsyntax.Attribute) (any, bool) {
+	v, diags := attr.Expr.Value(a.ctx)
+	a.diags = append(a.diags, diags...)
+	if diags.HasErrors() || !v.IsWhollyKnown() || v.IsNull() {
+		return nil, false
+	}
+	gv, diag := kindValue(sa, v, attr.Expr.Range().Ptr(), a.opts.cpus())
+	if diag != nil {
+		a.diags = append(a.diags, diag)
+		return nil, false
+	}
+	return gv, true
+}
+
+func (a *appDecoder) logRotate(b *hclsyntax.Block) {
+	where := fmt.Sprintf("in the log_rotate block of app %q", a.app.Name)
+	if len(b.Labels) > 0 {
+		a.errorf(b.LabelRanges[0].Ptr(), "Extraneous label for log_rotate", "A log_rotate block has no label.")
+	}
+	for _, name := range sortedAttrNames(b.Body) {
+		attr := b.Body.Attributes[name]
+		sa, ok := schema.LogRotate.Attr(name)
+		if !ok {
+			a.unsupportedAttr(attr, &schema.LogRotate, where)
+			continue
+		}
+		if v, ok := a.eval(sa, attr); ok {
+			set(&a.app.LogRotate, logRotateFields, name, v)
+			a.app.Ranges["log_rotate."+name] = attr.SrcRange
+		}
+	}
+	for _, nb := range b.Body.Blocks {
+		a.unsupportedBlock(nb, &schema.LogRotate, where)
+	}
+}
+
+// rangeOf returns where attr was set, or the app's header.
+func (a *appDecoder) rangeOf(attr string) *hcl.Range {
+	if r, ok := a.app.Ranges[attr]; ok {
+		return r.Ptr()
+	}
+	return a.app.DeclRange.Ptr()
+}
+
+// finish merges the env profile, resolves paths and checks what involves several attributes.
+func (a *appDecoder) finish() {
+	app := &a.app
+	app.Env = map[string]string{}
+	for _, src := range []map[string]*string{a.env, a.profile} {
+		for k, v := range src {
+			if v == nil {
+				delete(app.Env, k)
+			} else {
+				app.Env[k] = *v
+			}
+		}
+	}
+	if len(app.Env) == 0 {
+		app.Env = nil
+	}
+
+	// What runs.
+	switch {
+	case a.present["script"] && !app.IsSet("script"), a.present["command"] && !app.IsSet("command"):
+		// Already reported.
+	case app.Script != "" && len(app.Command) > 0:
+		a.errorf(a.rangeOf("command"), "Conflicting script and command",
+			"App %q sets both script (at %s) and command; set exactly one: script for a file run by its interpreter, command for a program and its arguments.",
+			app.Name, app.Ranges["script"])
+	case app.Script == "" && len(app.Command) == 0:
+		detail := fmt.Sprintf(`App %q has nothing to run: set script = "server.js" or command = ["./bin/api", "--flag"].`, app.Name)
+		if app.IsSet("command") {
+			detail = fmt.Sprintf("App %q has an empty command; give at least the program to run.", app.Name)
+		}
+		a.errorf(a.rangeOf("command"), "Missing script or command", "%s", detail)
+	case len(app.Command) > 0:
+		for _, attr := range []string{"interpreter", "node_args"} {
+			if app.IsSet(attr) {
+				a.errorf(a.rangeOf(attr), "Conflicting "+attr+" and command",
+					"%s applies to script; with command, put the program and its arguments in command itself.", attr)
+			}
+		}
+	}
+
+	app.Cwd = a.path(app.Cwd)
+	if app.Script != "" {
+		if !filepath.IsAbs(app.Script) {
+			app.Script = filepath.Join(app.Cwd, app.Script)
+		}
+		if !app.IsSet("interpreter") {
+			app.Interpreter = InterpreterFor(app.Script)
+		}
+	}
+	if app.Interpreter == "none" {
+		app.Interpreter = ""
+		if app.IsSet("node_args") {
+			a.errorf(a.rangeOf("node_args"), "Conflicting interpreter and node_args",
+				`node_args are the interpreter's arguments, but interpreter = "none" runs the script directly.`)
+		}
+	}
+	for _, f := range []*string{&app.OutFile, &app.ErrorFile, &app.LogFile} {
+		switch *f {
+		case "":
+		case "null", DevNull:
+			*f = DevNull
+		default:
+			*f = filepath.Clean(a.path(*f))
+		}
+	}
+
+	a.checkCluster()
+
+	for _, attr := range []string{"instance_var", "increment_var"} {
+		v := app.InstanceVar
+		if attr == "increment_var" {
+			v = app.IncrementVar
+		}
+		if (v != "" || app.IsSet(attr)) && !envNameRE.MatchString(v) {
+			a.errorf(a.rangeOf(attr), "Invalid "+attr, "%s must be an environment variable name (letters, digits and '_', not starting with a digit); got %q.", attr, v)
+		}
+	}
+	if inc := app.IncrementVar; inc != "" && envNameRE.MatchString(inc) {
+		val, ok := app.Env[inc]
+		if _, err := strconv.Atoi(val); (!ok || err != nil) && !(inc == "PORT" && app.Port != 0) {
+			a.errorf(a.rangeOf("increment_var"), "Invalid increment_var",
+				"increment_var = %q needs a whole-number starting value in env (for example env = { %s = 3000 }); eco adds the instance's number to it.", inc, inc)
+		}
+	}
+	for _, code := range app.StopExitCodes {
+		if code < 0 || code > 255 {
+			a.errorf(a.rangeOf("stop_exit_codes"), "Invalid exit code", "stop_exit_codes holds %d; exit codes are 0 to 255.", code)
+		}
+	}
+	if app.Autorestart && app.MaxRestarts == 0 && app.IsSet("max_restarts") {
+		a.warnf(a.rangeOf("max_restarts"), "No restarts allowed",
+			"max_restarts = 0 marks the app errored at its first crash; set autorestart = false if that is what you mean.")
+	}
+}
+
+// checkCluster settles port and balance.
+func (a *appDecoder) checkCluster() {
+	app := &a.app
+	if !app.IsSet("port") {
+		if p, ok := app.Env["PORT"]; ok && app.ExecMode == Cluster {
+			// PM2 users set the port in env; the cluster shares that one.
+			if n, err := strconv.Atoi(p); err == nil {
+				app.Port = n
+			}
+		}
+	}
+	if app.Port != 0 && (app.Port < 1 || app.Port > 65535) {
+		a.errorf(a.rangeOf("port"), "Invalid port", "port must be 1 to 65535; got %d.", app.Port)
+	}
+	if app.ExecMode != Cluster {
+		if app.IsSet("balance") {
+			a.warnf(a.rangeOf("balance"), "balance has no effect in fork mode",
+				`App %q runs in fork mode, where each instance binds its own ports; set exec_mode = "cluster" to share a port.`, app.Name)
+		}
+		app.Balance = ""
+		return
+	}
+	if app.Port == 0 {
+		a.errorf(a.rangeOf("exec_mode"), "Missing port for cluster mode",
+			`App %q runs in cluster mode, where eco binds the public port and its instances share it, so eco needs to know the port: set port = 3000 (or env = { PORT = 3000 }).`, app.Name)
+	}
+}
+
+// path resolves p relative to the configuration's folder.
+func (a *appDecoder) path(p string) string {
+	if p == "" {
+		return a.dir
+	}
+	if strings.HasPrefix(p, "~/") {
+		if home, ok := a.opts.lookupEnv("HOME"); ok {
+			p = filepath.Join(home, p[2:])
+		}
+	}
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(a.dir, p)
+}
+
+// InterpreterFor infers the interpreter of a script from its extension: node for .js, .mjs and
+// .cjs, python3 for .py, bash for .sh, and "" (run directly) for anything else.
+func InterpreterFor(script string) string {
+	switch strings.ToLower(filepath.Ext(script)) {
+	case ".js", ".mjs", ".cjs":
+		return "node"
+	case ".py":
+		return "python3"
+	case ".sh":
+		return "bash"
+	}
+	return ""
+}
+
+// checkPorts reports apps that would bind the same port.
+func (d *decoder) checkPorts(apps []App) {
+	byPort := map[int]*App{}
+	for i := range apps {
+		app := &apps[i]
+		if app.Port == 0 {
+			continue
+		}
+		if prev, dup := byPort[app.Port]; dup {
+			rng := app.DeclRange
+			if r, ok := app.Ranges["port"]; ok {
+				rng = r
+			}
+			d.errorf(rng.Ptr(), "Duplicate port",
+				"Apps %q and %q both use port %d; only one can listen on it.", prev.Name, app.Name, app.Port)
+			continue
+		}
+		byPort[app.Port] = app
+	}
+}

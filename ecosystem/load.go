@@ -1,0 +1,165 @@
+package ecosystem
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+// Options are the inputs of a configuration besides its files.
+type Options struct {
+	// Profile selects env_<Profile> in every app (--env).
+	Profile string
+	// Vars are variable values given on the command line (--var name=value), as written.
+	Vars map[string]string
+	// LookupEnv reads eco's environment, for env() and ECO_VAR_<name>; nil reads nothing.
+	LookupEnv func(string) (string, bool)
+	// ReadFile reads a file for file(); nil refuses.
+	ReadFile func(string) ([]byte, error)
+	// CPUs is the number of CPUs available, for instances = "max" and cpus(); below 1 counts as 1.
+	CPUs int
+}
+
+func (o *Options) lookupEnv(name string) (string, bool) {
+	if o.LookupEnv == nil {
+		return "", false
+	}
+	return o.LookupEnv(name)
+}
+
+func (o *Options) cpus() int { return max(o.CPUs, 1) }
+
+// Parsed is a configuration's files, parsed but not yet decoded.
+type Parsed struct {
+	// Dir is the absolute folder the files are in.
+	Dir string
+	// Names are the files in reading order, as named to Parse.
+	Names []string
+	// Files are the parsed files by name.
+	Files map[string]*hcl.File
+}
+
+// Sources returns each file's bytes by name, for printing diagnostics.
+func (p *Parsed) Sources() map[string][]byte {
+	src := make(map[string][]byte, len(p.Files))
+	for name, f := range p.Files {
+		src[name] = f.Bytes
+	}
+	return src
+}
+
+// Parse reads path (a file, or a folder of .hcl files) and parses every file, collecting every
+// syntax error. It returns the files that parsed, even when others did not.
+func Parse(path string) (*Parsed, hcl.Diagnostics) {
+	names, err := Files(path)
+	if err != nil {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot read configuration",
+			Detail:   err.Error(),
+		}}
+	}
+	dir := path
+	if len(names) == 1 && names[0] == path {
+		dir = filepath.Dir(path)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read configuration", Detail: err.Error()}}
+	}
+	p := &Parsed{Dir: abs, Files: map[string]*hcl.File{}}
+	var diags hcl.Diagnostics
+	for _, name := range names {
+		src, err := os.ReadFile(name)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Cannot read file",
+				Detail:   err.Error(),
+			})
+			continue
+		}
+		diags = append(diags, p.Add(name, src)...)
+	}
+	return p, diags
+}
+
+// ParseSource parses one file held in memory, as if it were the file name in folder dir.
+func ParseSource(dir, name string, src []byte) (*Parsed, hcl.Diagnostics) {
+	p := &Parsed{Dir: dir, Files: map[string]*hcl.File{}}
+	return p, p.Add(name, src)
+}
+
+// Add parses src as the file name and adds it to p.
+func (p *Parsed) Add(name string, src []byte) hcl.Diagnostics {
+	f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
+	if f == nil {
+		// The file did not parse at all; keep its bytes so its diagnostics can be printed.
+		f = &hcl.File{Body: hcl.EmptyBody(), Bytes: src}
+	}
+	if _, dup := p.Files[name]; !dup {
+		p.Names = append(p.Names, name)
+	}
+	p.Files[name] = f
+	return diags
+}
+
+// Load parses and decodes the configuration at path with the real environment and filesystem
+// behind opts' nil fields. It returns a Config only when there is no error; p is returned
+// whenever files were read, so diagnostics can be printed with their source.
+func Load(path string, opts Options) (cfg *Config, p *Parsed, diags hcl.Diagnostics) {
+	if opts.LookupEnv == nil {
+		opts.LookupEnv = os.LookupEnv
+	}
+	if opts.ReadFile == nil {
+		opts.ReadFile = os.ReadFile
+	}
+	p, diags = Parse(path)
+	if p == nil || diags.HasErrors() {
+		return nil, p, diags
+	}
+	cfg, more := Decode(p, opts)
+	diags = append(diags, more...)
+	if diags.HasErrors() {
+		return nil, p, diags
+	}
+	diags = append(diags, checkFiles(cfg)...)
+	return cfg, p, diags
+}
+
+// checkFiles warns about scripts and working directories that do not exist (yet): a build may
+// create them before the app starts, so they are warnings, not errors.
+func checkFiles(cfg *Config) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for i := range cfg.Apps {
+		app := &cfg.Apps[i]
+		if info, err := os.Stat(app.Cwd); err != nil || !info.IsDir() {
+			rng := app.DeclRange
+			if r, ok := app.Ranges["cwd"]; ok {
+				rng = r
+			}
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagWarning,
+				Summary:  "Working directory not found",
+				Detail:   fmt.Sprintf("App %q runs in %s, which is not a folder (yet).", app.Name, app.Cwd),
+				Subject:  rng.Ptr(),
+			})
+			continue
+		}
+		if app.Script == "" {
+			continue
+		}
+		if _, err := os.Stat(app.Script); err != nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagWarning,
+				Summary:  "Script not found",
+				Detail:   fmt.Sprintf("App %q runs %s, which does not exist (yet).", app.Name, app.Script),
+				Subject:  app.Ranges["script"].Ptr(),
+			})
+		}
+	}
+	return diags
+}

@@ -1,0 +1,4 @@
+project = "x"
+app "web" {
+  script = "web.js"
+}

@@ -1,0 +1,4 @@
+app "a" {
+  script = "a.js"
+  env = { A = } # error: Invalid expression
+}

@@ -1,0 +1,4 @@
+# The smallest useful file: one app, every default.
+app "worker" {
+  script = "worker.js"
+}

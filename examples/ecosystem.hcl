@@ -1,0 +1,66 @@
+# An ecosystem file for eco: a clustered web app and a background worker.
+#
+#   eco validate examples/ecosystem.hcl    check it, with every problem's position
+#   eco config examples/ecosystem.hcl      see what it resolves to ("max" -> a number)
+#   eco apply examples/ecosystem.hcl       run it
+#
+# Try `--env production` and `--var port=8080`. Every attribute is described in
+# docs/reference.md.
+
+project = "examples"
+
+variable "port" {
+  type        = number
+  default     = 3000
+  description = "The public port of the web app."
+}
+
+locals {
+  common_env = {
+    LOG_LEVEL = "info"
+  }
+}
+
+# A Node HTTP server (standard library only), one instance per CPU behind one port.
+app "web" {
+  script    = "server.js"
+  cwd       = "./web"
+  instances = "max"
+  exec_mode = "cluster"
+  port      = var.port
+  balance   = "round_robin"
+
+  env = merge(local.common_env, {
+    NODE_ENV = "development"
+  })
+  env_production = {
+    NODE_ENV  = "production"
+    LOG_LEVEL = "warn"
+  }
+
+  # server.js calls process.send('ready') once it listens.
+  wait_ready     = true
+  listen_timeout = "5s"
+  kill_timeout   = "3s"
+
+  max_memory_restart = "1G"
+  out_file           = "./logs/web.out.log"
+  error_file         = "./logs/web.err.log"
+  log_date_format    = "2006-01-02T15:04:05.000Z07:00"
+
+  log_rotate {
+    max_size  = "10MB"
+    max_files = 5
+  }
+}
+
+# A shell worker in fork mode that restarts with backoff when it fails.
+app "worker" {
+  script                    = "worker.sh"
+  cwd                       = "./worker"
+  env                       = merge(local.common_env, { INTERVAL_SECONDS = 5 })
+  exp_backoff_restart_delay = 100
+  max_memory_restart        = "200M"
+  out_file                  = "./logs/worker.out.log"
+  error_file                = "./logs/worker.err.log"
+}

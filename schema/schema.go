@@ -1,0 +1,363 @@
+package schema
+
+import (
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Kind is the shape of value an attribute accepts.
+type Kind int
+
+const (
+	// String is a string.
+	String Kind = iota
+	// Bool is true or false.
+	Bool
+	// Int is a whole number.
+	Int
+	// Duration is a number of milliseconds (PM2's convention) or a string such as "5s", "1m30s" or "7d".
+	Duration
+	// Size is a number of bytes or a string such as "512M", "1G", "10MB" (powers of 1024, as in PM2).
+	Size
+	// StringList is a list of strings; a single string is taken as a list of one.
+	StringList
+	// Args is a list of strings, or one string split into words the way a shell would.
+	Args
+	// Env is a map whose values are strings, numbers or bools; all become strings.
+	Env
+	// Instances is a number, "max" (every CPU), or a negative number (CPUs minus n).
+	Instances
+	// Enum is a string from a fixed set (Attr.Values).
+	Enum
+	// IntList is a list of whole numbers; a single number is taken as a list of one.
+	IntList
+	// Watch is true, false, or a list of paths to watch.
+	Watch
+	// Cron is a cron expression (5 fields, or 6 with seconds first, or a descriptor like "@hourly").
+	Cron
+	// Signal is a signal name such as "SIGINT" or "SIGTERM".
+	Signal
+	// Any is any value (a variable's default).
+	Any
+	// Type is a type constraint such as string, number or list(string).
+	Type
+)
+
+// TypeName is how the docs write the kind.
+func (k Kind) TypeName() string {
+	switch k {
+	case String:
+		return "string"
+	case Bool:
+		return "bool"
+	case Int:
+		return "number"
+	case Duration:
+		return "duration"
+	case Size:
+		return "size"
+	case StringList:
+		return "string or list(string)"
+	case Args:
+		return "string or list(string)"
+	case Env:
+		return "map(string | number | bool)"
+	case Instances:
+		return `number or "max"`
+	case Enum:
+		return "string"
+	case IntList:
+		return "number or list(number)"
+	case Watch:
+		return "bool or list(string)"
+	case Cron:
+		return "cron expression"
+	case Signal:
+		return "signal name"
+	case Any:
+		return "any"
+	case Type:
+		return "type"
+	}
+	return "unknown"
+}
+
+// Class says what a running app needs when the attribute changes.
+type Class int
+
+const (
+	// None: the attribute does not belong to a running app (file-level settings).
+	None Class = iota
+	// Restart: the app's instances are replaced, one at a time (a rolling restart).
+	Restart
+	// InPlace: the new value applies to what is running without touching its processes.
+	InPlace
+	// Scale: instances are added or removed; the others are left alone.
+	Scale
+)
+
+func (c Class) String() string {
+	switch c {
+	case Restart:
+		return "restart"
+	case InPlace:
+		return "in-place"
+	case Scale:
+		return "scale"
+	}
+	return "-"
+}
+
+// Attr describes one attribute.
+type Attr struct {
+	Name string
+	Kind Kind
+	// Values lists the accepted strings of an Enum, the first being the default when Default is unset.
+	Values []string
+	// Default is the value used when the attribute is not set, written as it would be in the file;
+	// cty.NilVal means "not set" stays not set.
+	Default cty.Value
+	// DefaultDoc describes a default that is computed rather than fixed.
+	DefaultDoc  string
+	Description string
+	Class       Class
+}
+
+// Block describes a block type and what it may contain.
+type Block struct {
+	Type        string
+	Labels      []string
+	Description string
+	Attrs       []Attr
+	Blocks      []Block
+	// Repeatable blocks may appear more than once (one per label).
+	Repeatable bool
+	// FreeForm blocks accept any attribute name (locals).
+	FreeForm bool
+	// Example is an HCL snippet shown in the reference.
+	Example string
+}
+
+// Attr returns the attribute named name.
+func (b *Block) Attr(name string) (Attr, bool) {
+	for _, a := range b.Attrs {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return Attr{}, false
+}
+
+// Block returns the nested block type named typ.
+func (b *Block) Block(typ string) (*Block, bool) {
+	for i := range b.Blocks {
+		if b.Blocks[i].Type == typ {
+			return &b.Blocks[i], true
+		}
+	}
+	return nil, false
+}
+
+// Names lists every attribute and nested block name, for "did you mean" hints.
+func (b *Block) Names() []string {
+	var names []string
+	for _, a := range b.Attrs {
+		names = append(names, a.Name)
+	}
+	for _, nb := range b.Blocks {
+		names = append(names, nb.Type)
+	}
+	return names
+}
+
+// EnvProfilePrefix starts the name of a per-profile env attribute: env_production, env_staging.
+const EnvProfilePrefix = "env_"
+
+// DefaultInstanceVar is the variable holding an instance's number, as in PM2.
+const DefaultInstanceVar = "NODE_APP_INSTANCE"
+
+func ms(n int64) cty.Value { return cty.NumberIntVal(n) }
+
+// LogRotate is the log_rotate block inside an app.
+var LogRotate = Block{
+	Type:        "log_rotate",
+	Description: "How the app's log files are rotated. Rotation is on with these defaults even when the block is absent, so logs never fill the disk.",
+	Attrs: []Attr{
+		{Name: "max_size", Kind: Size, Default: cty.StringVal("100M"), Class: InPlace,
+			Description: "Rotate a log file when it reaches this size."},
+		{Name: "max_files", Kind: Int, Default: cty.NumberIntVal(10), Class: InPlace,
+			Description: "How many rotated files to keep; 0 keeps all."},
+		{Name: "max_age", Kind: Duration, Default: cty.NumberIntVal(0), Class: InPlace,
+			Description: `Delete rotated files older than this ("7d"); 0 keeps them whatever their age.`},
+		{Name: "compress", Kind: Bool, Default: cty.False, Class: InPlace,
+			Description: "Gzip rotated files."},
+	},
+	Example: `log_rotate {
+  max_size  = "10MB"
+  max_files = 10
+  max_age   = "7d"
+  compress  = true
+}`,
+}
+
+// App is the app block.
+var App = Block{
+	Type:        "app",
+	Labels:      []string{"name"},
+	Repeatable:  true,
+	Description: "One application: a script or command and how eco runs it. The label is the app's name, unique across the configuration.",
+	Blocks:      []Block{LogRotate},
+	Attrs: []Attr{
+		// What runs.
+		{Name: "script", Kind: String, Class: Restart,
+			Description: "Script to run, relative to cwd. The interpreter is inferred from its extension. Exactly one of script and command is set."},
+		{Name: "command", Kind: Args, Class: Restart,
+			Description: `Program and arguments to run, as a list (["./bin/api", "--flag"]) or a string split like a shell would. Exactly one of script and command is set.`},
+		{Name: "args", Kind: Args, Class: Restart,
+			Description: "Arguments passed to the script or command."},
+		{Name: "interpreter", Kind: String, Class: Restart,
+			DefaultDoc:  `from the script's extension: .js/.mjs/.cjs -> node, .py -> python3, .sh -> bash, else "none"`,
+			Description: `Program that runs the script; "none" runs the script directly.`},
+		{Name: "node_args", Kind: Args, Class: Restart,
+			Description: "Arguments passed to the interpreter, before the script (node's --max-old-space-size=..., for instance)."},
+		{Name: "cwd", Kind: String, Class: Restart, DefaultDoc: "the folder of the file that declares the app",
+			Description: "Working directory, relative to the folder of the file that declares the app."},
+		{Name: "env", Kind: Env, Class: Restart,
+			Description: "Environment variables for every instance. Values may be strings, numbers or bools."},
+
+		// How many and how they share a port.
+		{Name: "instances", Kind: Instances, Default: cty.NumberIntVal(1), Class: Scale,
+			Description: `How many instances to run: a number, "max" (or 0) for one per CPU available to eco, or a negative number for CPUs minus n (never below 1).`},
+		{Name: "exec_mode", Kind: Enum, Values: []string{"fork", "cluster"}, Default: cty.StringVal("fork"), Class: Restart,
+			Description: `"fork" runs each instance on its own; "cluster" makes the instances share one public port (see port and balance). PM2's spellings "fork_mode" and "cluster_mode" are accepted too.`},
+		{Name: "port", Kind: Int, Class: Restart,
+			DefaultDoc:  "env.PORT when set, as PM2 users write it",
+			Description: "The public port. In cluster mode eco binds it and the instances share it; in fork mode it is passed in PORT."},
+		{Name: "balance", Kind: Enum, Values: []string{"round_robin", "least_conn", "ip_hash", "kernel"}, Default: cty.StringVal("round_robin"), Class: Restart,
+			Description: `How a cluster spreads connections: "round_robin", "least_conn", "ip_hash" (a client stays on one instance) through eco's proxy, or "kernel" (the listening socket is passed to every instance, systemd style).`},
+		{Name: "instance_var", Kind: String, Default: cty.StringVal(DefaultInstanceVar), Class: Restart,
+			Description: "Environment variable holding the instance's number, from 0."},
+		{Name: "increment_var", Kind: String, Class: Restart,
+			Description: "Environment variable, set in env, that eco increments by the instance's number (PORT = 3000 gives 3000, 3001, ...)."},
+
+		// Readiness and stopping.
+		{Name: "wait_ready", Kind: Bool, Default: cty.False, Class: InPlace,
+			Description: "Wait for the app to say it is ready (process.send('ready') in Node, or READY=1 on NOTIFY_SOCKET) instead of taking it as ready once started."},
+		{Name: "listen_timeout", Kind: Duration, Default: ms(3000), Class: InPlace,
+			Description: "How long to wait for an instance to become ready."},
+		{Name: "kill_timeout", Kind: Duration, Default: ms(1600), Class: InPlace,
+			Description: "How long an instance has to exit after the stop signal before it is killed with SIGKILL."},
+		{Name: "stop_signal", Kind: Signal, Default: cty.StringVal("SIGINT"), Class: InPlace,
+			Description: "Signal sent to the instance's process group to stop it."},
+		{Name: "shutdown_with_message", Kind: Bool, Default: cty.False, Class: InPlace,
+			Description: `Send the message "shutdown" over Node's IPC channel before the stop signal.`},
+
+		// Restart policy.
+		{Name: "autorestart", Kind: Bool, Default: cty.True, Class: InPlace,
+			Description: "Restart an instance when it exits."},
+		{Name: "max_restarts", Kind: Int, Default: cty.NumberIntVal(16), Class: InPlace,
+			Description: "How many unstable restarts in a row (exits before min_uptime) before the instance is marked errored."},
+		{Name: "min_uptime", Kind: Duration, Default: ms(1000), Class: InPlace,
+			Description: "How long an instance must run for its exit to count as stable rather than a crash loop."},
+		{Name: "restart_delay", Kind: Duration, Default: ms(0), Class: InPlace,
+			Description: "Wait this long before restarting an instance that exited."},
+		{Name: "exp_backoff_restart_delay", Kind: Duration, Class: InPlace,
+			Description: "Grow the restart delay from this value by x1.5 per crash, up to 15s; reset after 30s up."},
+		{Name: "stop_exit_codes", Kind: IntList, Class: InPlace,
+			Description: "Exit codes after which the instance is not restarted."},
+		{Name: "cron_restart", Kind: Cron, Class: InPlace,
+			Description: `Restart the app gracefully on this schedule ("0 3 * * *", or 6 fields with seconds first).`},
+		{Name: "max_memory_restart", Kind: Size, Class: InPlace,
+			Description: `Replace an instance whose process tree uses more memory than this ("300K", "512M", "1G", or bytes; powers of 1024).`},
+
+		// Watching the source.
+		{Name: "watch", Kind: Watch, Default: cty.False, Class: InPlace,
+			Description: "Restart the app when files change: true watches cwd, a list watches those paths (relative to cwd)."},
+		{Name: "ignore_watch", Kind: StringList, Class: InPlace,
+			DefaultDoc:  "node_modules, .git and log files are always ignored",
+			Description: "Glob patterns of paths that do not trigger a restart."},
+		{Name: "watch_delay", Kind: Duration, Default: ms(1000), Class: InPlace,
+			Description: "Quiet period after a change before the restart, so a burst of writes gives one restart."},
+
+		// Logs.
+		{Name: "out_file", Kind: String, Class: InPlace, DefaultDoc: "ECO_HOME/logs/<app>-out.log",
+			Description: `File for stdout, relative to the file's folder; "/dev/null" or "null" discards it.`},
+		{Name: "error_file", Kind: String, Class: InPlace, DefaultDoc: "ECO_HOME/logs/<app>-error.log",
+			Description: `File for stderr, relative to the file's folder; "/dev/null" or "null" discards it.`},
+		{Name: "log_file", Kind: String, Class: InPlace,
+			Description: "File that gets both streams together, in addition to out_file and error_file."},
+		{Name: "merge_logs", Kind: Bool, Default: cty.False, Class: InPlace,
+			Description: "Write every instance to the same files instead of one file per instance (-<n> suffix)."},
+		{Name: "log_date_format", Kind: String, Class: InPlace,
+			Description: `Prefix each line with a timestamp in this layout (Go's "2006-01-02T15:04:05Z07:00" or PM2's "YYYY-MM-DD HH:mm:ss").`},
+		{Name: "log_type", Kind: Enum, Values: []string{"text", "json"}, Default: cty.StringVal("text"), Class: InPlace,
+			Description: `"json" writes one JSON object per line (time, app, instance, stream, message).`},
+	},
+	Example: `app "api" {
+  script     = "server.js"
+  instances  = "max"
+  exec_mode  = "cluster"
+  port       = 3000
+  env        = { NODE_ENV = "production" }
+
+  env_staging        = { NODE_ENV = "staging" }
+  max_memory_restart = "1G"
+  wait_ready         = true
+  listen_timeout     = "5s"
+}`,
+}
+
+// Variable is the variable block.
+var Variable = Block{
+	Type:        "variable",
+	Labels:      []string{"name"},
+	Repeatable:  true,
+	Description: "An input to the configuration, read as var.<name>. Its value comes from --var name=value, then the environment variable ECO_VAR_<name>, then default.",
+	Attrs: []Attr{
+		{Name: "default", Kind: Any, Description: "Value used when none is given; without one, a value must be given."},
+		{Name: "type", Kind: Type, DefaultDoc: "any", Description: "Type constraint the value is converted to: string, number, bool, list(string), map(string), ..."},
+		{Name: "description", Kind: String, Description: "What the variable is for."},
+	},
+	Example: `variable "port" {
+  type    = number
+  default = 3000
+}`,
+}
+
+// Locals is the locals block.
+var Locals = Block{
+	Type:        "locals",
+	Repeatable:  true,
+	FreeForm:    true,
+	Description: "Named values computed once and read as local.<name>. Locals may refer to variables and to other locals.",
+	Example: `locals {
+  common_env = { LOG_LEVEL = "info" }
+}`,
+}
+
+// File is the top level of an ecosystem file.
+var File = Block{
+	Type:        "file",
+	Description: "The top level of an ecosystem file. A folder of .hcl files is one configuration, read together.",
+	Blocks:      []Block{Variable, Locals, App},
+	Attrs: []Attr{
+		{Name: "project", Kind: String, Class: None, DefaultDoc: "the name of the folder holding the file",
+			Description: "The project the apps belong to. Applying a file only ever removes apps of its own project."},
+		{Name: "watch_config", Kind: Bool, Default: cty.True, Class: None,
+			Description: "Re-apply the configuration when its files are saved (after eco apply)."},
+	},
+}
+
+// PM2Hints maps names PM2 users know to where eco keeps the same thing.
+var PM2Hints = map[string]string{
+	"name":             `In eco the app's name is the block's label: app "name" { ... }.`,
+	"namespace":        `eco groups apps by the file's project = "..." instead of a per-app namespace.`,
+	"exec_interpreter": `eco calls it interpreter.`,
+	"interpreter_args": `eco calls it node_args; it applies to any interpreter.`,
+	"max_memory":       `eco calls it max_memory_restart.`,
+	"error":            `eco calls it error_file.`,
+	"output":           `eco calls it out_file.`,
+	"log":              `eco calls it log_file.`,
+	"instance_id_env":  `eco calls it instance_var.`,
+	"apps":             `eco declares each app as its own block: app "name" { ... }.`,
+	"kill_signal":      `eco calls it stop_signal.`,
+}
