@@ -1,0 +1,267 @@
+// Package planner computes what turns the running apps into the configured ones: a pure
+// function from (desired, observed) to an ordered list of changes.
+package planner
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/eco-pm/eco/ecosystem"
+	"github.com/eco-pm/eco/schema"
+)
+
+// Action is what a change does to an app.
+type Action rune
+
+const (
+	// Create starts an app that does not run yet.
+	Create Action = '+'
+	// Update changes an app without restarting its instances: settings applied in place, or
+	// instances added or removed.
+	Update Action = '~'
+	// Delete stops an app and forgets it.
+	Delete Action = '-'
+	// Replace restarts the app's instances one at a time with the new settings.
+	Replace Action = '±'
+)
+
+func (a Action) String() string { return string(a) }
+
+// Verb is the action as a word: "create", "update", "delete", "replace".
+func (a Action) Verb() string {
+	switch a {
+	case Create:
+		return "create"
+	case Update:
+		return "update"
+	case Delete:
+		return "delete"
+	case Replace:
+		return "replace"
+	}
+	return "unknown"
+}
+
+// Observed is an app as it runs: the settings it was last applied with.
+type Observed struct {
+	Project string
+	App     ecosystem.App
+}
+
+// Change is one step of a plan.
+type Change struct {
+	Action  Action
+	Project string
+	App     string
+	// Reasons say why, one short phrase each: "env.NODE_ENV changed", "instances 2 -> 4".
+	Reasons []string
+	// From is the running app (nil for Create); To the configured one (nil for Delete).
+	From *ecosystem.App
+	To   *ecosystem.App
+	// Scaled reports that the number of instances changes.
+	Scaled bool
+}
+
+// ConflictError reports apps whose names another project already uses: app names are
+// unique across the daemon, so commands like `eco logs web` are never ambiguous.
+type ConflictError struct {
+	Project string
+	// Apps maps each conflicting app to the project that has it.
+	Apps map[string]string
+}
+
+func (e *ConflictError) Error() string {
+	names := make([]string, 0, len(e.Apps))
+	for n := range e.Apps {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%q belongs to project %q", n, e.Apps[n])
+	}
+	return fmt.Sprintf("project %q cannot use these app names: %s; rename the app or delete the other one first", e.Project, strings.Join(parts, ", "))
+}
+
+// Plan compares the apps configured for project with what runs and returns the changes,
+// ordered deletes first (so that a renamed app frees its port before its successor binds it),
+// then replaces, updates and creates, each by app name. Apps of other projects are never
+// touched; an app named like one of theirs is a *ConflictError. Unchanged apps get no change.
+func Plan(project string, desired []ecosystem.App, observed []Observed) ([]Change, error) {
+	running := map[string]*Observed{}
+	conflict := &ConflictError{Project: project, Apps: map[string]string{}}
+	for i := range observed {
+		o := &observed[i]
+		running[o.App.Name] = o
+	}
+	wanted := map[string]bool{}
+	var changes []Change
+	for i := range desired {
+		to := &desired[i]
+		wanted[to.Name] = true
+		o, ok := running[to.Name]
+		switch {
+		case !ok:
+			changes = append(changes, Change{
+				Action: Create, Project: project, App: to.Name, To: to,
+				Reasons: []string{fmt.Sprintf("new app, %s", plural(to.Instances, "instance"))},
+				Scaled:  true,
+			})
+		case o.Project != project:
+			conflict.Apps[to.Name] = o.Project
+		default:
+			if c, changed := Diff(&o.App, to); changed {
+				c.Project = project
+				changes = append(changes, c)
+			}
+		}
+	}
+	for i := range observed {
+		o := &observed[i]
+		if o.Project == project && !wanted[o.App.Name] {
+			changes = append(changes, Change{
+				Action: Delete, Project: project, App: o.App.Name, From: &o.App,
+				Reasons: []string{"removed from the configuration"},
+			})
+		}
+	}
+	if len(conflict.Apps) > 0 {
+		return nil, conflict
+	}
+	Sort(changes)
+	return changes, nil
+}
+
+// Sort orders changes the way Plan returns them.
+func Sort(changes []Change) {
+	rank := map[Action]int{Delete: 0, Replace: 1, Update: 2, Create: 3}
+	sort.SliceStable(changes, func(i, j int) bool {
+		if ri, rj := rank[changes[i].Action], rank[changes[j].Action]; ri != rj {
+			return ri < rj
+		}
+		return changes[i].App < changes[j].App
+	})
+}
+
+// Diff compares two versions of one app attribute by attribute, each classed by the schema:
+// any restart-class difference makes a Replace, otherwise in-place and scale differences make an
+// Update. It reports false when nothing differs.
+func Diff(from, to *ecosystem.App) (Change, bool) {
+	c := Change{App: to.Name, From: from, To: to}
+	restart := false
+	for _, attr := range schema.App.Attrs {
+		a, _ := from.Attr(attr.Name)
+		b, _ := to.Attr(attr.Name)
+		if reflect.DeepEqual(a, b) {
+			continue
+		}
+		switch attr.Class {
+		case schema.Restart:
+			restart = true
+		case schema.Scale:
+			c.Scaled = true
+		}
+		c.Reasons = append(c.Reasons, describe(attr.Name, a, b)...)
+	}
+	if !reflect.DeepEqual(from.LogRotate, to.LogRotate) {
+		c.Reasons = append(c.Reasons, describe("log_rotate", from.LogRotate, to.LogRotate)...)
+	}
+	if len(c.Reasons) == 0 {
+		return Change{}, false
+	}
+	c.Action = Update
+	if restart {
+		c.Action = Replace
+	}
+	return c, true
+}
+
+// describe says how an attribute changed. Env values may be secrets: only their keys are named.
+func describe(name string, from, to any) []string {
+	switch f := from.(type) {
+	case map[string]string:
+		t := to.(map[string]string)
+		var out []string
+		for _, k := range sortedKeys(f, t) {
+			fv, inF := f[k]
+			tv, inT := t[k]
+			switch {
+			case inF && !inT:
+				out = append(out, fmt.Sprintf("%s.%s removed", name, k))
+			case !inF && inT:
+				out = append(out, fmt.Sprintf("%s.%s added", name, k))
+			case fv != tv:
+				out = append(out, fmt.Sprintf("%s.%s changed", name, k))
+			}
+		}
+		return out
+	case ecosystem.LogRotate:
+		t := to.(ecosystem.LogRotate)
+		var out []string
+		if f.MaxSize != t.MaxSize {
+			out = append(out, fmt.Sprintf("log_rotate.max_size %s -> %s", f.MaxSize, t.MaxSize))
+		}
+		if f.MaxFiles != t.MaxFiles {
+			out = append(out, fmt.Sprintf("log_rotate.max_files %d -> %d", f.MaxFiles, t.MaxFiles))
+		}
+		if f.MaxAge != t.MaxAge {
+			out = append(out, fmt.Sprintf("log_rotate.max_age %s -> %s", f.MaxAge, t.MaxAge))
+		}
+		if f.Compress != t.Compress {
+			out = append(out, fmt.Sprintf("log_rotate.compress %t -> %t", f.Compress, t.Compress))
+		}
+		return out
+	}
+	return []string{fmt.Sprintf("%s %s -> %s", name, show(from), show(to))}
+}
+
+// show writes a value for a reason: lists joined, empty values as "(none)".
+func show(v any) string {
+	switch x := v.(type) {
+	case []string:
+		if len(x) == 0 {
+			return "(none)"
+		}
+		return "[" + strings.Join(x, " ") + "]"
+	case []int:
+		if len(x) == 0 {
+			return "(none)"
+		}
+		return fmt.Sprint(x)
+	case string:
+		if x == "" {
+			return "(none)"
+		}
+		return x
+	case ecosystem.ByteSize:
+		if x == 0 {
+			return "(none)"
+		}
+		return x.String()
+	}
+	return fmt.Sprint(v)
+}
+
+func sortedKeys(a, b map[string]string) []string {
+	seen := map[string]bool{}
+	var keys []string
+	for _, m := range []map[string]string{a, b} {
+		for k := range m {
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
