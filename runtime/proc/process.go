@@ -1,0 +1,477 @@
+package proc
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Spec is what to run.
+type Spec struct {
+	// Argv is the command and its arguments. Argv[0] with a slash is a path, relative to Dir when
+	// not absolute; without one it is looked up in the PATH of Env.
+	Argv []string
+	Dir  string
+	// Env is the complete environment, "K=V"; nil means this process's own, as with exec.Cmd.
+	Env []string
+	// Stdout and Stderr receive the output; nil discards it. Go copies into writers that are not
+	// *os.File until the process exits and for up to waitDelay more while a descendant holds the
+	// pipe.
+	Stdout, Stderr io.Writer
+	// IPC opens a Node IPC channel: one end of a Unix stream socketpair is passed to the child
+	// after ExtraFiles, and NODE_CHANNEL_FD=<its fd> and NODE_CHANNEL_SERIALIZATION_MODE=json are
+	// added to Env.
+	IPC bool
+	// Notify creates an sd_notify datagram socket under NotifyDir (os.TempDir() when empty) and
+	// adds NOTIFY_SOCKET=<its path> to Env.
+	Notify    bool
+	NotifyDir string
+	// ExtraFiles are passed from fd 3 on, e.g. listening sockets for LISTEN_FDS.
+	ExtraFiles []*os.File
+}
+
+// ExitStatus is how a process ended.
+type ExitStatus struct {
+	Code   int    // the exit code, or 128+signal number when a signal killed it, as shells report it
+	Signal string // the signal that killed it ("SIGKILL"), or ""
+	Err    error  // a problem other than the exit itself, e.g. exec.ErrWaitDelay when output was cut
+}
+
+func (s ExitStatus) String() string {
+	if s.Signal != "" {
+		return "killed by " + s.Signal
+	}
+	return "exit code " + strconv.Itoa(s.Code)
+}
+
+// ErrNoIPC is returned by Send for a process started without an IPC channel.
+var ErrNoIPC = errors.New("no ipc channel")
+
+const (
+	// waitDelay bounds how long Done waits for the output pipes after the process exited, when
+	// a descendant that escaped Stop still holds them.
+	waitDelay = 2 * time.Second
+	// stopPoll is how often Stop looks whether the rest of the tree has gone once the main
+	// process has exited.
+	stopPoll = 20 * time.Millisecond
+)
+
+// Process is a started process. Its lifetime:
+//
+//	running --exit--> exited (Exited closed, not yet reaped)
+//	        --reaped, output copied, readers drained--> done (Done closed, ExitStatus valid)
+//
+// One goroutine waits for it and owns the transitions; the IPC and notify readers end before
+// Done is closed, so no goroutine of a Process outlives Done.
+type Process struct {
+	pid   int
+	start uint64 // start time of pid, so the group is not signalled after the pid is recycled
+	log   *slog.Logger
+
+	exited chan struct{}
+	done   chan struct{}
+	status ExitStatus // written before done is closed
+
+	ipc    *net.UnixConn // nil without IPC
+	sendMu sync.Mutex
+	msgs   chan json.RawMessage
+
+	notify     *net.UnixConn // nil without Notify
+	notifyPath string
+	notes      chan Notification
+
+	readers sync.WaitGroup
+
+	stopMu sync.Mutex // one Stop at a time
+	treeMu sync.Mutex
+	known  map[int]member // descendants seen by Stop or TreeRSS, ended by Stop
+}
+
+// orDiscard returns log, or a logger that discards when log is nil.
+func orDiscard(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return log
+}
+
+// Start starts spec's process in a process group of its own and a goroutine that waits for it.
+func Start(spec Spec, log *slog.Logger) (*Process, error) {
+	p, err := start(spec, orDiscard(log))
+	if err != nil {
+		return nil, fmt.Errorf("start: %w", err)
+	}
+	return p, nil
+}
+
+func start(spec Spec, log *slog.Logger) (_ *Process, err error) {
+	if len(spec.Argv) == 0 {
+		return nil, errors.New("empty argv")
+	}
+	env := spec.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	path, err := lookPath(spec.Argv[0], spec.Dir, env)
+	if err != nil {
+		return nil, err
+	}
+	p := &Process{
+		exited: make(chan struct{}),
+		done:   make(chan struct{}),
+		msgs:   make(chan json.RawMessage, 64),
+		notes:  make(chan Notification, 64),
+		known:  map[int]member{},
+	}
+	var closeOnStart []io.Closer // the child's ends, closed in this process once it started
+	defer func() {
+		for _, c := range closeOnStart {
+			c.Close()
+		}
+		if err != nil {
+			p.closeChannels()
+		}
+	}()
+	env = append([]string(nil), env...)
+	files := append([]*os.File(nil), spec.ExtraFiles...)
+	if spec.IPC {
+		child, err := p.openIPC()
+		if err != nil {
+			return nil, err
+		}
+		closeOnStart = append(closeOnStart, child)
+		env = setenv(env, "NODE_CHANNEL_FD", strconv.Itoa(3+len(files)))
+		env = setenv(env, "NODE_CHANNEL_SERIALIZATION_MODE", "json")
+		files = append(files, child)
+	}
+	if spec.Notify {
+		if err := p.openNotify(spec.NotifyDir); err != nil {
+			return nil, err
+		}
+		env = setenv(env, "NOTIFY_SOCKET", p.notifyPath)
+	}
+	cmd := &exec.Cmd{
+		Path:        path,
+		Args:        spec.Argv,
+		Dir:         spec.Dir,
+		Env:         env,
+		Stdout:      spec.Stdout,
+		Stderr:      spec.Stderr,
+		ExtraFiles:  files,
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+		WaitDelay:   waitDelay,
+	}
+	waited.forking.RLock()
+	err = cmd.Start()
+	if err == nil {
+		register(cmd.Process.Pid)
+	}
+	waited.forking.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	p.pid = cmd.Process.Pid
+	p.log = log.With("pid", p.pid)
+	// Nothing reaps the child before the wait goroutine starts, so this stat is the child's.
+	if s, err := readStat(p.pid); err == nil {
+		p.start = s.start
+	}
+	p.readers.Add(2)
+	go p.readIPC()
+	go p.readNotify()
+	go p.wait(cmd)
+	p.log.Debug("process started", "path", path)
+	return p, nil
+}
+
+// closeChannels releases what start opened when it fails before the process runs.
+func (p *Process) closeChannels() {
+	if p.ipc != nil {
+		p.ipc.Close()
+	}
+	if p.notify != nil {
+		p.notify.Close()
+		os.Remove(p.notifyPath)
+	}
+}
+
+// wait is the goroutine that owns the process's end: it learns of the exit without reaping (so
+// Stop can act at once while Go still copies output), reaps, then winds the readers down.
+func (p *Process) wait(cmd *exec.Cmd) {
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	close(p.exited)
+	err := cmd.Wait()
+	unregister(p.pid)
+	p.status = ExitStatus{Code: -1}
+	if st := cmd.ProcessState; st != nil {
+		if ws, ok := st.Sys().(syscall.WaitStatus); ok {
+			p.status = exitStatusOf(ws)
+		}
+	}
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		p.status.Err = err
+	}
+	p.stopReaders()
+	p.readers.Wait()
+	p.log.Debug("process ended", "status", p.status.String())
+	close(p.done)
+}
+
+func exitStatusOf(ws syscall.WaitStatus) ExitStatus {
+	if ws.Signaled() {
+		return ExitStatus{Code: 128 + int(ws.Signal()), Signal: unix.SignalName(ws.Signal())}
+	}
+	return ExitStatus{Code: ws.ExitStatus()}
+}
+
+// Pid returns the process id, which is also its process group id.
+func (p *Process) Pid() int { return p.pid }
+
+// Exited is closed as soon as the process has exited, possibly before it is reaped.
+func (p *Process) Exited() <-chan struct{} { return p.exited }
+
+// Done is closed when the process has exited and been reaped, its output copied, and its
+// Messages and Notifications channels closed.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// ExitStatus returns how the process ended; it is the zero ExitStatus until Done is closed.
+func (p *Process) ExitStatus() ExitStatus {
+	select {
+	case <-p.done:
+		return p.status
+	default:
+		return ExitStatus{}
+	}
+}
+
+func (p *Process) hasExited() bool {
+	select {
+	case <-p.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// Signal sends sig to the process's group. After the process is gone it reaches what is left of
+// the group, and fails with os.ErrProcessDone when nothing is.
+func (p *Process) Signal(sig syscall.Signal) error {
+	if !p.groupIsOurs() {
+		return fmt.Errorf("signal: %w", os.ErrProcessDone)
+	}
+	if err := unix.Kill(-p.pid, sig); err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("signal: %w", os.ErrProcessDone)
+		}
+		return fmt.Errorf("signal: %w", err)
+	}
+	return nil
+}
+
+// groupIsOurs reports whether the process group id still names our group. Until the leader is
+// reaped it does; after, a process that holds the pid again (with another start time) may lead
+// a group of that id, and then the id is no longer ours.
+func (p *Process) groupIsOurs() bool {
+	if !p.hasExited() {
+		return true
+	}
+	s, err := readStat(p.pid)
+	return err != nil || s.start == p.start
+}
+
+// Stop ends the process and everything it started, and returns its exit status once reaped.
+//
+// It remembers the descendants (with their start times) before signalling, sends sig to the
+// group and to remembered descendants that left the group (setsid), then waits until the grace
+// passes or the main process and every remembered descendant have exited. Then it sends SIGKILL
+// to the group and to every remembered descendant still alive, and waits for the reap.
+// Stop is safe to call concurrently, more than once, and after the process exited.
+func (p *Process) Stop(sig syscall.Signal, grace time.Duration) ExitStatus {
+	p.stopMu.Lock()
+	defer p.stopMu.Unlock()
+	deadline := time.NewTimer(grace)
+	defer deadline.Stop()
+	p.signalTree(p.rememberTree(), sig)
+	if sig != syscall.SIGKILL && sig != syscall.SIGCONT {
+		p.signalGroup(syscall.SIGCONT) // a stopped process would not act on sig until continued
+	}
+	poll := time.NewTicker(stopPoll)
+	defer poll.Stop()
+wait:
+	for exited := p.exited; !p.treeGone(); {
+		select {
+		case <-exited:
+			exited = nil // look at once; the ticker takes over
+		case <-poll.C:
+		case <-deadline.C:
+			break wait
+		}
+	}
+	p.signalTree(p.rememberTree(), syscall.SIGKILL)
+	<-p.done
+	return p.status
+}
+
+// rememberTree adds the current descendants to the remembered ones and returns them all.
+func (p *Process) rememberTree() []member {
+	return p.remember(Descendants(p.pid))
+}
+
+func (p *Process) remember(pids []int) []member {
+	p.treeMu.Lock()
+	defer p.treeMu.Unlock()
+	for _, pid := range pids {
+		if s, err := readStat(pid); err == nil && !s.zombie() {
+			p.known[pid] = member{pid: pid, pgrp: s.pgrp, start: s.start}
+		}
+	}
+	tree := make([]member, 0, len(p.known))
+	for pid, m := range p.known {
+		if !m.alive() {
+			delete(p.known, pid)
+			continue
+		}
+		tree = append(tree, m)
+	}
+	return tree
+}
+
+// signalTree sends sig to the group and to each remembered descendant outside it (those inside
+// get it from the group; SIGKILL goes to all of them, in case they changed group since).
+func (p *Process) signalTree(tree []member, sig syscall.Signal) {
+	p.signalGroup(sig)
+	for _, m := range tree {
+		if m.pgrp != p.pid || sig == syscall.SIGKILL {
+			m.signal(sig)
+		}
+	}
+}
+
+func (p *Process) signalGroup(sig syscall.Signal) {
+	if p.groupIsOurs() {
+		_ = unix.Kill(-p.pid, sig)
+	}
+}
+
+// treeGone reports whether the main process has exited and no remembered descendant and no
+// member of the group is still alive (zombies count as gone).
+func (p *Process) treeGone() bool {
+	if !p.hasExited() {
+		return false
+	}
+	p.treeMu.Lock()
+	for _, m := range p.known {
+		if m.alive() {
+			p.treeMu.Unlock()
+			return false
+		}
+	}
+	p.treeMu.Unlock()
+	if !p.groupIsOurs() || unix.Kill(-p.pid, 0) != nil {
+		return true // no group left to look at
+	}
+	for _, s := range allStats() {
+		if s.pgrp == p.pid && !s.zombie() {
+			return false
+		}
+	}
+	return true
+}
+
+// TreeRSS returns the resident memory of the process and its descendants, like the TreeRSS
+// function, and remembers the descendants it saw so that Stop ends them even if they have been
+// re-parented (to a subreaper) by then.
+func (p *Process) TreeRSS() (uint64, error) {
+	total, err := rss(p.pid)
+	if err != nil {
+		return 0, fmt.Errorf("tree rss: %w", err)
+	}
+	desc := Descendants(p.pid)
+	for _, d := range desc {
+		if n, err := rss(d); err == nil {
+			total += n
+		}
+	}
+	p.remember(desc)
+	return total, nil
+}
+
+// lookPath resolves argv0 as exec.LookPath would, but relative to dir and in env's PATH.
+func lookPath(argv0, dir string, env []string) (string, error) {
+	if strings.Contains(argv0, "/") {
+		path := argv0
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(dir, path)
+		}
+		// exec.Cmd would resolve a relative Path against Dir a second time.
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return "", &exec.Error{Name: argv0, Err: err}
+		}
+		if err := executable(abs); err != nil {
+			return "", &exec.Error{Name: argv0, Err: err}
+		}
+		return abs, nil
+	}
+	for _, d := range filepath.SplitList(getenv(env, "PATH")) {
+		if !filepath.IsAbs(d) {
+			continue // a relative PATH entry would depend on Dir; exec.LookPath refuses it too (ErrDot)
+		}
+		if path := filepath.Join(d, argv0); executable(path) == nil {
+			return path, nil
+		}
+	}
+	return "", &exec.Error{Name: argv0, Err: exec.ErrNotFound}
+}
+
+func executable(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return fs.ErrPermission
+	}
+	return nil
+}
+
+func getenv(env []string, key string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// setenv returns env with key set to value, replacing any earlier setting.
+func setenv(env []string, key, value string) []string {
+	out := env[:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, key+"=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, key+"="+value)
+}
