@@ -22,13 +22,15 @@ locals {
 }
 
 # A Node HTTP server (standard library only), one instance per CPU behind one port.
+# With balance = "kernel", eco binds the port once and every instance accepts on that
+# socket (fd 3, LISTEN_FDS), so restarts never refuse a connection.
 app "web" {
   script    = "server.js"
   cwd       = "./web"
   instances = "max"
   exec_mode = "cluster"
   port      = var.port
-  balance   = "round_robin"
+  balance   = "kernel"
 
   env = merge(local.common_env, {
     NODE_ENV = "development"

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/eco-pm/eco/runtime"
+	"github.com/eco-pm/eco/runtime/control"
+)
+
+func (c *cli) newApplyCmd(dryRun bool) *cobra.Command {
+	var (
+		flags   configFlags
+		timeout time.Duration
+		noWait  bool
+		jsonOut bool
+	)
+	use, short := "apply [FILE|DIR]", "Run the apps of an ecosystem file and keep them matching it"
+	long := `Check the file, show the plan (+ create, ~ update in place, ± rolling restart,
+- delete), and carry it out: apps not in the file any more are deleted (only those of
+the file's project), changed apps are updated or restarted one instance at a time, and
+unchanged apps are not touched. Then wait until every instance is online or has failed;
+exit 1 if any failed. A file with an error is never applied, not even in part.`
+	if dryRun {
+		use, short = "plan [FILE|DIR]", "Show what eco apply would change, without changing anything"
+		long = `Check the file and show what "eco apply" would do to the running apps:
++ create, ~ update in place, ± rolling restart, - delete, each with its reasons.`
+	}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Long:  long,
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			cfg, p, diags := flags.load(args)
+			if len(diags) > 0 {
+				if err := writeDiagnostics(c.stderr, diags, sourcesOf(p), colorFor(c.stderr)); err != nil {
+					return err
+				}
+			}
+			if cfg == nil {
+				fmt.Fprintln(c.stderr, "Nothing was applied.")
+				return errReported
+			}
+			path := defaultConfigPath()
+			if len(args) > 0 {
+				path = args[0]
+			}
+			abs, err := filepath.Abs(path)
+			if err != nil {
+				return err
+			}
+			cl, err := c.client(ctx)
+			if err != nil {
+				return err
+			}
+			req := runtime.ApplyRequest{
+				Config: *cfg,
+				Source: runtime.Source{Path: abs, Profile: flags.profile, Vars: flags.varMap()},
+				DryRun: dryRun,
+			}
+			var resp runtime.ApplyResponse
+			if err := cl.Do(ctx, "POST", "/v1/apply", req, &resp); err != nil {
+				return err
+			}
+			if jsonOut && dryRun {
+				return writeJSON(c.stdout, resp)
+			}
+			writePlan(c.stdout, resp, dryRun)
+			if dryRun || noWait || len(resp.Changes) == 0 {
+				return nil
+			}
+			return c.waitSettled(ctx, cl, changedApps(resp), timeout)
+		},
+	}
+	flags.register(cmd)
+	if dryRun {
+		cmd.Flags().BoolVar(&jsonOut, "json", false, "print the plan as JSON")
+	} else {
+		cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the apps to be online")
+		cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the plan is accepted, without waiting for the apps")
+	}
+	return cmd
+}
+
+func (f *configFlags) varMap() map[string]string {
+	if len(f.vars) == 0 {
+		return nil
+	}
+	m := map[string]string{}
+	for _, kv := range f.vars {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// writePlan prints a plan like terraform does: a summary, then one line per change.
+func writePlan(w io.Writer, resp runtime.ApplyResponse, dryRun bool) {
+	if len(resp.Changes) == 0 {
+		fmt.Fprintf(w, "No changes: project %q already runs as configured.\n", resp.Project)
+		return
+	}
+	counts := map[string]int{}
+	width := 0
+	for _, ch := range resp.Changes {
+		counts[ch.Verb]++
+		width = max(width, len(ch.App))
+	}
+	verb := "Applying"
+	if dryRun {
+		verb = "Plan for"
+	}
+	fmt.Fprintf(w, "%s project %q: %d to create, %d to replace, %d to update, %d to delete.\n\n",
+		verb, resp.Project, counts["create"], counts["replace"], counts["update"], counts["delete"])
+	for _, ch := range resp.Changes {
+		fmt.Fprintf(w, "  %s %-*s  %s\n", ch.Action, width, ch.App, strings.Join(ch.Reasons, ", "))
+	}
+	fmt.Fprintln(w)
+}
+
+func changedApps(resp runtime.ApplyResponse) []string {
+	var names []string
+	for _, ch := range resp.Changes {
+		if ch.Verb != "delete" {
+			names = append(names, ch.App)
+		}
+	}
+	return names
+}
+
+// waitSettled polls the daemon until every named app has settled, then prints one line per
+// app; it returns errReported when an instance failed or a rollout stopped.
+func (c *cli) waitSettled(ctx context.Context, cl *control.Client, names []string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	// Settled must hold twice in a row, so a reading taken before the daemon acted is not trusted.
+	streak := 0
+	var apps []runtime.AppStatus
+	for {
+		if err := cl.Do(ctx, "GET", "/v1/apps", nil, &apps); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("apps still not settled after %s (eco ls shows where they are)", timeout)
+			}
+			return err
+		}
+		all := true
+		for _, a := range apps {
+			if want[a.Name] && !a.Settled {
+				all = false
+			}
+		}
+		if all {
+			streak++
+		} else {
+			streak = 0
+		}
+		if streak >= 2 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("apps still not settled after %s (eco ls shows where they are)", timeout)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	failed := false
+	for _, a := range apps {
+		if !want[a.Name] {
+			continue
+		}
+		line, ok := outcomeLine(a)
+		if !ok {
+			failed = true
+		}
+		fmt.Fprintln(c.stdout, line)
+	}
+	if failed {
+		return errReported
+	}
+	return nil
+}
+
+// outcomeLine says how an app ended up: "web: 4/4 online" or what went wrong.
+func outcomeLine(a runtime.AppStatus) (string, bool) {
+	if a.Stopped {
+		return fmt.Sprintf("%s: stopped (eco start %s runs it)", a.Name, a.Name), true
+	}
+	online := 0
+	var problems []string
+	for _, in := range a.Instances {
+		if in.State == runtime.Online {
+			online++
+			continue
+		}
+		problems = append(problems, fmt.Sprintf("%s[%d] %s: %s", a.Name, in.Index, in.State, in.Reason))
+	}
+	line := fmt.Sprintf("%s: %d/%d online", a.Name, online, a.Desired)
+	ok := online == a.Desired && a.Message == ""
+	if a.Message != "" {
+		line += "; " + a.Message
+	}
+	for _, p := range problems {
+		line += "\n  " + p
+	}
+	return line, ok
+}

@@ -1,0 +1,338 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/eco-pm/eco/runtime"
+)
+
+func (c *cli) newLsCmd() *cobra.Command {
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"status", "list"},
+		Short:   "List apps and their instances",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			cl, err := c.client(ctx)
+			if err != nil {
+				return err
+			}
+			var apps []runtime.AppStatus
+			if err := cl.Do(ctx, "GET", "/v1/apps", nil, &apps); err != nil {
+				return err
+			}
+			if jsonOut {
+				return writeJSON(c.stdout, apps)
+			}
+			return writeAppTable(c.stdout, apps, time.Now())
+		},
+	}
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print as JSON")
+	return cmd
+}
+
+// writeAppTable prints one row per instance.
+func writeAppTable(w io.Writer, apps []runtime.AppStatus, now time.Time) error {
+	if len(apps) == 0 {
+		_, err := fmt.Fprintln(w, "No apps. Run one with: eco apply ecosystem.hcl")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tID\tMODE\tPID\tSTATUS\tUPTIME\tRESTARTS\tMEMORY\tLAST")
+	for _, a := range apps {
+		mode := a.Mode
+		if a.Port != 0 && a.Mode == "cluster" {
+			mode = fmt.Sprintf("cluster :%d %s", a.Port, a.Balance)
+		}
+		if len(a.Instances) == 0 {
+			status := "starting"
+			if a.Stopped {
+				status = "stopped"
+			}
+			fmt.Fprintf(tw, "%s\t-\t%s\t-\t%s\t-\t-\t-\t%s\n", a.Name, mode, status, a.Message)
+			continue
+		}
+		for _, in := range a.Instances {
+			pid, uptime := "-", "-"
+			if in.Pid != 0 {
+				pid = strconv.Itoa(in.Pid)
+				if !in.Started.IsZero() {
+					uptime = humanDuration(now.Sub(in.Started))
+				}
+			}
+			mem := "-"
+			if in.Memory > 0 {
+				mem = humanBytes(in.Memory)
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n",
+				a.Name, in.Index, mode, pid, in.State, uptime, in.Restarts, mem, in.Reason)
+		}
+		if a.Message != "" {
+			fmt.Fprintf(tw, "%s\t\t\t\t\t\t\t\t%s\n", a.Name, a.Message)
+		}
+	}
+	return tw.Flush()
+}
+
+func humanDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+func humanBytes(b uint64) string {
+	const unit = 1024
+	if b < unit {
+		return fmt.Sprintf("%dB", b)
+	}
+	div, exp := uint64(unit), 0
+	for n := b / unit; n >= unit; n /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f%c", float64(b)/float64(div), "KMGT"[exp])
+}
+
+func (c *cli) newDescribeCmd() *cobra.Command {
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "describe APP",
+		Short: "Show an app's configuration and the state of each instance",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			cl, err := c.client(ctx)
+			if err != nil {
+				return err
+			}
+			var a runtime.AppStatus
+			if err := cl.Do(ctx, "GET", "/v1/apps/"+url.PathEscape(args[0]), nil, &a); err != nil {
+				return err
+			}
+			if jsonOut {
+				return writeJSON(c.stdout, a)
+			}
+			return writeDescribe(c.stdout, a, time.Now())
+		},
+	}
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print as JSON")
+	return cmd
+}
+
+func writeDescribe(w io.Writer, a runtime.AppStatus, now time.Time) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "app %q (project %s)\n", a.Name, a.Project)
+	if a.Config != nil {
+		cfg := a.Config
+		fmt.Fprintf(&b, "  run        %s\n", strings.Join(cfg.Argv(), " "))
+		fmt.Fprintf(&b, "  cwd        %s\n", cfg.Cwd)
+		mode := string(cfg.ExecMode)
+		if cfg.Port != 0 {
+			mode += fmt.Sprintf(", port %d", cfg.Port)
+		}
+		if cfg.Balance != "" {
+			mode += ", balance " + string(cfg.Balance)
+		}
+		fmt.Fprintf(&b, "  mode       %s\n", mode)
+		fmt.Fprintf(&b, "  instances  %d\n", a.Desired)
+		ready := "after min_uptime " + cfg.MinUptime.String()
+		if cfg.WaitReady {
+			ready = "when it says so (IPC 'ready' or READY=1), within " + cfg.ListenTimeout.String()
+		}
+		fmt.Fprintf(&b, "  ready      %s\n", ready)
+		fmt.Fprintf(&b, "  stop       %s, then SIGKILL after %s\n", cfg.StopSignal, cfg.KillTimeout)
+		if cfg.Autorestart {
+			fmt.Fprintf(&b, "  restart    on exit; errored after %d unstable restarts (up less than %s)\n", cfg.MaxRestarts, cfg.MinUptime)
+		} else {
+			fmt.Fprintf(&b, "  restart    never (autorestart = false)\n")
+		}
+		if cfg.MaxMemoryRestart > 0 {
+			fmt.Fprintf(&b, "  memory     restart above %s\n", cfg.MaxMemoryRestart)
+		}
+		for _, k := range sortedKeys(cfg.Env) {
+			fmt.Fprintf(&b, "  env        %s\n", k)
+		}
+	}
+	if a.Stopped {
+		fmt.Fprintf(&b, "  stopped    yes (eco start %s runs it)\n", a.Name)
+	}
+	if a.Message != "" {
+		fmt.Fprintf(&b, "  last change %s\n", a.Message)
+	}
+	fmt.Fprintln(&b)
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return err
+	}
+	return writeAppTable(w, []runtime.AppStatus{a}, now)
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// newVerbCmd makes start, stop, restart, reload and delete.
+func (c *cli) newVerbCmd(verb, short string, wait bool) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   verb + " APP|all",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			cl, err := c.client(ctx)
+			if err != nil {
+				return err
+			}
+			var resp runtime.ActionResponse
+			if err := cl.Do(ctx, "POST", "/v1/apps/"+url.PathEscape(args[0])+"/"+verb, nil, &resp); err != nil {
+				return err
+			}
+			printDone(c, resp)
+			if !wait {
+				return nil
+			}
+			var names []string
+			if args[0] == "all" {
+				var apps []runtime.AppStatus
+				if err := cl.Do(ctx, "GET", "/v1/apps", nil, &apps); err != nil {
+					return err
+				}
+				for _, a := range apps {
+					names = append(names, a.Name)
+				}
+			} else {
+				names = []string{args[0]}
+			}
+			return c.waitSettled(ctx, cl, names, 5*time.Minute)
+		},
+	}
+	return cmd
+}
+
+func (c *cli) newScaleCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "scale APP N|+N|-N",
+		Short: "Set how many instances an app runs (until the next apply of its file)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			spec := args[1]
+			req := runtime.ActionRequest{Relative: strings.HasPrefix(spec, "+") || strings.HasPrefix(spec, "-")}
+			n, err := strconv.Atoi(spec)
+			if err != nil {
+				return fmt.Errorf("scale %s: %q is not a number, +N or -N", args[0], spec)
+			}
+			req.Instances = n
+			cl, err := c.client(ctx)
+			if err != nil {
+				return err
+			}
+			var resp runtime.ActionResponse
+			if err := cl.Do(ctx, "POST", "/v1/apps/"+url.PathEscape(args[0])+"/scale", req, &resp); err != nil {
+				return err
+			}
+			printDone(c, resp)
+			return c.waitSettled(ctx, cl, []string{args[0]}, 5*time.Minute)
+		},
+	}
+}
+
+func (c *cli) newSendCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "send APP|all MESSAGE",
+		Short: "Send a message to every instance over Node's IPC channel (process.on('message'))",
+		Long: `Send MESSAGE to every instance of APP over its IPC channel. MESSAGE is JSON
+('{"usersCount": 25}', '"shutdown"', '42'); anything that is not JSON is sent as a string.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			var msg any
+			if err := json.Unmarshal([]byte(args[1]), &msg); err != nil {
+				msg = args[1]
+			}
+			cl, err := c.client(ctx)
+			if err != nil {
+				return err
+			}
+			var resp runtime.ActionResponse
+			if err := cl.Do(ctx, "POST", "/v1/apps/"+url.PathEscape(args[0])+"/send", runtime.ActionRequest{Message: msg}, &resp); err != nil {
+				return err
+			}
+			printDone(c, resp)
+			return nil
+		},
+	}
+}
+
+// newSimpleCmd makes save and resurrect: a POST without arguments.
+func (c *cli) newSimpleCmd(use, short, path string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			cl, err := c.client(ctx)
+			if err != nil {
+				return err
+			}
+			var resp runtime.ActionResponse
+			if err := cl.Do(ctx, "POST", path, nil, &resp); err != nil {
+				return err
+			}
+			printDone(c, resp)
+			return nil
+		},
+	}
+}
+
+func (c *cli) addDaemonCommands(root *cobra.Command) {
+	root.AddCommand(
+		c.newApplyCmd(false),
+		c.newApplyCmd(true),
+		c.newLsCmd(),
+		c.newDescribeCmd(),
+		c.newVerbCmd("start", "Start a stopped app, or instances that gave up", true),
+		c.newVerbCmd("stop", "Stop an app's instances (it stays stopped until eco start)", false),
+		c.newVerbCmd("restart", "Restart an app's instances (all at once; reload does it without downtime)", true),
+		c.newVerbCmd("reload", "Replace an app's instances one at a time, each new one ready before the old one stops", true),
+		c.newVerbCmd("delete", "Stop an app and forget it", false),
+		c.newScaleCmd(),
+		c.newSendCmd(),
+		c.newDaemonCmd(),
+		c.newKillCmd(),
+		c.newSimpleCmd("save", "Save the running apps to ECO_HOME/dump.json (the state is also saved on every change)", "/v1/save"),
+		c.newSimpleCmd("resurrect", "Run the apps saved by eco save", "/v1/resurrect"),
+		&cobra.Command{
+			Use:                runtime.ShimArg,
+			Short:              "Run a program with LISTEN_PID set to its pid (used by the daemon)",
+			Hidden:             true,
+			DisableFlagParsing: true,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return runtime.RunShim(args)
+			},
+		},
+	)
+}

@@ -1,0 +1,238 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"sync/atomic"
+
+	"github.com/eco-pm/eco/runtime/control"
+	"github.com/eco-pm/eco/runtime/planner"
+)
+
+// errNotFound is an unknown app.
+var errNotFound = errors.New("not found")
+
+// routes is the control API.
+func (d *Daemon) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/ping", func(w http.ResponseWriter, r *http.Request) {
+		control.WriteJSON(w, http.StatusOK, Ping{Pid: os.Getpid(), Version: d.opts.Version, Home: d.opts.Home})
+	})
+	mux.HandleFunc("POST /v1/apply", func(w http.ResponseWriter, r *http.Request) {
+		var req ApplyRequest
+		if err := control.DecodeJSON(r, &req); err != nil {
+			control.WriteError(w, http.StatusBadRequest, err)
+			return
+		}
+		resp, err := d.apply(req)
+		var conflict *planner.ConflictError
+		switch {
+		case errors.As(err, &conflict):
+			control.WriteError(w, http.StatusConflict, err)
+		case errors.Is(err, errUnsupported):
+			control.WriteError(w, http.StatusBadRequest, err)
+		case err != nil:
+			control.WriteError(w, http.StatusInternalServerError, err)
+		default:
+			control.WriteJSON(w, http.StatusOK, resp)
+		}
+	})
+	mux.HandleFunc("GET /v1/apps", func(w http.ResponseWriter, r *http.Request) {
+		control.WriteJSON(w, http.StatusOK, d.statuses())
+	})
+	mux.HandleFunc("GET /v1/apps/{name}", func(w http.ResponseWriter, r *http.Request) {
+		d.mu.Lock()
+		runner := d.apps[r.PathValue("name")]
+		d.mu.Unlock()
+		if runner == nil {
+			control.WriteError(w, http.StatusNotFound, fmt.Errorf("no app named %q", r.PathValue("name")))
+			return
+		}
+		control.WriteJSON(w, http.StatusOK, withMemory(runner.status(true)))
+	})
+	mux.HandleFunc("POST /v1/apps/{name}/{verb}", func(w http.ResponseWriter, r *http.Request) {
+		var req ActionRequest
+		if r.ContentLength != 0 {
+			if err := control.DecodeJSON(r, &req); err != nil {
+				control.WriteError(w, http.StatusBadRequest, err)
+				return
+			}
+		}
+		resp, err := d.act(r.Context(), r.PathValue("name"), r.PathValue("verb"), req)
+		switch {
+		case errors.Is(err, errNotFound):
+			control.WriteError(w, http.StatusNotFound, err)
+		case err != nil:
+			control.WriteError(w, http.StatusBadRequest, err)
+		default:
+			control.WriteJSON(w, http.StatusOK, resp)
+		}
+	})
+	mux.HandleFunc("POST /v1/kill", func(w http.ResponseWriter, r *http.Request) {
+		n := len(d.statuses())
+		control.WriteJSON(w, http.StatusOK, ActionResponse{Done: []string{fmt.Sprintf("stopping %d apps and the daemon (pid %d)", n, os.Getpid())}})
+		d.stop()
+	})
+	mux.HandleFunc("POST /v1/save", func(w http.ResponseWriter, r *http.Request) {
+		d.mu.Lock()
+		err := saveState(dumpPath(d.opts.Home), d.state)
+		n := len(d.apps)
+		d.mu.Unlock()
+		if err != nil {
+			control.WriteError(w, http.StatusInternalServerError, err)
+			return
+		}
+		control.WriteJSON(w, http.StatusOK, ActionResponse{Done: []string{fmt.Sprintf("saved %d apps to %s", n, dumpPath(d.opts.Home))}})
+	})
+	mux.HandleFunc("POST /v1/resurrect", func(w http.ResponseWriter, r *http.Request) {
+		dump, err := loadState(dumpPath(d.opts.Home))
+		if err != nil {
+			control.WriteError(w, http.StatusInternalServerError, err)
+			return
+		}
+		d.mu.Lock()
+		d.state = dump
+		d.reconcileLocked()
+		err = d.persistLocked()
+		n := len(d.apps)
+		d.mu.Unlock()
+		if err != nil {
+			control.WriteError(w, http.StatusInternalServerError, err)
+			return
+		}
+		control.WriteJSON(w, http.StatusOK, ActionResponse{Done: []string{fmt.Sprintf("resurrected %d apps from %s", n, dumpPath(d.opts.Home))}})
+	})
+	return mux
+}
+
+// act runs a lifecycle verb on the app called name, or on every app for "all".
+func (d *Daemon) act(ctx context.Context, name, verb string, req ActionRequest) (ActionResponse, error) {
+	d.mu.Lock()
+	var runners []*appRunner
+	if name == "all" {
+		for _, r := range d.apps {
+			runners = append(runners, r)
+		}
+		sort.Slice(runners, func(i, j int) bool { return runners[i].name() < runners[j].name() })
+	} else if r := d.apps[name]; r != nil {
+		runners = []*appRunner{r}
+	}
+	d.mu.Unlock()
+	if len(runners) == 0 && name != "all" {
+		return ActionResponse{}, fmt.Errorf("%w: no app named %q (eco ls lists them)", errNotFound, name)
+	}
+	resp := ActionResponse{Done: []string{}}
+	for _, r := range runners {
+		line, err := d.actOne(ctx, r, verb, req)
+		if err != nil {
+			return resp, fmt.Errorf("%s %s: %w", verb, r.name(), err)
+		}
+		resp.Done = append(resp.Done, line)
+	}
+	return resp, nil
+}
+
+func (d *Daemon) actOne(ctx context.Context, r *appRunner, verb string, req ActionRequest) (string, error) {
+	name := r.name()
+	count := func() int { r.mu.Lock(); defer r.mu.Unlock(); return r.spec.Instances }
+	switch verb {
+	case "stop":
+		d.mu.Lock()
+		d.state.Stopped[name] = true
+		err := d.persistLocked()
+		d.mu.Unlock()
+		r.change(func() { r.stopped = true })
+		return fmt.Sprintf("stopping %s (%s)", name, instancesWord(count())), err
+	case "start":
+		d.mu.Lock()
+		delete(d.state.Stopped, name)
+		err := d.persistLocked()
+		d.mu.Unlock()
+		r.change(func() { r.stopped, r.revive = false, true })
+		return fmt.Sprintf("starting %s (%s)", name, instancesWord(count())), err
+	case "restart":
+		r.mu.Lock()
+		stopped := r.stopped
+		r.mu.Unlock()
+		if stopped {
+			return d.actOne(ctx, r, "start", req)
+		}
+		r.change(func() { r.revive = true })
+		errs := r.each(func(in *instance) error {
+			return in.command(ctx, instCmd{kind: "restart", reason: "restarted by eco restart"})
+		})
+		if len(errs) > 0 {
+			return "", errors.Join(errs...)
+		}
+		return fmt.Sprintf("restarted %s (%s)", name, instancesWord(count())), nil
+	case "reload":
+		r.mu.Lock()
+		spec := r.spec
+		r.mu.Unlock()
+		r.setSpec(spec, true)
+		return fmt.Sprintf("reloading %s: %s replaced one at a time, each new one ready before the old one stops", name, instancesWord(count())), nil
+	case "delete":
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		ps := d.state.Projects[r.project]
+		if ps != nil {
+			apps := ps.Config.Apps[:0:0]
+			for _, a := range ps.Config.Apps {
+				if a.Name != name {
+					apps = append(apps, a)
+				}
+			}
+			ps.Config.Apps = apps
+			if len(apps) == 0 {
+				delete(d.state.Projects, r.project)
+			}
+		}
+		delete(d.state.Stopped, name)
+		delete(d.state.Scaled, name)
+		d.reconcileLocked()
+		return fmt.Sprintf("deleted %s (it comes back if you apply a file that has it)", name), d.persistLocked()
+	case "scale":
+		n := req.Instances
+		if req.Relative {
+			n += count()
+		}
+		if n < 1 {
+			return "", fmt.Errorf("cannot scale to %d instances; eco stop %s stops the app", n, name)
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		from := count()
+		d.state.Scaled[name] = n
+		d.reconcileLocked()
+		return fmt.Sprintf("scaled %s from %d to %d instances (until the next eco apply of its file, which sets what the file says)", name, from, n), d.persistLocked()
+	case "send":
+		if req.Message == nil {
+			return "", errors.New("no message to send")
+		}
+		var sent atomic.Int64
+		errs := r.each(func(in *instance) error {
+			err := in.command(ctx, instCmd{kind: "send", msg: req.Message})
+			if err == nil {
+				sent.Add(1)
+			}
+			return err
+		})
+		if len(errs) > 0 {
+			return "", errors.Join(errs...)
+		}
+		return fmt.Sprintf("sent to %s of %s", instancesWord(int(sent.Load())), name), nil
+	}
+	return "", fmt.Errorf("unknown verb %q (start, stop, restart, reload, delete, scale, send)", strings.TrimSpace(verb))
+}
+
+func instancesWord(n int) string {
+	if n == 1 {
+		return "1 instance"
+	}
+	return fmt.Sprintf("%d instances", n)
+}

@@ -1,0 +1,426 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/eco-pm/eco/ecosystem"
+)
+
+// appRunner makes one app's instances match its desired settings, in its own goroutine: it
+// starts missing instances, stops surplus ones, passes in-place changes on, and replaces
+// instances of an older generation one at a time (a rolling restart: the new instance is ready
+// before the old one stops). What it should do is read from the fields under mu each time it
+// wakes, so any number of changes coalesce into one pass.
+type appRunner struct {
+	project string
+	deps    instanceDeps
+
+	wake chan struct{}
+	done chan struct{}
+
+	mu sync.Mutex
+	// spec is the desired configuration; gen counts restart-class changes and reloads.
+	spec    *ecosystem.App
+	gen     int
+	stopped bool
+	deleted bool
+	// revive asks for errored or finished instances to be started again (eco start).
+	revive bool
+	// blockedGen is a generation whose rollout failed; it is not retried until gen changes.
+	blockedGen int
+	message    string
+	// listenErr is why the cluster's port could not be bound; the runner retries.
+	listenErr error
+	busy      bool
+	instances map[int]*instance
+	// incoming is a new instance of a rollout, not yet taking its slot.
+	incoming *instance
+	// listeners are the cluster's listening sockets by port, bound once and passed to every
+	// instance (balance = "kernel"), so restarts never refuse a connection.
+	listeners map[int]*os.File
+}
+
+func newAppRunner(project string, spec *ecosystem.App, stopped bool, deps instanceDeps) *appRunner {
+	return &appRunner{
+		project: project, deps: deps, spec: spec, gen: 1, stopped: stopped,
+		wake: make(chan struct{}, 1), done: make(chan struct{}),
+		instances: map[int]*instance{}, listeners: map[int]*os.File{},
+	}
+}
+
+func (r *appRunner) name() string { return r.spec.Name }
+
+// poke wakes the runner; wakes coalesce.
+func (r *appRunner) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// change edits the desired state under the lock and wakes the runner.
+func (r *appRunner) change(f func()) {
+	r.mu.Lock()
+	f()
+	r.mu.Unlock()
+	r.poke()
+}
+
+// setSpec applies a new configuration; a restart-class change rolls the instances.
+func (r *appRunner) setSpec(spec *ecosystem.App, roll bool) {
+	r.change(func() {
+		r.spec = spec
+		if roll {
+			r.gen++
+			r.message = ""
+		}
+	})
+}
+
+func (r *appRunner) run(ctx context.Context) {
+	defer close(r.done)
+	defer r.closeListeners(-1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		r.converge(ctx, &wg)
+		r.mu.Lock()
+		finished := r.deleted && len(r.instances) == 0
+		var retry <-chan time.Time
+		if r.listenErr != nil {
+			retry = time.After(listenRetry)
+		}
+		r.mu.Unlock()
+		if finished {
+			return
+		}
+		select {
+		case <-retry:
+		case <-r.wake:
+		case <-ctx.Done():
+			r.stopAll(context.WithoutCancel(ctx), "daemon shutting down")
+			return
+		}
+	}
+}
+
+// startInstance starts a new instance; its goroutine is owned by wg.
+func (r *appRunner) startInstance(ctx context.Context, wg *sync.WaitGroup, spec *ecosystem.App, index, gen int) *instance {
+	in := newInstance(spec, index, gen, r.deps)
+	in.listener = r.listeners[spec.Port]
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		in.run(ctx, spec)
+	}()
+	return in
+}
+
+// stopAll stops every instance, in parallel, and forgets them.
+func (r *appRunner) stopAll(ctx context.Context, reason string) {
+	r.mu.Lock()
+	list := make([]*instance, 0, len(r.instances))
+	for _, in := range r.instances {
+		list = append(list, in)
+	}
+	r.mu.Unlock()
+	stopInstances(ctx, list, reason)
+	r.mu.Lock()
+	for _, in := range list {
+		if r.instances[in.index] == in {
+			delete(r.instances, in.index)
+		}
+	}
+	r.mu.Unlock()
+}
+
+func stopInstances(ctx context.Context, list []*instance, reason string) {
+	var wg sync.WaitGroup
+	for _, in := range list {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in.stop(ctx, reason)
+		}()
+	}
+	wg.Wait()
+}
+
+// converge does one pass towards the desired state.
+func (r *appRunner) converge(ctx context.Context, wg *sync.WaitGroup) {
+	r.mu.Lock()
+	spec, gen, stopped, deleted, revive := r.spec, r.gen, r.stopped, r.deleted, r.revive
+	r.revive = false
+	r.busy = true
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.busy = false
+		r.mu.Unlock()
+	}()
+
+	if stopped || deleted {
+		reason := "stopped by eco stop"
+		if deleted {
+			reason = "deleted"
+		}
+		r.stopAll(ctx, reason)
+		r.closeListeners(-1)
+		return
+	}
+	if spec.ExecMode == ecosystem.Cluster {
+		err := r.listen(spec.Port)
+		r.mu.Lock()
+		r.listenErr = err
+		r.mu.Unlock()
+		if err != nil {
+			r.deps.log.Error("cannot listen; retrying", "app", spec.Name, "err", err, "in", listenRetry)
+			return
+		}
+		defer r.closeUnusedListeners()
+	}
+
+	// Surplus and (on eco start) given-up instances go.
+	var surplus []*instance
+	r.mu.Lock()
+	for idx, in := range r.instances {
+		st := in.status().State
+		if idx >= spec.Instances || (revive && (st == Errored || st == Stopped)) {
+			surplus = append(surplus, in)
+			delete(r.instances, idx)
+		}
+	}
+	r.mu.Unlock()
+	stopInstances(ctx, surplus, fmt.Sprintf("scaled to %d", spec.Instances))
+
+	// Missing instances start; current ones get in-place changes.
+	r.mu.Lock()
+	for idx := range spec.Instances {
+		in, ok := r.instances[idx]
+		if !ok {
+			r.instances[idx] = r.startInstance(ctx, wg, spec, idx, gen)
+			continue
+		}
+		if in.gen == gen {
+			// In-place settings; sent asynchronously since the instance may be busy stopping.
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = in.command(ctx, instCmd{kind: "update", spec: spec})
+			}()
+		}
+	}
+	blocked := r.blockedGen == gen
+	r.mu.Unlock()
+	if blocked {
+		return
+	}
+
+	// Older generations are replaced one at a time, in index order.
+	for idx := range spec.Instances {
+		r.mu.Lock()
+		old := r.instances[idx]
+		stale := old != nil && old.gen < gen
+		r.mu.Unlock()
+		if !stale {
+			continue
+		}
+		if !r.replace(ctx, wg, spec, old, gen) {
+			return
+		}
+	}
+}
+
+// listenRetry is how often a cluster whose port is taken tries again.
+const listenRetry = 5 * time.Second
+
+// listen binds the cluster's public port once; later calls reuse the socket.
+func (r *appRunner) listen(port int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.listeners[port]; ok {
+		return nil
+	}
+	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
+	if err != nil {
+		return fmt.Errorf("cannot listen on port %d: %w", port, err)
+	}
+	f, err := ln.(*net.TCPListener).File()
+	// The file is a duplicate that stays listening; the listener itself is not needed.
+	ln.Close()
+	if err != nil {
+		return fmt.Errorf("listen on port %d: %w", port, err)
+	}
+	r.listeners[port] = f
+	return nil
+}
+
+// closeUnusedListeners closes sockets of ports no instance uses any more (after a port change).
+func (r *appRunner) closeUnusedListeners() {
+	r.mu.Lock()
+	used := map[int]bool{r.spec.Port: true}
+	for _, in := range r.instances {
+		if in.listener != nil {
+			used[in.port] = true
+		}
+	}
+	r.mu.Unlock()
+	for port := range r.listenersCopy() {
+		if !used[port] {
+			r.closeListeners(port)
+		}
+	}
+}
+
+func (r *appRunner) listenersCopy() map[int]*os.File {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[int]*os.File, len(r.listeners))
+	for k, v := range r.listeners {
+		out[k] = v
+	}
+	return out
+}
+
+// closeListeners closes the socket of port, or every socket for -1.
+func (r *appRunner) closeListeners(port int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for p, f := range r.listeners {
+		if port == -1 || p == port {
+			f.Close()
+			delete(r.listeners, p)
+		}
+	}
+}
+
+// replace starts the new instance of old's slot, waits until it is ready, then stops old. It
+// reports false when the new instance did not become ready: old keeps serving, the rollout
+// stops, and the app's message says why.
+func (r *appRunner) replace(ctx context.Context, wg *sync.WaitGroup, spec *ecosystem.App, old *instance, gen int) bool {
+	in := r.startInstance(ctx, wg, spec, old.index, gen)
+	r.mu.Lock()
+	r.incoming = in
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.incoming = nil
+		r.mu.Unlock()
+	}()
+	select {
+	case <-in.ready:
+		r.mu.Lock()
+		r.instances[old.index] = in
+		r.mu.Unlock()
+		old.stop(ctx, fmt.Sprintf("replaced by generation %d", gen))
+		return true
+	case <-in.failed:
+		reason := in.status().Reason
+		in.stop(ctx, "rollout stopped")
+		r.mu.Lock()
+		r.blockedGen = gen
+		r.message = fmt.Sprintf("rollout stopped: the new %s did not become ready (%s); the old instances keep running", in.name(), reason)
+		r.mu.Unlock()
+		r.deps.log.Warn("rollout stopped", "app", r.name(), "instance", old.index, "reason", reason)
+		return false
+	case <-ctx.Done():
+		in.stop(context.WithoutCancel(ctx), "daemon shutting down")
+		return false
+	}
+}
+
+// status reports the app and its instances.
+func (r *appRunner) status(withConfig bool) AppStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := AppStatus{
+		Name: r.spec.Name, Project: r.project, Mode: string(r.spec.ExecMode),
+		Port: r.spec.Port, Balance: string(r.spec.Balance), Desired: r.spec.Instances,
+		Stopped: r.stopped, Message: r.message, Instances: []InstanceStatus{},
+	}
+	if r.listenErr != nil {
+		s.Message = fmt.Sprintf("%v (retrying every %s)", r.listenErr, listenRetry)
+	}
+	if withConfig {
+		s.Config = r.spec
+	}
+	for _, in := range r.instances {
+		s.Instances = append(s.Instances, in.status())
+	}
+	if r.incoming != nil {
+		s.Instances = append(s.Instances, r.incoming.status())
+	}
+	sort.Slice(s.Instances, func(i, j int) bool {
+		a, b := s.Instances[i], s.Instances[j]
+		if a.Index != b.Index {
+			return a.Index < b.Index
+		}
+		return a.Generation < b.Generation
+	})
+	s.Settled = r.settledLocked(s.Instances)
+	return s
+}
+
+// settledLocked reports whether the app has stopped moving: every desired instance of the
+// current generation exists and is online or has given up, or the rollout stopped.
+func (r *appRunner) settledLocked(list []InstanceStatus) bool {
+	if r.busy && r.blockedGen != r.gen && r.incoming != nil {
+		return false
+	}
+	if r.stopped || r.deleted {
+		return len(list) == 0
+	}
+	if r.listenErr != nil {
+		// Nothing moves until the port is free: that is an outcome to report.
+		return r.incoming == nil
+	}
+	if r.blockedGen == r.gen {
+		return r.incoming == nil
+	}
+	current := 0
+	for _, st := range list {
+		if st.Generation != r.gen {
+			return false
+		}
+		switch st.State {
+		case Launching, WaitingReady, Stopping:
+			return false
+		}
+		current++
+	}
+	return current == r.spec.Instances
+}
+
+// each runs f on every current instance, in parallel, and collects the errors.
+func (r *appRunner) each(f func(in *instance) error) []error {
+	r.mu.Lock()
+	list := make([]*instance, 0, len(r.instances))
+	for _, in := range r.instances {
+		list = append(list, in)
+	}
+	r.mu.Unlock()
+	sort.Slice(list, func(i, j int) bool { return list[i].index < list[j].index })
+	errs := make([]error, len(list))
+	var wg sync.WaitGroup
+	for i, in := range list {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f(in)
+		}()
+	}
+	wg.Wait()
+	var out []error
+	for _, err := range errs {
+		if err != nil {
+			out = append(out, err)
+		}
+	}
+	return out
+}

@@ -1,0 +1,289 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/eco-pm/eco/ecosystem"
+	"github.com/eco-pm/eco/runtime/control"
+	"github.com/eco-pm/eco/runtime/planner"
+	"github.com/eco-pm/eco/runtime/proc"
+)
+
+// Options configure a daemon.
+type Options struct {
+	// Home is ECO_HOME: socket, lock, state and default logs.
+	Home    string
+	Version string
+	Log     *slog.Logger
+	// Env is the environment instances inherit (filtered); nil means os.Environ().
+	Env []string
+	// Shim is the command that runs an app with LISTEN_PID set to its own pid (eco __shim);
+	// without one, kernel-balanced apps get LISTEN_FDS but no LISTEN_PID.
+	Shim []string
+}
+
+// errUnsupported is a configuration this version cannot run.
+var errUnsupported = errors.New("not supported yet")
+
+// Daemon runs the applied configurations: one appRunner per app, a control API on the unix
+// socket, and the persisted desired state.
+type Daemon struct {
+	opts Options
+	log  *slog.Logger
+
+	// stop ends Run; set by Run, called by the kill endpoint.
+	stop context.CancelFunc
+
+	mu    sync.Mutex
+	ctx   context.Context // Run's context, for the runners
+	wg    sync.WaitGroup  // runners
+	state *savedState
+	apps  map[string]*appRunner
+	// dying are deleted apps still stopping their instances.
+	dying map[*appRunner]bool
+}
+
+// New returns a daemon; Run starts it.
+func New(opts Options) *Daemon {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Env == nil {
+		opts.Env = os.Environ()
+	}
+	return &Daemon{opts: opts, log: opts.Log, apps: map[string]*appRunner{}, dying: map[*appRunner]bool{}}
+}
+
+// Run takes the home's lock, re-applies the saved state, and serves the control API until ctx
+// ends or a kill request arrives; then it stops every app and returns.
+func (d *Daemon) Run(ctx context.Context) error {
+	unlock, err := control.Lock(d.opts.Home)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := proc.BecomeSubreaper(); err != nil {
+		d.log.Warn("cannot become a child subreaper; escaped grandchildren may be missed", "err", err)
+	}
+	state, err := loadState(statePath(d.opts.Home))
+	if err != nil {
+		return err
+	}
+	ln, err := control.Listen(d.opts.Home, d.log)
+	if err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d.mu.Lock()
+	d.ctx, d.stop, d.state = ctx, cancel, state
+	d.reconcileLocked()
+	d.mu.Unlock()
+	d.log.Info("daemon started", "pid", os.Getpid(), "home", d.opts.Home, "projects", len(state.Projects))
+
+	reaper := proc.NewReaper(d.log)
+	reaperDone := make(chan error, 1)
+	go func() { reaperDone <- reaper.Run(ctx) }()
+
+	srv := &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		cancel()
+	}
+	d.log.Info("daemon stopping: stopping every app")
+	// Runners stop their instances when ctx ends; wait for all of them.
+	d.wg.Wait()
+	shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer done()
+	_ = srv.Shutdown(shutdownCtx)
+	<-reaperDone
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	d.log.Info("daemon stopped")
+	return err
+}
+
+// deps are what instances need from the daemon.
+func (d *Daemon) deps() instanceDeps {
+	return instanceDeps{home: d.opts.Home, baseEnv: d.opts.Env, log: d.log, now: time.Now, shim: d.opts.Shim}
+}
+
+// desiredApps returns the apps of project as they should run: the applied config with
+// eco scale counts over it.
+func (d *Daemon) desiredApps(project string) []ecosystem.App {
+	ps := d.state.Projects[project]
+	if ps == nil {
+		return nil
+	}
+	apps := make([]ecosystem.App, len(ps.Config.Apps))
+	copy(apps, ps.Config.Apps)
+	for i := range apps {
+		if n, ok := d.state.Scaled[apps[i].Name]; ok {
+			apps[i].Instances = n
+		}
+	}
+	return apps
+}
+
+// observedLocked lists what runs, for the planner.
+func (d *Daemon) observedLocked() []planner.Observed {
+	out := make([]planner.Observed, 0, len(d.apps))
+	for _, r := range d.apps {
+		r.mu.Lock()
+		out = append(out, planner.Observed{Project: r.project, App: *r.spec})
+		r.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].App.Name < out[j].App.Name })
+	return out
+}
+
+// planLocked plans project against what runs.
+func (d *Daemon) planLocked(project string, desired []ecosystem.App) ([]planner.Change, error) {
+	return planner.Plan(project, desired, d.observedLocked())
+}
+
+// reconcileLocked makes the runners match the state: every project is planned and its
+// changes executed; apps of projects no longer in the state are deleted. Runners converge on
+// their own afterwards, so this never blocks on processes.
+func (d *Daemon) reconcileLocked() {
+	projects := map[string]bool{}
+	for p := range d.state.Projects {
+		projects[p] = true
+	}
+	for _, r := range d.apps {
+		projects[r.project] = true
+	}
+	names := make([]string, 0, len(projects))
+	for p := range projects {
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	for _, p := range names {
+		changes, err := d.planLocked(p, d.desiredApps(p))
+		if err != nil {
+			d.log.Error("cannot reconcile project", "project", p, "err", err)
+			continue
+		}
+		d.executeLocked(changes)
+	}
+}
+
+// executeLocked carries out a plan.
+func (d *Daemon) executeLocked(changes []planner.Change) {
+	for _, c := range changes {
+		d.log.Info("apply", "action", c.Action.Verb(), "app", c.App, "project", c.Project, "reasons", c.Reasons)
+		switch c.Action {
+		case planner.Create:
+			spec := *c.To
+			r := newAppRunner(c.Project, &spec, d.state.Stopped[c.App], d.deps())
+			d.apps[c.App] = r
+			d.wg.Add(1)
+			go func() {
+				defer d.wg.Done()
+				r.run(d.ctx)
+			}()
+		case planner.Update, planner.Replace:
+			spec := *c.To
+			d.apps[c.App].setSpec(&spec, c.Action == planner.Replace)
+		case planner.Delete:
+			r := d.apps[c.App]
+			delete(d.apps, c.App)
+			delete(d.state.Stopped, c.App)
+			delete(d.state.Scaled, c.App)
+			d.dying[r] = true
+			r.change(func() { r.deleted = true })
+			go func() {
+				<-r.done
+				d.mu.Lock()
+				delete(d.dying, r)
+				d.mu.Unlock()
+			}()
+		}
+	}
+}
+
+// persistLocked saves the state; a failure is logged and returned.
+func (d *Daemon) persistLocked() error {
+	if err := saveState(statePath(d.opts.Home), d.state); err != nil {
+		d.log.Error("cannot save state", "err", err)
+		return fmt.Errorf("save state: %w", err)
+	}
+	return nil
+}
+
+// apply records a configuration and makes the runners follow it.
+func (d *Daemon) apply(req ApplyRequest) (ApplyResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cfg := req.Config
+	resp := ApplyResponse{Project: cfg.Project, Changes: []PlanChange{}}
+	for _, a := range cfg.Apps {
+		if a.ExecMode == ecosystem.Cluster && a.Balance != ecosystem.Kernel {
+			return resp, fmt.Errorf("%w: app %q: balance %q needs eco's load-balancing proxy, which this version does not have yet; use balance = \"kernel\" (the instances share the socket and the kernel spreads connections)", errUnsupported, a.Name, a.Balance)
+		}
+	}
+	// The file wins over eco scale.
+	desired := make([]ecosystem.App, len(cfg.Apps))
+	copy(desired, cfg.Apps)
+	changes, err := d.planLocked(cfg.Project, desired)
+	if err != nil {
+		return resp, err
+	}
+	resp.Changes = planChanges(changes)
+	if req.DryRun {
+		return resp, nil
+	}
+	for _, a := range cfg.Apps {
+		delete(d.state.Scaled, a.Name)
+	}
+	if len(cfg.Apps) == 0 {
+		delete(d.state.Projects, cfg.Project)
+	} else {
+		d.state.Projects[cfg.Project] = &projectState{Config: cfg, Source: req.Source}
+	}
+	d.executeLocked(changes)
+	resp.Applied = true
+	return resp, d.persistLocked()
+}
+
+// withMemory fills in the memory of each instance's process tree.
+func withMemory(a AppStatus) AppStatus {
+	for i := range a.Instances {
+		if pid := a.Instances[i].Pid; pid != 0 {
+			if rss, err := proc.TreeRSS(pid); err == nil {
+				a.Instances[i].Memory = rss
+			}
+		}
+	}
+	return a
+}
+
+// statuses lists every app (deleted ones still stopping are left out).
+func (d *Daemon) statuses() []AppStatus {
+	d.mu.Lock()
+	runners := make([]*appRunner, 0, len(d.apps))
+	for _, r := range d.apps {
+		runners = append(runners, r)
+	}
+	d.mu.Unlock()
+	out := make([]AppStatus, 0, len(runners))
+	for _, r := range runners {
+		out = append(out, withMemory(r.status(false)))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}

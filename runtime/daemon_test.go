@@ -1,0 +1,577 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/eco-pm/eco/ecosystem"
+	"github.com/eco-pm/eco/runtime/control"
+)
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type harness struct {
+	t    *testing.T
+	home string
+	out  string
+	cl   *control.Client
+	stop func()
+}
+
+// shortTempDir is a temporary folder with a short path: unix socket paths hold 108 bytes.
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "eco")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// startDaemon runs a daemon in this process on a fresh home, ended in t.Cleanup.
+func startDaemon(t *testing.T) *harness {
+	t.Helper()
+	h := &harness{t: t, home: shortTempDir(t), out: t.TempDir()}
+	h.start()
+	return h
+}
+
+func (h *harness) start() {
+	t := h.t
+	ctx, cancel := context.WithCancel(context.Background())
+	d := New(Options{Home: h.home, Version: "test", Log: slog.New(slog.DiscardHandler), Shim: []string{os.Args[0], ShimArg}})
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	h.cl = control.NewClient(h.home)
+	waitFor(t, "the daemon to answer", 10*time.Second, func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("daemon exited: %v", err)
+		default:
+		}
+		var p Ping
+		return h.cl.Do(ctx, "GET", "/v1/ping", nil, &p) == nil
+	})
+	stopped := false
+	h.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("daemon: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("daemon did not stop within 30s")
+		}
+	}
+	t.Cleanup(h.stop)
+}
+
+// app is an app running this test binary as the helper named helper.
+func (h *harness) app(name, helper string, instances int, env map[string]string) ecosystem.App {
+	e := map[string]string{"ECO_TEST_HELPER": helper, "OUT": h.out}
+	for k, v := range env {
+		e[k] = v
+	}
+	return ecosystem.App{
+		Name: name, Command: []string{os.Args[0]}, Cwd: h.out, Env: e,
+		Instances: instances, ExecMode: ecosystem.Fork, InstanceVar: "NODE_APP_INSTANCE",
+		ListenTimeout: ecosystem.Duration(20 * time.Second), KillTimeout: ecosystem.Duration(5 * time.Second),
+		StopSignal: "SIGINT", Autorestart: true, MaxRestarts: 16,
+		MinUptime: ecosystem.Duration(100 * time.Millisecond), WatchDelay: ecosystem.Duration(time.Second),
+		LogType: "text", LogRotate: ecosystem.LogRotate{MaxSize: 1 << 20, MaxFiles: 2},
+	}
+}
+
+func (h *harness) apply(project string, apps ...ecosystem.App) ApplyResponse {
+	h.t.Helper()
+	var resp ApplyResponse
+	req := ApplyRequest{Config: ecosystem.Config{Project: project, Apps: apps}}
+	if err := h.cl.Do(context.Background(), "POST", "/v1/apply", req, &resp); err != nil {
+		h.t.Fatalf("apply: %v", err)
+	}
+	return resp
+}
+
+func (h *harness) apps() map[string]AppStatus {
+	h.t.Helper()
+	var list []AppStatus
+	if err := h.cl.Do(context.Background(), "GET", "/v1/apps", nil, &list); err != nil {
+		h.t.Fatalf("ls: %v", err)
+	}
+	out := map[string]AppStatus{}
+	for _, a := range list {
+		out[a.Name] = a
+	}
+	return out
+}
+
+// settled waits until the named app has settled and returns it.
+func (h *harness) settled(name string) AppStatus {
+	h.t.Helper()
+	var a AppStatus
+	waitFor(h.t, name+" to settle", 30*time.Second, func() bool {
+		var ok bool
+		a, ok = h.apps()[name]
+		return ok && a.Settled
+	})
+	return a
+}
+
+// online waits until name has n online instances and returns their pids by index.
+func (h *harness) online(name string, n int) []int {
+	h.t.Helper()
+	var pids []int
+	waitFor(h.t, fmt.Sprintf("%s to have %d online instances", name, n), 30*time.Second, func() bool {
+		a, ok := h.apps()[name]
+		if !ok || !a.Settled {
+			return false
+		}
+		pids = pids[:0]
+		for _, in := range a.Instances {
+			if in.State != Online {
+				return false
+			}
+			pids = append(pids, in.Pid)
+		}
+		return len(pids) == n
+	})
+	return pids
+}
+
+func (h *harness) act(name, verb string, req ActionRequest) (ActionResponse, error) {
+	var resp ActionResponse
+	err := h.cl.Do(context.Background(), "POST", "/v1/apps/"+name+"/"+verb, req, &resp)
+	return resp, err
+}
+
+// envOf reads the environment a helper recorded.
+func (h *harness) envOf(pid int) map[string]string {
+	h.t.Helper()
+	var b []byte
+	waitFor(h.t, fmt.Sprintf("pid %d to record its env", pid), 10*time.Second, func() bool {
+		var err error
+		b, err = os.ReadFile(filepath.Join(h.out, fmt.Sprintf("%d.env", pid)))
+		return err == nil && len(b) > 0 && b[len(b)-1] == '\n'
+	})
+	env := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		env[k] = v
+	}
+	return env
+}
+
+// alive reports whether pid runs (and is not a zombie).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndex(s, ")")
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+func gone(t *testing.T, pids ...int) {
+	t.Helper()
+	for _, pid := range pids {
+		waitFor(t, fmt.Sprintf("pid %d to be gone", pid), 20*time.Second, func() bool { return !alive(pid) })
+	}
+}
+
+func changes(resp ApplyResponse) []string {
+	var out []string
+	for _, c := range resp.Changes {
+		out = append(out, c.Action+" "+c.App+": "+strings.Join(c.Reasons, ", "))
+	}
+	return out
+}
+
+func TestDaemon_ApplyConverges(t *testing.T) {
+	h := startDaemon(t)
+	web := h.app("web", "serve", 3, map[string]string{"NODE_ENV": "production", "OLD": "1"})
+	resp := h.apply("shop", web)
+	if diff := cmp.Diff([]string{"+ web: new app, 3 instances"}, changes(resp)); diff != "" {
+		t.Errorf("plan (-want +got):\n%s", diff)
+	}
+	pids := h.online("web", 3)
+	for i, pid := range pids {
+		env := h.envOf(pid)
+		if env["NODE_APP_INSTANCE"] != strconv.Itoa(i) || env["NODE_ENV"] != "production" {
+			t.Errorf("instance %d env: NODE_APP_INSTANCE=%q NODE_ENV=%q", i, env["NODE_APP_INSTANCE"], env["NODE_ENV"])
+		}
+		if _, ok := env["ECO_TEST_HELPER"]; !ok {
+			t.Errorf("instance %d lacks the app env", i)
+		}
+	}
+
+	t.Run("same config twice is an empty plan and touches nothing", func(t *testing.T) {
+		if got := changes(h.apply("shop", web)); len(got) != 0 {
+			t.Errorf("plan = %v, want empty", got)
+		}
+		if again := h.online("web", 3); !cmp.Equal(pids, again) {
+			t.Errorf("pids changed: %v -> %v", pids, again)
+		}
+	})
+
+	t.Run("env change rolls the instances; removed keys disappear", func(t *testing.T) {
+		web2 := h.app("web", "serve", 3, map[string]string{"NODE_ENV": "staging"})
+		got := changes(h.apply("shop", web2))
+		if diff := cmp.Diff([]string{"± web: env.NODE_ENV changed, env.OLD removed"}, got); diff != "" {
+			t.Errorf("plan (-want +got):\n%s", diff)
+		}
+		var newPids []int
+		waitFor(t, "new pids", 30*time.Second, func() bool {
+			newPids = h.online("web", 3)
+			for _, p := range newPids {
+				for _, o := range pids {
+					if p == o {
+						return false
+					}
+				}
+			}
+			return true
+		})
+		gone(t, pids...)
+		for _, pid := range newPids {
+			env := h.envOf(pid)
+			if env["NODE_ENV"] != "staging" {
+				t.Errorf("pid %d NODE_ENV=%q", pid, env["NODE_ENV"])
+			}
+			if _, ok := env["OLD"]; ok {
+				t.Errorf("pid %d still has OLD", pid)
+			}
+		}
+		pids = newPids
+		web = web2
+	})
+
+	t.Run("scale adds and removes only the difference", func(t *testing.T) {
+		web5 := web
+		web5.Instances = 5
+		if diff := cmp.Diff([]string{"~ web: instances 3 -> 5"}, changes(h.apply("shop", web5))); diff != "" {
+			t.Errorf("plan (-want +got):\n%s", diff)
+		}
+		five := h.online("web", 5)
+		if !cmp.Equal(pids, five[:3]) {
+			t.Errorf("first three pids changed: %v -> %v", pids, five)
+		}
+		h.apply("shop", web)
+		three := h.online("web", 3)
+		if !cmp.Equal(pids, three) {
+			t.Errorf("pids after scaling down: %v, want %v", three, pids)
+		}
+		gone(t, five[3:]...)
+	})
+
+	t.Run("removing the app from the project deletes it; no process remains", func(t *testing.T) {
+		other := h.app("blog", "serve", 1, nil)
+		h.apply("blog", other)
+		blogPid := h.online("blog", 1)[0]
+		got := changes(h.apply("shop"))
+		if diff := cmp.Diff([]string{"- web: removed from the configuration"}, got); diff != "" {
+			t.Errorf("plan (-want +got):\n%s", diff)
+		}
+		gone(t, pids...)
+		waitFor(t, "web to leave the list", 10*time.Second, func() bool { _, ok := h.apps()["web"]; return !ok })
+		if !alive(blogPid) {
+			t.Errorf("project blog's app was touched")
+		}
+	})
+}
+
+func TestDaemon_Readiness(t *testing.T) {
+	h := startDaemon(t)
+	ipc := h.app("ipc", "serve", 1, map[string]string{"READY": "ipc"})
+	ipc.WaitReady = true
+	notify := h.app("notify", "serve", 1, map[string]string{"READY": "notify"})
+	notify.WaitReady = true
+	never := h.app("never", "serve", 1, nil)
+	never.WaitReady = true
+	never.ListenTimeout = ecosystem.Duration(300 * time.Millisecond)
+	h.apply("r", ipc, notify, never)
+
+	h.online("ipc", 1)
+	if a := h.settled("ipc"); !strings.Contains(a.Instances[0].Reason, "IPC") {
+		t.Errorf("ipc reason = %q", a.Instances[0].Reason)
+	}
+	h.online("notify", 1)
+	if a := h.settled("notify"); !strings.Contains(a.Instances[0].Reason, "READY=1") {
+		t.Errorf("notify reason = %q", a.Instances[0].Reason)
+	}
+	a := h.settled("never")
+	if len(a.Instances) != 1 || a.Instances[0].State != Errored || !strings.Contains(a.Instances[0].Reason, "listen_timeout") {
+		t.Errorf("never = %+v", a.Instances)
+	}
+}
+
+func TestDaemon_ReloadThatNeverGetsReadyKeepsTheOld(t *testing.T) {
+	h := startDaemon(t)
+	web := h.app("web", "serve", 2, map[string]string{"READY": "ipc"})
+	web.WaitReady = true
+	h.apply("shop", web)
+	pids := h.online("web", 2)
+
+	broken := web
+	broken.Env = map[string]string{"ECO_TEST_HELPER": "serve", "OUT": h.out} // no longer says ready
+	broken.ListenTimeout = ecosystem.Duration(300 * time.Millisecond)
+	h.apply("shop", broken)
+	a := h.settled("web")
+	if !strings.Contains(a.Message, "rollout stopped") {
+		t.Errorf("message = %q", a.Message)
+	}
+	for _, pid := range pids {
+		if !alive(pid) {
+			t.Errorf("old pid %d was stopped", pid)
+		}
+	}
+	var online int
+	for _, in := range a.Instances {
+		if in.State == Online {
+			online++
+		}
+	}
+	if online != 2 {
+		t.Errorf("%d online, want the 2 old ones: %+v", online, a.Instances)
+	}
+}
+
+func TestDaemon_CrashLoopErrors(t *testing.T) {
+	h := startDaemon(t)
+	crash := h.app("crash", "crash", 1, nil)
+	crash.MaxRestarts = 2
+	h.apply("c", crash)
+	var a AppStatus
+	waitFor(t, "crash to be errored", 30*time.Second, func() bool {
+		a = h.apps()["crash"]
+		return len(a.Instances) == 1 && a.Instances[0].State == Errored
+	})
+	in := a.Instances[0]
+	if in.Restarts != 2 || !strings.Contains(in.Reason, "max_restarts is 2") {
+		t.Errorf("restarts=%d reason=%q", in.Restarts, in.Reason)
+	}
+}
+
+func TestDaemon_Verbs(t *testing.T) {
+	h := startDaemon(t)
+	web := h.app("web", "orphan", 2, nil)
+	h.apply("shop", web)
+	pids := h.online("web", 2)
+
+	t.Run("send reaches every instance", func(t *testing.T) {
+		if _, err := h.act("web", "send", ActionRequest{Message: map[string]any{"usersCount": 25}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, pid := range pids {
+			waitFor(t, "the message", 10*time.Second, func() bool {
+				b, _ := os.ReadFile(filepath.Join(h.out, fmt.Sprintf("%d.msgs", pid)))
+				return strings.Contains(string(b), `{"usersCount":25}`)
+			})
+		}
+	})
+
+	t.Run("restart replaces the processes", func(t *testing.T) {
+		if _, err := h.act("web", "restart", ActionRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		gone(t, pids...)
+		a := h.settled("web")
+		for _, in := range a.Instances {
+			if in.Restarts != 1 {
+				t.Errorf("instance %d restarts = %d, want 1", in.Index, in.Restarts)
+			}
+		}
+		pids = h.online("web", 2)
+	})
+
+	t.Run("reload is rolling", func(t *testing.T) {
+		if _, err := h.act("web", "reload", ActionRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		gone(t, pids...)
+		pids = h.online("web", 2)
+	})
+
+	t.Run("scale", func(t *testing.T) {
+		if _, err := h.act("web", "scale", ActionRequest{Instances: 1, Relative: true}); err != nil {
+			t.Fatal(err)
+		}
+		h.online("web", 3)
+		if _, err := h.act("web", "scale", ActionRequest{Instances: 0}); err == nil {
+			t.Errorf("scale to 0 accepted")
+		}
+		if _, err := h.act("web", "scale", ActionRequest{Instances: 2}); err != nil {
+			t.Fatal(err)
+		}
+		pids = h.online("web", 2)
+	})
+
+	t.Run("stop and start", func(t *testing.T) {
+		if _, err := h.act("web", "stop", ActionRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		gone(t, pids...)
+		if a := h.settled("web"); !a.Stopped || len(a.Instances) != 0 {
+			t.Errorf("after stop: %+v", a)
+		}
+		if _, err := h.act("web", "start", ActionRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		pids = h.online("web", 2)
+	})
+
+	t.Run("delete leaves no process, escaped grandchildren included", func(t *testing.T) {
+		var orphans []int
+		for _, pid := range pids {
+			var b []byte
+			waitFor(t, "the orphan pid", 10*time.Second, func() bool {
+				b, _ = os.ReadFile(filepath.Join(h.out, fmt.Sprintf("%d.orphan", pid)))
+				return len(b) > 0
+			})
+			o, _ := strconv.Atoi(string(b))
+			orphans = append(orphans, o)
+		}
+		if _, err := h.act("web", "delete", ActionRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		gone(t, append(pids, orphans...)...)
+	})
+
+	t.Run("unknown app", func(t *testing.T) {
+		_, err := h.act("nope", "stop", ActionRequest{})
+		var apiErr *control.APIError
+		if !errors.As(err, &apiErr) || apiErr.Status != 404 {
+			t.Errorf("err = %v, want a 404", err)
+		}
+	})
+}
+
+func TestDaemon_StatePersists(t *testing.T) {
+	h := startDaemon(t)
+	h.apply("shop", h.app("web", "serve", 2, nil))
+	pids := h.online("web", 2)
+	if _, err := h.act("web", "scale", ActionRequest{Instances: 3}); err != nil {
+		t.Fatal(err)
+	}
+	h.online("web", 3)
+	h.stop()
+	gone(t, pids...)
+
+	h.start()
+	h.online("web", 3)
+
+	t.Run("a second daemon on the same home refuses", func(t *testing.T) {
+		err := New(Options{Home: h.home, Log: slog.New(slog.DiscardHandler)}).Run(context.Background())
+		if !errors.Is(err, control.ErrDaemonRunning) {
+			t.Errorf("err = %v, want ErrDaemonRunning", err)
+		}
+	})
+}
+
+// freePort returns a loopback port nobody listens on right now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func get(port int) (string, error) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return strings.TrimSpace(string(b)), err
+}
+
+// TestDaemon_KernelCluster: eco binds the port once and passes it as fd 3 with LISTEN_FDS=1
+// and LISTEN_PID equal to each instance's own pid (through the shim).
+func TestDaemon_KernelCluster(t *testing.T) {
+	h := startDaemon(t)
+	port := freePort(t)
+	web := h.app("web", "serve", 2, nil)
+	web.ExecMode, web.Balance, web.Port = ecosystem.Cluster, ecosystem.Kernel, port
+	h.apply("shop", web)
+	pids := h.online("web", 2)
+	for _, pid := range pids {
+		env := h.envOf(pid)
+		if env["LISTEN_FDS"] != "1" || env["LISTEN_PID"] != strconv.Itoa(pid) || env["PORT"] != strconv.Itoa(port) {
+			t.Errorf("pid %d: LISTEN_FDS=%q LISTEN_PID=%q PORT=%q", pid, env["LISTEN_FDS"], env["LISTEN_PID"], env["PORT"])
+		}
+	}
+	for i := 0; i < 10; i++ {
+		body, err := get(port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := strconv.Atoi(body); n != pids[0] && n != pids[1] {
+			t.Errorf("answer from %q, not an instance (%v)", body, pids)
+		}
+	}
+
+	t.Run("a proxy balance is refused until the proxy exists", func(t *testing.T) {
+		rr := web
+		rr.Balance = ecosystem.RoundRobin
+		var resp ApplyResponse
+		err := h.cl.Do(context.Background(), "POST", "/v1/apply", ApplyRequest{Config: ecosystem.Config{Project: "shop", Apps: []ecosystem.App{rr}}}, &resp)
+		var apiErr *control.APIError
+		if !errors.As(err, &apiErr) || apiErr.Status != 400 || !strings.Contains(apiErr.Message, "kernel") {
+			t.Errorf("err = %v", err)
+		}
+	})
+}
+
+// TestDaemon_PortTaken: a cluster whose port is taken settles with the reason, and starts
+// once the port is free.
+func TestDaemon_PortTaken(t *testing.T) {
+	h := startDaemon(t)
+	ln, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	web := h.app("web", "serve", 1, nil)
+	web.ExecMode, web.Balance, web.Port = ecosystem.Cluster, ecosystem.Kernel, port
+	h.apply("shop", web)
+	a := h.settled("web")
+	if !strings.Contains(a.Message, "cannot listen on port") || len(a.Instances) != 0 {
+		t.Errorf("app = %+v", a)
+	}
+	ln.Close()
+	h.online("web", 1)
+}

@@ -1,0 +1,81 @@
+package runtime
+
+import (
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/eco-pm/eco/ecosystem"
+)
+
+// reservedEnv are variables of eco itself or of the protocols eco speaks with its instances; an
+// instance never inherits them from the daemon, only gets them when eco sets them for it.
+var reservedEnv = []string{
+	"NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "NOTIFY_SOCKET",
+	"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
+}
+
+// instanceEnv builds the environment of instance index of app: the daemon's environment
+// without eco's own variables (ECO_*) and the protocol ones, then the app's env, then
+// instance_var, increment_var and PORT.
+func instanceEnv(base []string, app *ecosystem.App, index int) []string {
+	env := map[string]string{}
+	for _, kv := range base {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || strings.HasPrefix(k, "ECO_") || isReserved(k) {
+			continue
+		}
+		env[k] = v
+	}
+	for k, v := range app.Env {
+		env[k] = v
+	}
+	if app.Port != 0 {
+		env["PORT"] = strconv.Itoa(app.Port)
+	}
+	if inc := app.IncrementVar; inc != "" {
+		if n, err := strconv.Atoi(env[inc]); err == nil {
+			env[inc] = strconv.Itoa(n + index)
+		}
+	}
+	if app.InstanceVar != "" {
+		env[app.InstanceVar] = strconv.Itoa(index)
+	}
+	env["ECO_APP_NAME"] = app.Name
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func isReserved(k string) bool {
+	for _, r := range reservedEnv {
+		if k == r {
+			return true
+		}
+	}
+	return false
+}
+
+// logPaths returns the files an instance's stdout and stderr go to ("" for a discarded one):
+// the app's out_file and error_file, with an -<index> suffix unless merge_logs, or
+// home/logs/<app>-out[-<index>].log by default.
+func logPaths(home string, app *ecosystem.App, index int) (out, errPath string) {
+	pick := func(set, stream string) string {
+		if set == ecosystem.DevNull {
+			return ""
+		}
+		if set == "" {
+			set = filepath.Join(home, "logs", app.Name+"-"+stream+".log")
+		}
+		if app.MergeLogs {
+			return set
+		}
+		ext := filepath.Ext(set)
+		return strings.TrimSuffix(set, ext) + "-" + strconv.Itoa(index) + ext
+	}
+	return pick(app.OutFile, "out"), pick(app.ErrorFile, "error")
+}

@@ -1,0 +1,112 @@
+package runtime
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// The test binary doubles as the apps the daemon runs: with ECO_TEST_HELPER set, TestMain runs
+// the named behavior instead of the tests.
+//
+//	serve        records its environment in $OUT/<pid>.env, says ready (over IPC when
+//	             READY=ipc, with READY=1 on NOTIFY_SOCKET when READY=notify), records IPC
+//	             messages in $OUT/<pid>.msgs, and runs until SIGINT or SIGTERM.
+//	crash        exits with code 3 at once.
+//	orphan       like serve, plus a grandchild that calls setsid and sleeps; its pid goes
+//	             to $OUT/<pid>.orphan.
+//	sleep        sleeps until killed (the orphan's grandchild).
+//
+// With LISTEN_FDS=1, serve also answers HTTP on fd 3 with its pid. The binary is the
+// socket-activation shim too, when its first argument is ShimArg.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == ShimArg {
+		fmt.Fprintln(os.Stderr, RunShim(os.Args[2:]))
+		os.Exit(127)
+	}
+	if h := os.Getenv("ECO_TEST_HELPER"); h != "" {
+		os.Exit(runHelper(h))
+	}
+	os.Exit(m.Run())
+}
+
+func runHelper(name string) int {
+	out := os.Getenv("OUT")
+	switch name {
+	case "crash":
+		return 3
+	case "sleep":
+		select {}
+	case "serve", "orphan":
+	default:
+		fmt.Fprintln(os.Stderr, "unknown helper", name)
+		return 2
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	pid := os.Getpid()
+	env := os.Environ()
+	sort.Strings(env)
+	_ = os.WriteFile(filepath.Join(out, fmt.Sprintf("%d.env", pid)), []byte(strings.Join(env, "\n")+"\n"), 0o644)
+
+	if name == "orphan" {
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), "ECO_TEST_HELPER=sleep")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		_ = os.WriteFile(filepath.Join(out, fmt.Sprintf("%d.orphan", pid)), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
+	}
+
+	if fdStr := os.Getenv("NODE_CHANNEL_FD"); fdStr != "" {
+		fd, _ := strconv.Atoi(fdStr)
+		ch := os.NewFile(uintptr(fd), "ipc")
+		if os.Getenv("READY") == "ipc" {
+			fmt.Fprintln(ch, `"ready"`)
+		}
+		go func() {
+			sc := bufio.NewScanner(ch)
+			for sc.Scan() {
+				f, err := os.OpenFile(filepath.Join(out, fmt.Sprintf("%d.msgs", pid)), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+				if err == nil {
+					fmt.Fprintln(f, sc.Text())
+					f.Close()
+				}
+			}
+		}()
+	}
+	if os.Getenv("LISTEN_FDS") == "1" {
+		// Socket activation: serve HTTP on fd 3, answering with the pid.
+		ln, err := net.FileListener(os.NewFile(3, "listener"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "%d\n", pid)
+		}))
+	}
+	if os.Getenv("READY") == "notify" {
+		conn, err := net.Dial("unixgram", os.Getenv("NOTIFY_SOCKET"))
+		if err == nil {
+			_, _ = conn.Write([]byte("STATUS=warming up\nREADY=1\n"))
+			conn.Close()
+		}
+	}
+	fmt.Println("serving", pid)
+	<-sigs
+	fmt.Println("stopping", pid)
+	return 0
+}

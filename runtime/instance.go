@@ -1,0 +1,443 @@
+package runtime
+
+// An instance is one process slot of an app (web[0], web[1], ...), owned by one goroutine
+// that runs this state machine:
+//
+//	             run()
+//	               |
+//	               v
+//	  +------> launching ------(cannot start)-------------------------+
+//	  |            |                                                  |
+//	  |            v                                                  |
+//	  |      waiting-ready ---(IPC "ready", READY=1, or               |
+//	  |            |            min_uptime up without wait_ready)--> online
+//	  |            |                                                  |
+//	  |    (listen_timeout passes: stopped, errored)                  |
+//	  |            |                                                  |
+//	  |            +--------------(process exits)---------------------+
+//	  |                                  |
+//	  |                          restart policy
+//	  |              restart /        stop |        \ too many crashes
+//	  +-- waiting-restart          stopped          errored
+//	       (delay)
+//
+//	stop (any state) -> stopping -> stopped, and the goroutine returns.
+//	restart (eco restart, memory limit, cron) -> stopping -> launching, counted as a restart.
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/eco-pm/eco/ecosystem"
+	"github.com/eco-pm/eco/runtime/proc"
+	"github.com/eco-pm/eco/runtime/restart"
+	"golang.org/x/sys/unix"
+)
+
+// instanceEnvFunc gives the daemon's environment; tests replace it.
+type instanceDeps struct {
+	home    string
+	baseEnv []string
+	log     *slog.Logger
+	now     func() time.Time
+	// shim is the command that sets LISTEN_PID and execs the app (eco __shim).
+	shim []string
+}
+
+type instCmd struct {
+	kind   string // "stop", "restart", "update", "send"
+	reason string
+	spec   *ecosystem.App
+	msg    any
+	reply  chan error
+}
+
+// instance is one slot of an app. Its fields below mu are read by status(); everything else is
+// owned by run's goroutine.
+type instance struct {
+	app   string
+	index int
+	gen   int
+	deps  instanceDeps
+	// listener is the cluster's socket, passed as fd 3 (nil in fork mode), for port.
+	listener *os.File
+	port     int
+
+	cmds chan instCmd
+	// ready is closed the first time the instance is online; failed when it gives up before.
+	ready, failed chan struct{}
+	readyOnce     sync.Once
+	failedOnce    sync.Once
+	// done is closed when run returns.
+	done chan struct{}
+
+	mu sync.Mutex
+	st InstanceStatus
+}
+
+func newInstance(spec *ecosystem.App, index, gen int, deps instanceDeps) *instance {
+	return &instance{
+		app: spec.Name, index: index, gen: gen, deps: deps, port: spec.Port,
+		cmds:  make(chan instCmd),
+		ready: make(chan struct{}), failed: make(chan struct{}), done: make(chan struct{}),
+		st: InstanceStatus{Index: index, State: Launching, Generation: gen},
+	}
+}
+
+func (in *instance) name() string { return fmt.Sprintf("%s[%d]", in.app, in.index) }
+
+func (in *instance) status() InstanceStatus {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.st
+}
+
+func (in *instance) set(f func(st *InstanceStatus)) {
+	in.mu.Lock()
+	f(&in.st)
+	in.mu.Unlock()
+}
+
+func (in *instance) setState(s State, reason string) {
+	in.set(func(st *InstanceStatus) {
+		st.State = s
+		if reason != "" {
+			st.Reason = reason
+		}
+		if s != Online {
+			st.Ready = false
+		}
+	})
+	if reason != "" {
+		in.deps.log.Info("instance "+string(s), "app", in.app, "instance", in.index, "reason", reason)
+	}
+}
+
+// command sends c to the instance's goroutine; it returns false when that goroutine has ended.
+func (in *instance) command(ctx context.Context, c instCmd) error {
+	c.reply = make(chan error, 1)
+	select {
+	case in.cmds <- c:
+	case <-in.done:
+		return errInstanceGone
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-c.reply:
+		return err
+	case <-in.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+var errInstanceGone = fmt.Errorf("instance has stopped")
+
+// stop ends the instance and waits for its goroutine to return.
+func (in *instance) stop(ctx context.Context, reason string) {
+	if err := in.command(ctx, instCmd{kind: "stop", reason: reason}); err != nil && err != errInstanceGone {
+		return
+	}
+	select {
+	case <-in.done:
+	case <-ctx.Done():
+	}
+}
+
+// run is the instance's goroutine. It returns when the instance is stopped by command or ctx.
+func (in *instance) run(ctx context.Context, spec *ecosystem.App) {
+	defer close(in.done)
+	defer in.failedOnce.Do(func() { close(in.failed) })
+	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(in.index)))
+	tracker := restart.NewTracker(policyOf(spec))
+	var delay time.Duration
+	for {
+		if delay > 0 {
+			in.setState(WaitingRestart, "")
+			if stop := in.wait(ctx, time.After(delay), &spec, tracker); stop {
+				in.setState(Stopped, "stopped")
+				return
+			}
+		}
+		p, err := in.launch(spec)
+		if err != nil {
+			in.setState(Errored, fmt.Sprintf("cannot start: %v", err))
+			// A bad executable does not get better by retrying: wait for a command.
+			in.idle(ctx, &spec, tracker)
+			in.setState(Stopped, "stopped")
+			return
+		}
+		outcome := in.supervise(ctx, p, &spec, tracker)
+		switch outcome.kind {
+		case "stopped":
+			in.setState(Stopped, outcome.reason)
+			return
+		case "restart":
+			tracker.Requested(outcome.reason)
+			in.set(func(st *InstanceStatus) { st.Restarts = tracker.Restarts() })
+			delay = 0
+			continue
+		}
+		// The process exited on its own.
+		decision, d, reason := tracker.Exited(outcome.exit, in.deps.now(), rnd)
+		in.set(func(st *InstanceStatus) { st.Restarts = tracker.Restarts(); st.Pid = 0 })
+		switch decision {
+		case restart.Restart:
+			in.setState(WaitingRestart, reason)
+			delay = d
+			if d == 0 {
+				delay = time.Nanosecond
+			}
+		case restart.Stop:
+			in.setState(Stopped, reason)
+			in.idle(ctx, &spec, tracker)
+			return
+		default:
+			in.setState(Errored, reason)
+			in.idle(ctx, &spec, tracker)
+			in.setState(Stopped, "stopped")
+			return
+		}
+	}
+}
+
+// idle waits, after the instance gave up, for a stop (or restart, which is refused).
+func (in *instance) idle(ctx context.Context, spec **ecosystem.App, tracker *restart.Tracker) {
+	in.failedOnce.Do(func() { close(in.failed) })
+	in.wait(ctx, nil, spec, tracker)
+}
+
+// wait handles commands until timer fires (false) or a stop arrives (true).
+func (in *instance) wait(ctx context.Context, timer <-chan time.Time, spec **ecosystem.App, tracker *restart.Tracker) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return true
+		case <-timer:
+			return false
+		case c := <-in.cmds:
+			switch c.kind {
+			case "stop":
+				c.reply <- nil
+				return true
+			case "update":
+				*spec = c.spec
+				tracker.SetPolicy(policyOf(c.spec))
+				c.reply <- nil
+			case "restart":
+				if timer == nil {
+					c.reply <- fmt.Errorf("%s is not running; use eco start", in.name())
+				} else {
+					c.reply <- nil
+					return false
+				}
+			default:
+				c.reply <- fmt.Errorf("%s is not running", in.name())
+			}
+		}
+	}
+}
+
+type outcome struct {
+	kind   string // "exited", "stopped", "restart"
+	reason string
+	exit   restart.Exit
+}
+
+// supervise runs while the process lives: readiness, commands, exit.
+func (in *instance) supervise(ctx context.Context, p *proc.Process, spec **ecosystem.App, tracker *restart.Tracker) outcome {
+	started := in.deps.now()
+	in.set(func(st *InstanceStatus) {
+		st.Pid, st.Started, st.State, st.Ready = p.Pid(), started, WaitingReady, false
+	})
+	s := *spec
+	var (
+		readyTimer   <-chan time.Time
+		timeoutTimer <-chan time.Time
+	)
+	if s.WaitReady {
+		timeoutTimer = time.After(s.ListenTimeout.D())
+	} else {
+		readyTimer = time.After(s.MinUptime.D())
+	}
+	markReady := func(how string) {
+		in.set(func(st *InstanceStatus) { st.State, st.Ready, st.Reason = Online, true, how })
+		in.readyOnce.Do(func() { close(in.ready) })
+		readyTimer, timeoutTimer = nil, nil
+	}
+	messages, notes := p.Messages(), p.Notifications()
+	stopWith := func(reason string) restart.Exit {
+		in.setState(Stopping, reason)
+		cur := *spec
+		if cur.ShutdownWithMessage {
+			_ = p.Send("shutdown")
+		}
+		sig := unix.SignalNum(cur.StopSignal)
+		if sig == 0 {
+			sig = syscall.SIGINT
+		}
+		es := p.Stop(sig, cur.KillTimeout.D())
+		return restart.Exit{Code: es.Code, Signal: es.Signal, Started: started, Ended: in.deps.now()}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			stopWith("daemon shutting down")
+			return outcome{kind: "stopped", reason: "stopped: daemon shut down"}
+		case <-p.Done():
+			es := p.ExitStatus()
+			return outcome{kind: "exited", exit: restart.Exit{Code: es.Code, Signal: es.Signal, Started: started, Ended: in.deps.now()}}
+		case <-readyTimer:
+			markReady(fmt.Sprintf("online (up %s, no wait_ready)", (*spec).MinUptime))
+		case <-timeoutTimer:
+			reason := fmt.Sprintf("not ready within listen_timeout %s", (*spec).ListenTimeout)
+			stopWith(reason)
+			in.setState(Errored, reason)
+			in.failedOnce.Do(func() { close(in.failed) })
+			in.wait(ctx, nil, spec, tracker)
+			return outcome{kind: "stopped", reason: "stopped"}
+		case m, ok := <-messages:
+			if !ok {
+				messages = nil
+				continue
+			}
+			if string(m) == `"ready"` && (*spec).WaitReady && timeoutTimer != nil {
+				markReady("online (ready over IPC)")
+			}
+		case n, ok := <-notes:
+			if !ok {
+				notes = nil
+				continue
+			}
+			if n.Status != "" {
+				in.set(func(st *InstanceStatus) { st.Reason = "status: " + n.Status })
+			}
+			if n.Ready && timeoutTimer != nil {
+				markReady("online (READY=1)")
+			}
+		case c := <-in.cmds:
+			switch c.kind {
+			case "stop":
+				stopWith(c.reason)
+				c.reply <- nil
+				return outcome{kind: "stopped", reason: "stopped"}
+			case "restart":
+				stopWith(c.reason)
+				c.reply <- nil
+				return outcome{kind: "restart", reason: c.reason}
+			case "update":
+				*spec = c.spec
+				tracker.SetPolicy(policyOf(c.spec))
+				c.reply <- nil
+			case "send":
+				c.reply <- p.Send(c.msg)
+			}
+		}
+	}
+}
+
+// launch starts the instance's process with its environment and log files.
+func (in *instance) launch(spec *ecosystem.App) (*proc.Process, error) {
+	in.setState(Launching, "")
+	outPath, errPath := logPaths(in.deps.home, spec, in.index)
+	stdout, err := openLog(outPath)
+	if err != nil {
+		return nil, err
+	}
+	stderr, err := openLog(errPath)
+	if err != nil {
+		stdout.Close()
+		return nil, err
+	}
+	argv := spec.Argv()
+	env := instanceEnv(in.deps.baseEnv, spec, in.index)
+	var extra []*os.File
+	if in.listener != nil {
+		// systemd's socket activation: fd 3, LISTEN_FDS=1, and LISTEN_PID set by the shim.
+		extra = []*os.File{in.listener}
+		env = append(env, "LISTEN_FDS=1", "LISTEN_FDNAMES="+spec.Name)
+		if len(in.deps.shim) > 0 {
+			argv = append(append(append([]string{}, in.deps.shim...), "--"), argv...)
+		}
+	}
+	notifyDir := filepath.Join(in.deps.home, "run")
+	if err := os.MkdirAll(notifyDir, 0o700); err != nil {
+		stdout.Close()
+		stderr.Close()
+		return nil, err
+	}
+	p, err := proc.Start(proc.Spec{
+		Argv:       argv,
+		Dir:        spec.Cwd,
+		Env:        env,
+		Stdout:     stdout,
+		Stderr:     stderr,
+		IPC:        true,
+		Notify:     true,
+		NotifyDir:  notifyDir,
+		ExtraFiles: extra,
+	}, in.deps.log.With("app", in.app, "instance", in.index))
+	if err != nil {
+		stdout.Close()
+		stderr.Close()
+		return nil, err
+	}
+	go func() {
+		// The files stay open while the process may write; proc copies until it exits.
+		<-p.Done()
+		stdout.Close()
+		stderr.Close()
+	}()
+	return p, nil
+}
+
+// logFile is an append-only log file, or a discarding writer for "".
+type logFile struct{ f *os.File }
+
+func (l logFile) Write(b []byte) (int, error) {
+	if l.f == nil {
+		return len(b), nil
+	}
+	return l.f.Write(b)
+}
+
+func (l logFile) Close() error {
+	if l.f == nil {
+		return nil
+	}
+	return l.f.Close()
+}
+
+func openLog(path string) (logFile, error) {
+	if path == "" {
+		return logFile{}, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return logFile{}, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return logFile{}, err
+	}
+	return logFile{f: f}, nil
+}
+
+func policyOf(a *ecosystem.App) restart.Policy {
+	return restart.Policy{
+		Autorestart:   a.Autorestart,
+		MaxRestarts:   a.MaxRestarts,
+		MinUptime:     a.MinUptime.D(),
+		RestartDelay:  a.RestartDelay.D(),
+		ExpBackoff:    a.ExpBackoffRestartDelay.D(),
+		StopExitCodes: a.StopExitCodes,
+	}
+}

@@ -1,0 +1,118 @@
+package runtime
+
+import (
+	"time"
+
+	"github.com/eco-pm/eco/ecosystem"
+	"github.com/eco-pm/eco/runtime/planner"
+)
+
+// The control API's messages: HTTP+JSON over ECO_HOME/eco.sock.
+
+// Source says where a configuration came from, so the daemon can read it again.
+type Source struct {
+	// Path is the absolute file or folder that was applied.
+	Path    string            `json:"path"`
+	Profile string            `json:"profile,omitempty"`
+	Vars    map[string]string `json:"vars,omitempty"`
+}
+
+// ApplyRequest asks the daemon to make the running apps of a project match Config.
+type ApplyRequest struct {
+	Config ecosystem.Config `json:"config"`
+	Source Source           `json:"source"`
+	// DryRun only plans.
+	DryRun bool `json:"dry_run,omitempty"`
+}
+
+// PlanChange is one planned change, as the CLI prints it.
+type PlanChange struct {
+	Action  string   `json:"action"` // "+", "~", "-" or "±"
+	Verb    string   `json:"verb"`   // create, update, delete, replace
+	App     string   `json:"app"`
+	Reasons []string `json:"reasons"`
+}
+
+// ApplyResponse is the plan, and whether it was applied.
+type ApplyResponse struct {
+	Project string       `json:"project"`
+	Changes []PlanChange `json:"changes"`
+	Applied bool         `json:"applied"`
+}
+
+func planChanges(changes []planner.Change) []PlanChange {
+	out := make([]PlanChange, 0, len(changes))
+	for _, c := range changes {
+		out = append(out, PlanChange{Action: c.Action.String(), Verb: c.Action.Verb(), App: c.App, Reasons: c.Reasons})
+	}
+	return out
+}
+
+// State is the state of one instance.
+type State string
+
+// The states of an instance; see the diagram in instance.go.
+const (
+	Launching      State = "launching"
+	WaitingReady   State = "waiting-ready"
+	Online         State = "online"
+	Stopping       State = "stopping"
+	Stopped        State = "stopped"
+	Errored        State = "errored"
+	WaitingRestart State = "waiting-restart"
+)
+
+// InstanceStatus is what `eco ls` shows of one instance.
+type InstanceStatus struct {
+	Index    int       `json:"index"`
+	Pid      int       `json:"pid,omitempty"`
+	State    State     `json:"state"`
+	Ready    bool      `json:"ready"`
+	Started  time.Time `json:"started,omitzero"`
+	Restarts int       `json:"restarts"`
+	// Reason is the last thing that happened to the instance, in words.
+	Reason string `json:"reason,omitempty"`
+	// Generation counts the app's restart-class changes; a rollout replaces older ones.
+	Generation int     `json:"generation"`
+	CPU        float64 `json:"cpu"`
+	Memory     uint64  `json:"memory"`
+}
+
+// AppStatus is what `eco ls` and `eco describe` show of one app.
+type AppStatus struct {
+	Name      string           `json:"name"`
+	Project   string           `json:"project"`
+	Mode      string           `json:"mode"`
+	Port      int              `json:"port,omitempty"`
+	Balance   string           `json:"balance,omitempty"`
+	Desired   int              `json:"desired"`
+	Stopped   bool             `json:"stopped"`
+	Instances []InstanceStatus `json:"instances"`
+	// Message is the app-level outcome of the last change: a rollout that stopped, and why.
+	Message string `json:"message,omitempty"`
+	// Settled is true when the app has stopped moving: its instances are online, or gave up.
+	Settled bool `json:"settled"`
+	// Config is the app's applied configuration (in `eco describe`).
+	Config *ecosystem.App `json:"config,omitempty"`
+}
+
+// ActionRequest is a lifecycle verb on an app, or "all" of them.
+type ActionRequest struct {
+	// Scale: the new count, or a delta when Relative.
+	Instances int  `json:"instances,omitempty"`
+	Relative  bool `json:"relative,omitempty"`
+	// Send: the JSON message written to every instance's IPC channel.
+	Message any `json:"message,omitempty"`
+}
+
+// ActionResponse says what a verb did, one line per app.
+type ActionResponse struct {
+	Done []string `json:"done"`
+}
+
+// Ping is the daemon's answer to GET /v1/ping.
+type Ping struct {
+	Pid     int    `json:"pid"`
+	Version string `json:"version"`
+	Home    string `json:"home"`
+}
