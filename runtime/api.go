@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/eco-pm/eco/runtime/control"
 	"github.com/eco-pm/eco/runtime/planner"
@@ -53,7 +54,7 @@ func (d *Daemon) routes() http.Handler {
 			control.WriteError(w, http.StatusNotFound, fmt.Errorf("no app named %q", r.PathValue("name")))
 			return
 		}
-		control.WriteJSON(w, http.StatusOK, withMemory(runner.status(true)))
+		control.WriteJSON(w, http.StatusOK, d.usage.fill(runner.status(true), time.Now()))
 	})
 	mux.HandleFunc("POST /v1/apps/{name}/{verb}", func(w http.ResponseWriter, r *http.Request) {
 		var req ActionRequest

@@ -49,6 +49,7 @@ type Daemon struct {
 	apps  map[string]*appRunner
 	// dying are deleted apps still stopping their instances.
 	dying map[*appRunner]bool
+	usage *usage
 }
 
 // New returns a daemon; Run starts it.
@@ -59,7 +60,7 @@ func New(opts Options) *Daemon {
 	if opts.Env == nil {
 		opts.Env = os.Environ()
 	}
-	return &Daemon{opts: opts, log: opts.Log, apps: map[string]*appRunner{}, dying: map[*appRunner]bool{}}
+	return &Daemon{opts: opts, log: opts.Log, apps: map[string]*appRunner{}, dying: map[*appRunner]bool{}, usage: newUsage()}
 }
 
 // Run takes the home's lock, re-applies the saved state, and serves the control API until ctx
@@ -260,18 +261,6 @@ func (d *Daemon) apply(req ApplyRequest) (ApplyResponse, error) {
 	return resp, d.persistLocked()
 }
 
-// withMemory fills in the memory of each instance's process tree.
-func withMemory(a AppStatus) AppStatus {
-	for i := range a.Instances {
-		if pid := a.Instances[i].Pid; pid != 0 {
-			if rss, err := proc.TreeRSS(pid); err == nil {
-				a.Instances[i].Memory = rss
-			}
-		}
-	}
-	return a
-}
-
 // statuses lists every app (deleted ones still stopping are left out).
 func (d *Daemon) statuses() []AppStatus {
 	d.mu.Lock()
@@ -281,9 +270,16 @@ func (d *Daemon) statuses() []AppStatus {
 	}
 	d.mu.Unlock()
 	out := make([]AppStatus, 0, len(runners))
+	now := time.Now()
+	alive := map[int]bool{}
 	for _, r := range runners {
-		out = append(out, withMemory(r.status(false)))
+		a := d.usage.fill(r.status(false), now)
+		for _, in := range a.Instances {
+			alive[in.Pid] = true
+		}
+		out = append(out, a)
 	}
+	d.usage.forget(alive)
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -574,4 +575,106 @@ func TestDaemon_PortTaken(t *testing.T) {
 	}
 	ln.Close()
 	h.online("web", 1)
+}
+
+// TestDaemon_RollingOrder: during a reload of N instances, never fewer than N-1 are ready.
+func TestDaemon_RollingOrder(t *testing.T) {
+	h := startDaemon(t)
+	const n = 3
+	web := h.app("web", "serve", n, map[string]string{"READY": "ipc", "READY_DELAY_MS": "150"})
+	web.WaitReady = true
+	h.apply("shop", web)
+	old := h.online("web", n)
+	if _, err := h.act("web", "reload", ActionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	minReady, polls := n, 0
+	waitFor(t, "the reload to finish", 60*time.Second, func() bool {
+		a := h.apps()["web"]
+		ready := 0
+		for _, in := range a.Instances {
+			if in.Ready {
+				ready++
+			}
+		}
+		minReady = min(minReady, ready)
+		polls++
+		if !a.Settled || len(a.Instances) != n {
+			return false
+		}
+		for _, in := range a.Instances {
+			for _, o := range old {
+				if in.Pid == o {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	if minReady < n-1 {
+		t.Errorf("saw only %d ready instances of %d during the reload (%d polls)", minReady, n, polls)
+	}
+	t.Logf("%d polls during the reload, at least %d ready", polls, minReady)
+	gone(t, old...)
+}
+
+// TestDaemon_NodeWaitReady: a real Node script that calls process.send('ready').
+func TestDaemon_NodeWaitReady(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed")
+	}
+	h := startDaemon(t)
+	script := filepath.Join(h.out, "app.js")
+	src := `setTimeout(() => process.send('ready'), 50);
+setInterval(() => {}, 1000);
+process.on('message', (m) => { if (m === 'shutdown') process.exit(0); });
+process.on('SIGINT', () => process.exit(0));
+`
+	if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	app := h.app("node", "", 2, nil)
+	app.Command, app.Script, app.Interpreter = nil, script, node
+	app.Env = nil
+	app.WaitReady, app.ShutdownWithMessage = true, true
+	h.apply("n", app)
+	pids := h.online("node", 2)
+	for _, in := range h.settled("node").Instances {
+		if !strings.Contains(in.Reason, "IPC") {
+			t.Errorf("instance %d: %q", in.Index, in.Reason)
+		}
+	}
+	h.apply("n")
+	gone(t, pids...)
+}
+
+// TestDaemon_MissingScript: an app whose script does not exist is errored with the reason;
+// the other apps keep running.
+func TestDaemon_MissingScript(t *testing.T) {
+	h := startDaemon(t)
+	good := h.app("good", "serve", 1, nil)
+	h.apply("p", good)
+	pid := h.online("good", 1)[0]
+	bad := h.app("bad", "", 1, nil)
+	bad.Command, bad.Script, bad.Interpreter = nil, filepath.Join(h.out, "missing.js"), "node"
+	h.apply("p", good, bad)
+	a := h.settled("bad")
+	if len(a.Instances) != 1 || a.Instances[0].State != Errored || !strings.Contains(a.Instances[0].Reason, "missing.js: no such file") {
+		t.Errorf("bad = %+v", a.Instances)
+	}
+	if g := h.online("good", 1); g[0] != pid {
+		t.Errorf("good was restarted: %d -> %d", pid, g[0])
+	}
+}
+
+// TestDaemon_Usage: ls reports the memory and CPU of each instance's tree.
+func TestDaemon_Usage(t *testing.T) {
+	h := startDaemon(t)
+	h.apply("u", h.app("web", "serve", 1, nil))
+	h.online("web", 1)
+	in := h.apps()["web"].Instances[0]
+	if in.Memory < 1<<20 || in.CPU < 0 {
+		t.Errorf("memory %d, cpu %f", in.Memory, in.CPU)
+	}
 }

@@ -14,13 +14,14 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // The test binary doubles as the apps the daemon runs: with ECO_TEST_HELPER set, TestMain runs
 // the named behavior instead of the tests.
 //
 //	serve        records its environment in $OUT/<pid>.env, says ready (over IPC when
-//	             READY=ipc, with READY=1 on NOTIFY_SOCKET when READY=notify), records IPC
+//	             READY=ipc, after READY_DELAY_MS; with READY=1 on NOTIFY_SOCKET when READY=notify), records IPC
 //	             messages in $OUT/<pid>.msgs, and runs until SIGINT or SIGTERM.
 //	crash        exits with code 3 at once.
 //	orphan       like serve, plus a grandchild that calls setsid and sleeps; its pid goes
@@ -74,6 +75,9 @@ func runHelper(name string) int {
 		fd, _ := strconv.Atoi(fdStr)
 		ch := os.NewFile(uintptr(fd), "ipc")
 		if os.Getenv("READY") == "ipc" {
+			if ms, err := strconv.Atoi(os.Getenv("READY_DELAY_MS")); err == nil {
+				time.Sleep(time.Duration(ms) * time.Millisecond)
+			}
 			fmt.Fprintln(ch, `"ready"`)
 		}
 		go func() {

@@ -26,6 +26,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -348,6 +349,11 @@ func (in *instance) supervise(ctx context.Context, p *proc.Process, spec **ecosy
 // launch starts the instance's process with its environment and log files.
 func (in *instance) launch(spec *ecosystem.App) (*proc.Process, error) {
 	in.setState(Launching, "")
+	if spec.Script != "" {
+		if _, err := os.Stat(spec.Script); err != nil {
+			return nil, fmt.Errorf("script %s: %w", spec.Script, errors.Unwrap(err))
+		}
+	}
 	outPath, errPath := logPaths(in.deps.home, spec, in.index)
 	stdout, err := openLog(outPath)
 	if err != nil {

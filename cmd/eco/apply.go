@@ -17,10 +17,11 @@ import (
 
 func (c *cli) newApplyCmd(dryRun bool) *cobra.Command {
 	var (
-		flags   configFlags
-		timeout time.Duration
-		noWait  bool
-		jsonOut bool
+		flags      configFlags
+		timeout    time.Duration
+		noWait     bool
+		jsonOut    bool
+		dryRunFlag bool
 	)
 	use, short := "apply [FILE|DIR]", "Run the apps of an ecosystem file and keep them matching it"
 	long := `Check the file, show the plan (+ create, ~ update in place, ± rolling restart,
@@ -40,6 +41,7 @@ exit 1 if any failed. A file with an error is never applied, not even in part.`
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			dryRun := dryRun || dryRunFlag
 			cfg, p, diags := flags.load(args)
 			if len(diags) > 0 {
 				if err := writeDiagnostics(c.stderr, diags, sourcesOf(p), colorFor(c.stderr)); err != nil {
@@ -87,6 +89,7 @@ exit 1 if any failed. A file with an error is never applied, not even in part.`
 	} else {
 		cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the apps to be online")
 		cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the plan is accepted, without waiting for the apps")
+		cmd.Flags().BoolVar(&dryRunFlag, "dry-run", false, "only show the plan, like eco plan")
 	}
 	return cmd
 }
@@ -150,6 +153,9 @@ func (c *cli) waitSettled(ctx context.Context, cl *control.Client, names []strin
 	// Settled must hold twice in a row, so a reading taken before the daemon acted is not trusted.
 	streak := 0
 	var apps []runtime.AppStatus
+	// On a terminal, a progress line per app each time its count of online instances moves.
+	progress := colorFor(c.stdout)
+	shown := map[string]string{}
 	for {
 		if err := cl.Do(ctx, "GET", "/v1/apps", nil, &apps); err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
@@ -159,8 +165,15 @@ func (c *cli) waitSettled(ctx context.Context, cl *control.Client, names []strin
 		}
 		all := true
 		for _, a := range apps {
-			if want[a.Name] && !a.Settled {
+			if !want[a.Name] {
+				continue
+			}
+			if !a.Settled {
 				all = false
+				if line := progressLine(a); progress && shown[a.Name] != line {
+					shown[a.Name] = line
+					fmt.Fprintln(c.stdout, line)
+				}
 			}
 		}
 		if all {
@@ -192,6 +205,22 @@ func (c *cli) waitSettled(ctx context.Context, cl *control.Client, names []strin
 		return errReported
 	}
 	return nil
+}
+
+// progressLine says where an app that is still moving is: "web: 1/4 online, 3 starting".
+func progressLine(a runtime.AppStatus) string {
+	counts := map[runtime.State]int{}
+	for _, in := range a.Instances {
+		counts[in.State]++
+	}
+	line := fmt.Sprintf("%s: %d/%d online", a.Name, counts[runtime.Online], a.Desired)
+	if n := counts[runtime.Launching] + counts[runtime.WaitingReady]; n > 0 {
+		line += fmt.Sprintf(", %d starting", n)
+	}
+	if n := counts[runtime.Stopping]; n > 0 {
+		line += fmt.Sprintf(", %d stopping", n)
+	}
+	return line + " ..."
 }
 
 // outcomeLine says how an app ended up: "web: 4/4 online" or what went wrong.

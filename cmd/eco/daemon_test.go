@@ -95,6 +95,13 @@ func TestCLI_ApplyLifecycle(t *testing.T) {
 	}
 
 	write(3)
+	stdout, _, code = runEco(t, "apply", "--dry-run", file)
+	if code != 0 || !strings.Contains(stdout, `Plan for project "cli"`) || !strings.Contains(stdout, "instances 2 -> 3") {
+		t.Errorf("apply --dry-run (exit %d):\n%s", code, stdout)
+	}
+	if out, _, _ := runEco(t, "ls", "--json"); strings.Count(out, `"index"`) != 2 {
+		t.Errorf("--dry-run changed something:\n%s", out)
+	}
 	stdout, _, code = runEco(t, "apply", file)
 	if code != 0 || !strings.Contains(stdout, "~ worker  instances 2 -> 3") || !strings.Contains(stdout, "worker: 3/3 online") {
 		t.Errorf("scale by apply (exit %d):\n%s", code, stdout)

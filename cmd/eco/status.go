@@ -50,7 +50,7 @@ func writeAppTable(w io.Writer, apps []runtime.AppStatus, now time.Time) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tID\tMODE\tPID\tSTATUS\tUPTIME\tRESTARTS\tMEMORY\tLAST")
+	fmt.Fprintln(tw, "NAME\tID\tMODE\tPID\tSTATUS\tUPTIME\tRESTARTS\tCPU\tMEMORY\tLAST")
 	for _, a := range apps {
 		mode := a.Mode
 		if a.Port != 0 && a.Mode == "cluster" {
@@ -61,7 +61,7 @@ func writeAppTable(w io.Writer, apps []runtime.AppStatus, now time.Time) error {
 			if a.Stopped {
 				status = "stopped"
 			}
-			fmt.Fprintf(tw, "%s\t-\t%s\t-\t%s\t-\t-\t-\t%s\n", a.Name, mode, status, a.Message)
+			fmt.Fprintf(tw, "%s\t-\t%s\t-\t%s\t-\t-\t-\t-\t%s\n", a.Name, mode, status, a.Message)
 			continue
 		}
 		for _, in := range a.Instances {
@@ -72,15 +72,18 @@ func writeAppTable(w io.Writer, apps []runtime.AppStatus, now time.Time) error {
 					uptime = humanDuration(now.Sub(in.Started))
 				}
 			}
-			mem := "-"
+			mem, cpu := "-", "-"
 			if in.Memory > 0 {
 				mem = humanBytes(in.Memory)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n",
-				a.Name, in.Index, mode, pid, in.State, uptime, in.Restarts, mem, in.Reason)
+			if in.Pid != 0 {
+				cpu = fmt.Sprintf("%.0f%%", in.CPU)
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n",
+				a.Name, in.Index, mode, pid, in.State, uptime, in.Restarts, cpu, mem, in.Reason)
 		}
 		if a.Message != "" {
-			fmt.Fprintf(tw, "%s\t\t\t\t\t\t\t\t%s\n", a.Name, a.Message)
+			fmt.Fprintf(tw, "%s\t\t\t\t\t\t\t\t\t%s\n", a.Name, a.Message)
 		}
 	}
 	return tw.Flush()
