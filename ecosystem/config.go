@@ -100,6 +100,8 @@ type App struct {
 	CronRestart            string   `json:"cron_restart,omitempty"`
 	// MaxMemoryRestart is in bytes; 0 means no limit.
 	MaxMemoryRestart ByteSize `json:"max_memory_restart,omitempty"`
+	// MemoryCheckInterval is how often the memory is sampled.
+	MemoryCheckInterval Duration `json:"memory_check_interval"`
 
 	// Watch lists the paths (relative to Cwd) whose changes restart the app; nil means off.
 	Watch       []string `json:"watch,omitempty"`

@@ -37,6 +37,8 @@ type appRunner struct {
 	message    string
 	// listenErr is why the cluster's port could not be bound; the runner retries.
 	listenErr error
+	// overLimit has the instances to replace, new one first, and why (memory).
+	overLimit map[int]string
 	busy      bool
 	instances map[int]*instance
 	// incoming is a new instance of a rollout, not yet taking its slot.
@@ -50,7 +52,7 @@ func newAppRunner(project string, spec *ecosystem.App, stopped bool, deps instan
 	return &appRunner{
 		project: project, deps: deps, spec: spec, gen: 1, stopped: stopped,
 		wake: make(chan struct{}, 1), done: make(chan struct{}),
-		instances: map[int]*instance{}, listeners: map[int]*os.File{},
+		instances: map[int]*instance{}, listeners: map[int]*os.File{}, overLimit: map[int]string{},
 	}
 }
 
@@ -114,6 +116,7 @@ func (r *appRunner) run(ctx context.Context) {
 func (r *appRunner) startInstance(ctx context.Context, wg *sync.WaitGroup, spec *ecosystem.App, index, gen int) *instance {
 	in := newInstance(spec, index, gen, r.deps)
 	in.listener = r.listeners[spec.Port]
+	in.overLimit = r.memoryOver
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -231,10 +234,48 @@ func (r *appRunner) converge(ctx context.Context, wg *sync.WaitGroup) {
 		if !stale {
 			continue
 		}
-		if !r.replace(ctx, wg, spec, old, gen) {
+		if !r.replace(ctx, wg, spec, old, gen, fmt.Sprintf("replaced by generation %d", gen)) {
 			return
 		}
 	}
+
+	// Instances over their memory limit are replaced, new one first.
+	r.mu.Lock()
+	var over []int
+	for idx := range r.overLimit {
+		over = append(over, idx)
+	}
+	r.mu.Unlock()
+	sort.Ints(over)
+	for _, idx := range over {
+		r.mu.Lock()
+		reason := r.overLimit[idx]
+		delete(r.overLimit, idx)
+		old := r.instances[idx]
+		r.mu.Unlock()
+		if old == nil || idx >= spec.Instances {
+			continue
+		}
+		if !r.replace(ctx, wg, spec, old, gen, reason) {
+			return
+		}
+	}
+}
+
+// memoryOver is an instance's request to be replaced for its memory. A lone fork-mode
+// instance restarts itself instead (false): there is no other to serve meanwhile.
+func (r *appRunner) memoryOver(index int, reason string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.spec.Instances < 2 && r.spec.ExecMode != ecosystem.Cluster {
+		return false
+	}
+	r.overLimit[index] = reason
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	return true
 }
 
 // listenRetry is how often a cluster whose port is taken tries again.
@@ -303,8 +344,21 @@ func (r *appRunner) closeListeners(port int) {
 // replace starts the new instance of old's slot, waits until it is ready, then stops old. It
 // reports false when the new instance did not become ready: old keeps serving, the rollout
 // stops, and the app's message says why.
-func (r *appRunner) replace(ctx context.Context, wg *sync.WaitGroup, spec *ecosystem.App, old *instance, gen int) bool {
-	in := r.startInstance(ctx, wg, spec, old.index, gen)
+func (r *appRunner) replace(ctx context.Context, wg *sync.WaitGroup, spec *ecosystem.App, old *instance, gen int, why string) bool {
+	in := newInstance(spec, old.index, gen, r.deps)
+	in.listener = r.listeners[spec.Port]
+	in.overLimit = r.memoryOver
+	if old.gen == gen {
+		// Same settings: a replacement for the instance's own sake counts as its restart.
+		prev := old.status()
+		in.restartBase = prev.Restarts + 1
+		in.st.Restarts, in.st.Reason, in.lastRestart = in.restartBase, why, why
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		in.run(ctx, spec)
+	}()
 	r.mu.Lock()
 	r.incoming = in
 	r.mu.Unlock()
@@ -318,7 +372,7 @@ func (r *appRunner) replace(ctx context.Context, wg *sync.WaitGroup, spec *ecosy
 		r.mu.Lock()
 		r.instances[old.index] = in
 		r.mu.Unlock()
-		old.stop(ctx, fmt.Sprintf("replaced by generation %d", gen))
+		old.stop(ctx, why)
 		return true
 	case <-in.failed:
 		reason := in.status().Reason

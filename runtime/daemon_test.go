@@ -678,3 +678,34 @@ func TestDaemon_Usage(t *testing.T) {
 		t.Errorf("memory %d, cpu %f", in.Memory, in.CPU)
 	}
 }
+
+// TestDaemon_MemoryLimit: an instance whose tree grows over max_memory_restart is replaced
+// (new one first when the app has several instances; restarted when it is alone), with the
+// reason in its status and in its restart count.
+func TestDaemon_MemoryLimit(t *testing.T) {
+	for _, n := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d instances", n), func(t *testing.T) {
+			h := startDaemon(t)
+			app := h.app("leak", "grow", n, map[string]string{"READY": "ipc"})
+			app.WaitReady = true
+			app.MaxMemoryRestart = 64 << 20
+			app.MemoryCheckInterval = ecosystem.Duration(50 * time.Millisecond)
+			h.apply("m", app)
+			first := h.online("leak", n)
+			var in InstanceStatus
+			waitFor(t, "a replacement for memory", 60*time.Second, func() bool {
+				for _, st := range h.apps()["leak"].Instances {
+					if st.Restarts >= 1 && strings.Contains(st.Reason, "memory") && st.Pid != first[st.Index] {
+						in = st
+						return true
+					}
+				}
+				return false
+			})
+			if !strings.Contains(in.Reason, "> limit 64M") {
+				t.Errorf("reason = %q", in.Reason)
+			}
+			gone(t, first[in.Index])
+		})
+	}
+}

@@ -27,6 +27,7 @@ import (
 //	orphan       like serve, plus a grandchild that calls setsid and sleeps; its pid goes
 //	             to $OUT/<pid>.orphan.
 //	sleep        sleeps until killed (the orphan's grandchild).
+//	grow         like serve, and allocates 8 MiB every 20ms up to 512 MiB.
 //
 // With LISTEN_FDS=1, serve also answers HTTP on fd 3 with its pid. The binary is the
 // socket-activation shim too, when its first argument is ShimArg.
@@ -48,7 +49,7 @@ func runHelper(name string) int {
 		return 3
 	case "sleep":
 		select {}
-	case "serve", "orphan":
+	case "serve", "orphan", "grow":
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", name)
 		return 2
@@ -108,6 +109,23 @@ func runHelper(name string) int {
 			_, _ = conn.Write([]byte("STATUS=warming up\nREADY=1\n"))
 			conn.Close()
 		}
+	}
+	if name == "grow" {
+		// Allocate and touch 8 MiB every 20ms, up to 512 MiB.
+		go func() {
+			var keep [][]byte
+			for len(keep) < 64 {
+				b := make([]byte, 8<<20)
+				for i := range b {
+					if i%4096 == 0 {
+						b[i] = 1
+					}
+				}
+				keep = append(keep, b)
+				time.Sleep(20 * time.Millisecond)
+			}
+			select {}
+		}()
 	}
 	fmt.Println("serving", pid)
 	<-sigs

@@ -70,6 +70,13 @@ type instance struct {
 	// listener is the cluster's socket, passed as fd 3 (nil in fork mode), for port.
 	listener *os.File
 	port     int
+	// overLimit asks the app to replace this instance, new one first, because of its memory;
+	// false means the instance restarts itself instead. Nil: always restart.
+	overLimit func(index int, reason string) bool
+	// restartBase counts the restarts of the instance this one replaced.
+	restartBase int
+	// lastRestart says why the instance last restarted (or was replaced), kept in its reason.
+	lastRestart string
 
 	cmds chan instCmd
 	// ready is closed the first time the instance is online; failed when it gives up before.
@@ -183,16 +190,18 @@ func (in *instance) run(ctx context.Context, spec *ecosystem.App) {
 			in.setState(Stopped, outcome.reason)
 			return
 		case "restart":
+			in.lastRestart = outcome.reason
 			tracker.Requested(outcome.reason)
-			in.set(func(st *InstanceStatus) { st.Restarts = tracker.Restarts() })
+			in.set(func(st *InstanceStatus) { st.Restarts = in.restartBase + tracker.Restarts() })
 			delay = 0
 			continue
 		}
 		// The process exited on its own.
 		decision, d, reason := tracker.Exited(outcome.exit, in.deps.now(), rnd)
-		in.set(func(st *InstanceStatus) { st.Restarts = tracker.Restarts(); st.Pid = 0 })
+		in.set(func(st *InstanceStatus) { st.Restarts = in.restartBase + tracker.Restarts(); st.Pid = 0 })
 		switch decision {
 		case restart.Restart:
+			in.lastRestart = reason
 			in.setState(WaitingRestart, reason)
 			delay = d
 			if d == 0 {
@@ -271,11 +280,18 @@ func (in *instance) supervise(ctx context.Context, p *proc.Process, spec **ecosy
 		readyTimer = time.After(s.MinUptime.D())
 	}
 	markReady := func(how string) {
+		if in.lastRestart != "" {
+			how += "; restarted: " + in.lastRestart
+		}
 		in.set(func(st *InstanceStatus) { st.State, st.Ready, st.Reason = Online, true, how })
 		in.readyOnce.Do(func() { close(in.ready) })
 		readyTimer, timeoutTimer = nil, nil
 	}
 	messages, notes := p.Messages(), p.Notifications()
+	// The memory of the process tree is sampled for max_memory_restart.
+	memTicker := time.NewTicker(max(s.MemoryCheckInterval.D(), 10*time.Millisecond))
+	defer memTicker.Stop()
+	replacing := false
 	stopWith := func(reason string) restart.Exit {
 		in.setState(Stopping, reason)
 		cur := *spec
@@ -297,6 +313,24 @@ func (in *instance) supervise(ctx context.Context, p *proc.Process, spec **ecosy
 		case <-p.Done():
 			es := p.ExitStatus()
 			return outcome{kind: "exited", exit: restart.Exit{Code: es.Code, Signal: es.Signal, Started: started, Ended: in.deps.now()}}
+		case <-memTicker.C:
+			limit := (*spec).MaxMemoryRestart
+			if limit <= 0 || replacing {
+				continue
+			}
+			rss, err := p.TreeRSS()
+			if err != nil || ecosystem.ByteSize(rss) <= limit {
+				continue
+			}
+			reason := fmt.Sprintf("memory %s > limit %s", memString(rss), limit)
+			in.deps.log.Warn("memory over the limit", "app", in.app, "instance", in.index, "pid", p.Pid(), "rss", rss, "limit", int64(limit))
+			if in.overLimit != nil && in.overLimit(in.index, reason) {
+				replacing = true
+				in.set(func(st *InstanceStatus) { st.Reason = reason + "; a new instance replaces it" })
+				continue
+			}
+			stopWith(reason)
+			return outcome{kind: "restart", reason: reason}
 		case <-readyTimer:
 			markReady(fmt.Sprintf("online (up %s, no wait_ready)", (*spec).MinUptime))
 		case <-timeoutTimer:
@@ -435,6 +469,18 @@ func openLog(path string) (logFile, error) {
 		return logFile{}, err
 	}
 	return logFile{f: f}, nil
+}
+
+// memString writes a byte count the way people read memory: "1.2G", "300M".
+func memString(b uint64) string {
+	const unit = 1024
+	switch {
+	case b >= unit*unit*unit:
+		return fmt.Sprintf("%.1fG", float64(b)/(unit*unit*unit))
+	case b >= unit*unit:
+		return fmt.Sprintf("%.0fM", float64(b)/(unit*unit))
+	}
+	return fmt.Sprintf("%.0fK", float64(b)/unit)
 }
 
 func policyOf(a *ecosystem.App) restart.Policy {

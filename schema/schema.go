@@ -268,6 +268,8 @@ var App = Block{
 			Description: `Restart the app gracefully on this schedule ("0 3 * * *", or 6 fields with seconds first).`},
 		{Name: "max_memory_restart", Kind: Size, Class: InPlace,
 			Description: `Replace an instance whose process tree uses more memory than this ("300K", "512M", "1G", or bytes; powers of 1024).`},
+		{Name: "memory_check_interval", Kind: Duration, Default: ms(1000), Class: InPlace,
+			Description: "How often the memory of each instance's process tree is sampled for max_memory_restart."},
 
 		// Watching the source.
 		{Name: "watch", Kind: Watch, Default: cty.False, Class: InPlace,
