@@ -54,7 +54,13 @@ func (d *Daemon) routes() http.Handler {
 			control.WriteError(w, http.StatusNotFound, fmt.Errorf("no app named %q", r.PathValue("name")))
 			return
 		}
-		control.WriteJSON(w, http.StatusOK, d.usage.fill(runner.status(true), time.Now()))
+		a := d.usage.fill(runner.status(true), time.Now())
+		d.mu.Lock()
+		if ps := d.state.Projects[a.Project]; ps != nil {
+			a.ConfigErrors = ps.Errors
+		}
+		d.mu.Unlock()
+		control.WriteJSON(w, http.StatusOK, a)
 	})
 	mux.HandleFunc("POST /v1/apps/{name}/{verb}", func(w http.ResponseWriter, r *http.Request) {
 		var req ActionRequest
@@ -99,6 +105,7 @@ func (d *Daemon) routes() http.Handler {
 		d.mu.Lock()
 		d.state = dump
 		d.reconcileLocked()
+		d.rewatchAllLocked()
 		err = d.persistLocked()
 		n := len(d.apps)
 		d.mu.Unlock()
@@ -196,6 +203,7 @@ func (d *Daemon) actOne(ctx context.Context, r *appRunner, verb string, req Acti
 		delete(d.state.Stopped, name)
 		delete(d.state.Scaled, name)
 		d.reconcileLocked()
+		d.rewatchAllLocked()
 		return fmt.Sprintf("deleted %s (it comes back if you apply a file that has it)", name), d.persistLocked()
 	case "scale":
 		n := req.Instances

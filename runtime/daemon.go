@@ -50,6 +50,9 @@ type Daemon struct {
 	// dying are deleted apps still stopping their instances.
 	dying map[*appRunner]bool
 	usage *usage
+	// watchers watch each project's files for hot reconcile; watchKeys say what they watch.
+	watchers  map[string]context.CancelFunc
+	watchKeys map[string]string
 }
 
 // New returns a daemon; Run starts it.
@@ -60,7 +63,8 @@ func New(opts Options) *Daemon {
 	if opts.Env == nil {
 		opts.Env = os.Environ()
 	}
-	return &Daemon{opts: opts, log: opts.Log, apps: map[string]*appRunner{}, dying: map[*appRunner]bool{}, usage: newUsage()}
+	return &Daemon{opts: opts, log: opts.Log, apps: map[string]*appRunner{}, dying: map[*appRunner]bool{}, usage: newUsage(),
+		watchers: map[string]context.CancelFunc{}, watchKeys: map[string]string{}}
 }
 
 // Run takes the home's lock, re-applies the saved state, and serves the control API until ctx
@@ -88,6 +92,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Lock()
 	d.ctx, d.stop, d.state = ctx, cancel, state
 	d.reconcileLocked()
+	d.rewatchAllLocked()
 	d.mu.Unlock()
 	d.log.Info("daemon started", "pid", os.Getpid(), "home", d.opts.Home, "projects", len(state.Projects))
 
@@ -257,8 +262,36 @@ func (d *Daemon) apply(req ApplyRequest) (ApplyResponse, error) {
 		d.state.Projects[cfg.Project] = &projectState{Config: cfg, Source: req.Source}
 	}
 	d.executeLocked(changes)
+	d.rewatchLocked(cfg.Project)
 	resp.Applied = true
 	return resp, d.persistLocked()
+}
+
+// rewatchAllLocked brings every project's watch up to date.
+func (d *Daemon) rewatchAllLocked() {
+	projects := map[string]bool{}
+	for p := range d.state.Projects {
+		projects[p] = true
+	}
+	for p := range d.watchKeys {
+		projects[p] = true
+	}
+	for p := range projects {
+		d.rewatchLocked(p)
+	}
+}
+
+// rewatchLocked restarts a project's watch when what it should watch changed.
+func (d *Daemon) rewatchLocked(project string) {
+	key := ""
+	if ps := d.state.Projects[project]; ps != nil {
+		key = fmt.Sprintf("%s|%t|%t", ps.Source.Path, ps.Config.WatchConfig, ps.Source.NoWatch)
+	}
+	if key == d.watchKeys[project] {
+		return
+	}
+	d.watchKeys[project] = key
+	d.watchLocked(project)
 }
 
 // statuses lists every app (deleted ones still stopping are left out).
@@ -280,6 +313,13 @@ func (d *Daemon) statuses() []AppStatus {
 		out = append(out, a)
 	}
 	d.usage.forget(alive)
+	d.mu.Lock()
+	for i := range out {
+		if ps := d.state.Projects[out[i].Project]; ps != nil {
+			out[i].ConfigErrors = ps.Errors
+		}
+	}
+	d.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }

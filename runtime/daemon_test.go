@@ -709,3 +709,68 @@ func TestDaemon_MemoryLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestDaemon_HotReconcile: after an apply, saving the file re-applies it; a broken save
+// changes nothing and shows its errors until a good save clears them.
+func TestDaemon_HotReconcile(t *testing.T) {
+	h := startDaemon(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ecosystem.hcl")
+	save := func(src string) {
+		t.Helper()
+		// The way editors save: a temp file renamed over the original.
+		tmp := filepath.Join(dir, ".ecosystem.hcl.swp")
+		if err := os.WriteFile(tmp, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := func(version string, instances int) string {
+		return fmt.Sprintf(`project = "hot"
+app "web" {
+  command    = [%q]
+  env        = { ECO_TEST_HELPER = "serve", OUT = %q, VERSION = %q }
+  instances  = %d
+  min_uptime = 100
+}
+`, os.Args[0], h.out, version, instances)
+	}
+	save(file("1", 1))
+	cfg, _, diags := ecosystem.Load(path, ecosystem.Options{CPUs: 1})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var resp ApplyResponse
+	if err := h.cl.Do(context.Background(), "POST", "/v1/apply", ApplyRequest{Config: *cfg, Source: Source{Path: path}}, &resp); err != nil {
+		t.Fatal(err)
+	}
+	first := h.online("web", 1)[0]
+
+	save(file("2", 1))
+	var second int
+	waitFor(t, "the saved env to be applied", 30*time.Second, func() bool {
+		pids := h.online("web", 1)
+		second = pids[0]
+		return second != first && h.envOf(second)["VERSION"] == "2"
+	})
+
+	save("app \"web\" {\n  instancs = 3\n}\n")
+	waitFor(t, "the errors of the broken save to show", 30*time.Second, func() bool {
+		errs := strings.Join(h.apps()["web"].ConfigErrors, "\n")
+		return strings.Contains(errs, "ecosystem.hcl:2:3: Unsupported attribute")
+	})
+	if pids := h.online("web", 1); pids[0] != second {
+		t.Errorf("the broken save restarted web: %d -> %d", second, pids[0])
+	}
+
+	save(file("2", 2))
+	waitFor(t, "the good save to apply and clear the errors", 30*time.Second, func() bool {
+		a := h.apps()["web"]
+		return len(a.ConfigErrors) == 0 && a.Desired == 2 && a.Settled && len(a.Instances) == 2
+	})
+	if pids := h.online("web", 2); pids[0] != second {
+		t.Errorf("scaling up by save restarted instance 0: %d -> %d", second, pids[0])
+	}
+}

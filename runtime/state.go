@@ -29,6 +29,8 @@ type savedState struct {
 type projectState struct {
 	Config ecosystem.Config `json:"config"`
 	Source Source           `json:"source"`
+	// Errors are those of the last save that could not be applied.
+	Errors []string `json:"errors,omitempty"`
 }
 
 func statePath(home string) string { return filepath.Join(home, "state.json") }

@@ -15,6 +15,11 @@ type Source struct {
 	Path    string            `json:"path"`
 	Profile string            `json:"profile,omitempty"`
 	Vars    map[string]string `json:"vars,omitempty"`
+	// Env has the environment variables the configuration read when it was applied (env(),
+	// ECO_VAR_*), so that reading it again on save gives the same values.
+	Env map[string]string `json:"env,omitempty"`
+	// NoWatch turns the re-apply on save off (eco apply --no-watch).
+	NoWatch bool `json:"no_watch,omitempty"`
 }
 
 // ApplyRequest asks the daemon to make the running apps of a project match Config.
@@ -90,6 +95,9 @@ type AppStatus struct {
 	Instances []InstanceStatus `json:"instances"`
 	// Message is the app-level outcome of the last change: a rollout that stopped, and why.
 	Message string `json:"message,omitempty"`
+	// ConfigErrors are the errors of the last save of the app's configuration, which was not
+	// applied: the app runs the last good one.
+	ConfigErrors []string `json:"config_errors,omitempty"`
 	// Settled is true when the app has stopped moving: its instances are online, or gave up.
 	Settled bool `json:"settled"`
 	// Config is the app's applied configuration (in `eco describe`).

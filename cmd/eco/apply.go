@@ -22,13 +22,18 @@ func (c *cli) newApplyCmd(dryRun bool) *cobra.Command {
 		noWait     bool
 		jsonOut    bool
 		dryRunFlag bool
+		noWatch    bool
 	)
 	use, short := "apply [FILE|DIR]", "Run the apps of an ecosystem file and keep them matching it"
 	long := `Check the file, show the plan (+ create, ~ update in place, ± rolling restart,
 - delete), and carry it out: apps not in the file any more are deleted (only those of
 the file's project), changed apps are updated or restarted one instance at a time, and
 unchanged apps are not touched. Then wait until every instance is online or has failed;
-exit 1 if any failed. A file with an error is never applied, not even in part.`
+exit 1 if any failed. A file with an error is never applied, not even in part.
+
+Afterwards the daemon watches the file (or folder) and re-applies it on every save, with
+the same --env and --var; a save with an error is not applied and its diagnostics show in
+eco ls and eco describe until a good save. --no-watch or watch_config = false turn this off.`
 	if dryRun {
 		use, short = "plan [FILE|DIR]", "Show what eco apply would change, without changing anything"
 		long = `Check the file and show what "eco apply" would do to the running apps:
@@ -66,7 +71,7 @@ exit 1 if any failed. A file with an error is never applied, not even in part.`
 			}
 			req := runtime.ApplyRequest{
 				Config: *cfg,
-				Source: runtime.Source{Path: abs, Profile: flags.profile, Vars: flags.varMap()},
+				Source: runtime.Source{Path: abs, Profile: flags.profile, Vars: flags.varMap(), Env: flags.seenEnv, NoWatch: noWatch},
 				DryRun: dryRun,
 			}
 			var resp runtime.ApplyResponse
@@ -90,6 +95,7 @@ exit 1 if any failed. A file with an error is never applied, not even in part.`
 		cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for the apps to be online")
 		cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the plan is accepted, without waiting for the apps")
 		cmd.Flags().BoolVar(&dryRunFlag, "dry-run", false, "only show the plan, like eco plan")
+		cmd.Flags().BoolVar(&noWatch, "no-watch", false, "do not re-apply the file when it is saved (watch_config = false in the file does the same)")
 	}
 	return cmd
 }

@@ -49,6 +49,18 @@ func writeAppTable(w io.Writer, apps []runtime.AppStatus, now time.Time) error {
 		_, err := fmt.Fprintln(w, "No apps. Run one with: eco apply ecosystem.hcl")
 		return err
 	}
+	shown := map[string]bool{}
+	for _, a := range apps {
+		if len(a.ConfigErrors) == 0 || shown[a.Project] {
+			continue
+		}
+		shown[a.Project] = true
+		fmt.Fprintf(w, "Project %s: the last save of its configuration has errors and was not applied; the apps run the last good one:\n", a.Project)
+		for _, e := range a.ConfigErrors {
+			fmt.Fprintf(w, "  %s\n", e)
+		}
+		fmt.Fprintln(w)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tID\tMODE\tPID\tSTATUS\tUPTIME\tRESTARTS\tCPU\tMEMORY\tLAST")
 	for _, a := range apps {

@@ -28,6 +28,9 @@ func defaultConfigPath() string {
 type configFlags struct {
 	profile string
 	vars    []string
+	// seenEnv records the environment variables the configuration read, so the daemon can
+	// read it again on save with the same values.
+	seenEnv map[string]string
 }
 
 func (f *configFlags) register(cmd *cobra.Command) {
@@ -41,7 +44,16 @@ func (f *configFlags) load(args []string) (*ecosystem.Config, *ecosystem.Parsed,
 	if len(args) > 0 {
 		path = args[0]
 	}
-	opts := ecosystem.Options{Profile: f.profile, Vars: map[string]string{}, CPUs: goruntime.NumCPU()}
+	f.seenEnv = map[string]string{}
+	opts := ecosystem.Options{Profile: f.profile, Vars: map[string]string{}, CPUs: goruntime.NumCPU(),
+		LookupEnv: func(k string) (string, bool) {
+			v, ok := os.LookupEnv(k)
+			if ok {
+				f.seenEnv[k] = v
+			}
+			return v, ok
+		},
+	}
 	var diags hcl.Diagnostics
 	for _, kv := range f.vars {
 		k, v, ok := strings.Cut(kv, "=")

@@ -1,0 +1,125 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"os"
+	goruntime "runtime"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/eco-pm/eco/ecosystem"
+	"github.com/eco-pm/eco/watch"
+)
+
+// configDebounce is the quiet period after a save before the file is read again: editors
+// write a file in several steps.
+const configDebounce = 100 * time.Millisecond
+
+// watchLocked (re)starts the watch of a project's files when its configuration asks for it,
+// and stops it otherwise. Watchers run under Run's context and end with it.
+func (d *Daemon) watchLocked(project string) {
+	if cancel, ok := d.watchers[project]; ok {
+		cancel()
+		delete(d.watchers, project)
+	}
+	ps := d.state.Projects[project]
+	if ps == nil || !ps.Config.WatchConfig || ps.Source.NoWatch || ps.Source.Path == "" || d.ctx == nil {
+		return
+	}
+	w, err := watch.New(watch.Options{Paths: []string{ps.Source.Path}, Debounce: configDebounce, Log: d.log})
+	if err != nil {
+		d.log.Error("cannot watch the configuration", "project", project, "path", ps.Source.Path, "err", err)
+		return
+	}
+	ctx, cancel := context.WithCancel(d.ctx)
+	d.watchers[project] = cancel
+	d.wg.Add(2)
+	go func() {
+		defer d.wg.Done()
+		if err := w.Run(ctx); err != nil {
+			d.log.Error("watching the configuration stopped", "project", project, "err", err)
+		}
+	}()
+	go func() {
+		defer d.wg.Done()
+		for ch := range w.Changes() {
+			d.log.Info("configuration saved; reconciling", "project", project, "files", ch.Paths)
+			d.hotApply(project)
+		}
+	}()
+}
+
+// hotApply reads a project's files again, with the profile, variables and environment of the
+// apply that set it up, and applies them exactly like eco apply. A file that does not parse or
+// check is never applied: the running apps keep the last good configuration, and the
+// diagnostics show in eco ls and eco describe until a good save clears them.
+func (d *Daemon) hotApply(project string) {
+	d.mu.Lock()
+	ps := d.state.Projects[project]
+	if ps == nil {
+		d.mu.Unlock()
+		return
+	}
+	src := ps.Source
+	d.mu.Unlock()
+
+	lookup := func(k string) (string, bool) {
+		if v, ok := src.Env[k]; ok {
+			return v, true
+		}
+		return os.LookupEnv(k)
+	}
+	cfg, _, diags := ecosystem.Load(src.Path, ecosystem.Options{
+		Profile: src.Profile, Vars: src.Vars, LookupEnv: lookup, CPUs: goruntime.NumCPU(),
+	})
+	if cfg != nil && cfg.Project != project {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Project renamed",
+			Detail:   fmt.Sprintf("The file now says project = %q, but it was applied as project %q; run eco apply to move it.", cfg.Project, project),
+		})
+		cfg = nil
+	}
+	if cfg == nil {
+		errs := diagnosticLines(diags)
+		d.log.Error("the saved configuration has errors; the running apps keep the last good one", "project", project, "errors", errs)
+		d.mu.Lock()
+		if ps := d.state.Projects[project]; ps != nil {
+			ps.Errors = errs
+		}
+		d.mu.Unlock()
+		return
+	}
+	resp, err := d.apply(ApplyRequest{Config: *cfg, Source: src})
+	if err != nil {
+		d.log.Error("hot apply failed", "project", project, "err", err)
+		d.mu.Lock()
+		if ps := d.state.Projects[project]; ps != nil {
+			ps.Errors = []string{err.Error()}
+		}
+		d.mu.Unlock()
+		return
+	}
+	if len(resp.Changes) == 0 {
+		d.log.Info("configuration saved without effective change", "project", project)
+	}
+}
+
+// diagnosticLines writes errors as "file:line:col: summary: detail".
+func diagnosticLines(diags hcl.Diagnostics) []string {
+	var out []string
+	for _, d := range diags {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
+		where := ""
+		if d.Subject != nil {
+			where = fmt.Sprintf("%s:%d:%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
+		}
+		out = append(out, strings.TrimSpace(where+d.Summary+": "+d.Detail))
+	}
+	return out
+}
