@@ -179,10 +179,8 @@ func (d *Daemon) actOne(ctx context.Context, r *appRunner, verb string, req Acti
 		}
 		return fmt.Sprintf("restarted %s (%s)", name, instancesWord(count())), nil
 	case "reload":
-		r.mu.Lock()
-		spec := r.spec
-		r.mu.Unlock()
-		r.setSpec(spec, true)
+		r.roll("eco reload")
+		r.poke()
 		return fmt.Sprintf("reloading %s: %s replaced one at a time, each new one ready before the old one stops", name, instancesWord(count())), nil
 	case "delete":
 		d.mu.Lock()

@@ -39,6 +39,8 @@ type appRunner struct {
 	listenErr error
 	// overLimit has the instances to replace, new one first, and why (memory).
 	overLimit map[int]string
+	// rollWhy says why the current generation was started, when not for new settings.
+	rollWhy   string
 	busy      bool
 	instances map[int]*instance
 	// incoming is a new instance of a rollout, not yet taking its slot.
@@ -81,6 +83,7 @@ func (r *appRunner) setSpec(spec *ecosystem.App, roll bool) {
 		if roll {
 			r.gen++
 			r.message = ""
+			r.rollWhy = ""
 		}
 	})
 }
@@ -90,6 +93,8 @@ func (r *appRunner) run(ctx context.Context) {
 	defer r.closeListeners(-1)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	var trig triggers
+	defer trig.stopWatch()
 	for {
 		r.converge(ctx, &wg)
 		r.mu.Lock()
@@ -98,18 +103,46 @@ func (r *appRunner) run(ctx context.Context) {
 		if r.listenErr != nil {
 			retry = time.After(listenRetry)
 		}
+		spec, active := r.spec, !r.stopped && !r.deleted
 		r.mu.Unlock()
 		if finished {
 			return
 		}
+		var cronC <-chan time.Time
+		if active {
+			cronC = trig.cronTimer(spec, time.Now())
+			trig.syncWatch(ctx, &wg, spec, r)
+		} else {
+			trig.stopWatch()
+			trig.watchKey = ""
+		}
 		select {
 		case <-retry:
 		case <-r.wake:
+		case <-cronC:
+			trig.fired()
+			r.roll("cron_restart " + spec.CronRestart)
+		case c, ok := <-trig.changes:
+			if !ok {
+				trig.changes = nil
+				continue
+			}
+			r.roll("files changed: " + changedFiles(spec, c))
 		case <-ctx.Done():
 			r.stopAll(context.WithoutCancel(ctx), "daemon shutting down")
 			return
 		}
 	}
+}
+
+// roll replaces every instance, one at a time, for why (cron_restart, watch, eco reload).
+func (r *appRunner) roll(why string) {
+	r.deps.log.Info("rolling restart", "app", r.name(), "why", why)
+	r.mu.Lock()
+	r.gen++
+	r.message = ""
+	r.rollWhy = why
+	r.mu.Unlock()
 }
 
 // startInstance starts a new instance; its goroutine is owned by wg.
@@ -234,7 +267,13 @@ func (r *appRunner) converge(ctx context.Context, wg *sync.WaitGroup) {
 		if !stale {
 			continue
 		}
-		if !r.replace(ctx, wg, spec, old, gen, fmt.Sprintf("replaced by generation %d", gen)) {
+		r.mu.Lock()
+		why := r.rollWhy
+		r.mu.Unlock()
+		if why == "" {
+			why = fmt.Sprintf("replaced by generation %d (new settings)", gen)
+		}
+		if !r.replace(ctx, wg, spec, old, gen, why) {
 			return
 		}
 	}
@@ -348,12 +387,10 @@ func (r *appRunner) replace(ctx context.Context, wg *sync.WaitGroup, spec *ecosy
 	in := newInstance(spec, old.index, gen, r.deps)
 	in.listener = r.listeners[spec.Port]
 	in.overLimit = r.memoryOver
-	if old.gen == gen {
-		// Same settings: a replacement for the instance's own sake counts as its restart.
-		prev := old.status()
-		in.restartBase = prev.Restarts + 1
-		in.st.Restarts, in.st.Reason, in.lastRestart = in.restartBase, why, why
-	}
+	// A replacement counts as a restart of the slot, as in PM2.
+	prev := old.status()
+	in.restartBase = prev.Restarts + 1
+	in.st.Restarts, in.st.Reason, in.lastRestart = in.restartBase, why, why
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

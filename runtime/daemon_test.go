@@ -774,3 +774,75 @@ app "web" {
 		t.Errorf("scaling up by save restarted instance 0: %d -> %d", second, pids[0])
 	}
 }
+
+// TestDaemon_CronRestart: cron_restart restarts the app on schedule, and stops doing so once
+// it is removed from the configuration.
+func TestDaemon_CronRestart(t *testing.T) {
+	h := startDaemon(t)
+	app := h.app("tick", "serve", 1, nil)
+	app.CronRestart = "* * * * * *" // every second
+	h.apply("c", app)
+	first := h.online("tick", 1)[0]
+	var in InstanceStatus
+	waitFor(t, "a restart by cron", 30*time.Second, func() bool {
+		a := h.apps()["tick"]
+		if len(a.Instances) != 1 {
+			return false
+		}
+		in = a.Instances[0]
+		return in.Pid != first && in.Pid != 0 && strings.Contains(in.Reason, "cron_restart")
+	})
+	gone(t, first)
+
+	app.CronRestart = ""
+	h.apply("c", app)
+	settledPid := h.online("tick", 1)[0]
+	// Absence can only be seen by waiting: three would-be firings.
+	time.Sleep(3 * time.Second)
+	if pid := h.online("tick", 1)[0]; pid != settledPid {
+		t.Errorf("restarted after cron_restart was removed: %d -> %d", settledPid, pid)
+	}
+}
+
+// TestDaemon_WatchRestart: watch restarts the app when its files change, never for the
+// app's own log files, and stops once watch is removed.
+func TestDaemon_WatchRestart(t *testing.T) {
+	h := startDaemon(t)
+	src := t.TempDir()
+	app := h.app("w", "serve", 1, nil)
+	app.Cwd = src
+	app.Watch = []string{"."}
+	app.WatchDelay = ecosystem.Duration(50 * time.Millisecond)
+	app.OutFile = filepath.Join(src, "w.out.log")
+	h.apply("w", app)
+	first := h.online("w", 1)[0]
+
+	// The app's own log file is in the watched folder: writing it restarts nothing.
+	waitFor(t, "the log file", 10*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(src, "w.out-0.log"))
+		return err == nil
+	})
+	if err := os.WriteFile(filepath.Join(src, "app.js"), []byte("v2"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var second int
+	waitFor(t, "a restart for the changed file", 30*time.Second, func() bool {
+		a := h.apps()["w"]
+		if len(a.Instances) != 1 || a.Instances[0].Pid == first || a.Instances[0].Pid == 0 {
+			return false
+		}
+		second = a.Instances[0].Pid
+		return strings.Contains(a.Instances[0].Reason, "files changed: app.js")
+	})
+	h.online("w", 1)
+
+	app.Watch = nil
+	h.apply("w", app)
+	if err := os.WriteFile(filepath.Join(src, "app.js"), []byte("v3"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // 20 watch delays
+	if pid := h.online("w", 1)[0]; pid != second {
+		t.Errorf("restarted after watch was removed: %d -> %d", second, pid)
+	}
+}
