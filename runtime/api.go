@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/eco-pm/eco/runtime/control"
 	"github.com/eco-pm/eco/runtime/planner"
@@ -54,7 +53,7 @@ func (d *Daemon) routes() http.Handler {
 			control.WriteError(w, http.StatusNotFound, fmt.Errorf("no app named %q", r.PathValue("name")))
 			return
 		}
-		a := d.usage.fill(runner.status(true), time.Now())
+		a := d.usage.fill(runner.status(true))
 		d.mu.Lock()
 		if ps := d.state.Projects[a.Project]; ps != nil {
 			a.ConfigErrors = ps.Errors

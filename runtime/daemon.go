@@ -96,6 +96,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Unlock()
 	d.log.Info("daemon started", "pid", os.Getpid(), "home", d.opts.Home, "projects", len(state.Projects))
 
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.sampleUsage(ctx)
+	}()
+
 	reaper := proc.NewReaper(d.log)
 	reaperDone := make(chan error, 1)
 	go func() { reaperDone <- reaper.Run(ctx) }()
@@ -294,6 +300,28 @@ func (d *Daemon) rewatchLocked(project string) {
 	d.watchLocked(project)
 }
 
+// sampleUsage measures the instances' CPU and memory every usageInterval until ctx ends.
+func (d *Daemon) sampleUsage(ctx context.Context) {
+	t := time.NewTicker(usageInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			var pids []int
+			for _, a := range d.statuses() {
+				for _, in := range a.Instances {
+					if in.Pid != 0 {
+						pids = append(pids, in.Pid)
+					}
+				}
+			}
+			d.usage.sample(pids, now)
+		}
+	}
+}
+
 // statuses lists every app (deleted ones still stopping are left out).
 func (d *Daemon) statuses() []AppStatus {
 	d.mu.Lock()
@@ -303,16 +331,9 @@ func (d *Daemon) statuses() []AppStatus {
 	}
 	d.mu.Unlock()
 	out := make([]AppStatus, 0, len(runners))
-	now := time.Now()
-	alive := map[int]bool{}
 	for _, r := range runners {
-		a := d.usage.fill(r.status(false), now)
-		for _, in := range a.Instances {
-			alive[in.Pid] = true
-		}
-		out = append(out, a)
+		out = append(out, d.usage.fill(r.status(false)))
 	}
-	d.usage.forget(alive)
 	d.mu.Lock()
 	for i := range out {
 		if ps := d.state.Projects[out[i].Project]; ps != nil {

@@ -673,10 +673,10 @@ func TestDaemon_Usage(t *testing.T) {
 	h := startDaemon(t)
 	h.apply("u", h.app("web", "serve", 1, nil))
 	h.online("web", 1)
-	in := h.apps()["web"].Instances[0]
-	if in.Memory < 1<<20 || in.CPU < 0 {
-		t.Errorf("memory %d, cpu %f", in.Memory, in.CPU)
-	}
+	waitFor(t, "a usage sample", 10*time.Second, func() bool {
+		in := h.apps()["web"].Instances[0]
+		return in.Memory > 1<<20 && in.CPU >= 0
+	})
 }
 
 // TestDaemon_MemoryLimit: an instance whose tree grows over max_memory_restart is replaced

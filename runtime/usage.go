@@ -14,58 +14,63 @@ import (
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat: 100 on Linux.
 const clockTicks = 100
 
-// usage measures the CPU and memory of instances' process trees. CPU % is the share of one
-// CPU used since the previous reading of the same pid (since its start for the first one),
-// as top shows it.
+// usage measures the CPU and memory of instances' process trees in the background, every
+// usageInterval, so that listing apps reads numbers instead of walking /proc. CPU % is the
+// share of one CPU used between two samples, as top shows it.
 type usage struct {
-	mu   sync.Mutex
-	last map[int]cpuSample
+	mu      sync.Mutex
+	samples map[int]usageSample
 }
 
-type cpuSample struct {
-	ticks uint64
-	at    time.Time
+type usageSample struct {
+	ticks  uint64
+	at     time.Time
+	cpu    float64
+	memory uint64
 }
 
-func newUsage() *usage { return &usage{last: map[int]cpuSample{}} }
+// usageInterval is how often usage is sampled.
+const usageInterval = time.Second
 
-// fill sets CPU and Memory of every instance with a pid.
-func (u *usage) fill(a AppStatus, now time.Time) AppStatus {
-	for i := range a.Instances {
-		in := &a.Instances[i]
-		if in.Pid == 0 {
-			continue
-		}
-		if rss, err := proc.TreeRSS(in.Pid); err == nil {
-			in.Memory = rss
-		}
-		ticks, err := treeTicks(in.Pid)
+func newUsage() *usage { return &usage{samples: map[int]usageSample{}} }
+
+// sample measures every pid and forgets pids not given.
+func (u *usage) sample(pids []int, now time.Time) {
+	next := make(map[int]usageSample, len(pids))
+	for _, pid := range pids {
+		ticks, err := treeTicks(pid)
 		if err != nil {
 			continue
 		}
-		u.mu.Lock()
-		prev, ok := u.last[in.Pid]
-		u.last[in.Pid] = cpuSample{ticks: ticks, at: now}
-		u.mu.Unlock()
-		if !ok {
-			prev = cpuSample{at: in.Started}
+		s := usageSample{ticks: ticks, at: now}
+		if rss, err := proc.TreeRSS(pid); err == nil {
+			s.memory = rss
 		}
-		if el := now.Sub(prev.at).Seconds(); el > 0 && ticks >= prev.ticks {
-			in.CPU = float64(ticks-prev.ticks) / clockTicks / el * 100
+		u.mu.Lock()
+		prev, ok := u.samples[pid]
+		u.mu.Unlock()
+		if ok {
+			if el := now.Sub(prev.at).Seconds(); el > 0 && ticks >= prev.ticks {
+				s.cpu = float64(ticks-prev.ticks) / clockTicks / el * 100
+			}
+		}
+		next[pid] = s
+	}
+	u.mu.Lock()
+	u.samples = next
+	u.mu.Unlock()
+}
+
+// fill sets CPU and Memory of every instance that has been sampled.
+func (u *usage) fill(a AppStatus) AppStatus {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for i := range a.Instances {
+		if s, ok := u.samples[a.Instances[i].Pid]; ok && a.Instances[i].Pid != 0 {
+			a.Instances[i].CPU, a.Instances[i].Memory = s.cpu, s.memory
 		}
 	}
 	return a
-}
-
-// forget drops samples of pids that no longer run.
-func (u *usage) forget(alive map[int]bool) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	for pid := range u.last {
-		if !alive[pid] {
-			delete(u.last, pid)
-		}
-	}
 }
 
 // treeTicks sums utime and stime of pid and its descendants.

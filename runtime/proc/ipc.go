@@ -79,7 +79,7 @@ func (p *Process) readIPC() {
 		return
 	}
 	defer p.ipc.Close()
-	r := bufio.NewReaderSize(p.ipc, 64<<10)
+	r := bufio.NewReaderSize(p.ipc, 4<<10) // longer lines are joined by readLine
 	for {
 		line, err := readLine(r)
 		if len(line) > 0 {

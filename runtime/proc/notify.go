@@ -84,7 +84,7 @@ func (p *Process) readNotify() {
 	}
 	defer os.Remove(p.notifyPath)
 	defer p.notify.Close()
-	buf := make([]byte, 16<<10)
+	buf := make([]byte, 4<<10) // systemd reads notifications into the same size
 	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(4*64))
 	for {
 		n, oobn, flags, _, err := p.notify.ReadMsgUnix(buf, oob)
