@@ -28,6 +28,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -419,8 +420,8 @@ func (in *instance) launch(spec *ecosystem.App) (*proc.Process, error) {
 		Argv:       argv,
 		Dir:        spec.Cwd,
 		Env:        env,
-		Stdout:     stdout,
-		Stderr:     stderr,
+		Stdout:     stdout.writer(),
+		Stderr:     stderr.writer(),
 		IPC:        true,
 		Notify:     true,
 		NotifyDir:  notifyDir,
@@ -443,11 +444,13 @@ func (in *instance) launch(spec *ecosystem.App) (*proc.Process, error) {
 // logFile is an append-only log file, or a discarding writer for "".
 type logFile struct{ f *os.File }
 
-func (l logFile) Write(b []byte) (int, error) {
+// writer is what the process writes to: the file itself, so the child gets its descriptor and
+// the daemon copies nothing, or nil (os/exec's /dev/null) for a discarded stream.
+func (l logFile) writer() io.Writer {
 	if l.f == nil {
-		return len(b), nil
+		return nil
 	}
-	return l.f.Write(b)
+	return l.f
 }
 
 func (l logFile) Close() error {

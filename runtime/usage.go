@@ -1,10 +1,6 @@
 package runtime
 
 import (
-	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -87,26 +83,4 @@ func treeTicks(pid int) (uint64, error) {
 	return total, nil
 }
 
-func ticksOf(pid int) (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	// Fields after the command name, which may hold spaces and parentheses.
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("stat of %d: no command name", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
-	if len(f) < 13 {
-		return 0, fmt.Errorf("stat of %d: too few fields", pid)
-	}
-	utime, err1 := strconv.ParseUint(f[11], 10, 64)
-	stime, err2 := strconv.ParseUint(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("stat of %d: bad times", pid)
-	}
-	return utime + stime, nil
-}
+func ticksOf(pid int) (uint64, error) { return proc.CPUTicks(pid) }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/prometheus/procfs"
 )
 
 // procStat is the part of /proc/<pid>/stat that eco needs.
@@ -157,7 +159,7 @@ func isDescendant(pid, root int) bool {
 }
 
 // TreeRSS returns the resident memory in bytes of pid and all its descendants, from
-// /proc/<pid>/statm. It fails only when pid itself cannot be read; descendants that end meanwhile
+// prometheus/procfs. It fails only when pid itself cannot be read; descendants that end meanwhile
 // count as zero.
 func TreeRSS(pid int) (uint64, error) {
 	total, err := rss(pid)
@@ -172,20 +174,30 @@ func TreeRSS(pid int) (uint64, error) {
 	return total, nil
 }
 
+// rss is the resident memory of one process, read with prometheus/procfs.
 func rss(pid int) (uint64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/statm")
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return 0, err
 	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0, fmt.Errorf("parse /proc/%d/statm: %q", pid, b)
-	}
-	pages, err := strconv.ParseUint(f[1], 10, 64)
+	st, err := p.Stat()
 	if err != nil {
-		return 0, fmt.Errorf("parse /proc/%d/statm: %w", pid, err)
+		return 0, err
 	}
-	return pages * uint64(os.Getpagesize()), nil
+	return uint64(st.ResidentMemory()), nil
+}
+
+// CPUTicks is the user and system CPU time of one process, in clock ticks (USER_HZ).
+func CPUTicks(pid int) (uint64, error) {
+	p, err := procfs.NewProc(pid)
+	if err != nil {
+		return 0, err
+	}
+	st, err := p.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return uint64(st.UTime + st.STime), nil
 }
 
 // member is one process of a tree, remembered with its start time so that a pid recycled by an
