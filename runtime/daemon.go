@@ -82,6 +82,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if n := endLeftovers(d.opts.Home, 5*time.Second, d.log); n > 0 {
+		d.log.Warn("ended instances a previous daemon left running", "count", n)
+	}
 	ln, err := control.Listen(d.opts.Home, d.log)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -844,5 +845,36 @@ func TestDaemon_WatchRestart(t *testing.T) {
 	time.Sleep(time.Second) // 20 watch delays
 	if pid := h.online("w", 1)[0]; pid != second {
 		t.Errorf("restarted after watch was removed: %d -> %d", second, pid)
+	}
+}
+
+// TestDaemon_EndsLeftovers: instances that a daemon which died left running are ended by the
+// next daemon before it starts the apps again, so no app runs twice.
+func TestDaemon_EndsLeftovers(t *testing.T) {
+	home := shortTempDir(t)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "ECO_TEST_HELPER=sleep")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(waited) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-waited })
+	if err := os.MkdirAll(runDir(home), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := recordInstance(home, "web", 0, cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, home: home, out: t.TempDir()}
+	h.start()
+	select {
+	case <-waited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the leftover process still runs")
+	}
+	if _, err := os.Stat(recordPath(home, cmd.Process.Pid)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the record is still there: %v", err)
 	}
 }

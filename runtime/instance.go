@@ -432,9 +432,13 @@ func (in *instance) launch(spec *ecosystem.App) (*proc.Process, error) {
 		stderr.Close()
 		return nil, err
 	}
+	if err := recordInstance(in.deps.home, spec.Name, in.index, p.Pid()); err != nil {
+		in.deps.log.Warn("cannot record the instance's pid", "app", in.app, "instance", in.index, "err", err)
+	}
 	go func() {
-		// The files stay open while the process may write; proc copies until it exits.
+		// The files stay open while the process may write.
 		<-p.Done()
+		forgetInstance(in.deps.home, p.Pid())
 		stdout.Close()
 		stderr.Close()
 	}()

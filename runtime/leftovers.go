@@ -1,0 +1,129 @@
+package runtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/procfs"
+
+	"github.com/eco-pm/eco/runtime/proc"
+)
+
+// Every running instance has a record in ECO_HOME/run, removed when its process is reaped.
+// A daemon that died without stopping its apps (SIGKILL, a crash, the machine's OOM killer)
+// leaves records behind; the next daemon ends those processes before it starts the apps again,
+// so an app never runs twice and a cluster's port is free.
+
+type pidRecord struct {
+	App   string `json:"app"`
+	Index int    `json:"index"`
+	Pid   int    `json:"pid"`
+	// Start is the process's start time in clock ticks since boot: with the pid, it tells the
+	// process from a later one that got the same pid.
+	Start uint64 `json:"start"`
+}
+
+func runDir(home string) string { return filepath.Join(home, "run") }
+
+func recordPath(home string, pid int) string {
+	return filepath.Join(runDir(home), fmt.Sprintf("instance-%d.json", pid))
+}
+
+func startTime(pid int) (uint64, error) {
+	p, err := procfs.NewProc(pid)
+	if err != nil {
+		return 0, err
+	}
+	st, err := p.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Starttime, nil
+}
+
+// recordInstance writes the record of a started process.
+func recordInstance(home, app string, index, pid int) error {
+	start, err := startTime(pid)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(pidRecord{App: app, Index: index, Pid: pid, Start: start})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(recordPath(home, pid), b, 0o600)
+}
+
+func forgetInstance(home string, pid int) {
+	_ = os.Remove(recordPath(home, pid))
+}
+
+// endLeftovers ends the processes of instances that a previous daemon left running: SIGTERM
+// to each one's group and descendants, SIGKILL to what remains after grace.
+func endLeftovers(home string, grace time.Duration, log *slog.Logger) int {
+	entries, err := os.ReadDir(runDir(home))
+	if err != nil {
+		return 0
+	}
+	type target struct {
+		rec  pidRecord
+		pids []int
+	}
+	var targets []target
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "instance-") || !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		path := filepath.Join(runDir(home), e.Name())
+		var rec pidRecord
+		b, err := os.ReadFile(path)
+		_ = os.Remove(path)
+		if err != nil || json.Unmarshal(b, &rec) != nil || rec.Pid <= 1 {
+			continue
+		}
+		if start, err := startTime(rec.Pid); err != nil || start != rec.Start {
+			continue // gone, or the pid now belongs to another process
+		}
+		pids := append([]int{rec.Pid}, proc.Descendants(rec.Pid)...)
+		log.Warn("ending an instance left running by a previous daemon", "app", rec.App, "instance", rec.Index, "pid", rec.Pid)
+		targets = append(targets, target{rec: rec, pids: pids})
+		_ = syscall.Kill(-rec.Pid, syscall.SIGTERM)
+		for _, p := range pids {
+			_ = syscall.Kill(p, syscall.SIGTERM)
+		}
+	}
+	deadline := time.Now().Add(grace)
+	for _, t := range targets {
+		for _, p := range t.pids {
+			for running(p) && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if running(p) {
+				_ = syscall.Kill(p, syscall.SIGKILL)
+			}
+		}
+		// Group members that were orphaned to init are still in the group. The group's id is
+		// not given to a new process while the group exists, but if the pid now names another
+		// process, the old group is empty and that process is left alone.
+		if start, err := startTime(t.rec.Pid); err != nil || start == t.rec.Start {
+			_ = syscall.Kill(-t.rec.Pid, syscall.SIGKILL)
+		}
+	}
+	return len(targets)
+}
+
+// running reports whether pid exists and is not a zombie.
+func running(pid int) bool {
+	p, err := procfs.NewProc(pid)
+	if err != nil {
+		return false
+	}
+	st, err := p.Stat()
+	return err == nil && st.State != "Z"
+}
