@@ -171,6 +171,9 @@ func (d *Daemon) actOne(ctx context.Context, r *appRunner, verb string, req Acti
 		}
 		r.change(func() { r.revive = true })
 		errs := r.each(func(in *instance) error {
+			if st := in.status().State; st == Errored || st == Stopped {
+				return nil // given up: revive starts a new one
+			}
 			return in.command(ctx, instCmd{kind: "restart", reason: "restarted by eco restart"})
 		})
 		if len(errs) > 0 {

@@ -878,3 +878,28 @@ func TestDaemon_EndsLeftovers(t *testing.T) {
 		t.Errorf("the record is still there: %v", err)
 	}
 }
+
+// TestDaemon_RestartRevivesErrored: eco restart (like eco start) gives an errored instance a
+// fresh start instead of failing.
+func TestDaemon_RestartRevivesErrored(t *testing.T) {
+	h := startDaemon(t)
+	crash := h.app("crash", "crash", 1, nil)
+	crash.MaxRestarts = 0
+	h.apply("c", crash)
+	var first InstanceStatus
+	waitFor(t, "crash to be errored", 30*time.Second, func() bool {
+		a := h.apps()["crash"]
+		if len(a.Instances) == 1 && a.Instances[0].State == Errored {
+			first = a.Instances[0]
+			return true
+		}
+		return false
+	})
+	if _, err := h.act("crash", "restart", ActionRequest{}); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	waitFor(t, "a new errored instance", 30*time.Second, func() bool {
+		a := h.apps()["crash"]
+		return len(a.Instances) == 1 && a.Instances[0].State == Errored && a.Instances[0].Started.After(first.Started)
+	})
+}
