@@ -1,0 +1,272 @@
+package logs
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gopkg.in/natefinch/lumberjack.v2"
+)
+
+// ErrClosed is returned by WriteLine on a File that was closed.
+var ErrClosed = errors.New("log file closed")
+
+// Rotation is when a log file is rotated and how many rotated files are kept.
+type Rotation struct {
+	// MaxSizeBytes rotates the file before a line would take it past this size; 0 never rotates
+	// by size. lumberjack counts whole megabytes (MiB), so it is rounded up to one.
+	MaxSizeBytes int64
+	// MaxFiles is how many rotated files are kept; 0 keeps them all.
+	MaxFiles int
+	// MaxAge removes rotated files older than this, rounded up to whole days; 0 keeps them.
+	MaxAge time.Duration
+	// Compress gzips rotated files (in lumberjack's background goroutine).
+	Compress bool
+}
+
+const megabyte = 1 << 20
+
+// logger returns the lumberjack settings for path.
+func (r Rotation) logger(path string) *lumberjack.Logger {
+	l := &lumberjack.Logger{Filename: path, Compress: r.Compress}
+	switch {
+	case r.MaxSizeBytes <= 0:
+		l.MaxSize = math.MaxInt32 // 2 PiB: lumberjack has no "never", and 0 means 100 MB
+	case r.MaxSizeBytes >= math.MaxInt32*megabyte:
+		l.MaxSize = math.MaxInt32
+	default:
+		l.MaxSize = int((r.MaxSizeBytes + megabyte - 1) / megabyte)
+	}
+	if r.MaxFiles > 0 {
+		l.MaxBackups = r.MaxFiles
+	}
+	if r.MaxAge > 0 {
+		const day = 24 * time.Hour
+		l.MaxAge = int((r.MaxAge + day - 1) / day)
+	}
+	return l
+}
+
+// Files is the daemon's set of open log files, one lumberjack.Logger per path, shared by every
+// instance writing to it (merge_logs, log_file) and reference-counted.
+//
+// lumberjack v2.2.1 starts a goroutine per Logger that it never stops. So that restarting
+// instances does not leak one each time, Files keeps a path's closed Logger and reuses it when
+// the path is opened again with the same Rotation.
+type Files struct {
+	mu   sync.Mutex
+	open map[string]*shared // by absolute path; entries with no references are closed
+}
+
+// shared is one path's logger.
+type shared struct {
+	path string
+	rot  Rotation
+	refs int // guarded by Files.mu
+
+	mu      sync.Mutex // held while writing one line, rotating or closing
+	lj      *lumberjack.Logger
+	max     int64 // lumberjack's size limit in bytes
+	size    int64 // bytes in the current file, as lumberjack counts them
+	closed  bool
+	rotated time.Time // when rotateLocked last rotated
+}
+
+// NewFiles returns an empty set of files.
+func NewFiles() *Files {
+	return &Files{open: make(map[string]*shared)}
+}
+
+// File is one reference to a log file. It is safe for concurrent use.
+type File struct {
+	fs   *Files
+	s    *shared // nil discards
+	once sync.Once
+	done atomic.Bool // this reference was closed
+}
+
+// Open returns a reference to the log file at path, creating it and its directory.
+//
+// Every Open of the same path (after filepath.Abs) shares one lumberjack.Logger until the last
+// reference is closed; r applies when the path is not already open and is ignored otherwise.
+// "" and "/dev/null" give a File that discards what is written.
+func (fs *Files) Open(path string, r Rotation) (*File, error) {
+	if path == "" || path == os.DevNull {
+		return &File{fs: fs}, nil
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open log %s: %w", path, err)
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	s := fs.open[abs]
+	if s != nil && s.refs > 0 {
+		s.refs++
+		return &File{fs: fs, s: s}, nil
+	}
+	size, err := create(abs)
+	if err != nil {
+		return nil, fmt.Errorf("open log %s: %w", path, err)
+	}
+	if s == nil || s.rot != r {
+		// A Logger whose Rotation changed is dropped with its goroutine: a config change is rare.
+		lj := r.logger(abs)
+		s = &shared{path: abs, rot: r, lj: lj, max: int64(lj.MaxSize) * megabyte}
+		fs.open[abs] = s
+	}
+	s.mu.Lock()
+	s.closed = false
+	s.size = size
+	s.mu.Unlock()
+	s.refs = 1
+	return &File{fs: fs, s: s}, nil
+}
+
+// create makes sure path can be written, so that Open fails rather than the first line, and
+// returns its size. lumberjack itself opens the file on the first write.
+func create(path string) (int64, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return 0, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	info, err := f.Stat()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, err
+	}
+	return info.Size(), nil
+}
+
+// Path returns the file's absolute path, or "" for a discarding File.
+func (f *File) Path() string {
+	if f.s == nil {
+		return ""
+	}
+	return f.s.path
+}
+
+// WriteLine writes b as one whole line, adding a '\n' if b lacks one: lines written through
+// every File of a path are never interleaved. A line that would take the file past its
+// MaxSizeBytes rotates the file first. A line longer than lumberjack's limit (at least 1 MiB)
+// is written in pieces of that size rather than refused. After Close it returns ErrClosed.
+func (f *File) WriteLine(b []byte) error {
+	s := f.s
+	if s == nil {
+		return nil
+	}
+	if len(b) == 0 || b[len(b)-1] != '\n' {
+		b = append(b[:len(b):len(b)], '\n')
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || f.done.Load() {
+		return fmt.Errorf("write log %s: %w", s.path, ErrClosed)
+	}
+	for len(b) > 0 {
+		piece := b[:min(int64(len(b)), s.max)]
+		b = b[len(piece):]
+		// lumberjack would rotate too, but without rotateLocked's care for backup names.
+		if s.size > 0 && s.size+int64(len(piece)) >= s.max {
+			if err := s.rotateLocked(); err != nil {
+				return fmt.Errorf("write log %s: %w", s.path, err)
+			}
+		}
+		n, err := s.lj.Write(piece)
+		s.size += int64(n)
+		if err != nil {
+			return fmt.Errorf("write log %s: %w", s.path, err)
+		}
+	}
+	return nil
+}
+
+// Close drops this reference; the last one closes the file. Closing twice does nothing.
+func (f *File) Close() error {
+	if f.s == nil {
+		return nil
+	}
+	var err error
+	f.once.Do(func() {
+		f.done.Store(true)
+		f.fs.mu.Lock()
+		defer f.fs.mu.Unlock()
+		s := f.s
+		s.refs--
+		if s.refs > 0 {
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.closed = true
+		if cerr := s.lj.Close(); cerr != nil {
+			err = fmt.Errorf("close log %s: %w", s.path, cerr)
+		}
+	})
+	return err
+}
+
+// Rotate rotates every open file now (SIGHUP, eco logs --rotate), each between two lines.
+// An empty file is left as it is rather than leaving an empty backup.
+func (fs *Files) Rotate() error {
+	fs.mu.Lock()
+	var open []*shared
+	for _, s := range fs.open {
+		if s.refs > 0 {
+			open = append(open, s)
+		}
+	}
+	fs.mu.Unlock()
+	var errs []error
+	for _, s := range open {
+		s.mu.Lock()
+		if !s.closed && s.size > 0 {
+			if err := s.rotateLocked(); err != nil {
+				errs = append(errs, fmt.Errorf("rotate log %s: %w", s.path, err))
+			}
+		}
+		s.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+// backupLayout is how lumberjack v2.2.1 names a rotated file: <name>-<UTC time><ext>.
+const backupLayout = "2006-01-02T15-04-05.000"
+
+// rotateLocked renames the current file to a backup and starts a new one. lumberjack names
+// backups to the millisecond and renames over an existing one, so two rotations within one
+// millisecond would lose the first backup: rotateLocked waits for the next millisecond then.
+func (s *shared) rotateLocked() error {
+	ext := filepath.Ext(s.path)
+	base := s.path[:len(s.path)-len(ext)]
+	for range 100 {
+		now := time.Now().UTC()
+		name := base + "-" + now.Format(backupLayout) + ext
+		if !now.Truncate(time.Millisecond).Equal(s.rotated.Truncate(time.Millisecond)) &&
+			!exists(name) && !exists(name+".gz") {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := s.lj.Rotate(); err != nil {
+		return err
+	}
+	s.rotated = time.Now().UTC()
+	s.size = 0
+	return nil
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
