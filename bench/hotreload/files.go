@@ -1,12 +1,16 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/eco-pm/eco/bench/internal/benchkit"
 )
+
+// appFile is the app's script in the temp folder.
+const appFile = "app.js"
 
 // appScript is the benchmark app. On start it prints its env value and writes a marker file
 // named by $BENCH_VALUE into $BENCH_MARKS, holding its pid (written to a temp name and renamed,
@@ -62,11 +66,7 @@ func pm2File(script, markDir, val string) []byte {
 		Name: appName, Script: script, Instances: 1, WaitReady: true, ListenTimeout: 10000,
 		Env: map[string]string{"BENCH_MARKS": markDir, "BENCH_VALUE": val},
 	}}
-	js, err := json.MarshalIndent(map[string]any{"apps": apps}, "", "  ")
-	if err != nil {
-		panic(err) // plain strings, ints and bools always marshal
-	}
-	return []byte("module.exports = " + string(js) + ";\n")
+	return benchkit.PM2Ecosystem(apps)
 }
 
 // saveTemp writes data next to path under a hidden temp name, as an editor does before it
@@ -82,4 +82,11 @@ func saveTemp(path string, data []byte) (tmp string, err error) {
 		return "", err
 	}
 	return tmp, f.Close()
+}
+
+// readMarker reads the marker the app writes for value into dir: the pid of the process that
+// started with that value. ok is false while there is none.
+func readMarker(dir, value string) (pid int, ok bool) {
+	pid, err := benchkit.ReadPidFile(filepath.Join(dir, value))
+	return pid, err == nil
 }

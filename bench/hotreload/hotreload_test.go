@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/eco-pm/eco/ecosystem"
+	"github.com/eco-pm/eco/bench/internal/benchkit"
 )
 
 func TestOnlineAt(t *testing.T) {
@@ -53,40 +52,34 @@ func TestHotRound(t *testing.T) {
 		t.Error("a round without a command has a return time")
 	}
 	rounds := []hotRound{r, {saved: t0, marker: ms(100), online: ms(400), oldGone: ms(120), returned: ms(390)}}
-	if diff := cmp.Diff([]time.Duration{230 * time.Millisecond, 400 * time.Millisecond}, picked(rounds, (*hotRound).toOnline)); diff != "" {
+	if diff := cmp.Diff([]time.Duration{230 * time.Millisecond, 400 * time.Millisecond}, benchkit.Picked(rounds, (*hotRound).toOnline)); diff != "" {
 		t.Errorf("toOnline (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]time.Duration{390 * time.Millisecond}, picked(rounds, (*hotRound).toReturned)); diff != "" {
+	if diff := cmp.Diff([]time.Duration{390 * time.Millisecond}, benchkit.Picked(rounds, (*hotRound).toReturned)); diff != "" {
 		t.Errorf("toReturned (-want +got):\n%s", diff)
-	}
-	if got := median([]time.Duration{4, 1, 3, 2}); got != 2 {
-		t.Errorf("median = %v, want 2", got)
-	}
-	if got := median([]time.Duration{5, 1, 3}); got != 3 {
-		t.Errorf("median = %v, want 3", got)
 	}
 }
 
 func TestRows(t *testing.T) {
 	tests := []struct {
 		name string
-		got  row
-		want row
+		got  benchkit.Row
+		want benchkit.Row
 	}{
 		{
 			name: "met",
 			got:  timeRow("online", 250*time.Millisecond, time.Second, target),
-			want: row{"online", "250.0 ms", "1000.0 ms", "eco 4.0x faster", "eco ≤ 500.0 ms", "yes"},
+			want: benchkit.Row{Metric: "online", Eco: "250.0 ms", PM2: "1000.0 ms", Ratio: "eco 4.0x faster", Target: "eco ≤ 500.0 ms", Met: "yes"},
 		},
 		{
 			name: "missed",
 			got:  timeRow("online", 600*time.Millisecond, time.Second, target),
-			want: row{"online", "600.0 ms", "1000.0 ms", "eco 1.7x faster", "eco ≤ 500.0 ms", "no"},
+			want: benchkit.Row{Metric: "online", Eco: "600.0 ms", PM2: "1000.0 ms", Ratio: "eco 1.7x faster", Target: "eco ≤ 500.0 ms", Met: "no"},
 		},
 		{
 			name: "PM2 only",
 			got:  timeRow("returned", 0, time.Second, 0),
-			want: row{"returned", "—", "1000.0 ms", "—", "—", "—"},
+			want: benchkit.Row{Metric: "returned", Eco: "—", PM2: "1000.0 ms", Ratio: "—", Target: "—", Met: "—"},
 		},
 	}
 	for _, tt := range tests {
@@ -96,24 +89,14 @@ func TestRows(t *testing.T) {
 			}
 		})
 	}
-	var b bytes.Buffer
-	writeTable(&b, []row{{"a|b", "1", "2", "3", "4", "yes"}})
-	want := "| metric | eco | PM2 | ratio | target | met? |\n|---|---:|---:|---|---|---|\n| a\\|b | 1 | 2 | 3 | 4 | yes |\n"
-	if diff := cmp.Diff(want, b.String()); diff != "" {
-		t.Errorf("table (-want +got):\n%s", diff)
-	}
 }
 
 // TestEcoFile decodes the generated file with eco's own decoder.
 func TestEcoFile(t *testing.T) {
 	src := ecoFile("/b/app.js", "/b/marks", value(3))
-	p, diags := ecosystem.ParseSource(t.TempDir(), "hot.hcl", src)
-	if diags.HasErrors() {
-		t.Fatalf("parse: %s\n%s", diags.Error(), src)
-	}
-	cfg, diags := ecosystem.Decode(p, ecosystem.Options{CPUs: 2})
-	if diags.HasErrors() {
-		t.Fatalf("decode: %s\n%s", diags.Error(), src)
+	cfg, err := benchkit.DecodeEco(t.TempDir(), "hot.hcl", src)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(cfg.Apps) != 1 {
 		t.Fatalf("%d apps, want 1", len(cfg.Apps))
@@ -131,18 +114,13 @@ func TestEcoFile(t *testing.T) {
 }
 
 func TestPM2File(t *testing.T) {
-	src := string(pm2File("/b/app.js", "/b/marks", value(12)))
-	js, ok := strings.CutPrefix(src, "module.exports = ")
-	if !ok {
-		t.Fatalf("no module.exports in:\n%s", src)
-	}
-	var got struct{ Apps []pm2App }
-	if err := json.Unmarshal([]byte(strings.TrimSuffix(js, ";\n")), &got); err != nil {
-		t.Fatalf("the exported object is not JSON: %v\n%s", err, src)
+	var got []pm2App
+	if err := benchkit.ReadPM2Ecosystem(pm2File("/b/app.js", "/b/marks", value(12)), &got); err != nil {
+		t.Fatal(err)
 	}
 	want := []pm2App{{Name: "hot", Script: "/b/app.js", Instances: 1, WaitReady: true, ListenTimeout: 10000,
 		Env: map[string]string{"BENCH_MARKS": "/b/marks", "BENCH_VALUE": "v12"}}}
-	if diff := cmp.Diff(want, got.Apps); diff != "" {
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("apps (-want +got):\n%s", diff)
 	}
 }
@@ -175,7 +153,7 @@ func TestParseLists(t *testing.T) {
 	}
 }
 
-func TestMarkersAndSave(t *testing.T) {
+func TestMarkerAndSave(t *testing.T) {
 	dir := t.TempDir()
 	for name, data := range map[string]string{"v00": "41\n", "v01": "42", ".v02.43": "43", "bad": "x"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
@@ -187,9 +165,6 @@ func TestMarkersAndSave(t *testing.T) {
 	}
 	if _, ok := readMarker(dir, "v09"); ok {
 		t.Error("readMarker of a missing marker: ok")
-	}
-	if diff := cmp.Diff([]int{41, 42}, markerPids(dir)); diff != "" {
-		t.Errorf("markerPids (-want +got):\n%s", diff)
 	}
 
 	path := filepath.Join(dir, "hot.hcl")
@@ -208,7 +183,7 @@ func TestMarkersAndSave(t *testing.T) {
 func TestParseFlags(t *testing.T) {
 	var b bytes.Buffer
 	o, err := parseFlags(nil, &b)
-	if err != nil || o.rounds != 10 || o.settle != time.Second || o.pm2Version != "latest" {
+	if err != nil || o.rounds != 10 || o.settle != time.Second || o.PM2Version != "latest" {
 		t.Errorf("defaults = %+v, %v", o, err)
 	}
 	if _, err := parseFlags([]string{"-rounds", "0"}, &b); err == nil {

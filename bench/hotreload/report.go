@@ -3,92 +3,34 @@ package main
 import (
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 	"time"
+
+	"github.com/eco-pm/eco/bench/internal/benchkit"
 )
 
 // target is the issue's bound for eco: from the save to the new env running online.
 const target = 500 * time.Millisecond
 
-// row is one line of the results table.
-type row struct {
-	Metric, Eco, PM2, Ratio, Target, Met string
-}
-
 // timeRow compares two durations; a zero duration is one the manager has no value for. The
 // target, when not zero, is eco's bound.
-func timeRow(metric string, eco, pm2, target time.Duration) row {
-	r := row{Metric: metric, Eco: fmtOr(eco), PM2: fmtOr(pm2), Ratio: "—", Target: "—", Met: "—"}
+func timeRow(metric string, eco, pm2, target time.Duration) benchkit.Row {
+	r := benchkit.Row{Metric: metric, Eco: fmtOr(eco), PM2: fmtOr(pm2), Ratio: "—", Target: "—", Met: "—"}
 	if eco > 0 && pm2 > 0 {
 		r.Ratio = fmt.Sprintf("eco %.1fx faster", float64(pm2)/float64(eco))
 	}
 	if target > 0 {
-		r.Target = "eco ≤ " + fmtDuration(target)
-		r.Met = yesNo(eco > 0 && eco <= target)
+		r.Target = "eco ≤ " + benchkit.FmtDuration(target)
+		r.Met = benchkit.YesNo(eco > 0 && eco <= target)
 	}
 	return r
 }
 
-// fmtOr is fmtDuration, or a dash for zero.
+// fmtOr is benchkit.FmtDuration, or a dash for zero.
 func fmtOr(d time.Duration) string {
 	if d == 0 {
 		return "—"
 	}
-	return fmtDuration(d)
-}
-
-func yesNo(ok bool) string {
-	if ok {
-		return "yes"
-	}
-	return "no"
-}
-
-// writeTable prints rows as a Markdown table.
-func writeTable(w io.Writer, rows []row) {
-	fmt.Fprintln(w, "| metric | eco | PM2 | ratio | target | met? |")
-	fmt.Fprintln(w, "|---|---:|---:|---|---|---|")
-	for _, r := range rows {
-		cells := []string{r.Metric, r.Eco, r.PM2, r.Ratio, r.Target, r.Met}
-		for i, c := range cells {
-			cells[i] = strings.ReplaceAll(c, "|", `\|`)
-		}
-		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
-	}
-}
-
-// fmtDuration prints milliseconds below ten seconds, seconds above.
-func fmtDuration(d time.Duration) string {
-	if d < 10*time.Second {
-		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
-	}
-	return fmt.Sprintf("%.2f s", d.Seconds())
-}
-
-// spread is "min / median / max" of ds.
-func spread(ds []time.Duration) string {
-	if len(ds) == 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%s / %s / %s", fmtDuration(slices.Min(ds)), fmtDuration(median(ds)), fmtDuration(slices.Max(ds)))
-}
-
-// durations prints each duration.
-func durations(ds []time.Duration) string {
-	s := make([]string, len(ds))
-	for i, d := range ds {
-		s[i] = fmtDuration(d)
-	}
-	return strings.Join(s, ", ")
-}
-
-// worst is the largest of ds; zero for none.
-func worst(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	return slices.Max(ds)
+	return benchkit.FmtDuration(d)
 }
 
 // listStats are the list commands run to see the new instance online: how many per round, and
@@ -107,46 +49,43 @@ func listStats(rounds []hotRound) (perRound []int, each time.Duration) {
 	return perRound, each
 }
 
-// report prints the results as Markdown.
-func (b *bench) report(w io.Writer, res results) {
+// Report prints the results as Markdown.
+func (b *bench) Report(w io.Writer, res results) {
 	e, p := res.by["eco"], res.by["PM2"]
-	mi := b.machine
 	n := b.opts.rounds
-	fmt.Fprintf(w, "## eco hot reconcile vs PM2 startOrReload: env change benchmark\n\n")
-	fmt.Fprintf(w, "- Date: %s\n", b.started.UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(w, "- Machine: %d CPUs (nproc; %s), %s RAM, Linux %s; load average %s before, %s after\n",
-		mi.cpus, mi.cpuModel, mi.memTotal, mi.kernel, mi.loadBefore, mi.loadAfter)
-	fmt.Fprintf(w, "- Versions: eco %s (%s, %s), PM2 %s (npm, pm2@%s), node %s\n",
-		mi.eco, mi.commit, mi.goVersion, mi.pm2, b.opts.pm2Version, mi.node)
+	b.WriteHeader(w, "eco hot reconcile vs PM2 startOrReload: env change benchmark")
 	fmt.Fprintf(w, "- App: 1 instance, `wait_ready` on; on start it writes a marker file named by its env value `BENCH_VALUE` (the proof that a process with the new env runs), then calls `process.send('ready')` at once\n")
 	fmt.Fprintf(w, "- Round: save a new version of the ecosystem file that changes `BENCH_VALUE` (write a temp file, then rename it over the file, as editors do); the clock starts just before the rename. eco: nothing else, its daemon watches the applied file (hot reconcile). PM2: it has no hot reconcile, so the benchmark runs its fastest equivalent by hand right after the rename, `pm2 startOrReload ecosystem.config.js --update-env` (a manual command)\n")
 	fmt.Fprintf(w, "- Done when the new value's marker exists and the manager lists that pid online (eco: `eco ls --json`, state online and ready, polled; the time is when the `eco ls` that showed it returned. PM2: after the command returned, `pm2 jlist`; when the first jlist shows it online, the time is the later of the command's return and the marker, a lower bound that favours PM2)\n")
 	fmt.Fprintf(w, "- %d rounds per manager, both managers running side by side (one idle instance each), order alternating; %s pause between rounds\n\n", n, b.opts.settle)
 
-	eOn, pOn := picked(e.rounds, (*hotRound).toOnline), picked(p.rounds, (*hotRound).toOnline)
-	eMk, pMk := picked(e.rounds, (*hotRound).toMarker), picked(p.rounds, (*hotRound).toMarker)
-	eGone, pGone := picked(e.rounds, (*hotRound).toOldGone), picked(p.rounds, (*hotRound).toOldGone)
-	pRet := picked(p.rounds, (*hotRound).toReturned)
-	rows := []row{
+	eOn, pOn := benchkit.Picked(e.rounds, (*hotRound).toOnline), benchkit.Picked(p.rounds, (*hotRound).toOnline)
+	eMk, pMk := benchkit.Picked(e.rounds, (*hotRound).toMarker), benchkit.Picked(p.rounds, (*hotRound).toMarker)
+	eGone, pGone := benchkit.Picked(e.rounds, (*hotRound).toOldGone), benchkit.Picked(p.rounds, (*hotRound).toOldGone)
+	pRet := benchkit.Picked(p.rounds, (*hotRound).toReturned)
+	rows := []benchkit.Row{
 		timeRow(fmt.Sprintf("save → new env running and listed online (eco: no command; PM2: manual `pm2 startOrReload --update-env`), median of %d", n),
-			median(eOn), median(pOn), target),
-		timeRow("save → new env running and listed online, worst round", worst(eOn), worst(pOn), target),
-		timeRow("save → process with the new env running (its marker), median (no target)", median(eMk), median(pMk), 0),
-		timeRow("save → old process gone, median (no target)", median(eGone), median(pGone), 0),
-		timeRow("save → PM2's command returned, median (no target)", 0, median(pRet), 0),
+			benchkit.Median(eOn), benchkit.Median(pOn), target),
+		timeRow("save → new env running and listed online, worst round", benchkit.Worst(eOn), benchkit.Worst(pOn), target),
+		timeRow("save → process with the new env running (its marker), median (no target)", benchkit.Median(eMk), benchkit.Median(pMk), 0),
+		timeRow("save → old process gone, median (no target)", benchkit.Median(eGone), benchkit.Median(pGone), 0),
+		timeRow("save → PM2's command returned, median (no target)", 0, benchkit.Median(pRet), 0),
 	}
-	writeTable(w, rows)
+	benchkit.WriteTable(w, rows)
 
 	fmt.Fprintf(w, "\nDetails (min / median / max):\n\n")
 	fmt.Fprintf(w, "- save → online: eco %s; PM2 %s\n", spread(eOn), spread(pOn))
-	fmt.Fprintf(w, "- save → online, per round: eco %s; PM2 %s\n", durations(eOn), durations(pOn))
+	fmt.Fprintf(w, "- save → online, per round: eco %s; PM2 %s\n", benchkit.Durations(eOn), benchkit.Durations(pOn))
 	fmt.Fprintf(w, "- save → new env running: eco %s; PM2 %s\n", spread(eMk), spread(pMk))
 	fmt.Fprintf(w, "- save → old process gone: eco %s; PM2 %s\n", spread(eGone), spread(pGone))
 	fmt.Fprintf(w, "- save → PM2's command returned: %s\n", spread(pRet))
 	eChecks, eEach := listStats(e.rounds)
 	pChecks, pEach := listStats(p.rounds)
 	fmt.Fprintf(w, "- list commands run per round until the new pid showed online: eco %v (`eco ls --json` took %s on average: the resolution of eco's online time); PM2 %v (`pm2 jlist` took %s on average, not counted in PM2's time when the first one already showed it online)\n",
-		eChecks, fmtDuration(eEach), pChecks, fmtDuration(pEach))
+		eChecks, benchkit.FmtDuration(eEach), pChecks, benchkit.FmtDuration(pEach))
 	fmt.Fprintf(w, "- processes started (marker files): eco %d, PM2 %d, for %d saves after the first start (%d expected each)\n",
 		e.markers, p.markers, n, n+1)
 }
+
+// spread is "min / median / max" of ds.
+func spread(ds []time.Duration) string { return benchkit.Spread(ds, benchkit.FmtDuration) }

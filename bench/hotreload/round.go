@@ -1,9 +1,6 @@
 package main
 
-import (
-	"slices"
-	"time"
-)
+import "time"
 
 // hotRound is one save of the ecosystem file and what followed it, as the benchmark saw it.
 type hotRound struct {
@@ -50,30 +47,4 @@ func (r *hotRound) toReturned() (time.Duration, bool) { return r.since(r.returne
 // instance is gone.
 func (r *hotRound) done() bool {
 	return !r.marker.IsZero() && !r.online.IsZero() && !r.oldGone.IsZero()
-}
-
-// picked collects f of each round where f has a value.
-func picked(rounds []hotRound, f func(*hotRound) (time.Duration, bool)) []time.Duration {
-	var ds []time.Duration
-	for i := range rounds {
-		if d, ok := f(&rounds[i]); ok {
-			ds = append(ds, d)
-		}
-	}
-	return ds
-}
-
-// median of xs (the mean of the two middle values for an even count); zero for none. xs is not
-// modified.
-func median(xs []time.Duration) time.Duration {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	m := len(s) / 2
-	if len(s)%2 == 1 {
-		return s[m]
-	}
-	return (s[m-1] + s[m]) / 2
 }

@@ -3,115 +3,30 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/eco-pm/eco/bench/internal/benchkit"
 )
 
-// bench is one run of the benchmark in its temp folder.
+// bench is one run of the lifecycle benchmark, in its temp folder.
 type bench struct {
-	opts   options
-	root   string // the repository, where eco is built
-	dir    string // the temp folder holding everything the run writes
-	stderr io.Writer
-
-	eco *ecoCLI
-	pm2 *pm2CLI
-
-	pids    []int // every daemon and app pid seen, for the by-pid kill at cleanup
-	machine machineInfo
-	started time.Time
+	*benchkit.Kit
+	opts options
 }
 
-func newBench(opts options, root, dir string, stderr io.Writer) *bench {
-	ecoHome, pm2Home := filepath.Join(dir, "eh"), filepath.Join(dir, "ph")
-	return &bench{
-		opts: opts, root: root, dir: dir, stderr: stderr,
-		eco: &ecoCLI{
-			cli: cli{
-				bin: filepath.Join(dir, "eco"), dir: dir, home: ecoHome,
-				env: envWith("ECO_HOME=" + ecoHome),
-			},
-			file:     filepath.Join(dir, "bench.hcl"),
-			readyDir: filepath.Join(dir, "ready-eco"),
-		},
-		pm2: &pm2CLI{
-			cli: cli{
-				bin: filepath.Join(dir, "pm2", "node_modules", ".bin", "pm2"), dir: dir, home: pm2Home,
-				env: envWith("PM2_HOME=" + pm2Home),
-			},
-			file:     filepath.Join(dir, "ecosystem.config.js"),
-			readyDir: filepath.Join(dir, "ready-pm2"),
-		},
-	}
+func newBench(opts options, k *benchkit.Kit) benchkit.Bench[results] {
+	return &bench{Kit: k, opts: opts}
 }
 
-func (b *bench) logf(format string, args ...any) {
-	fmt.Fprintf(b.stderr, "lifecycle: "+format+"\n", args...)
-}
-
-func (b *bench) managers() []manager { return []manager{b.eco, b.pm2} }
-
-// setup builds eco, installs PM2 and writes the app and both ecosystem files.
-func (b *bench) setup(ctx context.Context) error {
-	b.started = time.Now()
-	for _, tool := range []string{"go", "node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("the benchmark needs %s on PATH: %w", tool, err)
-		}
+// Files are the app and both ecosystem files.
+func (b *bench) Files() map[string][]byte {
+	return map[string][]byte{
+		b.Path(appFile): []byte(appScript),
+		b.Eco.File:      ecoFile(b.Path(appFile), b.Eco.Marks, b.opts.apps),
+		b.PM2.File:      pm2File(b.Path(appFile), b.PM2.Marks, b.opts.apps),
 	}
-	b.logf("temp folder %s", b.dir)
-	script := filepath.Join(b.dir, "app.js")
-	for _, d := range []string{b.eco.home, b.pm2.home, b.eco.readyDir, b.pm2.readyDir} {
-		if err := os.Mkdir(d, 0o700); err != nil {
-			return err
-		}
-	}
-	files := map[string][]byte{
-		script:     []byte(appScript),
-		b.eco.file: ecoFile(script, b.eco.readyDir, b.opts.apps),
-		b.pm2.file: pm2File(script, b.pm2.readyDir, b.opts.apps),
-	}
-	for path, data := range files {
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			return err
-		}
-	}
-
-	if b.opts.ecoBin != "" {
-		b.logf("copying %s", b.opts.ecoBin)
-		if err := copyFile(b.opts.ecoBin, b.eco.bin); err != nil {
-			return err
-		}
-	} else {
-		b.logf("building eco")
-		if _, err := b.command(ctx, 5*time.Minute, b.root, "go", "build", "-o", b.eco.bin, "./cmd/eco"); err != nil {
-			return err
-		}
-	}
-	b.logf("installing pm2@%s from npm", b.opts.pm2Version)
-	if _, err := b.command(ctx, 5*time.Minute, b.dir, "npm", "install", "--prefix", filepath.Join(b.dir, "pm2"),
-		"--no-audit", "--no-fund", "--loglevel=error", "pm2@"+b.opts.pm2Version); err != nil {
-		return err
-	}
-	var err error
-	b.machine, err = b.machineInfo(ctx)
-	return err
-}
-
-// command runs a setup command in dir and returns its trimmed standard output.
-func (b *bench) command(ctx context.Context, timeout time.Duration, dir, name string, args ...string) (string, error) {
-	c := cli{bin: name, dir: dir, env: envWith()}
-	if path, err := exec.LookPath(name); err == nil {
-		c.bin = path
-	}
-	out, err := c.run(ctx, timeout, args...)
-	return strings.TrimSpace(string(out)), err
 }
 
 // perManager holds one manager's measurements.
@@ -135,14 +50,14 @@ type results struct {
 	nodeEmpty []time.Duration // node -e 0: the least any Node CLI, pm2 included, pays
 }
 
-// measure runs the start rounds, then both managers side by side with every app running for
+// Measure runs the start rounds, then both managers side by side with every app running for
 // the list latency and RSS, then the diagnostics.
-func (b *bench) measure(ctx context.Context) (results, error) {
+func (b *bench) Measure(ctx context.Context) (results, error) {
 	res := results{by: map[string]*perManager{}}
 	for _, m := range b.managers() {
 		res.by[m.Name()] = &perManager{}
 	}
-	b.machine.loadBefore = loadAvg()
+	b.Machine.LoadBefore = benchkit.LoadAvg()
 	if err := b.startRounds(ctx, &res); err != nil {
 		return res, err
 	}
@@ -152,7 +67,7 @@ func (b *bench) measure(ctx context.Context) (results, error) {
 	if err := b.breakdown(ctx, &res); err != nil {
 		return res, err
 	}
-	b.machine.loadAfter = loadAvg()
+	b.Machine.LoadAfter = benchkit.LoadAvg()
 	return res, nil
 }
 
@@ -166,8 +81,8 @@ func (b *bench) startRounds(ctx context.Context, res *results) error {
 			return err
 		}
 		res.direct = append(res.direct, d)
-		b.logf("round %d/%d: %d apps started directly (no manager) ready in %s",
-			r+1, b.opts.rounds, b.opts.apps, fmtDuration(d))
+		b.Logf("round %d/%d: %d apps started directly (no manager) ready in %s",
+			r+1, b.opts.rounds, b.opts.apps, benchkit.FmtDuration(d))
 		order := b.managers()
 		if r%2 == 1 {
 			slices.Reverse(order)
@@ -190,10 +105,10 @@ func (b *bench) startRounds(ctx context.Context, res *results) error {
 			s.start = append(s.start, st.total)
 			s.returned = append(s.returned, st.returned)
 			s.readyAtReturn = append(s.readyAtReturn, st.readyAtReturn)
-			b.logf("round %d/%d %-3s: %d apps ready in %s (command returned after %s with %d ready); idle daemon RSS %s",
-				r+1, b.opts.rounds, m.Name(), b.opts.apps, fmtDuration(st.total), fmtDuration(st.returned),
+			b.Logf("round %d/%d %-3s: %d apps ready in %s (command returned after %s with %d ready); idle daemon RSS %s",
+				r+1, b.opts.rounds, m.Name(), b.opts.apps, benchkit.FmtDuration(st.total), benchkit.FmtDuration(st.returned),
 				st.readyAtReturn, fmtKB(kb))
-			if err := b.stop(ctx, m); err != nil {
+			if err := b.Stop(ctx, m); err != nil {
 				return err
 			}
 		}
@@ -204,7 +119,7 @@ func (b *bench) startRounds(ctx context.Context, res *results) error {
 // sideBySide runs every app under both managers at once and measures the daemons' RSS, the
 // apps' RSS and the interleaved list commands.
 func (b *bench) sideBySide(ctx context.Context, res *results) error {
-	b.logf("starting %d apps under each manager for the list and RSS measurements", b.opts.apps)
+	b.Logf("starting %d apps under each manager for the list and RSS measurements", b.opts.apps)
 	pids := map[string]int{}
 	for _, m := range b.managers() {
 		pid, err := b.fresh(ctx, m)
@@ -216,7 +131,7 @@ func (b *bench) sideBySide(ctx context.Context, res *results) error {
 		}
 		pids[m.Name()] = pid
 	}
-	if err := sleep(ctx, 2*b.opts.settle); err != nil {
+	if err := benchkit.Sleep(ctx, 2*b.opts.settle); err != nil {
 		return err
 	}
 	for _, m := range b.managers() {
@@ -226,14 +141,14 @@ func (b *bench) sideBySide(ctx context.Context, res *results) error {
 			return err
 		}
 		s.startedRSS = kb
-		for _, pid := range readyPids(m.ReadyDir()) {
+		for _, pid := range benchkit.PidFiles(m.MarkDir()) {
 			if kb, err := rssKB(pid); err == nil {
 				s.appRSS = append(s.appRSS, kb)
 			}
 		}
 	}
 
-	b.logf("timing %d list commands per manager, interleaved", b.opts.reps)
+	b.Logf("timing %d list commands per manager, interleaved", b.opts.reps)
 	for i := range listWarmup + b.opts.reps {
 		order := b.managers()
 		if i%2 == 1 {
@@ -249,7 +164,7 @@ func (b *bench) sideBySide(ctx context.Context, res *results) error {
 			}
 		}
 	}
-	if err := sleep(ctx, b.opts.settle); err != nil {
+	if err := benchkit.Sleep(ctx, b.opts.settle); err != nil {
 		return err
 	}
 	for _, m := range b.managers() {
@@ -278,25 +193,25 @@ const listWarmup = 3
 func (b *bench) breakdown(ctx context.Context, res *results) error {
 	var err error
 	res.ecoCLI, err = timeN(b.opts.reps, func() error {
-		_, err := b.eco.run(ctx, 30*time.Second, "version")
+		_, err := b.Eco.Run(ctx, 30*time.Second, "version")
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	res.ecoAPI, err = timeN(b.opts.reps, func() error { return b.eco.get(ctx, "/v1/apps") })
+	res.ecoAPI, err = timeN(b.opts.reps, func() error { return getAPI(ctx, b.Eco.Home, "/v1/apps") })
 	if err != nil {
 		return err
 	}
 	res.nodeEmpty, err = timeN(b.opts.reps, func() error {
-		_, err := b.command(ctx, 30*time.Second, b.dir, "node", "-e", "0")
+		_, err := b.Command(ctx, 30*time.Second, b.Dir, "node", "-e", "0")
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	for _, m := range b.managers() {
-		if err := b.stop(ctx, m); err != nil {
+		if err := b.Stop(ctx, m); err != nil {
 			return err
 		}
 	}
@@ -312,11 +227,11 @@ func (b *bench) fresh(ctx context.Context, m manager) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !ours(pid, b.dir) {
-		return 0, fmt.Errorf("%s: daemon pid %d is not running from %s", m.Name(), pid, b.dir)
+	if !benchkit.Ours(pid, b.Dir) {
+		return 0, fmt.Errorf("%s: daemon pid %d is not running from %s", m.Name(), pid, b.Dir)
 	}
-	b.pids = append(b.pids, pid)
-	return pid, sleep(ctx, b.opts.settle)
+	b.Pids = append(b.Pids, pid)
+	return pid, benchkit.Sleep(ctx, b.opts.settle)
 }
 
 // startResult is one timed start of every app.
@@ -329,7 +244,7 @@ type startResult struct {
 // marker file) and m lists it online. When the command returns with every marker written,
 // that is the moment it returned; otherwise the benchmark polls until it is true.
 func (b *bench) timeStart(ctx context.Context, m manager) (startResult, error) {
-	dir := m.ReadyDir()
+	dir := m.MarkDir()
 	if err := os.RemoveAll(dir); err != nil {
 		return startResult{}, err
 	}
@@ -341,12 +256,12 @@ func (b *bench) timeStart(ctx context.Context, m manager) (startResult, error) {
 		return startResult{}, err
 	}
 	res := startResult{returned: time.Since(t0)}
-	res.readyAtReturn = len(readyPids(dir))
+	res.readyAtReturn = len(benchkit.PidFiles(dir))
 	res.total = res.returned
 	if res.readyAtReturn < b.opts.apps {
 		deadline := t0.Add(time.Minute)
 		for {
-			if len(readyPids(dir)) >= b.opts.apps {
+			if len(benchkit.PidFiles(dir)) >= b.opts.apps {
 				on, _, err := m.Instances(ctx)
 				if err != nil {
 					return res, err
@@ -359,12 +274,12 @@ func (b *bench) timeStart(ctx context.Context, m manager) (startResult, error) {
 			if time.Now().After(deadline) {
 				return res, fmt.Errorf("%s: apps not all ready a minute after start", m.Name())
 			}
-			if err := sleep(ctx, 10*time.Millisecond); err != nil {
+			if err := benchkit.Sleep(ctx, 10*time.Millisecond); err != nil {
 				return res, err
 			}
 		}
 	}
-	b.pids = append(b.pids, readyPids(dir)...)
+	b.Pids = append(b.Pids, benchkit.PidFiles(dir)...)
 	on, total, err := m.Instances(ctx)
 	if err != nil {
 		return res, err
@@ -373,67 +288,4 @@ func (b *bench) timeStart(ctx context.Context, m manager) (startResult, error) {
 		return res, fmt.Errorf("%s: %d of %d instances online after start (%d listed)", m.Name(), on, b.opts.apps, total)
 	}
 	return res, nil
-}
-
-// stop stops m's apps and daemon and makes sure the app processes are gone.
-func (b *bench) stop(ctx context.Context, m manager) error {
-	pids := readyPids(m.ReadyDir())
-	if pid, err := m.DaemonPid(); err == nil {
-		pids = append(pids, pid)
-	}
-	if err := m.Stop(ctx); err != nil {
-		return err
-	}
-	if !waitGone(ctx, pids, b.dir, 10*time.Second) {
-		if killed := killOurs(ctx, pids, b.dir); len(killed) > 0 {
-			b.logf("%s left processes after stopping; killed pids %v", m.Name(), killed)
-		}
-	}
-	return nil
-}
-
-// cleanup stops both managers and then kills, by pid, anything the run started that is still
-// there. It runs whatever happened before, so it only logs.
-func (b *bench) cleanup(ctx context.Context) {
-	for _, m := range b.managers() {
-		if err := m.Stop(ctx); err != nil {
-			b.logf("cleanup: %v", err)
-		}
-		b.pids = append(b.pids, readyPids(m.ReadyDir())...)
-		if pid, err := m.DaemonPid(); err == nil {
-			b.pids = append(b.pids, pid)
-		}
-	}
-	slices.Sort(b.pids)
-	if killed := killOurs(ctx, slices.Compact(b.pids), b.dir); len(killed) > 0 {
-		b.logf("cleanup: killed leftover pids %v", killed)
-	}
-}
-
-// copyFile copies the executable src to dst, so the daemon's command line holds the temp folder.
-func copyFile(src, dst string) error {
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, data, 0o755)
-}
-
-// readyPids are the pids in the ready markers of dir.
-func readyPids(dir string) []int {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil
-	}
-	var pids []int
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			continue
-		}
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }

@@ -11,13 +11,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/eco-pm/eco/bench/internal/benchkit"
 )
 
 // timeDirect starts the apps itself, without a manager and without an IPC channel, and
 // measures until every one has written its ready marker: the floor under both managers' start
 // times, which is mostly Node starting up n times on this machine's CPUs.
 func (b *bench) timeDirect(ctx context.Context) (d time.Duration, err error) {
-	dir := filepath.Join(b.dir, "ready-direct")
+	dir := filepath.Join(b.Dir, "ready-direct")
 	if err := os.RemoveAll(dir); err != nil {
 		return 0, err
 	}
@@ -28,7 +30,6 @@ func (b *bench) timeDirect(ctx context.Context) (d time.Duration, err error) {
 	if err != nil {
 		return 0, err
 	}
-	script := filepath.Join(b.dir, "app.js")
 	var cmds []*exec.Cmd
 	defer func() {
 		for _, c := range cmds {
@@ -38,29 +39,29 @@ func (b *bench) timeDirect(ctx context.Context) (d time.Duration, err error) {
 	}()
 	t0 := time.Now()
 	for _, name := range appNames(b.opts.apps) {
-		c := exec.CommandContext(ctx, node, script)
-		c.Dir = b.dir
-		c.Env = envWith("BENCH_READY=" + filepath.Join(dir, name))
+		c := exec.CommandContext(ctx, node, b.Path(appFile))
+		c.Dir = b.Dir
+		c.Env = benchkit.EnvWith("BENCH_READY=" + filepath.Join(dir, name))
 		if err := c.Start(); err != nil {
 			return 0, err
 		}
 		cmds = append(cmds, c)
 	}
-	for len(readyPids(dir)) < b.opts.apps {
+	for len(benchkit.PidFiles(dir)) < b.opts.apps {
 		if time.Since(t0) > time.Minute {
 			return 0, errors.New("apps started directly: not all ready after a minute")
 		}
-		if err := sleep(ctx, 5*time.Millisecond); err != nil {
+		if err := benchkit.Sleep(ctx, 5*time.Millisecond); err != nil {
 			return 0, err
 		}
 	}
 	return time.Since(t0), nil
 }
 
-// get sends GET path to the eco daemon over a new connection to its socket, as the CLI does,
-// and reads the whole answer.
-func (e *ecoCLI) get(ctx context.Context, path string) error {
-	sock := filepath.Join(e.home, "eco.sock")
+// getAPI sends GET path to the eco daemon of home over a new connection to its socket, as the
+// CLI does, and reads the whole answer.
+func getAPI(ctx context.Context, home, path string) error {
+	sock := filepath.Join(home, "eco.sock")
 	tr := &http.Transport{
 		DisableKeepAlives: true,
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {

@@ -1,11 +1,15 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/eco-pm/eco/bench/internal/benchkit"
 )
+
+// appFile is the app's script in the temp folder.
+const appFile = "app.js"
 
 // appScript is the benchmark app: an HTTP server on a free port that writes its pid to
 // $BENCH_READY (the benchmark's own proof that it got ready) and then tells its manager.
@@ -66,9 +70,5 @@ func pm2File(script, readyDir string, n int) []byte {
 			Env:           map[string]string{"BENCH_READY": filepath.Join(readyDir, name)},
 		})
 	}
-	js, err := json.MarshalIndent(map[string]any{"apps": apps}, "", "  ")
-	if err != nil {
-		panic(err) // plain strings, ints and bools always marshal
-	}
-	return []byte("module.exports = " + string(js) + ";\n")
+	return benchkit.PM2Ecosystem(apps)
 }

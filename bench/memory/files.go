@@ -1,9 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/eco-pm/eco/bench/internal/benchkit"
 )
 
 // limitMiB is max_memory_restart in both managers: "200M", 200 MiB as both read it.
@@ -11,6 +12,9 @@ const limitMiB = 200
 
 // limitText is how both ecosystem files spell the limit.
 var limitText = fmt.Sprintf("%dM", limitMiB)
+
+// appFile is the app's script in the temp folder.
+const appFile = "grow.js"
 
 // appScript is the benchmark app. At the top it writes a marker file named by its pid into
 // $BENCH_PIDS (the benchmark's proof that a new process runs the script). After a random pause
@@ -81,9 +85,5 @@ func pm2File(script, pidDir string, capMiB int) []byte {
 			"BENCH_PIDS": pidDir, "BENCH_CAP_MB": fmt.Sprint(capMiB), "BENCH_JITTER_MS": fmt.Sprint(jitterMS),
 		},
 	}}
-	js, err := json.MarshalIndent(map[string]any{"apps": apps}, "", "  ")
-	if err != nil {
-		panic(err) // plain strings and ints always marshal
-	}
-	return []byte("module.exports = " + string(js) + ";\n")
+	return benchkit.PM2Ecosystem(apps)
 }

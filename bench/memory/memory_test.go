@@ -2,13 +2,14 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
-	"strings"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/eco-pm/eco/bench/internal/benchkit"
 	"github.com/eco-pm/eco/ecosystem"
 )
 
@@ -110,42 +111,39 @@ func TestMedianDuration(t *testing.T) {
 			t.Errorf("medianDuration modified its input:\n%s", diff)
 		}
 	}
-	if got := median([]int64{4, 1, 3, 2}); got != 2 {
-		t.Errorf("median = %d, want 2", got)
-	}
 }
 
 func TestRows(t *testing.T) {
 	to := 40 * time.Second
 	tests := []struct {
 		name string
-		got  row
-		want row
+		got  benchkit.Row
+		want benchkit.Row
 	}{
 		{
 			name: "time met",
 			got:  timeRow("replace", 500*time.Millisecond, 25*time.Second, 1500*time.Millisecond, to),
-			want: row{"replace", "500.0 ms", "25.00 s", "eco 50.0x faster", "eco ≤ 1500.0 ms", "yes"},
+			want: benchkit.Row{Metric: "replace", Eco: "500.0 ms", PM2: "25.00 s", Ratio: "eco 50.0x faster", Target: "eco ≤ 1500.0 ms", Met: "yes"},
 		},
 		{
 			name: "time missed, PM2 never",
 			got:  timeRow("replace", 2*time.Second, never, 1500*time.Millisecond, to),
-			want: row{"replace", "2000.0 ms", "not replaced in 40s", "eco > 20x faster", "eco ≤ 1500.0 ms", "no"},
+			want: benchkit.Row{Metric: "replace", Eco: "2000.0 ms", PM2: "not replaced in 40s", Ratio: "eco > 20x faster", Target: "eco ≤ 1500.0 ms", Met: "no"},
 		},
 		{
 			name: "time without target",
 			got:  timeRow("gone", never, never, 0, to),
-			want: row{"gone", "not replaced in 40s", "not replaced in 40s", "—", "—", "—"},
+			want: benchkit.Row{Metric: "gone", Eco: "not replaced in 40s", PM2: "not replaced in 40s", Ratio: "—", Target: "—", Met: "—"},
 		},
 		{
 			name: "size met",
 			got:  sizeRow("peak", 250*mib, 1000*mib, 300),
-			want: row{"peak", "250.0 MiB", "1000.0 MiB", "0.250 (1/4.0)", "eco ≤ 300 MiB", "yes"},
+			want: benchkit.Row{Metric: "peak", Eco: "250.0 MiB", PM2: "1000.0 MiB", Ratio: "0.250 (1/4.0)", Target: "eco ≤ 300 MiB", Met: "yes"},
 		},
 		{
 			name: "size missed",
 			got:  sizeRow("peak", 301*mib, 1000*mib, 300),
-			want: row{"peak", "301.0 MiB", "1000.0 MiB", "0.301 (1/3.3)", "eco ≤ 300 MiB", "no"},
+			want: benchkit.Row{Metric: "peak", Eco: "301.0 MiB", PM2: "1000.0 MiB", Ratio: "0.301 (1/3.3)", Target: "eco ≤ 300 MiB", Met: "no"},
 		},
 	}
 	for _, tt := range tests {
@@ -155,24 +153,14 @@ func TestRows(t *testing.T) {
 			}
 		})
 	}
-	var b bytes.Buffer
-	writeTable(&b, []row{{"a|b", "1", "2", "3", "4", "yes"}})
-	want := "| metric | eco | PM2 | ratio | target | met? |\n|---|---:|---:|---|---|---|\n| a\\|b | 1 | 2 | 3 | 4 | yes |\n"
-	if diff := cmp.Diff(want, b.String()); diff != "" {
-		t.Errorf("table (-want +got):\n%s", diff)
-	}
 }
 
 // TestEcoFile decodes the generated file with eco's own decoder.
 func TestEcoFile(t *testing.T) {
 	src := ecoFile("/b/grow.js", "/b/pids", 1536)
-	p, diags := ecosystem.ParseSource(t.TempDir(), "mem.hcl", src)
-	if diags.HasErrors() {
-		t.Fatalf("parse: %s\n%s", diags.Error(), src)
-	}
-	cfg, diags := ecosystem.Decode(p, ecosystem.Options{CPUs: 2})
-	if diags.HasErrors() {
-		t.Fatalf("decode: %s\n%s", diags.Error(), src)
+	cfg, err := benchkit.DecodeEco(t.TempDir(), "mem.hcl", src)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(cfg.Apps) != 1 {
 		t.Fatalf("%d apps, want 1", len(cfg.Apps))
@@ -190,18 +178,13 @@ func TestEcoFile(t *testing.T) {
 }
 
 func TestPM2File(t *testing.T) {
-	src := string(pm2File("/b/grow.js", "/b/pids", 1536))
-	js, ok := strings.CutPrefix(src, "module.exports = ")
-	if !ok {
-		t.Fatalf("no module.exports in:\n%s", src)
-	}
-	var got struct{ Apps []pm2App }
-	if err := json.Unmarshal([]byte(strings.TrimSuffix(js, ";\n")), &got); err != nil {
-		t.Fatalf("the exported object is not JSON: %v\n%s", err, src)
+	var got []pm2App
+	if err := benchkit.ReadPM2Ecosystem(pm2File("/b/grow.js", "/b/pids", 1536), &got); err != nil {
+		t.Fatal(err)
 	}
 	want := []pm2App{{Name: "grow", Script: "/b/grow.js", Instances: 1, MaxMemoryRestart: "200M",
 		Env: map[string]string{"BENCH_PIDS": "/b/pids", "BENCH_CAP_MB": "1536", "BENCH_JITTER_MS": "1000"}}}
-	if diff := cmp.Diff(want, got.Apps); diff != "" {
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("apps (-want +got):\n%s", diff)
 	}
 }
@@ -213,22 +196,21 @@ func TestProcParsing(t *testing.T) {
 	if _, err := parseStatmResident([]byte("1")); err == nil {
 		t.Error("parseStatmResident of one field: no error")
 	}
-	for stat, want := range map[string]bool{
-		"123 (node) S 1 2 3":           false,
-		"123 (a (weird) name) Z 1 2 3": true,
-		"123 (eco) X 1":                true,
-		"garbage":                      false,
-	} {
-		if got := zombie([]byte(stat)); got != want {
-			t.Errorf("zombie(%q) = %v, want %v", stat, got, want)
-		}
-	}
-	if f := statFields([]byte("7 (a) b) S 42 7 7")); len(f) < 2 || f[1] != "42" {
-		t.Errorf("statFields: ppid field %v, want 42", f)
-	}
 	kids := map[int][]int{1: {2, 3}, 2: {4}, 4: {1}, 9: {10}} // 4 -> 1 is a loop from a recycled pid
 	if diff := cmp.Diff([]int{2, 3, 4}, descendants(1, kids)); diff != "" {
 		t.Errorf("descendants (-want +got):\n%s", diff)
+	}
+}
+
+func TestMarkerPids(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"41", "42", "43.tmp", "x"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("1700000000000"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if diff := cmp.Diff([]int{41, 42}, markerPids(dir)); diff != "" {
+		t.Errorf("markerPids (-want +got):\n%s", diff)
 	}
 }
 

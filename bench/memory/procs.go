@@ -1,78 +1,13 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
-	"time"
+
+	"github.com/eco-pm/eco/bench/internal/benchkit"
 )
-
-// findRoot walks up from dir to the folder that holds go.mod.
-func findRoot(dir string) (string, error) {
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("find the repository root: no go.mod above the current folder")
-		}
-		dir = parent
-	}
-}
-
-// readPidFile returns the number on the first line of path.
-func readPidFile(path string) (int, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	pid, err := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil || pid <= 0 {
-		return 0, fmt.Errorf("%s: no pid on its first line", path)
-	}
-	return pid, nil
-}
-
-// statFields splits a /proc/PID/stat line after the command name (which may hold spaces and
-// parentheses): the first field returned is the state (field 3), the second the ppid.
-func statFields(stat []byte) []string {
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return nil
-	}
-	return strings.Fields(string(stat[i+1:]))
-}
-
-// zombie reports whether a /proc/PID/stat line is of a process that has exited.
-func zombie(stat []byte) bool {
-	f := statFields(stat)
-	return len(f) > 0 && (f[0] == "Z" || f[0] == "X")
-}
-
-// running reports whether pid is a live process (not a zombie waiting to be reaped).
-func running(pid int) bool {
-	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	return err == nil && !zombie(st)
-}
-
-// ours reports whether pid is alive and its command line mentions dir, the benchmark's own
-// temp folder: a pid the benchmark recorded is only signalled while this holds, so a reused
-// pid is never touched.
-func ours(pid int, dir string) bool {
-	if pid <= 0 || !running(pid) {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	return err == nil && bytes.Contains(b, []byte(dir))
-}
 
 // parseStatmResident is the resident pages (second field) of a /proc/PID/statm line.
 func parseStatmResident(statm []byte) (int64, error) {
@@ -132,47 +67,13 @@ func descendantsOf(root int) []int {
 		if err != nil {
 			continue
 		}
-		if f := statFields(st); len(f) > 1 {
+		if f := benchkit.StatFields(st); len(f) > 1 {
 			if ppid, err := strconv.Atoi(f[1]); err == nil {
 				kids[ppid] = append(kids[ppid], pid)
 			}
 		}
 	}
 	return descendants(root, kids)
-}
-
-// killOurs sends SIGKILL to each pid that is still ours and waits up to a few seconds for them
-// to go. It returns the pids it signalled.
-func killOurs(ctx context.Context, pids []int, dir string) []int {
-	var killed []int
-	for _, pid := range pids {
-		if ours(pid, dir) && syscall.Kill(pid, syscall.SIGKILL) == nil {
-			killed = append(killed, pid)
-		}
-	}
-	waitGone(ctx, killed, dir, 5*time.Second)
-	return killed
-}
-
-// waitGone waits until none of pids is ours any more, or for at most limit. It reports whether
-// they all went.
-func waitGone(ctx context.Context, pids []int, dir string, limit time.Duration) bool {
-	deadline := time.Now().Add(limit)
-	for {
-		alive := false
-		for _, pid := range pids {
-			if ours(pid, dir) {
-				alive = true
-				break
-			}
-		}
-		if !alive {
-			return true
-		}
-		if time.Now().After(deadline) || sleep(ctx, 20*time.Millisecond) != nil {
-			return false
-		}
-	}
 }
 
 // markerPids are the pids named by the marker files of dir (the app writes one at start).
@@ -188,16 +89,4 @@ func markerPids(dir string) []int {
 		}
 	}
 	return pids
-}
-
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -3,9 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
+
+	"github.com/eco-pm/eco/bench/internal/benchkit"
 )
 
 // Targets of the issue for eco.
@@ -14,29 +15,9 @@ const (
 	targetPeakMiB = 300
 )
 
-// median of xs (the mean of the two middle values for an even count); zero for none. xs is not
-// modified.
-func median(xs []int64) int64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	m := len(s) / 2
-	if len(s)%2 == 1 {
-		return s[m]
-	}
-	return (s[m-1] + s[m]) / 2
-}
-
-// row is one line of the results table.
-type row struct {
-	Metric, Eco, PM2, Ratio, Target, Met string
-}
-
 // timeRow compares two durations (never allowed); the target, when not zero, is eco's bound.
-func timeRow(metric string, eco, pm2, target time.Duration, timeout time.Duration) row {
-	r := row{Metric: metric, Eco: fmtTime(eco, timeout), PM2: fmtTime(pm2, timeout), Target: "—", Met: "—"}
+func timeRow(metric string, eco, pm2, target time.Duration, timeout time.Duration) benchkit.Row {
+	r := benchkit.Row{Metric: metric, Eco: fmtTime(eco, timeout), PM2: fmtTime(pm2, timeout), Target: "—", Met: "—"}
 	switch {
 	case eco == never || eco <= 0:
 		r.Ratio = "—"
@@ -46,52 +27,24 @@ func timeRow(metric string, eco, pm2, target time.Duration, timeout time.Duratio
 		r.Ratio = fmt.Sprintf("eco %.1fx faster", float64(pm2)/float64(eco))
 	}
 	if target > 0 {
-		r.Target = "eco ≤ " + fmtDuration(target)
-		r.Met = yesNo(eco != never && eco <= target)
+		r.Target = "eco ≤ " + benchkit.FmtDuration(target)
+		r.Met = benchkit.YesNo(eco != never && eco <= target)
 	}
 	return r
 }
 
 // sizeRow compares two sizes in bytes; targetMiB, when not zero, is eco's bound.
-func sizeRow(metric string, eco, pm2 int64, targetMiB int64) row {
-	r := row{Metric: metric, Eco: fmtMiB(eco), PM2: fmtMiB(pm2), Ratio: "—", Target: "—", Met: "—"}
+func sizeRow(metric string, eco, pm2 int64, targetMiB int64) benchkit.Row {
+	r := benchkit.Row{Metric: metric, Eco: fmtMiB(eco), PM2: fmtMiB(pm2), Ratio: "—", Target: "—", Met: "—"}
 	if pm2 > 0 {
 		x := float64(eco) / float64(pm2)
 		r.Ratio = fmt.Sprintf("%.3f (1/%.1f)", x, 1/x)
 	}
 	if targetMiB > 0 {
 		r.Target = fmt.Sprintf("eco ≤ %d MiB", targetMiB)
-		r.Met = yesNo(eco <= targetMiB<<20)
+		r.Met = benchkit.YesNo(eco <= targetMiB<<20)
 	}
 	return r
-}
-
-func yesNo(ok bool) string {
-	if ok {
-		return "yes"
-	}
-	return "no"
-}
-
-// writeTable prints rows as a Markdown table.
-func writeTable(w io.Writer, rows []row) {
-	fmt.Fprintln(w, "| metric | eco | PM2 | ratio | target | met? |")
-	fmt.Fprintln(w, "|---|---:|---:|---|---|---|")
-	for _, r := range rows {
-		cells := []string{r.Metric, r.Eco, r.PM2, r.Ratio, r.Target, r.Met}
-		for i, c := range cells {
-			cells[i] = strings.ReplaceAll(c, "|", `\|`)
-		}
-		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
-	}
-}
-
-// fmtDuration prints milliseconds below ten seconds, seconds above.
-func fmtDuration(d time.Duration) string {
-	if d < 10*time.Second {
-		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
-	}
-	return fmt.Sprintf("%.2f s", d.Seconds())
 }
 
 // fmtTime is fmtDuration, with never written as not replaced within the timeout.
@@ -99,20 +52,12 @@ func fmtTime(d, timeout time.Duration) string {
 	if d == never {
 		return "not replaced in " + timeout.String()
 	}
-	return fmtDuration(d)
+	return benchkit.FmtDuration(d)
 }
 
 // fmtMiB prints a size in bytes as MiB.
 func fmtMiB(b int64) string {
 	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
-}
-
-// worst is the largest of ds; zero for none.
-func worst[T time.Duration | int64](ds []T) T {
-	if len(ds) == 0 {
-		return 0
-	}
-	return slices.Max(ds)
 }
 
 // listTimes prints each duration.
@@ -136,17 +81,11 @@ func listSizes(bs []int64) string {
 	return strings.Join(s, ", ")
 }
 
-// report prints the results as Markdown.
-func (b *bench) report(w io.Writer, res results) {
+// Report prints the results as Markdown.
+func (b *bench) Report(w io.Writer, res results) {
 	e, p := res.by["eco"], res.by["PM2"]
-	mi := b.machine
 	to := b.opts.timeout
-	fmt.Fprintf(w, "## eco vs PM2: max_memory_restart benchmark\n\n")
-	fmt.Fprintf(w, "- Date: %s\n", b.started.UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(w, "- Machine: %d CPUs (nproc; %s), %s RAM, Linux %s; load average %s before, %s after\n",
-		mi.cpus, mi.cpuModel, mi.memTotal, mi.kernel, mi.loadBefore, mi.loadAfter)
-	fmt.Fprintf(w, "- Versions: eco %s (%s, %s), PM2 %s (npm, pm2@%s), node %s\n",
-		mi.eco, mi.commit, mi.goVersion, mi.pm2, b.opts.pm2Version, mi.node)
+	b.WriteHeader(w, "eco vs PM2: max_memory_restart benchmark")
 	fmt.Fprintf(w, "- App: one Node process that, after a random pause of 0 to %d ms, allocates a 5 MiB Buffer every 100 ms, writes every byte of it and keeps it (about 50 MiB/s), up to a cap of %d MiB; `max_memory_restart = %q` in both managers (%d MiB); eco `memory_check_interval = \"1s\"` (its default); PM2 checks memory on its worker interval (`PM2_WORKER_INTERVAL`, default 30 s), left at its default\n",
 		jitterMS, b.opts.capMiB, limitText, limitMiB)
 	fmt.Fprintf(w, "- Measured by the benchmark itself: the RSS of the app's process tree from /proc every %s; the crossing is the first sample above %d MiB; the replacement is the moment the old pid is gone (exited or a zombie) and a new pid runs the script (its marker file, written on the script's first lines, exists); the peak is the largest sample of the old pid's tree\n",
@@ -156,20 +95,20 @@ func (b *bench) report(w io.Writer, res results) {
 
 	eRep, pRep := replacementTimes(e.rounds), replacementTimes(p.rounds)
 	ePeak, pPeak := peaks(e.rounds), peaks(p.rounds)
-	eGone, pGone := picked(e.rounds, (*round).toGone), picked(p.rounds, (*round).toGone)
-	eNew, pNew := picked(e.rounds, (*round).toNew), picked(p.rounds, (*round).toNew)
-	eCross, pCross := picked(e.rounds, (*round).toCross), picked(p.rounds, (*round).toCross)
-	rows := []row{
+	eGone, pGone := benchkit.Picked(e.rounds, (*round).toGone), benchkit.Picked(p.rounds, (*round).toGone)
+	eNew, pNew := benchkit.Picked(e.rounds, (*round).toNew), benchkit.Picked(p.rounds, (*round).toNew)
+	eCross, pCross := benchkit.Picked(e.rounds, (*round).toCross), benchkit.Picked(p.rounds, (*round).toCross)
+	rows := []benchkit.Row{
 		timeRow(fmt.Sprintf("crossing %d MiB → replaced (old pid gone, new pid running), median of %d / %d rounds", limitMiB, len(eRep), len(pRep)),
 			medianDuration(eRep), medianDuration(pRep), targetReplace, to),
-		timeRow("crossing → replaced, worst round", worst(eRep), worst(pRep), targetReplace, to),
+		timeRow("crossing → replaced, worst round", benchkit.Worst(eRep), benchkit.Worst(pRep), targetReplace, to),
 		sizeRow(fmt.Sprintf("peak RSS of the app, median of %d / %d rounds", len(ePeak), len(pPeak)),
-			median(ePeak), median(pPeak), targetPeakMiB),
-		sizeRow("peak RSS of the app, worst round", worst(ePeak), worst(pPeak), targetPeakMiB),
+			benchkit.Median(ePeak), benchkit.Median(pPeak), targetPeakMiB),
+		sizeRow("peak RSS of the app, worst round", benchkit.Worst(ePeak), benchkit.Worst(pPeak), targetPeakMiB),
 		timeRow("crossing → old pid gone, median (no target)", medianDuration(eGone), medianDuration(pGone), 0, to),
 		timeRow("crossing → new pid running, median (no target)", medianDuration(eNew), medianDuration(pNew), 0, to),
 	}
-	writeTable(w, rows)
+	benchkit.WriteTable(w, rows)
 
 	fmt.Fprintf(w, "\nDetails:\n\n")
 	fmt.Fprintf(w, "- crossing → replaced, per round: eco %s; PM2 %s\n", listTimes(eRep, to), listTimes(pRep, to))

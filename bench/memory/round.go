@@ -3,6 +3,8 @@ package main
 import (
 	"slices"
 	"time"
+
+	"github.com/eco-pm/eco/bench/internal/benchkit"
 )
 
 // round is one crossing of the limit and the replacement that followed, as the benchmark's
@@ -116,30 +118,10 @@ func replacementTimes(rounds []round) []time.Duration {
 // medianDuration is the median of ds, where never counts as longer than anything: the median
 // is never when a middle value is.
 func medianDuration(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
+	if s := slices.Sorted(slices.Values(ds)); len(s)%2 == 0 && len(s) > 0 && s[len(s)/2] == never {
+		return never // not the mean of a time and never
 	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	m := len(s) / 2
-	if len(s)%2 == 1 {
-		return s[m]
-	}
-	if s[m] == never {
-		return never
-	}
-	return (s[m-1] + s[m]) / 2
-}
-
-// picked collects f of each round where f has a value.
-func picked(rounds []round, f func(*round) (time.Duration, bool)) []time.Duration {
-	var ds []time.Duration
-	for i := range rounds {
-		if d, ok := f(&rounds[i]); ok {
-			ds = append(ds, d)
-		}
-	}
-	return ds
+	return benchkit.Median(ds)
 }
 
 // peaks are each round's peak RSS in bytes.

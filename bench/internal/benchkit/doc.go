@@ -1,0 +1,2 @@
+// Package benchkit holds what the eco-against-PM2 benchmarks under bench/ share.
+package benchkit

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/eco-pm/eco/bench/internal/benchkit"
+)
+
+// parseVmRSS reads the VmRSS line of a /proc/PID/status file, in KiB.
+func parseVmRSS(r io.Reader) (int64, error) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:")
+		if !ok {
+			continue
+		}
+		rest = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB"))
+		return strconv.ParseInt(rest, 10, 64)
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, errors.New("no VmRSS line")
+}
+
+// rssKB is the resident set size of pid in KiB.
+func rssKB(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	kb, err := parseVmRSS(f)
+	if err != nil {
+		return 0, fmt.Errorf("rss of pid %d: %w", pid, err)
+	}
+	return kb, nil
+}
+
+// sampleRSS takes n samples of pid's RSS, gap apart, and returns their median.
+func sampleRSS(ctx context.Context, pid, n int, gap time.Duration) (int64, error) {
+	var kbs []int64
+	for i := range n {
+		if i > 0 {
+			if err := benchkit.Sleep(ctx, gap); err != nil {
+				return 0, err
+			}
+		}
+		kb, err := rssKB(pid)
+		if err != nil {
+			return 0, err
+		}
+		kbs = append(kbs, kb)
+	}
+	return benchkit.Median(kbs), nil
+}
