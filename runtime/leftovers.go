@@ -10,8 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/procfs"
-
 	"github.com/eco-pm/eco/runtime/proc"
 )
 
@@ -35,21 +33,9 @@ func recordPath(home string, pid int) string {
 	return filepath.Join(runDir(home), fmt.Sprintf("instance-%d.json", pid))
 }
 
-func startTime(pid int) (uint64, error) {
-	p, err := procfs.NewProc(pid)
-	if err != nil {
-		return 0, err
-	}
-	st, err := p.Stat()
-	if err != nil {
-		return 0, err
-	}
-	return st.Starttime, nil
-}
-
 // recordInstance writes the record of a started process.
 func recordInstance(home, app string, index, pid int) error {
-	start, err := startTime(pid)
+	start, err := proc.StartTime(pid)
 	if err != nil {
 		return err
 	}
@@ -87,7 +73,7 @@ func endLeftovers(home string, grace time.Duration, log *slog.Logger) int {
 		if err != nil || json.Unmarshal(b, &rec) != nil || rec.Pid <= 1 {
 			continue
 		}
-		if start, err := startTime(rec.Pid); err != nil || start != rec.Start {
+		if start, err := proc.StartTime(rec.Pid); err != nil || start != rec.Start {
 			continue // gone, or the pid now belongs to another process
 		}
 		pids := append([]int{rec.Pid}, proc.Descendants(rec.Pid)...)
@@ -101,29 +87,19 @@ func endLeftovers(home string, grace time.Duration, log *slog.Logger) int {
 	deadline := time.Now().Add(grace)
 	for _, t := range targets {
 		for _, p := range t.pids {
-			for running(p) && time.Now().Before(deadline) {
+			for proc.Running(p) && time.Now().Before(deadline) {
 				time.Sleep(20 * time.Millisecond)
 			}
-			if running(p) {
+			if proc.Running(p) {
 				_ = syscall.Kill(p, syscall.SIGKILL)
 			}
 		}
 		// Group members that were orphaned to init are still in the group. The group's id is
 		// not given to a new process while the group exists, but if the pid now names another
 		// process, the old group is empty and that process is left alone.
-		if start, err := startTime(t.rec.Pid); err != nil || start == t.rec.Start {
+		if start, err := proc.StartTime(t.rec.Pid); err != nil || start == t.rec.Start {
 			_ = syscall.Kill(-t.rec.Pid, syscall.SIGKILL)
 		}
 	}
 	return len(targets)
-}
-
-// running reports whether pid exists and is not a zombie.
-func running(pid int) bool {
-	p, err := procfs.NewProc(pid)
-	if err != nil {
-		return false
-	}
-	st, err := p.Stat()
-	return err == nil && st.State != "Z"
 }

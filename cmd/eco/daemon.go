@@ -14,6 +14,7 @@ import (
 
 	"github.com/eco-pm/eco/runtime"
 	"github.com/eco-pm/eco/runtime/control"
+	"github.com/eco-pm/eco/runtime/proc"
 )
 
 // home returns ECO_HOME.
@@ -134,7 +135,7 @@ same apps (use "eco delete all" first to forget them).`,
 			printDone(c, resp)
 			// The daemon stops its apps before it exits: wait for it to be gone.
 			deadline := time.Now().Add(2 * time.Minute)
-			for processAlive(p.Pid) {
+			for proc.Running(p.Pid) {
 				if time.Now().After(deadline) {
 					return fmt.Errorf("the daemon (pid %d) is still running after 2m", p.Pid)
 				}
@@ -148,21 +149,6 @@ same apps (use "eco delete all" first to forget them).`,
 			return err
 		},
 	}
-}
-
-// processAlive reports whether pid exists and is not a zombie.
-func processAlive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the command name in parentheses: "123 (eco) S ...".
-	for i := len(b) - 1; i > 0; i-- {
-		if b[i] == ')' && i+2 < len(b) {
-			return b[i+2] != 'Z'
-		}
-	}
-	return true
 }
 
 func printDone(c *cli, resp runtime.ActionResponse) {

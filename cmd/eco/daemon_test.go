@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/eco-pm/eco/runtime"
+	"github.com/eco-pm/eco/runtime/proc"
 )
 
 // The test binary is also eco itself: with ECO_TEST_MAIN=1 it runs main, so that the daemon
@@ -160,7 +161,7 @@ func TestCLI_ApplyRefusesABadFile(t *testing.T) {
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for processAlive(pid) {
+	for proc.Running(pid) {
 		if time.Now().After(deadline) {
 			t.Fatalf("pid %d still alive", pid)
 		}

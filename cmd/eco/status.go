@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/eco-pm/eco/runtime"
+	"github.com/eco-pm/eco/runtime/control"
 )
 
 func (c *cli) newLsCmd() *cobra.Command {
@@ -25,12 +27,9 @@ func (c *cli) newLsCmd() *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			cl, err := c.client(ctx)
-			if err != nil {
-				return err
-			}
 			var apps []runtime.AppStatus
-			if err := cl.Do(ctx, "GET", "/v1/apps", nil, &apps); err != nil {
+			_, err := c.call(ctx, "GET", "/v1/apps", nil, &apps)
+			if err != nil {
 				return err
 			}
 			if jsonOut {
@@ -134,12 +133,9 @@ func (c *cli) newDescribeCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			cl, err := c.client(ctx)
-			if err != nil {
-				return err
-			}
 			var a runtime.AppStatus
-			if err := cl.Do(ctx, "GET", "/v1/apps/"+url.PathEscape(args[0]), nil, &a); err != nil {
+			_, err := c.call(ctx, "GET", "/v1/apps/"+url.PathEscape(args[0]), nil, &a)
+			if err != nil {
 				return err
 			}
 			if jsonOut {
@@ -216,12 +212,9 @@ func (c *cli) newVerbCmd(verb, short string, wait bool) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			cl, err := c.client(ctx)
-			if err != nil {
-				return err
-			}
 			var resp runtime.ActionResponse
-			if err := cl.Do(ctx, "POST", "/v1/apps/"+url.PathEscape(args[0])+"/"+verb, nil, &resp); err != nil {
+			cl, err := c.call(ctx, "POST", "/v1/apps/"+url.PathEscape(args[0])+"/"+verb, nil, &resp)
+			if err != nil {
 				return err
 			}
 			printDone(c, resp)
@@ -260,12 +253,9 @@ func (c *cli) newScaleCmd() *cobra.Command {
 				return fmt.Errorf("scale %s: %q is not a number, +N or -N", args[0], spec)
 			}
 			req.Instances = n
-			cl, err := c.client(ctx)
-			if err != nil {
-				return err
-			}
 			var resp runtime.ActionResponse
-			if err := cl.Do(ctx, "POST", "/v1/apps/"+url.PathEscape(args[0])+"/scale", req, &resp); err != nil {
+			cl, err := c.call(ctx, "POST", "/v1/apps/"+url.PathEscape(args[0])+"/scale", req, &resp)
+			if err != nil {
 				return err
 			}
 			printDone(c, resp)
@@ -287,12 +277,9 @@ func (c *cli) newSendCmd() *cobra.Command {
 			if err := json.Unmarshal([]byte(args[1]), &msg); err != nil {
 				msg = args[1]
 			}
-			cl, err := c.client(ctx)
-			if err != nil {
-				return err
-			}
 			var resp runtime.ActionResponse
-			if err := cl.Do(ctx, "POST", "/v1/apps/"+url.PathEscape(args[0])+"/send", runtime.ActionRequest{Message: msg}, &resp); err != nil {
+			_, err := c.call(ctx, "POST", "/v1/apps/"+url.PathEscape(args[0])+"/send", runtime.ActionRequest{Message: msg}, &resp)
+			if err != nil {
 				return err
 			}
 			printDone(c, resp)
@@ -309,18 +296,25 @@ func (c *cli) newSimpleCmd(use, short, path string) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			cl, err := c.client(ctx)
-			if err != nil {
-				return err
-			}
 			var resp runtime.ActionResponse
-			if err := cl.Do(ctx, "POST", path, nil, &resp); err != nil {
+			_, err := c.call(ctx, "POST", path, nil, &resp)
+			if err != nil {
 				return err
 			}
 			printDone(c, resp)
 			return nil
 		},
 	}
+}
+
+// call sends one request to the daemon, starting it first when none runs, and returns the
+// client for further requests.
+func (c *cli) call(ctx context.Context, method, path string, in, out any) (*control.Client, error) {
+	cl, err := c.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return cl, cl.Do(ctx, method, path, in, out)
 }
 
 func (c *cli) addDaemonCommands(root *cobra.Command) {

@@ -176,11 +176,7 @@ func TreeRSS(pid int) (uint64, error) {
 
 // rss is the resident memory of one process, read with prometheus/procfs.
 func rss(pid int) (uint64, error) {
-	p, err := procfs.NewProc(pid)
-	if err != nil {
-		return 0, err
-	}
-	st, err := p.Stat()
+	st, err := procfsStat(pid)
 	if err != nil {
 		return 0, err
 	}
@@ -189,15 +185,35 @@ func rss(pid int) (uint64, error) {
 
 // CPUTicks is the user and system CPU time of one process, in clock ticks (USER_HZ).
 func CPUTicks(pid int) (uint64, error) {
-	p, err := procfs.NewProc(pid)
-	if err != nil {
-		return 0, err
-	}
-	st, err := p.Stat()
+	st, err := procfsStat(pid)
 	if err != nil {
 		return 0, err
 	}
 	return uint64(st.UTime + st.STime), nil
+}
+
+func procfsStat(pid int) (procfs.ProcStat, error) {
+	p, err := procfs.NewProc(pid)
+	if err != nil {
+		return procfs.ProcStat{}, err
+	}
+	return p.Stat()
+}
+
+// StartTime is when pid started, in clock ticks after boot: with the pid, it tells a process
+// from a later one that got the same pid.
+func StartTime(pid int) (uint64, error) {
+	s, err := readStat(pid)
+	if err != nil {
+		return 0, err
+	}
+	return s.start, nil
+}
+
+// Running reports whether pid exists and has not exited (a zombie has).
+func Running(pid int) bool {
+	s, err := readStat(pid)
+	return err == nil && !s.zombie()
 }
 
 // member is one process of a tree, remembered with its start time so that a pid recycled by an

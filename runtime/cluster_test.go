@@ -1,0 +1,70 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/eco-pm/eco/ecosystem"
+	"github.com/eco-pm/eco/runtime/control"
+)
+
+// TestDaemon_KernelCluster: eco binds the port once and passes it as fd 3 with LISTEN_FDS=1
+// and LISTEN_PID equal to each instance's own pid (through the shim).
+func TestDaemon_KernelCluster(t *testing.T) {
+	h := startDaemon(t)
+	port := freePort(t)
+	web := h.app("web", "serve", 2, nil)
+	web.ExecMode, web.Balance, web.Port = ecosystem.Cluster, ecosystem.Kernel, port
+	h.apply("shop", web)
+	pids := h.online("web", 2)
+	for _, pid := range pids {
+		env := h.envOf(pid)
+		if env["LISTEN_FDS"] != "1" || env["LISTEN_PID"] != strconv.Itoa(pid) || env["PORT"] != strconv.Itoa(port) {
+			t.Errorf("pid %d: LISTEN_FDS=%q LISTEN_PID=%q PORT=%q", pid, env["LISTEN_FDS"], env["LISTEN_PID"], env["PORT"])
+		}
+	}
+	for i := 0; i < 10; i++ {
+		body, err := get(port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := strconv.Atoi(body); n != pids[0] && n != pids[1] {
+			t.Errorf("answer from %q, not an instance (%v)", body, pids)
+		}
+	}
+
+	t.Run("a proxy balance is refused until the proxy exists", func(t *testing.T) {
+		rr := web
+		rr.Balance = ecosystem.RoundRobin
+		var resp ApplyResponse
+		err := h.cl.Do(context.Background(), "POST", "/v1/apply", ApplyRequest{Config: ecosystem.Config{Project: "shop", Apps: []ecosystem.App{rr}}}, &resp)
+		var apiErr *control.APIError
+		if !errors.As(err, &apiErr) || apiErr.Status != 400 || !strings.Contains(apiErr.Message, "kernel") {
+			t.Errorf("err = %v", err)
+		}
+	})
+}
+
+// TestDaemon_PortTaken: a cluster whose port is taken settles with the reason, and starts
+// once the port is free.
+func TestDaemon_PortTaken(t *testing.T) {
+	h := startDaemon(t)
+	ln, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	web := h.app("web", "serve", 1, nil)
+	web.ExecMode, web.Balance, web.Port = ecosystem.Cluster, ecosystem.Kernel, port
+	h.apply("shop", web)
+	a := h.settled("web")
+	if !strings.Contains(a.Message, "cannot listen on port") || len(a.Instances) != 0 {
+		t.Errorf("app = %+v", a)
+	}
+	ln.Close()
+	h.online("web", 1)
+}
