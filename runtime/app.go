@@ -40,7 +40,10 @@ type appRunner struct {
 	// overLimit has the instances to replace, new one first, and why (memory).
 	overLimit map[int]string
 	// rollWhy says why the current generation was started, when not for new settings.
-	rollWhy   string
+	rollWhy string
+	// nextCron and watching show the app's triggers: the next cron_restart, the watched paths.
+	nextCron  time.Time
+	watching  []string
 	busy      bool
 	instances map[int]*instance
 	// incoming is a new instance of a rollout, not yet taking its slot.
@@ -116,6 +119,12 @@ func (r *appRunner) run(ctx context.Context) {
 			trig.stopWatch()
 			trig.watchKey = ""
 		}
+		r.mu.Lock()
+		r.nextCron, r.watching = time.Time{}, trig.watching
+		if cronC != nil {
+			r.nextCron = trig.cronNext
+		}
+		r.mu.Unlock()
 		select {
 		case <-retry:
 		case <-r.wake:
@@ -434,6 +443,7 @@ func (r *appRunner) status(withConfig bool) AppStatus {
 		Name: r.spec.Name, Project: r.project, Mode: string(r.spec.ExecMode),
 		Port: r.spec.Port, Balance: string(r.spec.Balance), Desired: r.spec.Instances,
 		Stopped: r.stopped, Message: r.message, Instances: []InstanceStatus{},
+		NextCronRestart: r.nextCron, Watching: r.watching,
 	}
 	if r.listenErr != nil {
 		s.Message = fmt.Sprintf("%v (retrying every %s)", r.listenErr, listenRetry)

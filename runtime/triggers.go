@@ -26,6 +26,8 @@ type triggers struct {
 	watchKey    string
 	watchCancel context.CancelFunc
 	changes     <-chan watch.Change
+	// watching are the absolute paths watched, nil when off.
+	watching []string
 }
 
 // cronTimer returns a channel that fires at the next cron_restart time, or nil without one.
@@ -87,7 +89,7 @@ func (t *triggers) syncWatch(ctx context.Context, wg *sync.WaitGroup, spec *ecos
 		return
 	}
 	wctx, cancel := context.WithCancel(ctx)
-	t.watchCancel, t.changes = cancel, w.Changes()
+	t.watchCancel, t.changes, t.watching = cancel, w.Changes(), paths
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -101,7 +103,7 @@ func (t *triggers) stopWatch() {
 	if t.watchCancel != nil {
 		t.watchCancel()
 	}
-	t.watchCancel, t.changes = nil, nil
+	t.watchCancel, t.changes, t.watching = nil, nil, nil
 }
 
 // changedFiles writes the changed paths of a watch event for a reason.

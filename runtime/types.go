@@ -95,6 +95,10 @@ type AppStatus struct {
 	Instances []InstanceStatus `json:"instances"`
 	// Message is the app-level outcome of the last change: a rollout that stopped, and why.
 	Message string `json:"message,omitempty"`
+	// NextCronRestart is when cron_restart next restarts the app; zero without one.
+	NextCronRestart time.Time `json:"next_cron_restart,omitzero"`
+	// Watching are the paths whose changes restart the app (watch); empty when off.
+	Watching []string `json:"watching,omitempty"`
 	// ConfigErrors are the errors of the last save of the app's configuration, which was not
 	// applied: the app runs the last good one.
 	ConfigErrors []string `json:"config_errors,omitempty"`

@@ -182,6 +182,12 @@ func writeDescribe(w io.Writer, a runtime.AppStatus, now time.Time) error {
 			fmt.Fprintf(&b, "  env        %s\n", k)
 		}
 	}
+	if !a.NextCronRestart.IsZero() {
+		fmt.Fprintf(&b, "  cron       next restart at %s\n", a.NextCronRestart.Local().Format(time.RFC3339))
+	}
+	if len(a.Watching) > 0 {
+		fmt.Fprintf(&b, "  watch      restart when these change: %s\n", strings.Join(a.Watching, ", "))
+	}
 	if a.Stopped {
 		fmt.Fprintf(&b, "  stopped    yes (eco start %s runs it)\n", a.Name)
 	}
