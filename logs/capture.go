@@ -24,6 +24,16 @@ const readSize = 32 << 10
 // reuses its memory. A slow sink slows the reading, which the writing process feels once the
 // pipe's buffer is full; sink should only format and write.
 func Capture(r io.Reader, maxLine int, sink func(line []byte)) error {
+	return CaptureBatches(r, maxLine, sink, nil)
+}
+
+// CaptureBatches is Capture with a flush, called after the lines of each read have been handed
+// to sink and before Capture waits for more (and once at the end): sink can gather the lines
+// of a read and flush write them with one system call.
+func CaptureBatches(r io.Reader, maxLine int, sink func(line []byte), flush func()) error {
+	if flush == nil {
+		flush = func() {}
+	}
 	if maxLine <= 0 {
 		maxLine = DefaultMaxLine
 	}
@@ -56,10 +66,14 @@ func Capture(r io.Reader, maxLine int, sink func(line []byte)) error {
 			line = line[:0]
 			data = data[nl+1:]
 		}
+		if n > 0 && err == nil {
+			flush()
+		}
 		if err != nil {
 			if len(line) > 0 {
 				sink(line)
 			}
+			flush()
 			if errors.Is(err, io.EOF) {
 				return nil
 			}

@@ -3,6 +3,7 @@ package logs
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -109,5 +110,91 @@ func TestCapture_pipe(t *testing.T) {
 	}
 	if got, want := buf.String(), "one|two|three|"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// chunk is what one Read of a chunkReader returns.
+type chunk struct {
+	data string
+	err  error
+}
+
+// chunkReader returns its chunks one per Read, then io.EOF.
+type chunkReader struct {
+	t      *testing.T
+	chunks []chunk
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(r.chunks) == 0 {
+		return 0, io.EOF
+	}
+	c := r.chunks[0]
+	r.chunks = r.chunks[1:]
+	if len(c.data) > len(p) {
+		r.t.Fatalf("chunk of %d bytes for a Read of %d", len(c.data), len(p))
+	}
+	return copy(p, c.data), c.err
+}
+
+func TestCaptureBatches(t *testing.T) {
+	boom := errors.New("boom")
+	// Events are the lines handed to sink and "|" for each flush.
+	tests := []struct {
+		name    string
+		chunks  []chunk
+		maxLine int
+		want    []string
+		wantErr error
+	}{
+		{"nothing", nil, 0, []string{"|"}, nil},
+		{"a line per read", []chunk{{"a\n", nil}, {"b\n", nil}}, 0, []string{"a", "|", "b", "|", "|"}, nil},
+		{"lines of one read", []chunk{{"a\nb\nc\n", nil}}, 0, []string{"a", "b", "c", "|", "|"}, nil},
+		{"line across reads", []chunk{{"a\nb", nil}, {"c", nil}, {"d\ne\n", nil}}, 0,
+			[]string{"a", "|", "|", "bcd", "e", "|", "|"}, nil},
+		{"empty reads", []chunk{{"", nil}, {"a\n", nil}, {"", nil}, {"", nil}}, 0, []string{"a", "|", "|"}, nil},
+		{"data with EOF", []chunk{{"a\n", nil}, {"b\nc", io.EOF}}, 0, []string{"a", "|", "b", "c", "|"}, nil},
+		{"partial line at EOF", []chunk{{"a\nb", nil}}, 0, []string{"a", "|", "b", "|"}, nil},
+		{"error", []chunk{{"a\n", nil}, {"b\npart", boom}}, 0, []string{"a", "|", "b", "part", "|"}, boom},
+		{"error alone", []chunk{{"a", nil}, {"", boom}}, 0, []string{"|", "a", "|"}, boom},
+		{"long line in pieces", []chunk{{"abcdefg", nil}, {"h\n", nil}}, 3,
+			[]string{"abc", "def", "|", "gh", "|", "|"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var events []string
+			err := CaptureBatches(&chunkReader{t: t, chunks: tt.chunks}, tt.maxLine,
+				func(line []byte) { events = append(events, string(line)) },
+				func() { events = append(events, "|") })
+			if !errors.Is(err, tt.wantErr) || (err != nil) != (tt.wantErr != nil) {
+				t.Errorf("err = %v, want %v", err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, events); diff != "" {
+				t.Errorf("lines and flushes (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestCaptureBatches_readSize(t *testing.T) {
+	// Input larger than readSize takes several reads, each flushed; every line arrives whole.
+	var in strings.Builder
+	for i := range 3 * readSize / 10 {
+		fmt.Fprintf(&in, "%08d\n", i)
+	}
+	var lines []string
+	flushes := 0
+	err := CaptureBatches(strings.NewReader(in.String()), 0,
+		func(line []byte) { lines = append(lines, string(line)) },
+		func() { flushes++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(lines, "\n") + "\n"; got != in.String() {
+		t.Errorf("%d lines that differ from the input's %d", len(lines), strings.Count(in.String(), "\n"))
+	}
+	// strings.Reader fills each read as far as it can: three reads, then EOF alone.
+	if flushes != 3+1 {
+		t.Errorf("%d flushes, want 4 (3 reads and the end)", flushes)
 	}
 }

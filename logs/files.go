@@ -1,6 +1,7 @@
 package logs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -93,7 +94,7 @@ type File struct {
 // Open returns a reference to the log file at path, creating it and its directory.
 //
 // Every Open of the same path (after filepath.Abs) shares one lumberjack.Logger until the last
-// reference is closed; r applies when the path is not already open and is ignored otherwise.
+// reference is closed; an Open with a different Rotation changes it for every reference.
 // "" and "/dev/null" give a File that discards what is written.
 func (fs *Files) Open(path string, r Rotation) (*File, error) {
 	if path == "" || path == os.DevNull {
@@ -107,6 +108,18 @@ func (fs *Files) Open(path string, r Rotation) (*File, error) {
 	defer fs.mu.Unlock()
 	s := fs.open[abs]
 	if s != nil && s.refs > 0 {
+		if s.rot != r {
+			// New settings for an open file (a config change): the file goes on with a
+			// Logger of the new settings, between two lines.
+			s.mu.Lock()
+			if err := s.lj.Close(); err != nil {
+				s.mu.Unlock()
+				return nil, fmt.Errorf("open log %s: %w", path, err)
+			}
+			s.lj = r.logger(abs)
+			s.rot, s.max = r, int64(s.lj.MaxSize)*megabyte
+			s.mu.Unlock()
+		}
 		s.refs++
 		return &File{fs: fs, s: s}, nil
 	}
@@ -173,6 +186,12 @@ func (f *File) WriteLine(b []byte) error {
 	if s.closed || f.done.Load() {
 		return fmt.Errorf("write log %s: %w", s.path, ErrClosed)
 	}
+	return s.writeLineLocked(b)
+}
+
+// writeLineLocked writes one line ending in '\n', rotating first when it would not fit, and in
+// pieces of lumberjack's limit when it is longer than that.
+func (s *shared) writeLineLocked(b []byte) error {
 	for len(b) > 0 {
 		piece := b[:min(int64(len(b)), s.max)]
 		b = b[len(piece):]
@@ -188,6 +207,81 @@ func (f *File) WriteLine(b []byte) error {
 			return fmt.Errorf("write log %s: %w", s.path, err)
 		}
 	}
+	return nil
+}
+
+// WriteLines writes b, one or more whole lines each ending in '\n' (a last line without one
+// gets one), with as few writes as rotation allows: the lines are never interleaved with other
+// writers' lines, and a file rotates only between two lines. It is WriteLine for a batch.
+func (f *File) WriteLines(b []byte) error {
+	s := f.s
+	if s == nil || len(b) == 0 {
+		return nil
+	}
+	if b[len(b)-1] != '\n' {
+		b = append(b[:len(b):len(b)], '\n')
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || f.done.Load() {
+		return fmt.Errorf("write log %s: %w", s.path, ErrClosed)
+	}
+	for len(b) > 0 {
+		chunk := b
+		if s.size+int64(len(b)) >= s.max {
+			// The whole lines that still fit; none means rotating first.
+			room := s.max - s.size - 1
+			cut := -1
+			if room > 0 {
+				cut = bytes.LastIndexByte(b[:min(int64(len(b)), room)], '\n')
+			}
+			if cut < 0 {
+				nl := bytes.IndexByte(b, '\n')
+				if err := s.writeLineLocked(b[:nl+1]); err != nil {
+					return err
+				}
+				b = b[nl+1:]
+				continue
+			}
+			chunk = b[:cut+1]
+		}
+		n, err := s.lj.Write(chunk)
+		s.size += int64(n)
+		if err != nil {
+			return fmt.Errorf("write log %s: %w", s.path, err)
+		}
+		b = b[len(chunk):]
+	}
+	return nil
+}
+
+// Truncate empties the file at path, open or not, and leaves its rotated files alone (eco
+// flush). An open file goes on being written from its start.
+func (fs *Files) Truncate(path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("flush log %s: %w", path, err)
+	}
+	fs.mu.Lock()
+	s := fs.open[abs]
+	if s == nil || s.refs == 0 {
+		fs.mu.Unlock()
+		if err := os.Truncate(abs, 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("flush log %s: %w", path, err)
+		}
+		return nil
+	}
+	s.mu.Lock()
+	fs.mu.Unlock()
+	defer s.mu.Unlock()
+	// lumberjack opens the file again on the next write and counts its size from there.
+	if err := s.lj.Close(); err != nil {
+		return fmt.Errorf("flush log %s: %w", path, err)
+	}
+	if err := os.Truncate(abs, 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("flush log %s: %w", path, err)
+	}
+	s.size = 0
 	return nil
 }
 

@@ -105,8 +105,9 @@ func TestFiles_Open(t *testing.T) {
 		if a.s != b.s || a.s.lj != b.s.lj {
 			t.Fatal("two Opens of one path have different loggers")
 		}
-		if a.s.refs != 2 || a.s.rot != (Rotation{}) {
-			t.Errorf("refs = %d, rotation = %+v; want 2 and the first Open's", a.s.refs, a.s.rot)
+		// An Open with another Rotation changes it for every reference.
+		if a.s.refs != 2 || a.s.rot != (Rotation{MaxFiles: 3}) || a.s.lj.MaxBackups != 3 {
+			t.Errorf("refs = %d, rotation = %+v; want 2 and the last Open's", a.s.refs, a.s.rot)
 		}
 		if a.Path() != path {
 			t.Errorf("Path = %q, want %q", a.Path(), path)
@@ -137,7 +138,7 @@ func TestFiles_Open(t *testing.T) {
 			t.Errorf("file (-want +got):\n%s", diff)
 		}
 
-		c := mustOpen(t, fs, path, Rotation{})
+		c := mustOpen(t, fs, path, Rotation{MaxFiles: 3})
 		defer c.Close()
 		if c.s.lj != lj {
 			t.Error("reopening with the same rotation did not reuse the logger")
@@ -147,8 +148,8 @@ func TestFiles_Open(t *testing.T) {
 		}
 		d := mustOpen(t, fs, path, Rotation{MaxFiles: 2})
 		defer d.Close()
-		if d.s != c.s {
-			t.Error("an open path did not share its logger")
+		if d.s != c.s || c.s.lj.MaxBackups != 2 {
+			t.Error("an open path did not share its logger with the new rotation")
 		}
 	})
 

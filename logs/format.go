@@ -39,9 +39,14 @@ type jsonLine struct {
 // JSON: {"time":RFC3339Nano,"app":..,"instance":..,"stream":..,"message":..}; bytes of msg that
 // are not valid UTF-8 become U+FFFD, as encoding/json does, and HTML characters are not escaped.
 func (f Format) Line(now time.Time, stream string, msg []byte) []byte {
+	return f.AppendLine(nil, now, stream, msg)
+}
+
+// AppendLine appends the line Line returns to dst and returns the extended slice.
+func (f Format) AppendLine(dst []byte, now time.Time, stream string, msg []byte) []byte {
 	if f.JSON {
-		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
+		b := bytes.NewBuffer(dst)
+		enc := json.NewEncoder(b)
 		enc.SetEscapeHTML(false)
 		// Encoding a struct of strings and an int cannot fail.
 		_ = enc.Encode(jsonLine{
@@ -53,15 +58,41 @@ func (f Format) Line(now time.Time, stream string, msg []byte) []byte {
 		})
 		return b.Bytes() // Encode ends the object with '\n'
 	}
-	var out []byte
 	if f.Layout != "" {
-		out = now.AppendFormat(make([]byte, 0, len(f.Layout)+len(msg)+8), f.Layout)
-		out = append(out, ": "...)
-	} else {
-		out = make([]byte, 0, len(msg)+1)
+		dst = now.AppendFormat(dst, f.Layout)
+		dst = append(dst, ": "...)
 	}
-	out = append(out, msg...)
-	return append(out, '\n')
+	dst = append(dst, msg...)
+	return append(dst, '\n')
+}
+
+// ParseLine reads back a line this Format wrote: its time and message, and whether the time
+// could be read (a text line without a Layout has none).
+func (f Format) ParseLine(line string) (t time.Time, stream, msg string, ok bool) {
+	if f.JSON {
+		var j jsonLine
+		if err := json.Unmarshal([]byte(line), &j); err != nil {
+			return time.Time{}, "", line, false
+		}
+		t, err := time.Parse(time.RFC3339Nano, j.Time)
+		return t, j.Stream, j.Message, err == nil
+	}
+	if f.Layout == "" {
+		return time.Time{}, "", line, false
+	}
+	// The time ends at a ": ", which the time itself may contain ("15:04:05" has none with a
+	// space, but a layout may).
+	for i := 0; i < len(line) && i <= 2*len(f.Layout)+16; i++ {
+		j := strings.Index(line[i:], ": ")
+		if j < 0 {
+			break
+		}
+		i += j
+		if t, err := time.ParseInLocation(f.Layout, line[:i], time.Local); err == nil {
+			return t, "", line[i+2:], true
+		}
+	}
+	return time.Time{}, "", line, false
 }
 
 // dayjsTokens maps PM2's (dayjs/moment) format tokens to Go layout elements, longest first so

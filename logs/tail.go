@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
 )
 
 // tailBlock is how much Tail reads at a time, backwards from the end.
@@ -71,4 +75,99 @@ func tail(r io.ReaderAt, size int64, n int) ([]string, error) {
 		out[i] = string(l)
 	}
 	return out, nil
+}
+
+// Backward calls fn with each line of the file at path, without its '\n', from the last line to
+// the first, until fn returns false or the file's start. It reads the file backwards in blocks,
+// so stopping early reads only the end of a large file. line is only valid during the call.
+// A file that does not exist has no lines.
+func Backward(path string, fn func(line []byte) bool) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	if err := backward(f, info.Size(), fn); err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	return nil
+}
+
+// backward calls fn with the lines of the first size bytes of r, last first.
+func backward(r io.ReaderAt, size int64, fn func(line []byte) bool) error {
+	// carry is the start of a line whose beginning is in an earlier block.
+	var carry []byte
+	first := true
+	for off := size; off > 0; {
+		k := min(int64(tailBlock), off)
+		off -= k
+		b := make([]byte, k, k+int64(len(carry)))
+		if m, err := r.ReadAt(b, off); m < len(b) || (err != nil && !errors.Is(err, io.EOF)) {
+			if err == nil || errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		b = append(b, carry...)
+		if first && len(b) > 0 && b[len(b)-1] == '\n' {
+			b = b[:len(b)-1] // the final '\n' ends the last line
+		}
+		first = false
+		for {
+			nl := bytes.LastIndexByte(b, '\n')
+			if nl < 0 {
+				break
+			}
+			if !fn(b[nl+1:]) {
+				return nil
+			}
+			b = b[:nl]
+		}
+		carry = b
+	}
+	if size > 0 {
+		fn(carry) // the file's first line
+	}
+	return nil
+}
+
+// Rotated returns the rotated files of the log at path (lumberjack names them
+// <name>-<time><ext>, gzipped ones with .gz added), oldest first; gzipped ones are left out, as
+// they cannot be read backwards.
+func Rotated(path string) ([]string, error) {
+	path = filepath.Clean(path) // as filepath.Glob returns its matches
+	ext := filepath.Ext(path)
+	base := strings.TrimSuffix(path, ext)
+	matches, err := filepath.Glob(globEscape(base) + "-*" + globEscape(ext))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, m := range matches {
+		stamp := strings.TrimSuffix(strings.TrimPrefix(m, base+"-"), ext)
+		if _, err := time.Parse(backupLayout, stamp); err == nil {
+			out = append(out, m)
+		}
+	}
+	sort.Strings(out) // the time in the name sorts as text
+	return out, nil
+}
+
+// globEscape escapes the characters filepath.Match treats specially.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -114,6 +114,7 @@ func (d *Daemon) routes() http.Handler {
 		}
 		control.WriteJSON(w, http.StatusOK, ActionResponse{Done: []string{fmt.Sprintf("resurrected %d apps from %s", n, dumpPath(d.opts.Home))}})
 	})
+	d.logRoutes(mux)
 	return mux
 }
 

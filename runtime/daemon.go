@@ -7,11 +7,16 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/eco-pm/eco/ecosystem"
+	"github.com/eco-pm/eco/logs"
 	"github.com/eco-pm/eco/runtime/control"
 	"github.com/eco-pm/eco/runtime/planner"
 	"github.com/eco-pm/eco/runtime/proc"
@@ -28,7 +33,15 @@ type Options struct {
 	// Shim is the command that runs an app with LISTEN_PID set to its own pid (eco __shim);
 	// without one, kernel-balanced apps get LISTEN_FDS but no LISTEN_PID.
 	Shim []string
+	// LogLevel is the least level written to ECO_HOME/daemon.log (and to Log).
+	LogLevel slog.Level
 }
+
+// daemonLogRotation is how ECO_HOME/daemon.log rotates.
+var daemonLogRotation = logs.Rotation{MaxSizeBytes: 10 << 20, MaxFiles: 5}
+
+// DaemonLogPath is the daemon's own log.
+func DaemonLogPath(home string) string { return filepath.Join(home, "daemon.log") }
 
 // errUnsupported is a configuration this version cannot run.
 var errUnsupported = errors.New("not supported yet")
@@ -53,6 +66,12 @@ type Daemon struct {
 	// watchers watch each project's files for hot reconcile; watchKeys say what they watch.
 	watchers  map[string]context.CancelFunc
 	watchKeys map[string]string
+
+	// files are the open log files; hub hands captured lines to followers; outputs owns the
+	// goroutines that capture instances' output.
+	files   *logs.Files
+	hub     *logs.Hub
+	outputs sync.WaitGroup
 }
 
 // New returns a daemon; Run starts it.
@@ -64,7 +83,8 @@ func New(opts Options) *Daemon {
 		opts.Env = os.Environ()
 	}
 	return &Daemon{opts: opts, log: opts.Log, apps: map[string]*appRunner{}, dying: map[*appRunner]bool{}, usage: newUsage(),
-		watchers: map[string]context.CancelFunc{}, watchKeys: map[string]string{}}
+		watchers: map[string]context.CancelFunc{}, watchKeys: map[string]string{},
+		files: logs.NewFiles(), hub: logs.NewHub()}
 }
 
 // Run takes the home's lock, re-applies the saved state, and serves the control API until ctx
@@ -75,6 +95,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
+	daemonLog, err := d.files.Open(DaemonLogPath(d.opts.Home), daemonLogRotation)
+	if err != nil {
+		return err
+	}
+	defer daemonLog.Close()
+	d.log = slog.New(slog.NewMultiHandler(d.opts.Log.Handler(),
+		slog.NewTextHandler(&lineWriter{file: daemonLog, hub: d.hub}, &slog.HandlerOptions{Level: d.opts.LogLevel})))
 	if err := proc.BecomeSubreaper(); err != nil {
 		d.log.Warn("cannot become a child subreaper; escaped grandchildren may be missed", "err", err)
 	}
@@ -105,6 +132,27 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.sampleUsage(ctx)
 	}()
 
+	// SIGHUP rotates every log file now, as logrotate's postrotate expects.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := d.files.Rotate(); err != nil {
+					d.log.Error("cannot rotate the logs", "err", err)
+				} else {
+					d.log.Info("rotated the logs (SIGHUP)")
+				}
+			}
+		}
+	}()
+
 	reaper := proc.NewReaper(d.log)
 	reaperDone := make(chan error, 1)
 	go func() { reaperDone <- reaper.Run(ctx) }()
@@ -119,8 +167,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		cancel()
 	}
 	d.log.Info("daemon stopping: stopping every app")
-	// Runners stop their instances when ctx ends; wait for all of them.
+	// Runners stop their instances when ctx ends; wait for all of them, then for the last
+	// output of their processes.
 	d.wg.Wait()
+	d.waitOutputs(5 * time.Second)
 	shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer done()
 	_ = srv.Shutdown(shutdownCtx)
@@ -134,7 +184,39 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 // deps are what instances need from the daemon.
 func (d *Daemon) deps() instanceDeps {
-	return instanceDeps{home: d.opts.Home, baseEnv: d.opts.Env, log: d.log, now: time.Now, shim: d.opts.Shim}
+	return instanceDeps{home: d.opts.Home, baseEnv: d.opts.Env, log: d.log, now: time.Now, shim: d.opts.Shim,
+		files: d.files, hub: d.hub, outputs: &d.outputs}
+}
+
+// waitOutputs waits up to limit for every instance's output to be captured: a descendant
+// that escaped the stop may hold a pipe open.
+func (d *Daemon) waitOutputs(limit time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		d.outputs.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(limit):
+		d.log.Warn("some output is still being captured; stopping anyway", "after", limit)
+	}
+}
+
+// lineWriter writes the daemon's log lines to daemon.log and to followers (eco logs --daemon -f).
+type lineWriter struct {
+	file *logs.File
+	hub  *logs.Hub
+}
+
+func (w *lineWriter) Write(b []byte) (int, error) {
+	if w.hub.Active() {
+		w.hub.Publish(logs.Entry{Time: time.Now(), Instance: -1, Stream: logs.StreamDaemon, Message: strings.TrimSuffix(string(b), "\n")})
+	}
+	if err := w.file.WriteLines(b); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // desiredApps returns the apps of project as they should run: the applied config with

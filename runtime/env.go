@@ -60,22 +60,26 @@ func isReserved(k string) bool {
 	return false
 }
 
-// logPaths returns the files an instance's stdout and stderr go to ("" for a discarded one):
-// the app's out_file and error_file, with an -<index> suffix unless merge_logs, or
-// home/logs/<app>-out[-<index>].log by default.
-func logPaths(home string, app *ecosystem.App, index int) (out, errPath string) {
+// logPaths returns the files an instance's stdout and stderr go to, and log_file for both
+// together ("" for a discarded one or an unset log_file): the app's out_file and error_file,
+// with an -<index> suffix unless merge_logs, or home/logs/<app>-out[-<index>].log and
+// <app>-error[-<index>].log by default.
+func logPaths(home string, app *ecosystem.App, index int) (out, errPath, combined string) {
 	pick := func(set, stream string) string {
 		if set == ecosystem.DevNull {
 			return ""
 		}
 		if set == "" {
+			if stream == "" {
+				return ""
+			}
 			set = filepath.Join(home, "logs", app.Name+"-"+stream+".log")
 		}
-		if app.MergeLogs {
+		if app.MergeLogs || index < 0 {
 			return set
 		}
 		ext := filepath.Ext(set)
 		return strings.TrimSuffix(set, ext) + "-" + strconv.Itoa(index) + ext
 	}
-	return pick(app.OutFile, "out"), pick(app.ErrorFile, "error")
+	return pick(app.OutFile, "out"), pick(app.ErrorFile, "error"), pick(app.LogFile, "")
 }

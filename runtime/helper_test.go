@@ -28,6 +28,10 @@ import (
 //	             to $OUT/<pid>.orphan.
 //	sleep        sleeps until killed (the orphan's grandchild).
 //	grow         like serve, and allocates 8 MiB every 20ms up to 512 MiB.
+//	flood        writes LINES numbered lines ("<tag> <stream> <n> <padding to WIDTH>") to stdout and
+//	             stderr as fast as it can (TAG, default its instance), then a line of LONG bytes
+//	             to stderr, then PARTIAL to stdout with no newline, then exits with EXIT.
+//	chatter      writes "chatter <pid> <n>" to stdout every 10ms until SIGINT or SIGTERM.
 //
 // With LISTEN_FDS=1, serve also answers HTTP on fd 3 with its pid. The binary is the
 // socket-activation shim too, when its first argument is ShimArg.
@@ -49,6 +53,19 @@ func runHelper(name string) int {
 		return 3
 	case "sleep":
 		select {}
+	case "flood":
+		return flood()
+	case "chatter":
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+		for n := 0; ; n++ {
+			fmt.Printf("chatter %d %d\n", os.Getpid(), n)
+			select {
+			case <-sigs:
+				return 0
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
 	case "serve", "orphan", "grow":
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", name)
@@ -131,4 +148,39 @@ func runHelper(name string) int {
 	<-sigs
 	fmt.Println("stopping", pid)
 	return 0
+}
+
+// flood is the helper of the same name.
+func flood() int {
+	n, _ := strconv.Atoi(os.Getenv("LINES"))
+	width, _ := strconv.Atoi(os.Getenv("WIDTH"))
+	tag := os.Getenv("TAG")
+	if tag == "" {
+		tag = "i" + os.Getenv("NODE_APP_INSTANCE")
+	}
+	out := bufio.NewWriterSize(os.Stdout, 64<<10)
+	errw := bufio.NewWriterSize(os.Stderr, 64<<10)
+	line := func(w *bufio.Writer, stream string, i int) {
+		s := fmt.Sprintf("%s %s %d ", tag, stream, i)
+		// Line lengths vary, up to width, so that lines cross pipe and block boundaries.
+		pad := width - len(s)
+		if width > 200 {
+			pad = (i*7919)%width - len(s)
+		}
+		w.WriteString(s + strings.Repeat("x", max(pad, 0)) + "\n")
+	}
+	for i := range n {
+		line(out, "out", i)
+		line(errw, "err", i)
+	}
+	out.Flush()
+	if long, _ := strconv.Atoi(os.Getenv("LONG")); long > 0 {
+		errw.WriteString(strings.Repeat("L", long) + "\n")
+	}
+	errw.Flush()
+	if p := os.Getenv("PARTIAL"); p != "" {
+		os.Stdout.WriteString(p)
+	}
+	code, _ := strconv.Atoi(os.Getenv("EXIT"))
+	return code
 }

@@ -28,7 +28,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -38,6 +37,7 @@ import (
 	"time"
 
 	"github.com/eco-pm/eco/ecosystem"
+	"github.com/eco-pm/eco/logs"
 	"github.com/eco-pm/eco/runtime/proc"
 	"github.com/eco-pm/eco/runtime/restart"
 	"golang.org/x/sys/unix"
@@ -51,6 +51,12 @@ type instanceDeps struct {
 	now     func() time.Time
 	// shim is the command that sets LISTEN_PID and execs the app (eco __shim).
 	shim []string
+	// files are the open log files, hub the followers of captured lines.
+	files *logs.Files
+	hub   *logs.Hub
+	// outputs owns the goroutines reading instances' output, which may outlive an instance
+	// while a descendant holds its pipes.
+	outputs *sync.WaitGroup
 }
 
 type instCmd struct {
@@ -78,6 +84,8 @@ type instance struct {
 	restartBase int
 	// lastRestart says why the instance last restarted (or was replaced), kept in its reason.
 	lastRestart string
+	// out captures the running process's output; owned by run's goroutine.
+	out *output
 
 	cmds chan instCmd
 	// ready is closed the first time the instance is online; failed when it gives up before.
@@ -371,6 +379,11 @@ func (in *instance) supervise(ctx context.Context, p *proc.Process, spec **ecosy
 				c.reply <- nil
 				return outcome{kind: "restart", reason: c.reason}
 			case "update":
+				if in.out != nil && logSettingsChanged(*spec, c.spec) {
+					if err := in.out.retarget(c.spec); err != nil {
+						in.deps.log.Error("cannot open the new log files; the old ones stay", "app", in.app, "instance", in.index, "err", err)
+					}
+				}
 				*spec = c.spec
 				tracker.SetPolicy(policyOf(c.spec))
 				c.reply <- nil
@@ -389,14 +402,8 @@ func (in *instance) launch(spec *ecosystem.App) (*proc.Process, error) {
 			return nil, fmt.Errorf("script %s: %w", spec.Script, errors.Unwrap(err))
 		}
 	}
-	outPath, errPath := logPaths(in.deps.home, spec, in.index)
-	stdout, err := openLog(outPath)
+	out, err := openOutput(in.deps, spec, in.index)
 	if err != nil {
-		return nil, err
-	}
-	stderr, err := openLog(errPath)
-	if err != nil {
-		stdout.Close()
 		return nil, err
 	}
 	argv := spec.Argv()
@@ -412,70 +419,36 @@ func (in *instance) launch(spec *ecosystem.App) (*proc.Process, error) {
 	}
 	notifyDir := filepath.Join(in.deps.home, "run")
 	if err := os.MkdirAll(notifyDir, 0o700); err != nil {
-		stdout.Close()
-		stderr.Close()
+		out.abort()
 		return nil, err
 	}
 	p, err := proc.Start(proc.Spec{
 		Argv:       argv,
 		Dir:        spec.Cwd,
 		Env:        env,
-		Stdout:     stdout.writer(),
-		Stderr:     stderr.writer(),
+		Stdout:     writer(out.stdout),
+		Stderr:     writer(out.stderr),
 		IPC:        true,
 		Notify:     true,
 		NotifyDir:  notifyDir,
 		ExtraFiles: extra,
 	}, in.deps.log.With("app", in.app, "instance", in.index))
 	if err != nil {
-		stdout.Close()
-		stderr.Close()
+		out.abort()
 		return nil, err
 	}
+	out.start(in.deps.outputs)
+	in.out = out
 	if err := recordInstance(in.deps.home, spec.Name, in.index, p.Pid()); err != nil {
 		in.deps.log.Warn("cannot record the instance's pid", "app", in.app, "instance", in.index, "err", err)
 	}
+	in.deps.outputs.Add(1)
 	go func() {
-		// The files stay open while the process may write.
+		defer in.deps.outputs.Done()
 		<-p.Done()
 		forgetInstance(in.deps.home, p.Pid())
-		stdout.Close()
-		stderr.Close()
 	}()
 	return p, nil
-}
-
-// logFile is an append-only log file, or a discarding writer for "".
-type logFile struct{ f *os.File }
-
-// writer is what the process writes to: the file itself, so the child gets its descriptor and
-// the daemon copies nothing, or nil (os/exec's /dev/null) for a discarded stream.
-func (l logFile) writer() io.Writer {
-	if l.f == nil {
-		return nil
-	}
-	return l.f
-}
-
-func (l logFile) Close() error {
-	if l.f == nil {
-		return nil
-	}
-	return l.f.Close()
-}
-
-func openLog(path string) (logFile, error) {
-	if path == "" {
-		return logFile{}, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return logFile{}, err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return logFile{}, err
-	}
-	return logFile{f: f}, nil
 }
 
 // memString writes a byte count the way people read memory: "1.2G", "300M".

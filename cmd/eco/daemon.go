@@ -32,7 +32,7 @@ func (c *cli) client(ctx context.Context) (*control.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find the eco executable: %w", err)
 	}
-	started, err := control.EnsureDaemon(ctx, h, exe, []string{"daemon", "--foreground"})
+	started, err := control.EnsureDaemon(ctx, h, exe, []string{"daemon", "--foreground", "--detached"})
 	if err != nil {
 		return nil, fmt.Errorf("start the eco daemon: %w", err)
 	}
@@ -62,14 +62,16 @@ func runningClient(ctx context.Context) (*control.Client, bool, error) {
 }
 
 func (c *cli) newDaemonCmd() *cobra.Command {
-	var foreground bool
+	var foreground, detached bool
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Start the eco daemon (--foreground to run it in this process, for systemd)",
 		Long: `The daemon runs the applied configurations and serves the control socket
 ECO_HOME/eco.sock (ECO_HOME defaults to ~/.eco). Commands start it in the background
 when none runs; "eco daemon --foreground" runs it in this process instead, logging to
-stderr, which is what a systemd unit wants. One daemon runs per ECO_HOME.`,
+stderr too, which is what a systemd unit wants. The daemon's log is ECO_HOME/daemon.log
+(rotated at 10 MB, 5 files kept): "eco logs --daemon" shows it. One daemon runs per
+ECO_HOME.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -89,7 +91,12 @@ stderr, which is what a systemd unit wants. One daemon runs per ECO_HOME.`,
 			if err != nil {
 				return err
 			}
+			// The daemon always logs to ECO_HOME/daemon.log; in the foreground also to stderr
+			// (systemd's journal), unless a CLI started it in the background.
 			log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			if detached {
+				log = slog.New(slog.DiscardHandler)
+			}
 			ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			exe, err := os.Executable()
@@ -103,6 +110,8 @@ stderr, which is what a systemd unit wants. One daemon runs per ECO_HOME.`,
 		},
 	}
 	cmd.Flags().BoolVar(&foreground, "foreground", false, "run the daemon in this process instead of in the background")
+	cmd.Flags().BoolVar(&detached, "detached", false, "log only to ECO_HOME/daemon.log (used when a command starts the daemon)")
+	_ = cmd.Flags().MarkHidden("detached")
 	return cmd
 }
 

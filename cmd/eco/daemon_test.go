@@ -44,7 +44,8 @@ func ecoHome(t *testing.T) string {
 func runEcoCtx(ctx context.Context, args ...string) (string, string, int) {
 	var out, errOut strings.Builder
 	err := run(ctx, args, &out, &errOut)
-	return out.String(), errOut.String(), exitCode(err, &errOut)
+	code := exitCode(err, &errOut) // writes the error to errOut
+	return out.String(), errOut.String(), code
 }
 
 // TestCLI_ApplyLifecycle drives the daemon through the CLI as a user would: apply starts the

@@ -54,7 +54,8 @@ func runEco(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	err := run(context.Background(), args, &out, &errOut)
-	return out.String(), errOut.String(), exitCode(err, &errOut)
+	code = exitCode(err, &errOut) // writes the error to errOut
+	return out.String(), errOut.String(), code
 }
 
 func readFile(t *testing.T, path string) string {

@@ -336,6 +336,8 @@ func (c *cli) addDaemonCommands(root *cobra.Command) {
 		c.newVerbCmd("delete", "Stop an app and forget it", false),
 		c.newScaleCmd(),
 		c.newSendCmd(),
+		c.newLogsCmd(),
+		c.newFlushCmd(),
 		c.newDaemonCmd(),
 		c.newKillCmd(),
 		c.newSimpleCmd("save", "Save the running apps to ECO_HOME/dump.json (the state is also saved on every change)", "/v1/save"),

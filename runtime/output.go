@@ -1,0 +1,304 @@
+package runtime
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eco-pm/eco/ecosystem"
+	"github.com/eco-pm/eco/logs"
+	"golang.org/x/sys/unix"
+)
+
+// pipeSize is the buffer asked of the kernel for an instance's output pipes, so that a burst
+// of output does not wait for the daemon (Linux allows up to 1 MiB by default).
+const pipeSize = 1 << 20
+
+// output carries one launch of an instance's stdout and stderr through pipes into its log
+// files (out_file, error_file, log_file) and to followers (eco logs -f). Each stream is read
+// by its own goroutine until every writer has closed the pipe: the process and any
+// descendant that kept it, so the last lines of a process that exits are never lost. Log
+// settings change in place (retarget): each stream moves to its new files between two batches.
+type output struct {
+	app   string
+	index int
+	log   *slog.Logger
+	hub   *logs.Hub
+	files *logs.Files
+	home  string
+	// stdout and stderr are the ends the process writes to; nil discards the stream.
+	stdout, stderr *os.File
+	captures       []*capture
+	readers        []*os.File
+	done           chan struct{}
+}
+
+// target is where one stream's lines go: its own file, log_file, both or neither. Each
+// capture holds its own references to the files.
+type target struct {
+	file, combined *logs.File
+	format         logs.Format
+}
+
+func (t *target) close(log *slog.Logger) {
+	for _, f := range []*logs.File{t.file, t.combined} {
+		if f == nil {
+			continue
+		}
+		if err := f.Close(); err != nil {
+			log.Warn("cannot close a log file", "err", err)
+		}
+	}
+}
+
+// targets opens the files of spec's instance index for both streams.
+func openTargets(fs *logs.Files, home string, spec *ecosystem.App, index int) (out, errT *target, err error) {
+	outPath, errPath, combinedPath := logPaths(home, spec, index)
+	rot := logs.Rotation{
+		MaxSizeBytes: int64(spec.LogRotate.MaxSize),
+		MaxFiles:     spec.LogRotate.MaxFiles,
+		MaxAge:       spec.LogRotate.MaxAge.D(),
+		Compress:     spec.LogRotate.Compress,
+	}
+	format := logs.Format{Layout: logs.TranslateLayout(spec.LogDateFormat), JSON: spec.LogType == "json", App: spec.Name, Instance: index}
+	var opened []*logs.File
+	open := func(path string) *logs.File {
+		if path == "" || err != nil {
+			return nil
+		}
+		f, e := fs.Open(path, rot)
+		if e != nil {
+			err = e
+			return nil
+		}
+		opened = append(opened, f)
+		return f
+	}
+	out = &target{file: open(outPath), combined: open(combinedPath), format: format}
+	errT = &target{file: open(errPath), combined: open(combinedPath), format: format}
+	if err != nil {
+		for _, f := range opened {
+			f.Close()
+		}
+		return nil, nil, err
+	}
+	return out, errT, nil
+}
+
+func (t *target) discards() bool { return t.file == nil && t.combined == nil }
+
+// openOutput opens the log files of instance index of spec and the pipes of its streams.
+func openOutput(deps instanceDeps, spec *ecosystem.App, index int) (*output, error) {
+	o := &output{app: spec.Name, index: index, log: deps.log, hub: deps.hub, files: deps.files, home: deps.home, done: make(chan struct{})}
+	outT, errT, err := openTargets(deps.files, deps.home, spec, index)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range []struct {
+		stream string
+		t      *target
+		end    **os.File
+	}{{logs.StreamOut, outT, &o.stdout}, {logs.StreamErr, errT, &o.stderr}} {
+		if s.t.discards() {
+			continue // the stream is discarded: the process writes to /dev/null
+		}
+		r, w, err := os.Pipe()
+		if err != nil {
+			outT.close(o.log)
+			errT.close(o.log)
+			o.abort()
+			return nil, fmt.Errorf("pipe for %s: %w", s.stream, err)
+		}
+		// A bigger pipe is only an optimisation.
+		_, _ = unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, pipeSize)
+		*s.end = w
+		o.readers = append(o.readers, r)
+		o.captures = append(o.captures, &capture{o: o, stream: s.stream, cur: s.t})
+		s.t = nil
+	}
+	// Targets of discarded streams hold no file; nothing to close.
+	return o, nil
+}
+
+// retarget moves the streams to spec's log settings (an in-place change). A stream that was
+// discarded when the process started stays so until its next start.
+func (o *output) retarget(spec *ecosystem.App) error {
+	outT, errT, err := openTargets(o.files, o.home, spec, o.index)
+	if err != nil {
+		return err
+	}
+	for _, t := range []*target{outT, errT} {
+		adopted := false
+		for _, c := range o.captures {
+			if (c.stream == logs.StreamOut) == (t == outT) {
+				c.offer(t)
+				adopted = true
+			}
+		}
+		if !adopted {
+			t.close(o.log)
+		}
+	}
+	return nil
+}
+
+// start starts reading the streams; wg owns the goroutines. The process must have been given
+// the write ends, which start closes here: from now on only the process holds them.
+func (o *output) start(wg *sync.WaitGroup) {
+	o.closeWriteEnds()
+	var readers sync.WaitGroup
+	for i, c := range o.captures {
+		r := o.readers[i]
+		readers.Add(1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer readers.Done()
+			c.run(r)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		readers.Wait()
+		close(o.done)
+	}()
+}
+
+// abort undoes openOutput when the process could not start.
+func (o *output) abort() {
+	o.closeWriteEnds()
+	for _, r := range o.readers {
+		r.Close()
+	}
+	for _, c := range o.captures {
+		c.finish()
+	}
+}
+
+func (o *output) closeWriteEnds() {
+	for _, f := range []*os.File{o.stdout, o.stderr} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// writer is what the process gets for a stream: the pipe, or nil for /dev/null.
+func writer(f *os.File) io.Writer {
+	if f == nil {
+		return nil
+	}
+	return f
+}
+
+// capture is one stream's reader: lines are formatted into a batch per read and written with
+// one write per file.
+type capture struct {
+	o      *output
+	stream string
+	// cur is where lines go; pending is a new target offered by retarget, taken between
+	// batches; ended is set once the stream has ended, after which offers are closed at once.
+	cur     *target
+	pending atomic.Pointer[target]
+	ended   atomic.Bool
+
+	now    time.Time // the time of the batch: when its read returned
+	buf    []byte    // the batch for cur.file
+	cbuf   []byte    // the batch for cur.combined
+	failed bool      // a write failed; logged once until writes work again
+}
+
+// offer hands the capture a new target.
+func (c *capture) offer(t *target) {
+	if old := c.pending.Swap(t); old != nil {
+		old.close(c.o.log)
+	}
+	if c.ended.Load() {
+		if t := c.pending.Swap(nil); t != nil {
+			t.close(c.o.log)
+		}
+	}
+}
+
+// adopt switches to an offered target; only between batches.
+func (c *capture) adopt() {
+	if t := c.pending.Swap(nil); t != nil {
+		c.cur.close(c.o.log)
+		c.cur = t
+	}
+}
+
+// finish closes the capture's files once its stream has ended.
+func (c *capture) finish() {
+	c.ended.Store(true)
+	c.cur.close(c.o.log)
+	if t := c.pending.Swap(nil); t != nil {
+		t.close(c.o.log)
+	}
+}
+
+func (c *capture) run(r *os.File) {
+	defer c.finish()
+	defer r.Close()
+	err := logs.CaptureBatches(r, logs.DefaultMaxLine, c.line, c.flush)
+	if err != nil {
+		c.o.log.Warn("cannot read the output", "app", c.o.app, "instance", c.o.index, "stream", c.stream, "err", err)
+	}
+}
+
+func (c *capture) line(msg []byte) {
+	if len(c.buf) == 0 && len(c.cbuf) == 0 {
+		c.adopt()
+		c.now = time.Now()
+	}
+	t := c.cur
+	if t.file != nil {
+		c.buf = t.format.AppendLine(c.buf, c.now, c.stream, msg)
+	}
+	if t.combined != nil {
+		c.cbuf = t.format.AppendLine(c.cbuf, c.now, c.stream, msg)
+	}
+	if c.o.hub != nil && c.o.hub.Active() {
+		c.o.hub.Publish(logs.Entry{Time: c.now, App: c.o.app, Instance: c.o.index, Stream: c.stream, Message: string(msg)})
+	}
+}
+
+func (c *capture) flush() {
+	var failed error
+	if len(c.buf) > 0 {
+		if err := c.cur.file.WriteLines(c.buf); err != nil {
+			failed = err
+		}
+		c.buf = shrink(c.buf)
+	}
+	if len(c.cbuf) > 0 {
+		if err := c.cur.combined.WriteLines(c.cbuf); err != nil {
+			failed = err
+		}
+		c.cbuf = shrink(c.cbuf)
+	}
+	if failed != nil && !c.failed {
+		c.o.log.Error("cannot write the log; lines are lost until it works again", "app", c.o.app, "instance", c.o.index, "err", failed)
+	}
+	c.failed = failed != nil
+}
+
+// shrink empties a batch buffer, dropping one grown far past a usual read.
+func shrink(b []byte) []byte {
+	if cap(b) > 1<<20 {
+		return nil
+	}
+	return b[:0]
+}
+
+// logSettingsChanged reports whether b writes its logs differently from a.
+func logSettingsChanged(a, b *ecosystem.App) bool {
+	return a.OutFile != b.OutFile || a.ErrorFile != b.ErrorFile || a.LogFile != b.LogFile ||
+		a.MergeLogs != b.MergeLogs || a.LogDateFormat != b.LogDateFormat || a.LogType != b.LogType ||
+		a.LogRotate != b.LogRotate
+}
