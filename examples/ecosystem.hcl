@@ -22,15 +22,17 @@ locals {
 }
 
 # A Node HTTP server (standard library only), one instance per CPU behind one port.
-# With balance = "kernel", eco binds the port once and every instance accepts on that
-# socket (fd 3, LISTEN_FDS), so restarts never refuse a connection.
+# eco binds the port once and its proxy spreads connections over the instances (each
+# listens on its own loopback PORT), so reloads and restarts never refuse or drop a
+# request. balance = "kernel" passes the socket itself to every instance instead (fd 3,
+# LISTEN_FDS); "least_conn" and "ip_hash" are the proxy's other modes.
 app "web" {
   script    = "server.js"
   cwd       = "./web"
   instances = "max"
   exec_mode = "cluster"
   port      = var.port
-  balance   = "kernel"
+  balance   = "round_robin"
 
   env = merge(local.common_env, {
     NODE_ENV = "development"

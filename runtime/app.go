@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eco-pm/eco/ecosystem"
+	"github.com/eco-pm/eco/runtime/proxy"
 )
 
 // appRunner makes one app's instances match its desired settings, in its own goroutine: it
@@ -51,6 +52,8 @@ type appRunner struct {
 	// listeners are the cluster's listening sockets by port, bound once and passed to every
 	// instance (balance = "kernel"), so restarts never refuse a connection.
 	listeners map[int]*os.File
+	// proxies balance the connections of ports whose app is not in kernel mode.
+	proxies map[int]*balancer
 }
 
 func newAppRunner(project string, spec *ecosystem.App, stopped bool, deps instanceDeps) *appRunner {
@@ -58,6 +61,7 @@ func newAppRunner(project string, spec *ecosystem.App, stopped bool, deps instan
 		project: project, deps: deps, spec: spec, gen: 1, stopped: stopped,
 		wake: make(chan struct{}, 1), done: make(chan struct{}),
 		instances: map[int]*instance{}, listeners: map[int]*os.File{}, overLimit: map[int]string{},
+		proxies: map[int]*balancer{},
 	}
 }
 
@@ -158,6 +162,7 @@ func (r *appRunner) roll(why string) {
 func (r *appRunner) startInstance(ctx context.Context, wg *sync.WaitGroup, spec *ecosystem.App, index, gen int) *instance {
 	in := newInstance(spec, index, gen, r.deps)
 	in.listener = r.listeners[spec.Port]
+	in.proxy = r.backendForLocked(spec)
 	in.overLimit = r.memoryOver
 	wg.Add(1)
 	go func() {
@@ -224,7 +229,13 @@ func (r *appRunner) converge(ctx context.Context, wg *sync.WaitGroup) {
 		r.mu.Lock()
 		r.listenErr = err
 		r.mu.Unlock()
+		if err == nil && usesProxy(spec) {
+			err = r.ensureProxy(ctx, wg, spec)
+		}
 		if err != nil {
+			r.mu.Lock()
+			r.listenErr = err
+			r.mu.Unlock()
 			r.deps.log.Error("cannot listen; retrying", "app", spec.Name, "err", err, "in", listenRetry)
 			return
 		}
@@ -354,9 +365,23 @@ func (r *appRunner) listen(port int) error {
 func (r *appRunner) closeUnusedListeners() {
 	r.mu.Lock()
 	used := map[int]bool{r.spec.Port: true}
+	proxied := map[int]bool{}
+	if usesProxy(r.spec) {
+		proxied[r.spec.Port] = true
+	}
 	for _, in := range r.instances {
-		if in.listener != nil {
+		if in.listener != nil || in.proxy != nil {
 			used[in.port] = true
+		}
+		if in.proxy != nil {
+			proxied[in.port] = true
+		}
+	}
+	// A proxy no instance uses any more (balance changed to kernel) stops.
+	for port, b := range r.proxies {
+		if !proxied[port] {
+			b.cancel()
+			delete(r.proxies, port)
 		}
 	}
 	r.mu.Unlock()
@@ -387,6 +412,13 @@ func (r *appRunner) closeListeners(port int) {
 			delete(r.listeners, p)
 		}
 	}
+	// A proxy accepts on its own copy of the socket: it stops with it.
+	for p, b := range r.proxies {
+		if port == -1 || p == port {
+			b.cancel()
+			delete(r.proxies, p)
+		}
+	}
 }
 
 // replace starts the new instance of old's slot, waits until it is ready, then stops old. It
@@ -394,7 +426,10 @@ func (r *appRunner) closeListeners(port int) {
 // stops, and the app's message says why.
 func (r *appRunner) replace(ctx context.Context, wg *sync.WaitGroup, spec *ecosystem.App, old *instance, gen int, why string) bool {
 	in := newInstance(spec, old.index, gen, r.deps)
+	r.mu.Lock()
 	in.listener = r.listeners[spec.Port]
+	in.proxy = r.backendForLocked(spec)
+	r.mu.Unlock()
 	in.overLimit = r.memoryOver
 	// A replacement counts as a restart of the slot, as in PM2.
 	prev := old.status()
@@ -456,6 +491,17 @@ func (r *appRunner) status(withConfig bool) AppStatus {
 	}
 	if r.incoming != nil {
 		s.Instances = append(s.Instances, r.incoming.status())
+	}
+	if b := r.proxies[r.spec.Port]; b != nil {
+		byAddr := map[string]proxy.BackendStats{}
+		for _, st := range b.p.Stats() {
+			byAddr[st.Addr] = st
+		}
+		for i := range s.Instances {
+			if st, ok := byAddr[s.Instances[i].Backend]; ok && s.Instances[i].Backend != "" {
+				s.Instances[i].Connections, s.Instances[i].ConnectionsTotal, s.Instances[i].Draining = st.Active, st.Total, st.Draining
+			}
+		}
 	}
 	sort.Slice(s.Instances, func(i, j int) bool {
 		a, b := s.Instances[i], s.Instances[j]

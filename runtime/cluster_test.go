@@ -1,15 +1,12 @@
 package runtime
 
 import (
-	"context"
-	"errors"
 	"net"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/eco-pm/eco/ecosystem"
-	"github.com/eco-pm/eco/runtime/control"
 )
 
 // TestDaemon_KernelCluster: eco binds the port once and passes it as fd 3 with LISTEN_FDS=1
@@ -37,16 +34,6 @@ func TestDaemon_KernelCluster(t *testing.T) {
 		}
 	}
 
-	t.Run("a proxy balance is refused until the proxy exists", func(t *testing.T) {
-		rr := web
-		rr.Balance = ecosystem.RoundRobin
-		var resp ApplyResponse
-		err := h.cl.Do(context.Background(), "POST", "/v1/apply", ApplyRequest{Config: ecosystem.Config{Project: "shop", Apps: []ecosystem.App{rr}}}, &resp)
-		var apiErr *control.APIError
-		if !errors.As(err, &apiErr) || apiErr.Status != 400 || !strings.Contains(apiErr.Message, "kernel") {
-			t.Errorf("err = %v", err)
-		}
-	})
 }
 
 // TestDaemon_PortTaken: a cluster whose port is taken settles with the reason, and starts

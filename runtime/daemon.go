@@ -72,6 +72,8 @@ type Daemon struct {
 	files   *logs.Files
 	hub     *logs.Hub
 	outputs sync.WaitGroup
+	// preload is the Node preload script's path ("" when it could not be written).
+	preload string
 }
 
 // New returns a daemon; Run starts it.
@@ -102,6 +104,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer daemonLog.Close()
 	d.log = slog.New(slog.NewMultiHandler(d.opts.Log.Handler(),
 		slog.NewTextHandler(&lineWriter{file: daemonLog, hub: d.hub}, &slog.HandlerOptions{Level: d.opts.LogLevel})))
+	d.preload = d.writePreload()
 	if err := proc.BecomeSubreaper(); err != nil {
 		d.log.Warn("cannot become a child subreaper; escaped grandchildren may be missed", "err", err)
 	}
@@ -185,7 +188,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 // deps are what instances need from the daemon.
 func (d *Daemon) deps() instanceDeps {
 	return instanceDeps{home: d.opts.Home, baseEnv: d.opts.Env, log: d.log, now: time.Now, shim: d.opts.Shim,
-		files: d.files, hub: d.hub, outputs: &d.outputs}
+		files: d.files, hub: d.hub, outputs: &d.outputs, preload: d.preload}
 }
 
 // waitOutputs waits up to limit for every instance's output to be captured: a descendant
@@ -328,11 +331,6 @@ func (d *Daemon) apply(req ApplyRequest) (ApplyResponse, error) {
 	defer d.mu.Unlock()
 	cfg := req.Config
 	resp := ApplyResponse{Project: cfg.Project, Changes: []PlanChange{}}
-	for _, a := range cfg.Apps {
-		if a.ExecMode == ecosystem.Cluster && a.Balance != ecosystem.Kernel {
-			return resp, fmt.Errorf("%w: app %q: balance %q needs eco's load-balancing proxy, which this version does not have yet; use balance = \"kernel\" (the instances share the socket and the kernel spreads connections)", errUnsupported, a.Name, a.Balance)
-		}
-	}
 	// The file wins over eco scale.
 	desired := make([]ecosystem.App, len(cfg.Apps))
 	copy(desired, cfg.Apps)

@@ -33,7 +33,8 @@ import (
 //	             to stderr, then PARTIAL to stdout with no newline, then exits with EXIT.
 //	chatter      writes "chatter <pid> <n>" to stdout every 10ms until SIGINT or SIGTERM.
 //
-// With LISTEN_FDS=1, serve also answers HTTP on fd 3 with its pid. The binary is the
+// With LISTEN_FDS=1, serve also answers HTTP on fd 3 with its pid; behind eco's proxy
+// (ECO_BACKEND_PORT set), on 127.0.0.1:$PORT, unless NO_LISTEN is set. The binary is the
 // socket-activation shim too, when its first argument is ShimArg.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == ShimArg {
@@ -112,6 +113,17 @@ func runHelper(name string) int {
 	if os.Getenv("LISTEN_FDS") == "1" {
 		// Socket activation: serve HTTP on fd 3, answering with the pid.
 		ln, err := net.FileListener(os.NewFile(3, "listener"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "%d\n", pid)
+		}))
+	}
+	if port := os.Getenv("ECO_BACKEND_PORT"); port != "" && os.Getenv("NO_LISTEN") == "" {
+		// Behind eco's proxy: serve HTTP on 127.0.0.1:PORT, answering with the pid.
+		ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1

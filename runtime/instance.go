@@ -30,8 +30,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -39,6 +42,7 @@ import (
 	"github.com/eco-pm/eco/ecosystem"
 	"github.com/eco-pm/eco/logs"
 	"github.com/eco-pm/eco/runtime/proc"
+	"github.com/eco-pm/eco/runtime/proxy"
 	"github.com/eco-pm/eco/runtime/restart"
 	"golang.org/x/sys/unix"
 )
@@ -57,6 +61,8 @@ type instanceDeps struct {
 	// outputs owns the goroutines reading instances' output, which may outlive an instance
 	// while a descendant holds its pipes.
 	outputs *sync.WaitGroup
+	// preload is the Node preload script given to cluster instances ("" for none).
+	preload string
 }
 
 type instCmd struct {
@@ -77,6 +83,12 @@ type instance struct {
 	// listener is the cluster's socket, passed as fd 3 (nil in fork mode), for port.
 	listener *os.File
 	port     int
+	// proxy balances the app's port over its instances (balance round_robin, least_conn,
+	// ip_hash; nil otherwise). The running process listens on 127.0.0.1:backendPort and is
+	// known to the proxy as backendKey while it is ready; owned by run's goroutine.
+	proxy       *proxy.Proxy
+	backendPort int
+	backendKey  string
 	// overLimit asks the app to replace this instance, new one first, because of its memory;
 	// false means the instance restarts itself instead. Nil: always restart.
 	overLimit func(index int, reason string) bool
@@ -207,7 +219,10 @@ func (in *instance) run(ctx context.Context, spec *ecosystem.App) {
 		}
 		// The process exited on its own.
 		decision, d, reason := tracker.Exited(outcome.exit, in.deps.now(), rnd)
-		in.set(func(st *InstanceStatus) { st.Restarts = in.restartBase + tracker.Restarts(); st.Pid = 0 })
+		in.set(func(st *InstanceStatus) {
+			st.Restarts = in.restartBase + tracker.Restarts()
+			st.Pid, st.Backend = 0, ""
+		})
 		switch decision {
 		case restart.Restart:
 			in.lastRestart = reason
@@ -217,6 +232,9 @@ func (in *instance) run(ctx context.Context, spec *ecosystem.App) {
 				delay = time.Nanosecond
 			}
 		case restart.Stop:
+			e := outcome.exit
+			finished := e.Signal == "" && (e.Code == 0 || slices.Contains(spec.StopExitCodes, e.Code))
+			in.set(func(st *InstanceStatus) { st.Finished = finished })
 			in.setState(Stopped, reason)
 			in.idle(ctx, &spec, tracker)
 			return
@@ -282,19 +300,42 @@ func (in *instance) supervise(ctx context.Context, p *proc.Process, spec **ecosy
 	var (
 		readyTimer   <-chan time.Time
 		timeoutTimer <-chan time.Time
+		portUp       <-chan struct{}
 	)
-	if s.WaitReady {
+	// Ready means: said so (wait_ready), and accepting on its port (behind the proxy); or,
+	// with neither, up for min_uptime.
+	signalled, accepting := !s.WaitReady, in.proxy == nil
+	if in.proxy != nil {
+		probeCtx, stopProbe := context.WithCancel(ctx)
+		defer stopProbe()
+		portUp = probePort(probeCtx, in.backendPort)
+	}
+	if s.WaitReady || in.proxy != nil {
 		timeoutTimer = time.After(s.ListenTimeout.D())
 	} else {
 		readyTimer = time.After(s.MinUptime.D())
 	}
+	// inBalancer is true while the proxy sends connections to this process.
+	inBalancer := false
+	defer func() {
+		if in.backendKey != "" {
+			in.proxy.Remove(in.backendKey)
+		}
+	}()
 	markReady := func(how string) {
+		if !signalled || !accepting {
+			return
+		}
 		if in.lastRestart != "" {
 			how += "; restarted: " + in.lastRestart
 		}
+		if in.proxy != nil {
+			in.proxy.Add(in.backendKey, net.JoinHostPort("127.0.0.1", strconv.Itoa(in.backendPort)))
+			inBalancer = true
+		}
 		in.set(func(st *InstanceStatus) { st.State, st.Ready, st.Reason = Online, true, how })
 		in.readyOnce.Do(func() { close(in.ready) })
-		readyTimer, timeoutTimer = nil, nil
+		readyTimer, timeoutTimer, portUp = nil, nil, nil
 	}
 	messages, notes := p.Messages(), p.Notifications()
 	// The memory of the process tree is sampled for max_memory_restart.
@@ -304,6 +345,17 @@ func (in *instance) supervise(ctx context.Context, p *proc.Process, spec **ecosy
 	stopWith := func(reason string) restart.Exit {
 		in.setState(Stopping, reason)
 		cur := *spec
+		if inBalancer && ctx.Err() == nil {
+			// Drain: no new connection comes; the open ones get up to kill_timeout to end
+			// before the signal (an app that drains on the signal, as Node apps do with eco's
+			// preload, ends kept-alive connections itself).
+			drained := in.proxy.Drain(in.backendKey)
+			select {
+			case <-drained:
+			case <-p.Done():
+			case <-time.After(cur.KillTimeout.D()):
+			}
+		}
 		if cur.ShutdownWithMessage {
 			_ = p.Send("shutdown")
 		}
@@ -319,7 +371,13 @@ func (in *instance) supervise(ctx context.Context, p *proc.Process, spec **ecosy
 		case <-ctx.Done():
 			stopWith("daemon shutting down")
 			return outcome{kind: "stopped", reason: "stopped: daemon shut down"}
+		case <-portUp:
+			accepting = true
+			markReady(fmt.Sprintf("online (accepting on 127.0.0.1:%d)", in.backendPort))
 		case <-p.Done():
+			if in.backendKey != "" {
+				in.proxy.Remove(in.backendKey) // out of the balancer at once
+			}
 			es := p.ExitStatus()
 			return outcome{kind: "exited", exit: restart.Exit{Code: es.Code, Signal: es.Signal, Started: started, Ended: in.deps.now()}}
 		case <-memTicker.C:
@@ -344,6 +402,9 @@ func (in *instance) supervise(ctx context.Context, p *proc.Process, spec **ecosy
 			markReady(fmt.Sprintf("online (up %s, no wait_ready)", (*spec).MinUptime))
 		case <-timeoutTimer:
 			reason := fmt.Sprintf("not ready within listen_timeout %s", (*spec).ListenTimeout)
+			if !accepting {
+				reason = fmt.Sprintf("not accepting on its port 127.0.0.1:%d (PORT) within listen_timeout %s", in.backendPort, (*spec).ListenTimeout)
+			}
 			stopWith(reason)
 			in.setState(Errored, reason)
 			in.failedOnce.Do(func() { close(in.failed) })
@@ -355,6 +416,7 @@ func (in *instance) supervise(ctx context.Context, p *proc.Process, spec **ecosy
 				continue
 			}
 			if string(m) == `"ready"` && (*spec).WaitReady && timeoutTimer != nil {
+				signalled = true
 				markReady("online (ready over IPC)")
 			}
 		case n, ok := <-notes:
@@ -365,7 +427,8 @@ func (in *instance) supervise(ctx context.Context, p *proc.Process, spec **ecosy
 			if n.Status != "" {
 				in.set(func(st *InstanceStatus) { st.Reason = "status: " + n.Status })
 			}
-			if n.Ready && timeoutTimer != nil {
+			if n.Ready && timeoutTimer != nil && (*spec).WaitReady {
+				signalled = true
 				markReady("online (READY=1)")
 			}
 		case c := <-in.cmds:
@@ -409,10 +472,22 @@ func (in *instance) launch(spec *ecosystem.App) (*proc.Process, error) {
 	argv := spec.Argv()
 	env := instanceEnv(in.deps.baseEnv, spec, in.index)
 	var extra []*os.File
-	if in.listener != nil {
+	in.backendPort, in.backendKey = 0, ""
+	switch {
+	case in.proxy != nil:
+		// Behind the proxy: the instance listens on a loopback port of its own.
+		port, err := loopbackPort()
+		if err != nil {
+			out.abort()
+			return nil, err
+		}
+		in.backendPort = port
+		env = clusterEnv(env, spec, port, in.deps.preload)
+	case in.listener != nil:
 		// systemd's socket activation: fd 3, LISTEN_FDS=1, and LISTEN_PID set by the shim.
 		extra = []*os.File{in.listener}
 		env = append(env, "LISTEN_FDS=1", "LISTEN_FDNAMES="+spec.Name)
+		env = clusterEnv(env, spec, 0, in.deps.preload)
 		if len(in.deps.shim) > 0 {
 			argv = append(append(append([]string{}, in.deps.shim...), "--"), argv...)
 		}
@@ -439,6 +514,10 @@ func (in *instance) launch(spec *ecosystem.App) (*proc.Process, error) {
 	}
 	out.start(in.deps.outputs)
 	in.out = out
+	if in.proxy != nil {
+		in.backendKey = fmt.Sprintf("%s#%d", in.name(), p.Pid())
+		in.set(func(st *InstanceStatus) { st.Backend = net.JoinHostPort("127.0.0.1", strconv.Itoa(in.backendPort)) })
+	}
 	if err := recordInstance(in.deps.home, spec.Name, in.index, p.Pid()); err != nil {
 		in.deps.log.Warn("cannot record the instance's pid", "app", in.app, "instance", in.index, "err", err)
 	}

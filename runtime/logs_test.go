@@ -81,6 +81,11 @@ func TestLogs_NoLineLostAcrossRotations(t *testing.T) {
 	errPath := filepath.Join(h.home, "logs", "flood-error-0.log")
 	checkSequence(t, waitLines(t, outPath, n), "i0", "out", n)
 	checkSequence(t, waitLines(t, errPath, n), "i0", "err", n)
+	// A job that exits 0 with autorestart off is finished, not failed.
+	waitFor(t, "the job to finish", 20*time.Second, func() bool {
+		a := h.apps()["flood"]
+		return len(a.Instances) == 1 && a.Instances[0].State == Stopped && a.Instances[0].Finished
+	})
 	rotated, _ := logs.Rotated(outPath)
 	if len(rotated) < 2 {
 		t.Errorf("out has %d rotated files, want at least 2 (3 MiB at 1 MiB each)", len(rotated))
@@ -130,7 +135,7 @@ func TestLogs_LastOutputKept(t *testing.T) {
 	}
 	waitFor(t, "the crash to be seen", 20*time.Second, func() bool {
 		a := h.apps()["crasher"]
-		return len(a.Instances) == 1 && a.Instances[0].State == Stopped
+		return len(a.Instances) == 1 && a.Instances[0].State == Stopped && !a.Instances[0].Finished
 	})
 }
 

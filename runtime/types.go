@@ -81,6 +81,15 @@ type InstanceStatus struct {
 	Generation int     `json:"generation"`
 	CPU        float64 `json:"cpu"`
 	Memory     uint64  `json:"memory"`
+	// Backend is the loopback address the instance listens on behind eco's proxy; Connections
+	// are the proxy's connections to it now, ConnectionsTotal since it was ready.
+	Backend          string `json:"backend,omitempty"`
+	Connections      int64  `json:"connections,omitempty"`
+	ConnectionsTotal int64  `json:"connections_total,omitempty"`
+	Draining         bool   `json:"draining,omitempty"`
+	// Finished is true for an instance that stopped on its own as expected: it exited 0 or
+	// with one of stop_exit_codes, and is not restarted (a one-shot job that is done).
+	Finished bool `json:"finished,omitempty"`
 }
 
 // AppStatus is what `eco ls` and `eco describe` show of one app.

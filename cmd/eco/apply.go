@@ -234,17 +234,24 @@ func outcomeLine(a runtime.AppStatus) (string, bool) {
 	if a.Stopped {
 		return fmt.Sprintf("%s: stopped (eco start %s runs it)", a.Name, a.Name), true
 	}
-	online := 0
+	online, finished := 0, 0
 	var problems []string
 	for _, in := range a.Instances {
 		if in.State == runtime.Online {
 			online++
 			continue
 		}
+		if in.Finished {
+			finished++ // a job that is done: as good as online
+			continue
+		}
 		problems = append(problems, fmt.Sprintf("%s[%d] %s: %s", a.Name, in.Index, in.State, in.Reason))
 	}
 	line := fmt.Sprintf("%s: %d/%d online", a.Name, online, a.Desired)
-	ok := online == a.Desired && a.Message == ""
+	if finished > 0 {
+		line += fmt.Sprintf(", %d finished", finished)
+	}
+	ok := online+finished == a.Desired && a.Message == ""
 	if a.Message != "" {
 		line += "; " + a.Message
 	}

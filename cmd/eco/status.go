@@ -165,8 +165,14 @@ func writeDescribe(w io.Writer, a runtime.AppStatus, now time.Time) error {
 		fmt.Fprintf(&b, "  mode       %s\n", mode)
 		fmt.Fprintf(&b, "  instances  %d\n", a.Desired)
 		ready := "after min_uptime " + cfg.MinUptime.String()
-		if cfg.WaitReady {
+		proxied := cfg.ExecMode == "cluster" && cfg.Balance != "kernel"
+		switch {
+		case cfg.WaitReady && proxied:
+			ready = "when it says so (IPC 'ready' or READY=1) and accepts on its port, within " + cfg.ListenTimeout.String()
+		case cfg.WaitReady:
 			ready = "when it says so (IPC 'ready' or READY=1), within " + cfg.ListenTimeout.String()
+		case proxied:
+			ready = "when it accepts on its port (PORT), within " + cfg.ListenTimeout.String()
 		}
 		fmt.Fprintf(&b, "  ready      %s\n", ready)
 		fmt.Fprintf(&b, "  stop       %s, then SIGKILL after %s\n", cfg.StopSignal, cfg.KillTimeout)
@@ -193,6 +199,19 @@ func writeDescribe(w io.Writer, a runtime.AppStatus, now time.Time) error {
 	}
 	if a.Message != "" {
 		fmt.Fprintf(&b, "  last change %s\n", a.Message)
+	}
+	if a.Config != nil && a.Config.ExecMode == "cluster" && a.Balance != "" && a.Balance != "kernel" {
+		fmt.Fprintf(&b, "  proxy      :%d -> each instance's 127.0.0.1 port (PORT), %s\n", a.Port, a.Balance)
+		for _, in := range a.Instances {
+			if in.Backend == "" {
+				continue
+			}
+			note := ""
+			if in.Draining {
+				note = ", draining"
+			}
+			fmt.Fprintf(&b, "    %s[%d]  %s  %d open, %d in all%s\n", a.Name, in.Index, in.Backend, in.Connections, in.ConnectionsTotal, note)
+		}
 	}
 	fmt.Fprintln(&b)
 	if _, err := io.WriteString(w, b.String()); err != nil {

@@ -103,7 +103,7 @@ func TestConfig_Text(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	for _, want := range []string{`app "web"`, "cluster, port 3000, balance kernel", "node ", "server.js", `app "worker"`, "bash "} {
+	for _, want := range []string{`app "web"`, "cluster, port 3000, balance round_robin", "node ", "server.js", `app "worker"`, "bash "} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}

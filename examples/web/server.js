@@ -1,5 +1,6 @@
 // A small HTTP server using only Node's standard library, written the way eco runs it:
-// it listens on the socket eco passes (LISTEN_FDS, kernel balance), else on PORT, tells
+// it listens on the socket eco passes (LISTEN_FDS, kernel balance), else on PORT (its own
+// loopback port behind eco's proxy), tells
 // eco it is ready with process.send('ready'), and shuts down gracefully on SIGINT or on
 // the "shutdown" message.
 'use strict';

@@ -1,0 +1,174 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/eco-pm/eco/ecosystem"
+	"github.com/eco-pm/eco/runtime/preload"
+	"github.com/eco-pm/eco/runtime/proxy"
+)
+
+// Cluster mode with balance round_robin, least_conn or ip_hash: eco accepts on the public port
+// and forwards each connection to an instance listening on its own loopback port (PORT). An
+// instance is in the balancer from the moment it is ready (its port accepts, and it said
+// ready when wait_ready) until it is told to stop: then it drains, taking no new connection,
+// for up to kill_timeout before the stop signal. A crashed instance is out at once.
+
+// balancer is one running proxy of an app's public port.
+type balancer struct {
+	p      *proxy.Proxy
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// usesProxy reports whether spec's instances sit behind eco's proxy.
+func usesProxy(spec *ecosystem.App) bool {
+	return spec.ExecMode == ecosystem.Cluster && spec.Balance != ecosystem.Kernel && spec.Balance != ""
+}
+
+// ensureProxy runs the proxy of spec's port, in spec's mode; wg owns its goroutine. The port
+// must be bound (listen).
+func (r *appRunner) ensureProxy(ctx context.Context, wg *sync.WaitGroup, spec *ecosystem.App) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if b := r.proxies[spec.Port]; b != nil {
+		b.p.SetMode(proxy.Mode(spec.Balance))
+		return nil
+	}
+	f := r.listeners[spec.Port]
+	if f == nil {
+		return fmt.Errorf("port %d is not bound", spec.Port)
+	}
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return fmt.Errorf("proxy port %d: %w", spec.Port, err)
+	}
+	p := proxy.New(ln, proxy.Mode(spec.Balance), r.deps.log.With("app", spec.Name))
+	pctx, cancel := context.WithCancel(ctx)
+	b := &balancer{p: p, cancel: cancel, done: make(chan struct{})}
+	r.proxies[spec.Port] = b
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(b.done)
+		defer ln.Close()
+		if err := p.Run(pctx); err != nil {
+			r.deps.log.Error("the proxy stopped", "app", spec.Name, "port", spec.Port, "err", err)
+		}
+	}()
+	return nil
+}
+
+// stopProxiesLocked stops the proxies of ports other than keep (every one for -1), without
+// waiting: their goroutines belong to the runner's wait group.
+func (r *appRunner) stopProxiesLocked(keep int) {
+	for port, b := range r.proxies {
+		if port != keep {
+			b.cancel()
+			delete(r.proxies, port)
+		}
+	}
+}
+
+// backendForLocked returns the proxy an instance of spec joins, or nil.
+func (r *appRunner) backendForLocked(spec *ecosystem.App) *proxy.Proxy {
+	if !usesProxy(spec) {
+		return nil
+	}
+	if b := r.proxies[spec.Port]; b != nil {
+		return b.p
+	}
+	return nil
+}
+
+// loopbackPort finds a free port on 127.0.0.1 for an instance behind the proxy. Another
+// process could take it before the instance binds it; the instance would then fail to
+// listen, crash, and get a new port when it restarts.
+func loopbackPort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a loopback port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// clusterEnv sets the variables of cluster mode in env: PORT (the instance's own port behind
+// the proxy, or the public one in kernel mode), and the Node preload's, which makes an
+// unmodified Node app's listen(<port>) use what eco provides and drain on SIGINT/SIGTERM.
+func clusterEnv(env []string, spec *ecosystem.App, backendPort int, preloadPath string) []string {
+	env = setEnv(env, preload.EnvClusterPort, strconv.Itoa(spec.Port))
+	if backendPort != 0 {
+		env = setEnv(env, "PORT", strconv.Itoa(backendPort))
+		env = setEnv(env, preload.EnvBackendPort, strconv.Itoa(backendPort))
+	} else {
+		env = setEnv(env, preload.EnvListenFD, "3")
+	}
+	if preloadPath != "" {
+		env = setEnv(env, preload.EnvGraceful, "1")
+		env = setEnv(env, preload.EnvGracefulTimeout, strconv.FormatInt(spec.KillTimeout.D().Milliseconds(), 10))
+		env = setEnv(env, "NODE_OPTIONS", preload.NodeOptions(getEnv(env, "NODE_OPTIONS"), preloadPath))
+	}
+	return env
+}
+
+func getEnv(env []string, k string) string {
+	for _, kv := range env {
+		if len(kv) > len(k) && kv[len(k)] == '=' && kv[:len(k)] == k {
+			return kv[len(k)+1:]
+		}
+	}
+	return ""
+}
+
+// setEnv sets k=v in env, replacing an existing k.
+func setEnv(env []string, k, v string) []string {
+	for i, kv := range env {
+		if len(kv) > len(k) && kv[len(k)] == '=' && kv[:len(k)] == k {
+			env[i] = k + "=" + v
+			return env
+		}
+	}
+	return append(env, k+"="+v)
+}
+
+// probePort reports on the returned channel when 127.0.0.1:port accepts a connection,
+// trying every 20ms until ctx ends.
+func probePort(ctx context.Context, port int) <-chan struct{} {
+	up := make(chan struct{})
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	go func() {
+		d := net.Dialer{Timeout: time.Second}
+		for {
+			c, err := d.DialContext(ctx, "tcp", addr)
+			if err == nil {
+				c.Close()
+				close(up)
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	return up
+}
+
+// writePreload writes the Node preload script into home/run and returns its path, or "" (and
+// logs why) when it cannot: clustering Node apps with a hard-coded port then fails, others work.
+func (d *Daemon) writePreload() string {
+	path, err := preload.Write(filepath.Join(d.opts.Home, "run"))
+	if err != nil {
+		d.log.Error("cannot write the Node preload script; Node apps that hard-code their port cannot cluster", "err", err)
+		return ""
+	}
+	return path
+}

@@ -1,0 +1,228 @@
+'use strict';
+// eco's Node.js preload, loaded with `node --require` through NODE_OPTIONS.
+// It is embedded in the eco binary (runtime/preload) and does nothing at all
+// unless eco set ECO_CLUSTER_PORT with ECO_LISTEN_FD or ECO_BACKEND_PORT, or
+// ECO_GRACEFUL=1.
+//
+//   ECO_CLUSTER_PORT      the app's public port: listen() calls for it are redirected
+//   ECO_LISTEN_FD         kernel mode: listen on this inherited socket fd instead
+//   ECO_BACKEND_PORT      proxy mode: listen on 127.0.0.1:<this port> instead
+//   ECO_GRACEFUL          "1": drain the servers and exit 0 on SIGINT/SIGTERM
+//   ECO_GRACEFUL_TIMEOUT  drain bound in ms (default 10000), then die by the signal
+//
+// Child Node processes inherit NODE_OPTIONS and these variables, so `npm start`
+// (npm's node, then the app's node) is redirected in the process that listens.
+// In kernel mode one process can serve one server at a time on the fd: a
+// second listen() for the port fails (EEXIST, where it would fail with
+// EADDRINUSE without eco), and closing the server closes the fd.
+(function ecoPreload() {
+  const env = process.env;
+  const clusterPort = portNumber(env.ECO_CLUSTER_PORT);
+  const listenFD = fdNumber(env.ECO_LISTEN_FD);
+  const backendPort = portNumber(env.ECO_BACKEND_PORT);
+  const redirect = clusterPort > 0 && (listenFD >= 0 || backendPort > 0);
+  const graceful = env.ECO_GRACEFUL === '1';
+  if (!redirect && !graceful) return;
+
+  const net = require('net');
+  const mark = Symbol.for('eco.preload');
+  const origListen = net.Server.prototype.listen;
+  if (origListen[mark]) return; // another copy of the preload got here first
+
+  // During a drain a kept-alive HTTP connection that is idle (no response
+  // pending) is closed only once it was idle at one sweep and has read no
+  // byte by the next: closing it at once would drop a request the client may
+  // have just sent, while a client that is using the connection sends its
+  // next request well within a sweep period and gets `Connection: close`.
+  const IDLE_SWEEP_MS = 200;
+  const timeoutMs = positiveInt(env.ECO_GRACEFUL_TIMEOUT) || 10000;
+
+  const servers = new Set(); // servers that listened and have not closed
+  const hooked = new WeakSet(); // servers whose connections we follow
+  const sockets = new Set(); // open connections of HTTP servers
+  let idleSince = new Map(); // socket -> bytesRead at the last sweep, if idle then
+  let draining = false;
+  let exiting = false;
+
+  function listen(...args) {
+    if (graceful) track(this);
+    if (redirect) {
+      const to = redirected(args);
+      if (to !== null) return origListen.apply(this, to);
+    }
+    return origListen.apply(this, args);
+  }
+  listen[mark] = true;
+  net.Server.prototype.listen = listen;
+
+  if (graceful) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+
+  // redirected returns the arguments for a listen() call that asks for the
+  // cluster port, or null for any other call. The forms follow net's own
+  // normalizeArgs: (port[, host][, backlog][, cb]) and (options[, cb]).
+  function redirected(args) {
+    const first = args[0];
+    const cb = typeof args[args.length - 1] === 'function' ? args[args.length - 1] : null;
+    const backlogFromArgs = toNumber(args.length > 1 && args[1]) || toNumber(args.length > 2 && args[2]);
+    let port;
+    let backlog = backlogFromArgs;
+    let signal;
+    let exclusive;
+    if (first !== null && typeof first === 'object') {
+      if (first.handle != null || first._handle != null) return null;
+      if (typeof first.fd === 'number' && first.fd >= 0) return null;
+      port = first.port;
+      backlog = first.backlog || backlogFromArgs;
+      signal = first.signal;
+      exclusive = first.exclusive;
+    } else {
+      port = first;
+    }
+    if (!isPort(port, clusterPort)) return null;
+
+    const options = listenFD >= 0 ? { fd: listenFD } : { port: backendPort, host: '127.0.0.1' };
+    if (signal !== undefined) options.signal = signal;
+    if (exclusive !== undefined) options.exclusive = exclusive;
+    const out = [options];
+    if (backlog) {
+      if (listenFD >= 0) out.push(backlog); // net reads a fd listen's backlog from the arguments only
+      else options.backlog = backlog;
+    }
+    if (cb !== null) out.push(cb);
+    return out;
+  }
+
+  function track(server) {
+    if (servers.has(server)) return;
+    servers.add(server);
+    server.once('close', () => {
+      servers.delete(server);
+      if (draining) exitWhenClosed();
+    });
+    if (hooked.has(server) || !('keepAliveTimeout' in server)) return; // only HTTP(S) servers
+    hooked.add(server);
+    // An HTTPS server speaks HTTP on the TLS socket, not on the raw one.
+    const event = typeof server.addContext === 'function' ? 'secureConnection' : 'connection';
+    server.on(event, (socket) => {
+      sockets.add(socket);
+      socket.once('close', () => {
+        sockets.delete(socket);
+        idleSince.delete(socket);
+      });
+    });
+  }
+
+  function onSignal(sig) {
+    if (process.listeners(sig).some((l) => l !== onSignal)) {
+      // The app handles this signal itself. Step aside for good, so its
+      // handler sees what it would see without eco (signal-exit, for one,
+      // re-raises only when its own listeners are the only ones).
+      process.removeListener(sig, onSignal);
+      return;
+    }
+    if (draining) die(sig); // a second signal ends the drain
+    else drain(sig);
+  }
+
+  function drain(sig) {
+    draining = true;
+    setTimeout(die, timeoutMs, sig).unref();
+    setInterval(sweep, IDLE_SWEEP_MS).unref();
+    for (const server of servers) {
+      if (hooked.has(server)) server.prependListener('request', closeAfter);
+      stopAccepting(server);
+    }
+    sweep();
+    exitWhenClosed();
+  }
+
+  // stopAccepting closes the listening socket. Node >= 19's http close() also
+  // destroys every idle connection at once, which races with a request the
+  // client may have just sent on it; the sweep closes idle ones instead.
+  function stopAccepting(server) {
+    const own = Object.prototype.hasOwnProperty.call(server, 'closeIdleConnections');
+    const saved = server.closeIdleConnections;
+    const shadow = typeof saved === 'function';
+    if (shadow) server.closeIdleConnections = noop;
+    try {
+      server.close();
+    } catch (_) {
+      // close() of a server that never listened: 'close' still follows.
+    } finally {
+      if (shadow) {
+        if (own) server.closeIdleConnections = saved;
+        else delete server.closeIdleConnections;
+      }
+    }
+  }
+
+  // closeAfter runs first for every request during a drain: the response
+  // carries `Connection: close` and Node ends the connection after it.
+  function closeAfter(req, res) {
+    res.shouldKeepAlive = false;
+  }
+
+  // sweep closes the HTTP connections that were idle at the previous sweep and
+  // have read nothing since; a response not yet started is made the last.
+  function sweep() {
+    const next = new Map();
+    for (const socket of sockets) {
+      if (socket.destroyed) continue;
+      const res = socket._httpMessage;
+      if (res) {
+        if (!res.headersSent) res.shouldKeepAlive = false;
+        continue;
+      }
+      if (!socket.parser) continue; // upgraded (e.g. WebSocket): the app's protocol now
+      const read = socket.bytesRead;
+      if (idleSince.get(socket) === read) {
+        socket.destroy();
+        continue;
+      }
+      next.set(socket, read);
+    }
+    idleSince = next;
+  }
+
+  function exitWhenClosed() {
+    if (exiting || servers.size > 0) return;
+    exiting = true;
+    setImmediate(() => process.exit(0)); // let the other 'close' listeners run first
+  }
+
+  // die ends the process as the signal would have without the preload.
+  function die(sig) {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+    process.exit(128 + (require('os').constants.signals[sig] || 0));
+  }
+
+  function noop() {}
+
+  function isPort(value, want) {
+    if (typeof value === 'number') return value === want;
+    if (typeof value === 'string' && value.trim() !== '') return Number(value) === want;
+    return false;
+  }
+
+  function toNumber(x) {
+    return (x = Number(x)) >= 0 ? x : false;
+  }
+
+  function portNumber(s) {
+    const n = positiveInt(s);
+    return n > 0 && n <= 65535 ? n : 0;
+  }
+
+  function fdNumber(s) {
+    return typeof s === 'string' && /^[0-9]+$/.test(s) ? Number(s) : -1;
+  }
+
+  function positiveInt(s) {
+    return typeof s === 'string' && /^[0-9]+$/.test(s) ? Number(s) : 0;
+  }
+})();
