@@ -280,6 +280,10 @@ func (a *appDecoder) finish() {
 			a.errorf(a.rangeOf("stop_exit_codes"), "Invalid exit code", "stop_exit_codes holds %d; exit codes are 0 to 255.", code)
 		}
 	}
+	if app.MaxParallel < 1 {
+		a.errorf(a.rangeOf("max_parallel"), "Invalid max_parallel",
+			"max_parallel is how many instances a rolling restart replaces at once: 1 or more; got %d.", app.MaxParallel)
+	}
 	if app.Autorestart && app.MaxRestarts == 0 && app.IsSet("max_restarts") {
 		a.warnf(a.rangeOf("max_restarts"), "No restarts allowed",
 			"max_restarts = 0 marks the app errored at its first crash; set autorestart = false if that is what you mean.")

@@ -88,6 +88,7 @@ type App struct {
 	WaitReady           bool     `json:"wait_ready"`
 	ListenTimeout       Duration `json:"listen_timeout"`
 	KillTimeout         Duration `json:"kill_timeout"`
+	MaxParallel         int      `json:"max_parallel"`
 	StopSignal          string   `json:"stop_signal"`
 	ShutdownWithMessage bool     `json:"shutdown_with_message"`
 

@@ -47,8 +47,8 @@ type appRunner struct {
 	watching  []string
 	busy      bool
 	instances map[int]*instance
-	// incoming is a new instance of a rollout, not yet taking its slot.
-	incoming *instance
+	// incoming are the new instances of a rollout, not yet taking their slots.
+	incoming []*instance
 	// listeners are the cluster's listening sockets by port, bound once and passed to every
 	// instance (balance = "kernel"), so restarts never refuse a connection.
 	listeners map[int]*os.File
@@ -278,24 +278,25 @@ func (r *appRunner) converge(ctx context.Context, wg *sync.WaitGroup) {
 		return
 	}
 
-	// Older generations are replaced one at a time, in index order.
+	// Older generations are replaced max_parallel at a time (one by default), in index order.
+	var stale []*instance
+	r.mu.Lock()
 	for idx := range spec.Instances {
-		r.mu.Lock()
-		old := r.instances[idx]
-		stale := old != nil && old.gen < gen
-		r.mu.Unlock()
-		if !stale {
-			continue
+		if old := r.instances[idx]; old != nil && old.gen < gen {
+			stale = append(stale, old)
 		}
-		r.mu.Lock()
-		why := r.rollWhy
-		r.mu.Unlock()
-		if why == "" {
-			why = fmt.Sprintf("replaced by generation %d (new settings)", gen)
-		}
-		if !r.replace(ctx, wg, spec, old, gen, why) {
+	}
+	why := r.rollWhy
+	r.mu.Unlock()
+	if why == "" {
+		why = fmt.Sprintf("replaced by generation %d (new settings)", gen)
+	}
+	for len(stale) > 0 {
+		n := min(max(spec.MaxParallel, 1), len(stale))
+		if !r.replace(ctx, wg, spec, stale[:n], gen, why) {
 			return
 		}
+		stale = stale[n:]
 	}
 
 	// Instances over their memory limit are replaced, new one first.
@@ -315,7 +316,7 @@ func (r *appRunner) converge(ctx context.Context, wg *sync.WaitGroup) {
 		if old == nil || idx >= spec.Instances {
 			continue
 		}
-		if !r.replace(ctx, wg, spec, old, gen, reason) {
+		if !r.replace(ctx, wg, spec, []*instance{old}, gen, reason) {
 			return
 		}
 	}
@@ -421,53 +422,62 @@ func (r *appRunner) closeListeners(port int) {
 	}
 }
 
-// replace starts the new instance of old's slot, waits until it is ready, then stops old. It
-// reports false when the new instance did not become ready: old keeps serving, the rollout
-// stops, and the app's message says why.
-func (r *appRunner) replace(ctx context.Context, wg *sync.WaitGroup, spec *ecosystem.App, old *instance, gen int, why string) bool {
-	in := newInstance(spec, old.index, gen, r.deps)
+// replace starts a new instance for each of olds' slots, waits until each is ready, then
+// stops the old one it replaces. It reports false when a new instance did not become ready:
+// its old one keeps serving, the rollout stops, and the app's message says why.
+func (r *appRunner) replace(ctx context.Context, wg *sync.WaitGroup, spec *ecosystem.App, olds []*instance, gen int, why string) bool {
+	news := make([]*instance, len(olds))
 	r.mu.Lock()
-	in.listener = r.listeners[spec.Port]
-	in.proxy = r.backendForLocked(spec)
-	r.mu.Unlock()
-	in.overLimit = r.memoryOver
-	// A replacement counts as a restart of the slot, as in PM2.
-	prev := old.status()
-	in.restartBase = prev.Restarts + 1
-	in.st.Restarts, in.st.Reason, in.lastRestart = in.restartBase, why, why
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		in.run(ctx, spec)
-	}()
-	r.mu.Lock()
-	r.incoming = in
+	for i, old := range olds {
+		in := newInstance(spec, old.index, gen, r.deps)
+		in.listener = r.listeners[spec.Port]
+		in.proxy = r.backendForLocked(spec)
+		in.overLimit = r.memoryOver
+		// A replacement counts as a restart of the slot, as in PM2.
+		prev := old.status()
+		in.restartBase = prev.Restarts + 1
+		in.st.Restarts, in.st.Reason, in.lastRestart = in.restartBase, why, why
+		news[i] = in
+	}
+	r.incoming = news
 	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
 		r.incoming = nil
 		r.mu.Unlock()
 	}()
-	select {
-	case <-in.ready:
-		r.mu.Lock()
-		r.instances[old.index] = in
-		r.mu.Unlock()
-		old.stop(ctx, why)
-		return true
-	case <-in.failed:
-		reason := in.status().Reason
-		in.stop(ctx, "rollout stopped")
-		r.mu.Lock()
-		r.blockedGen = gen
-		r.message = fmt.Sprintf("rollout stopped: the new %s did not become ready (%s); the old instances keep running", in.name(), reason)
-		r.mu.Unlock()
-		r.deps.log.Warn("rollout stopped", "app", r.name(), "instance", old.index, "reason", reason)
-		return false
-	case <-ctx.Done():
-		in.stop(context.WithoutCancel(ctx), "daemon shutting down")
-		return false
+	for _, in := range news {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in.run(ctx, spec)
+		}()
 	}
+	ok := true
+	var retired []*instance
+	for i, in := range news {
+		select {
+		case <-in.ready:
+			r.mu.Lock()
+			r.instances[in.index] = in
+			r.mu.Unlock()
+			retired = append(retired, olds[i])
+		case <-in.failed:
+			reason := in.status().Reason
+			in.stop(ctx, "rollout stopped")
+			r.mu.Lock()
+			r.blockedGen = gen
+			r.message = fmt.Sprintf("rollout stopped: the new %s did not become ready (%s); the old instances keep running", in.name(), reason)
+			r.mu.Unlock()
+			r.deps.log.Warn("rollout stopped", "app", r.name(), "instance", in.index, "reason", reason)
+			ok = false
+		case <-ctx.Done():
+			stopInstances(context.WithoutCancel(ctx), news, "daemon shutting down")
+			return false
+		}
+	}
+	stopInstances(ctx, retired, why)
+	return ok
 }
 
 // status reports the app and its instances.
@@ -489,8 +499,8 @@ func (r *appRunner) status(withConfig bool) AppStatus {
 	for _, in := range r.instances {
 		s.Instances = append(s.Instances, in.status())
 	}
-	if r.incoming != nil {
-		s.Instances = append(s.Instances, r.incoming.status())
+	for _, in := range r.incoming {
+		s.Instances = append(s.Instances, in.status())
 	}
 	if b := r.proxies[r.spec.Port]; b != nil {
 		byAddr := map[string]proxy.BackendStats{}
@@ -517,7 +527,7 @@ func (r *appRunner) status(withConfig bool) AppStatus {
 // settledLocked reports whether the app has stopped moving: every desired instance of the
 // current generation exists and is online or has given up, or the rollout stopped.
 func (r *appRunner) settledLocked(list []InstanceStatus) bool {
-	if r.busy && r.blockedGen != r.gen && r.incoming != nil {
+	if r.busy && r.blockedGen != r.gen && len(r.incoming) > 0 {
 		return false
 	}
 	if r.stopped || r.deleted {
@@ -525,10 +535,10 @@ func (r *appRunner) settledLocked(list []InstanceStatus) bool {
 	}
 	if r.listenErr != nil {
 		// Nothing moves until the port is free: that is an outcome to report.
-		return r.incoming == nil
+		return len(r.incoming) == 0
 	}
 	if r.blockedGen == r.gen {
-		return r.incoming == nil
+		return len(r.incoming) == 0
 	}
 	current := 0
 	for _, st := range list {

@@ -343,6 +343,56 @@ func TestDaemon_RollingOrder(t *testing.T) {
 	gone(t, old...)
 }
 
+// TestDaemon_RollingMaxParallel: with max_parallel = 2, a reload starts two new instances at a
+// time, never more, and the old ones serve until their replacements are ready.
+func TestDaemon_RollingMaxParallel(t *testing.T) {
+	h := startDaemon(t)
+	const n = 4
+	web := h.app("web", "serve", n, map[string]string{"READY": "ipc", "READY_DELAY_MS": "1500"})
+	web.WaitReady, web.MaxParallel = true, 2
+	h.apply("shop", web)
+	old := h.online("web", n)
+	if _, err := h.act("web", "reload", ActionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	maxIncoming, minReady := 0, n
+	// incoming counts the new instances not yet ready, and checks the old ones still serve.
+	incoming := func() int {
+		a := h.apps()["web"]
+		waiting, ready := 0, 0
+		for _, in := range a.Instances {
+			if in.Ready {
+				ready++
+			} else if in.Generation == 2 {
+				waiting++
+			}
+		}
+		maxIncoming, minReady = max(maxIncoming, waiting), min(minReady, ready)
+		return waiting
+	}
+	waitFor(t, "two new instances starting at once", 30*time.Second, func() bool { return incoming() == 2 })
+	waitFor(t, "the reload to finish", 60*time.Second, func() bool {
+		incoming()
+		a := h.apps()["web"]
+		if !a.Settled || len(a.Instances) != n {
+			return false
+		}
+		for _, in := range a.Instances {
+			if in.Generation != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	if maxIncoming > 2 {
+		t.Errorf("saw %d new instances starting at once, want at most max_parallel = 2", maxIncoming)
+	}
+	if minReady < n {
+		t.Errorf("saw only %d ready instances of %d during the reload", minReady, n)
+	}
+	gone(t, old...)
+}
+
 // TestDaemon_NodeWaitReady: a real Node script that calls process.send('ready').
 func TestDaemon_NodeWaitReady(t *testing.T) {
 	node, err := exec.LookPath("node")

@@ -246,6 +246,8 @@ var App = Block{
 			Description: "How long to wait for an instance to become ready."},
 		{Name: "kill_timeout", Kind: Duration, Default: ms(1600), Class: InPlace,
 			Description: "How long an instance has to exit after the stop signal before it is killed with SIGKILL."},
+		{Name: "max_parallel", Kind: Int, Default: cty.NumberIntVal(1), Class: InPlace,
+			Description: "How many instances a rolling restart (eco reload, a restart-class change, cron_restart, watch) replaces at once; each new one is ready before the old one it replaces stops."},
 		{Name: "stop_signal", Kind: Signal, Default: cty.StringVal("SIGINT"), Class: InPlace,
 			Description: "Signal sent to the instance's process group to stop it."},
 		{Name: "shutdown_with_message", Kind: Bool, Default: cty.False, Class: InPlace,

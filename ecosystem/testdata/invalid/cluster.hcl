@@ -25,3 +25,8 @@ app "fork-balance" {
   script  = "a.js"
   balance = "least_conn" # warning: balance has no effect in fork mode
 }
+
+app "no-parallel" {
+  script       = "a.js"
+  max_parallel = 0 # error: Invalid max_parallel
+}
