@@ -2,31 +2,62 @@ package proxy
 
 import (
 	"context"
-	"io"
 	"net"
 	"sync"
 	"time"
 )
 
-// conn is one forwarded connection, linked into Proxy.conns while it forwards.
+// conn is one client connection, linked into Proxy.conns while it forwards. It
+// may move from backend to backend (relay.go); Run and CloseConns cut it
+// wherever it is.
 type conn struct {
-	client, server net.Conn
-	b              *backend
-	prev, next     *conn
-}
+	p      *Proxy
+	ctx    context.Context // Run's: ends dials and waits for a backend
+	client net.Conn
+	hash   uint64     // addrHash of the client, for IPHash
+	tried  []*backend // backends this connection left or failed to dial; owned by serve, then by down
+	triedB [4]*backend
 
-// cut closes both sides; the forwarding goroutines then end on their own.
-func (c *conn) cut() {
-	c.client.Close()
-	c.server.Close()
+	// Guarded by Proxy.mu.
+	server     net.Conn // the backend connection to cut; nil while moving
+	b          *backend // the backend counting this connection active; nil while moving
+	prev, next *conn
+
+	// The relay's state, guarded by mu (taken after Proxy.mu, never before).
+	mu   sync.Mutex
+	cond sync.Cond     // on mu: a move ended, the client sent or ended, the relay ended
+	gone chan struct{} // closed when dead; made by the first move
+	srv  net.Conn      // where the client's bytes go; nil while moving
+	relayState
 }
 
 // serve finds a backend for client, forwards until both directions are done,
 // and closes client.
 func (p *Proxy) serve(ctx context.Context, client net.Conn) {
-	h := addrHash(clientAddr(client.RemoteAddr()))
-	var triedBuf [4]*backend
-	tried := triedBuf[:0]
+	c := &conn{p: p, ctx: ctx, client: client, hash: addrHash(clientAddr(client.RemoteAddr()))}
+	c.cond.L = &c.mu
+	c.tried = c.triedB[:0]
+	server, b := c.connect(nil)
+	if server == nil {
+		client.Close()
+		return
+	}
+	c.server, c.b, c.srv = server, b, server
+	if !p.register(c) {
+		client.Close()
+		server.Close()
+		p.release(b)
+		return
+	}
+	c.relay()
+	p.unregister(c)
+}
+
+// connect picks and dials a backend not tried yet, waiting up to WaitBackend
+// for one when there is none or every dial fails. It returns nil when the wait
+// is over, ctx ends or gone closes; then no backend counts the connection.
+func (c *conn) connect(gone <-chan struct{}) (net.Conn, *backend) {
+	p := c.p
 	var wait *time.Timer
 	defer func() {
 		if wait != nil {
@@ -34,44 +65,32 @@ func (p *Proxy) serve(ctx context.Context, client net.Conn) {
 		}
 	}()
 	for {
-		b, addr, added := p.acquire(h, tried)
+		b, addr, added := p.acquire(c.hash, c.tried)
 		if b == nil {
 			if wait == nil {
 				if p.WaitBackend <= 0 {
-					p.log.Debug("no backend, closing client", "client", client.RemoteAddr())
-					client.Close()
-					return
+					p.log.Debug("no backend, closing client", "client", c.client.RemoteAddr())
+					return nil, nil
 				}
 				wait = time.NewTimer(p.WaitBackend)
 			}
-			ok := p.await(ctx, added, wait.C)
-			if !ok {
-				p.log.Debug("no backend in time, closing client", "client", client.RemoteAddr())
-				client.Close()
-				return
+			if !p.await(c.ctx, added, wait.C, gone) {
+				p.log.Debug("no backend in time, closing client", "client", c.client.RemoteAddr())
+				return nil, nil
 			}
 			continue
 		}
-		server, err := p.dialer.DialContext(ctx, "tcp", addr)
+		server, err := p.dialer.DialContext(c.ctx, "tcp", addr)
 		if err != nil {
 			p.release(b)
-			if ctx.Err() != nil {
-				client.Close()
-				return
+			if c.ctx.Err() != nil {
+				return nil, nil
 			}
 			p.log.Debug("dial backend failed", "backend", b.key, "addr", addr, "err", err)
-			tried = append(tried, b)
+			c.tried = append(c.tried, b)
 			continue
 		}
-		c := &conn{client: client, server: server, b: b}
-		if !p.register(c) {
-			c.cut()
-			p.release(b)
-			return
-		}
-		forward(c)
-		p.unregister(c)
-		return
+		return server, b
 	}
 }
 
@@ -88,8 +107,8 @@ func (p *Proxy) acquire(client uint64, tried []*backend) (*backend, string, <-ch
 }
 
 // await waits for a backend to be added. It reports false when the wait timed
-// out or ctx ended.
-func (p *Proxy) await(ctx context.Context, added <-chan struct{}, timeout <-chan time.Time) bool {
+// out, ctx ended or gone closed (a nil gone never does).
+func (p *Proxy) await(ctx context.Context, added <-chan struct{}, timeout <-chan time.Time, gone <-chan struct{}) bool {
 	p.mu.Lock()
 	p.waiting++
 	p.mu.Unlock()
@@ -99,6 +118,7 @@ func (p *Proxy) await(ctx context.Context, added <-chan struct{}, timeout <-chan
 		ok = true
 	case <-timeout:
 	case <-ctx.Done():
+	case <-gone:
 	}
 	p.mu.Lock()
 	p.waiting--
@@ -123,9 +143,9 @@ func (p *Proxy) register(c *conn) bool {
 	return true
 }
 
+// unregister unlinks c, closes both sides and releases its backend.
 func (p *Proxy) unregister(c *conn) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if c.prev != nil {
 		c.prev.next = c.next
 	} else {
@@ -135,7 +155,60 @@ func (p *Proxy) unregister(c *conn) {
 		c.next.prev = c.prev
 	}
 	c.prev, c.next = nil, nil
-	p.releaseLocked(c.b)
+	c.client.Close()
+	if c.server != nil {
+		c.server.Close()
+		c.server = nil
+	}
+	if c.b != nil {
+		p.releaseLocked(c.b)
+		c.b = nil
+	}
+	p.mu.Unlock()
+}
+
+// leave makes c count on no backend, adding the one it was on to tried, and
+// returns that one's key. The caller has closed c's backend connection.
+func (p *Proxy) leave(c *conn) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	key := ""
+	if c.b != nil {
+		key = c.b.key
+		p.releaseLocked(c.b)
+		c.tried = append(c.tried, c.b)
+	}
+	c.b, c.server = nil, nil
+	return key
+}
+
+// moved counts a move of a connection to b.
+func (p *Proxy) moved(b *backend, kind moveKind) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if kind == moveReplay {
+		b.replayed++
+	} else {
+		b.moved++
+	}
+}
+
+// attach makes c count on b, whose connection is server (already counted
+// active by acquire). It reports false, releasing b, when c was cut meanwhile:
+// the caller then closes server.
+func (p *Proxy) attach(c *conn, server net.Conn, b *backend) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c.mu.Lock()
+	dead := c.dead
+	c.mu.Unlock()
+	if dead || p.closing {
+		p.releaseLocked(b)
+		return false
+	}
+	c.server, c.b = server, b
+	b.total++
+	return true
 }
 
 func (p *Proxy) release(b *backend) {
@@ -152,33 +225,40 @@ func (p *Proxy) releaseLocked(b *backend) {
 	}
 }
 
-// forward copies both ways until both are done, then closes both sides. A clean
-// EOF from one side becomes a CloseWrite on the other (half-close); an error
-// closes both, which also ends the other direction.
-//
-// Both sides are *net.TCPConn, so on Linux io.Copy moves the bytes with splice.
-func forward(c *conn) {
-	var wg sync.WaitGroup
-	wg.Go(func() { pipe(c.client, c.server) })
-	pipe(c.server, c.client)
-	wg.Wait()
+// cutLocked ends c: both sides are closed and the relay stops moving it, so
+// its goroutines end on their own. Proxy.mu is held.
+func (c *conn) cutLocked() {
+	c.mu.Lock()
+	if !c.dead {
+		c.dead = true
+		if c.gone != nil {
+			close(c.gone)
+		}
+		c.cond.Broadcast()
+	}
+	c.mu.Unlock()
 	c.client.Close()
-	c.server.Close()
+	if c.server != nil {
+		c.server.Close()
+	}
+}
+
+// kill is cutLocked for the relay's goroutines, which do not hold Proxy.mu.
+func (c *conn) kill() {
+	c.p.mu.Lock()
+	c.cutLocked()
+	c.p.mu.Unlock()
 }
 
 type closeWriter interface {
 	CloseWrite() error
 }
 
-func pipe(dst, src net.Conn) {
-	if _, err := io.Copy(dst, src); err != nil {
-		dst.Close()
-		src.Close()
-		return
-	}
-	if cw, ok := dst.(closeWriter); ok {
+// closeWrite half-closes c, or closes it when it cannot half-close.
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(closeWriter); ok {
 		cw.CloseWrite()
 	} else {
-		dst.Close()
+		c.Close()
 	}
 }

@@ -2,13 +2,16 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -19,9 +22,10 @@ const patience = 10 * time.Second
 
 // testBackend is a tiny TCP server on 127.0.0.1 standing in for an instance.
 type testBackend struct {
-	name string
-	ln   net.Listener
-	wg   sync.WaitGroup
+	name      string
+	ln        net.Listener
+	wg        sync.WaitGroup
+	accepting chan struct{} // closed when the accept loop ends
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -48,8 +52,9 @@ func startBackendFunc(t testing.TB, name string, handle func(name string, c net.
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &testBackend{name: name, ln: ln, conns: make(map[net.Conn]struct{})}
+	b := &testBackend{name: name, ln: ln, conns: make(map[net.Conn]struct{}), accepting: make(chan struct{})}
 	b.wg.Go(func() {
+		defer close(b.accepting)
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -83,16 +88,35 @@ func startBackendFunc(t testing.TB, name string, handle func(name string, c net.
 
 func (b *testBackend) addr() string { return b.ln.Addr().String() }
 
-// deadAddr returns a loopback address where nothing listens: dials are refused.
+// deadAddr returns a loopback address where nothing listens: dials are
+// refused. The port stays bound (without SO_REUSEADDR, never listening) until
+// the test ends, so no other listener, of this test or another process, can
+// take it meanwhile.
 func deadAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := holdPort(t, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+}
+
+// holdPort binds a socket to 127.0.0.1:port (any free port for 0) without
+// listening, until the test ends, and returns the port.
+func holdPort(t testing.TB, port int) (int, error) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return 0, err
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		return 0, err
+	}
+	return sa.(*syscall.SockaddrInet4).Port, nil
 }
 
 // testProxy is a Proxy running on its own loopback listener.
@@ -267,4 +291,150 @@ func (p *testProxy) waitingClients() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.waiting
+}
+
+// HTTP/1.1 on the wire, just enough of it for these tests.
+
+func getRequest(path string) string {
+	return "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n"
+}
+
+// httpResponse is an answer whose body is body.
+func httpResponse(body string) string {
+	return "HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+}
+
+// serveHTTP answers every request on c with its name as the body, until EOF.
+func serveHTTP(name string, c net.Conn) {
+	r := bufio.NewReader(c)
+	resp := []byte(httpResponse(name))
+	for {
+		if err := readRequest(r); err != nil {
+			return
+		}
+		if _, err := c.Write(resp); err != nil {
+			return
+		}
+	}
+}
+
+// dropRequest reads one request and closes the connection without answering:
+// with a FIN, or with a reset when reset is set.
+func dropRequest(reset bool) func(name string, c net.Conn) {
+	return func(name string, c net.Conn) {
+		readRequest(bufio.NewReader(c))
+		if reset {
+			c.(*net.TCPConn).SetLinger(0)
+		}
+	}
+}
+
+// readN reads n bytes and closes the connection (with a FIN: nothing is left
+// unread) without answering.
+func readN(n int) func(name string, c net.Conn) {
+	return func(name string, c net.Conn) {
+		io.ReadFull(c, make([]byte, n))
+	}
+}
+
+// readRequest reads up to the blank line that ends a request's header.
+func readRequest(r *bufio.Reader) error {
+	for {
+		line, err := r.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if len(line) <= 2 {
+			return nil
+		}
+	}
+}
+
+// readResponse reads one response with a Content-Length body and returns the
+// body, valid until the next read. It does not allocate.
+func readResponse(r *bufio.Reader) ([]byte, error) {
+	n := 0
+	for {
+		line, err := r.ReadSlice('\n')
+		if err != nil {
+			return nil, err
+		}
+		if len(line) <= 2 {
+			break
+		}
+		if v, ok := bytes.CutPrefix(line, []byte("Content-Length: ")); ok {
+			n = 0
+			for _, d := range bytes.TrimSpace(v) {
+				n = 10*n + int(d-'0')
+			}
+		}
+	}
+	body, err := r.Peek(n)
+	if err != nil {
+		return nil, err
+	}
+	r.Discard(n)
+	return body, nil
+}
+
+// httpClient is a kept-alive connection through the proxy.
+type httpClient struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func dialHTTP(t *testing.T, addr string) *httpClient {
+	t.Helper()
+	c := dial(t, addr)
+	return &httpClient{Conn: c, r: bufio.NewReader(c)}
+}
+
+// get sends a GET for path and returns the body of the answer.
+func (c *httpClient) get(t *testing.T, path string) string {
+	t.Helper()
+	c.send(t, getRequest(path))
+	return c.answer(t)
+}
+
+func (c *httpClient) send(t *testing.T, req string) {
+	t.Helper()
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// answer reads one response and returns its body.
+func (c *httpClient) answer(t *testing.T) string {
+	t.Helper()
+	body, err := readResponse(c.r)
+	if err != nil {
+		t.Fatalf("read answer: %v", err)
+	}
+	return string(body)
+}
+
+// rest reads what is left on the connection up to its end, which must be an
+// EOF or a reset.
+func (c *httpClient) rest(t *testing.T) string {
+	t.Helper()
+	got, err := io.ReadAll(c.r)
+	if err != nil && !isReset(err) {
+		t.Fatalf("connection did not end: %v (got %q)", err, got)
+	}
+	return string(got)
+}
+
+// pending is the number of unanswered client bytes the proxy holds.
+func (p *testProxy) pending() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for c := p.conns; c != nil; c = c.next {
+		c.mu.Lock()
+		if c.last == sideClient {
+			n += len(c.pending)
+		}
+		c.mu.Unlock()
+	}
+	return n
 }

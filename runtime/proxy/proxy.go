@@ -37,16 +37,23 @@ type BackendStats struct {
 	Key      string
 	Addr     string
 	Active   int64 // connections open or being opened to this backend
-	Total    int64 // connections forwarded since Add
+	Total    int64 // connections forwarded since Add, moved ones included
 	Draining bool
+	// Replayed counts the requests another backend left unanswered that were
+	// sent again to this one; Moved counts the connections that came to this
+	// one with nothing in flight: their backend failed between two requests,
+	// or before a byte crossed.
+	Replayed int64
+	Moved    int64
 }
 
 // Proxy accepts connections on a listener it does not own and forwards each one
 // to a backend picked by the current Mode.
 //
 // The exported fields are read by Run: set them before calling it. The methods
-// are safe for concurrent use. The mutex is held only to pick a backend and to
-// keep the counters, never during a dial or a copy.
+// are safe for concurrent use. The mutex is held only to pick a backend, to
+// keep the counters and to cut connections, never during a dial or a copy;
+// each connection's relay has its own (relay.go).
 type Proxy struct {
 	// DialTimeout bounds one dial to a backend (DefaultDialTimeout when zero or less).
 	DialTimeout time.Duration
@@ -80,6 +87,8 @@ type backend struct {
 	addr     string
 	active   int64
 	total    int64
+	replayed int64
+	moved    int64
 	draining bool
 	drained  chan struct{} // closed when draining and active reaches 0
 }
@@ -171,14 +180,14 @@ func (p *Proxy) Remove(key string) {
 }
 
 // CloseConns cuts every forwarding connection of key, including those of a
-// key already removed.
+// key already removed. A connection moving away from key is not key's any more.
 func (p *Proxy) CloseConns(key string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := 0
 	for c := p.conns; c != nil; c = c.next {
-		if c.b.key == key {
-			c.cut()
+		if c.b != nil && c.b.key == key {
+			c.cutLocked()
 			n++
 		}
 	}
@@ -193,7 +202,10 @@ func (p *Proxy) Stats() []BackendStats {
 	defer p.mu.Unlock()
 	out := make([]BackendStats, 0, len(p.backends))
 	for _, b := range p.backends {
-		out = append(out, BackendStats{Key: b.key, Addr: b.addr, Active: b.active, Total: b.total, Draining: b.draining})
+		out = append(out, BackendStats{
+			Key: b.key, Addr: b.addr, Active: b.active, Total: b.total, Draining: b.draining,
+			Replayed: b.replayed, Moved: b.moved,
+		})
 	}
 	slices.SortFunc(out, func(a, b BackendStats) int { return cmp.Compare(a.Key, b.Key) })
 	return out
@@ -220,10 +232,10 @@ type deadliner interface {
 }
 
 // Run accepts and forwards connections until ctx is done, then stops accepting,
-// cuts the connections still open, waits for every goroutine it started and
-// returns nil. It never closes the listener; when the listener cannot take a
-// deadline (it is not a TCP or unix listener), Run closes it as the only way to
-// unblock Accept. Run returns an error when Accept fails for good (the caller
+// cuts the connections still open (moving ones too), waits for every goroutine
+// it started and returns nil. It never closes the listener; when the listener
+// cannot take a deadline (it is not a TCP or unix listener), Run closes it as
+// the only way to unblock Accept. Run returns an error when Accept fails for good (the caller
 // closed the listener). Calls to Run must not overlap.
 func (p *Proxy) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
@@ -261,7 +273,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 	p.mu.Lock()
 	p.closing = true
 	for c := p.conns; c != nil; c = c.next {
-		c.cut()
+		c.cutLocked()
 	}
 	p.mu.Unlock()
 	p.wg.Wait()

@@ -1,0 +1,498 @@
+package proxy
+
+import (
+	"io"
+	"net"
+	"sync"
+)
+
+// The relay forwards one client connection, and moves it to another backend
+// when its backend ends while that is safe.
+//
+// Two goroutines forward a connection: up (client to backend) and down
+// (backend to client). A connection starts undecided, then becomes:
+//
+//   - plain, when the backend speaks first (a greeting) or the client's first
+//     bytes are not an HTTP/1.x request line. A plain connection is forwarded
+//     as it always was: io.Copy each way (splice on Linux), an EOF passed on as
+//     a half-close (CloseWrite), an error closing both sides. It never moves.
+//   - http, when the client's first bytes are an HTTP/1.x request line (not
+//     CONNECT). Its bytes go through pooled buffers, so the relay sees the
+//     turns: runs of bytes from one side. Every client turn must start with a
+//     request line and every backend turn with a status line other than 101;
+//     the first turn that does not (a body after 100 Continue, a WebSocket, a
+//     pipelining client caught mid-answer) makes the connection plain for good.
+//
+// The unanswered bytes are those the client sent since the backend last sent
+// anything, kept up to maxPending (64 KiB; past that they are dropped and the
+// connection cannot replay until the backend answers). When the backend
+// connection ends (EOF, reset, a failed read or write), down decides:
+//
+//  0. No byte crossed either way yet (undecided): the backend connection was
+//     never used, as when a dial fails, so dial another one as in 1, whatever
+//     the protocol. It happens when the dial landed in the backlog of an
+//     instance that was dying.
+//
+// and for an http connection:
+//
+//  1. Unanswered bytes that are one idempotent request (GET, HEAD, OPTIONS or
+//     TRACE, with nothing after its header), kept whole: replay them. The
+//     backend sent nothing after them, so no byte of their answer reached the
+//     client. Another backend is picked as for a new connection, never one
+//     this connection was on or failed to dial, waiting up to WaitBackend; the
+//     bytes are written to it and the connection goes on with it.
+//  2. Other unanswered bytes (a POST, a body, too many): as before, below.
+//  3. Nothing unanswered and a clean EOF: as before, the client gets a
+//     half-close after the whole answer. A backend that closes after an answer
+//     ("Connection: close", an idle timeout) means it; a process that dies
+//     between requests also closes with a FIN, and the proxy cannot tell the
+//     two apart.
+//  4. Nothing unanswered, an error (a reset: a process that died with bytes
+//     unread, or reset the connection), the client not half-closed: move
+//     lazily. The client keeps its connection and its next request, of any
+//     method, goes to a backend picked then (as in 1). That request reaches
+//     a backend for the first time: it is not a replay.
+//
+// Otherwise as before: a clean EOF becomes a half-close of the client (which
+// may still send: its bytes go to the old backend), an error closes both sides.
+//
+// Known limits, as L4 cannot see where an answer ends: rule 4 assumes that a
+// client that sent nothing since the backend's last bytes had its whole answer,
+// so a reset in the middle of an answer leaves the client waiting for the rest
+// until it sends again or gives up. A pipelining client (HTTP/1.1 pipelining is
+// off in browsers and common clients) can break the turn checks between two
+// checks.
+//
+// States; srv is nil while moving, and any state can end in dead (a cut, an
+// error passed on, no backend in time):
+//
+//	               request line              backend ends: rule 1 or 4
+//	undecided ─────────────────────> http ──────────────────────────> moving
+//	 │     ^                          │  ^                               │
+//	 │     └─ backend ends: rule 0,   │  └── bytes written to another ───┘
+//	 │        moving, then back       │
+//	 │ backend first, or              │ a turn that does not fit
+//	 │ not a request line             v
+//	 └──────────────────────────────> plain
+
+// maxPending bounds the unanswered bytes kept for a replay.
+const maxPending = 64 << 10
+
+var pendingPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, 4<<10)
+	return &b
+}}
+
+type proto uint8
+
+const (
+	protoUndecided proto = iota
+	protoHTTP
+	protoPlain
+)
+
+type side uint8
+
+const (
+	sideNone side = iota
+	sideClient
+	sideBackend
+)
+
+type moveKind uint8
+
+const (
+	moveUnused moveKind = iota + 1 // rule 0
+	moveReplay                     // rule 1
+	moveLazy                       // rule 4
+)
+
+func (k moveKind) String() string {
+	switch k {
+	case moveUnused:
+		return "unused"
+	case moveReplay:
+		return "replay"
+	case moveLazy:
+		return "idle"
+	}
+	return "none"
+}
+
+// relayState is the part of conn guarded by conn.mu, and the readers each
+// goroutine owns.
+type relayState struct {
+	proto     proto
+	last      side    // who sent the latest bytes
+	pending   []byte  // the unanswered bytes, unless overflow
+	pendingP  *[]byte // pending's entry in pendingPool
+	overflow  bool    // more than maxPending unanswered: no replay until the backend answers
+	broken    bool    // a write to srv failed: its end is an error, whatever its read says
+	clientEOF bool    // the client half-closed
+	downDone  bool    // the backend's end was passed on to the client: no move any more
+	dead      bool    // cut: both sides closed, no move
+
+	upR, downR reader // owned by up and down
+}
+
+// relay forwards c until both directions are done.
+func (c *conn) relay() {
+	var wg sync.WaitGroup
+	wg.Go(c.up)
+	c.down()
+	wg.Wait()
+	if c.pendingP != nil {
+		*c.pendingP = c.pending[:0]
+		pendingPool.Put(c.pendingP)
+		c.pendingP, c.pending = nil, nil
+	}
+}
+
+// up forwards the client's bytes.
+func (c *conn) up() {
+	r := &c.upR
+	r.init(c.client)
+	defer r.release()
+	for {
+		b, err := r.read()
+		if len(b) > 0 {
+			plain, ok := c.fromClient(b)
+			r.release()
+			if !ok {
+				return
+			}
+			if plain != nil {
+				c.copyPlain(plain, c.client)
+				return
+			}
+		}
+		if err != nil {
+			c.clientEnded(err)
+			return
+		}
+	}
+}
+
+// fromClient forwards b, bytes from the client. It returns the backend
+// connection when the connection is plain (the rest is copied as is), and
+// false when the relay is over.
+func (c *conn) fromClient(b []byte) (plain net.Conn, ok bool) {
+	c.mu.Lock()
+	for c.srv == nil && !c.dead {
+		if c.keepWhileMovingLocked(b) {
+			c.mu.Unlock()
+			return nil, true // down writes it to the next backend
+		}
+		c.cond.Wait()
+	}
+	if c.dead {
+		c.mu.Unlock()
+		return nil, false
+	}
+	c.fromClientLocked(b)
+	srv := c.srv
+	if c.proto == protoPlain {
+		plain = srv
+	}
+	c.mu.Unlock()
+	if _, err := srv.Write(b); err != nil {
+		return nil, c.writeFailed(srv)
+	}
+	return plain, true
+}
+
+// fromClientLocked keeps the books for b, bytes from the client about to be
+// written to srv.
+func (c *conn) fromClientLocked(b []byte) {
+	switch c.proto {
+	case protoUndecided:
+		if !httpRequest(b) {
+			c.proto = protoPlain
+			break
+		}
+		c.proto = protoHTTP
+		c.pendingP = pendingPool.Get().(*[]byte)
+		c.pending = (*c.pendingP)[:0]
+	case protoHTTP:
+		if c.last == sideBackend && !httpRequest(b) {
+			c.proto = protoPlain
+		}
+	}
+	if c.proto == protoHTTP {
+		if c.last != sideClient {
+			c.pending, c.overflow = c.pending[:0], false
+		}
+		switch {
+		case c.overflow:
+		case len(c.pending)+len(b) > maxPending:
+			c.pending, c.overflow = c.pending[:0], true
+		default:
+			c.pending = append(c.pending, b...)
+		}
+	}
+	c.last = sideClient
+}
+
+// keepWhileMovingLocked adds b to the unanswered bytes that down writes to the
+// next backend. It reports false when b cannot be kept: then the caller waits
+// for the move to end and writes b itself.
+func (c *conn) keepWhileMovingLocked(b []byte) bool {
+	if c.proto != protoHTTP {
+		return false
+	}
+	if c.last != sideClient { // the first request after a lazy move
+		if !httpRequest(b) {
+			c.proto = protoPlain
+			c.cond.Broadcast() // down gives up the move
+			return false
+		}
+		c.pending, c.overflow = c.pending[:0], false
+	}
+	if c.overflow || len(c.pending)+len(b) > maxPending {
+		return false
+	}
+	c.pending = append(c.pending, b...)
+	c.last = sideClient
+	c.cond.Broadcast() // a lazy move can go on
+	return true
+}
+
+// writeFailed handles a failed write of client bytes to srv. They are among
+// the unanswered bytes when they can be replayed, so it leaves the decision to
+// down, waking it by closing srv, and reports whether the relay goes on.
+func (c *conn) writeFailed(srv net.Conn) bool {
+	c.mu.Lock()
+	if c.proto != protoHTTP || c.downDone || c.dead {
+		c.mu.Unlock()
+		c.kill() // as before: a write error closes both sides
+		return false
+	}
+	if c.srv == srv {
+		c.broken = true
+	}
+	c.mu.Unlock()
+	srv.Close()
+	// Wait for down to see the end of srv, no longer: once it moves, the
+	// client's next bytes may be what the move waits for (rule 4), and the
+	// connection may move again before this goroutine runs.
+	c.mu.Lock()
+	for c.srv == srv && !c.dead && !c.downDone {
+		c.cond.Wait()
+	}
+	goOn := !c.dead && !c.downDone
+	c.mu.Unlock()
+	if !goOn {
+		c.kill()
+	}
+	return goOn
+}
+
+// clientEnded handles the end of the client's bytes: a half-close is passed on
+// (by down after a move, when the client ends while moving), an error ends all.
+func (c *conn) clientEnded(err error) {
+	if err != io.EOF {
+		c.kill()
+		return
+	}
+	c.mu.Lock()
+	c.clientEOF = true
+	srv := c.srv
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	if srv != nil {
+		closeWrite(srv)
+	}
+}
+
+// down forwards the backend's bytes, and moves the connection when its backend
+// ends.
+func (c *conn) down() {
+	c.mu.Lock()
+	srv := c.srv
+	c.mu.Unlock()
+	r := &c.downR
+	defer r.release()
+	r.init(srv)
+	for {
+		b, err := r.read()
+		if len(b) > 0 {
+			c.mu.Lock()
+			plain := c.fromBackendLocked(b)
+			c.mu.Unlock()
+			_, werr := c.client.Write(b)
+			r.release()
+			if werr != nil {
+				c.kill()
+				return
+			}
+			if plain {
+				c.copyPlain(c.client, srv)
+				return
+			}
+		}
+		if err != nil {
+			if srv = c.backendEnded(srv, err); srv == nil {
+				return
+			}
+			r.init(srv)
+		}
+	}
+}
+
+// fromBackendLocked keeps the books for b, bytes from the backend, and reports
+// whether the connection is plain.
+func (c *conn) fromBackendLocked(b []byte) bool {
+	switch c.proto {
+	case protoUndecided:
+		c.proto = protoPlain // the backend speaks first
+	case protoHTTP:
+		if c.last != sideBackend && !responseStart(b) {
+			c.proto = protoPlain
+		}
+	}
+	c.last = sideBackend
+	c.pending, c.overflow = c.pending[:0], false
+	return c.proto == protoPlain
+}
+
+// backendEnded applies the rules above to the end of srv, which down read with
+// err. It returns the backend connection to go on with, or nil when down is
+// done.
+func (c *conn) backendEnded(srv net.Conn, err error) net.Conn {
+	c.mu.Lock()
+	if c.dead {
+		c.mu.Unlock()
+		return nil
+	}
+	clean := err == io.EOF && !c.broken
+	c.broken = false
+	var kind moveKind
+	switch c.proto {
+	case protoUndecided:
+		kind = moveUnused
+	case protoHTTP:
+		switch {
+		case c.last == sideClient:
+			if !c.overflow && replayable(c.pending) {
+				kind = moveReplay
+			}
+		case !clean && !c.clientEOF:
+			kind = moveLazy
+		}
+	}
+	if kind == 0 {
+		c.downDone = true
+		c.cond.Broadcast()
+		c.mu.Unlock()
+		if clean {
+			closeWrite(c.client)
+		} else {
+			c.kill()
+		}
+		return nil
+	}
+	c.srv = nil
+	c.cond.Broadcast() // up may wait for this verdict (writeFailed)
+	c.mu.Unlock()
+	return c.move(srv, kind)
+}
+
+// move takes c from the backend of old to another one. For a lazy move it
+// first waits for the client's next request; the other kinds go at once.
+func (c *conn) move(old net.Conn, kind moveKind) net.Conn {
+	p := c.p
+	old.Close()
+	from := p.leave(c)
+	c.mu.Lock()
+	if c.gone == nil && !c.dead {
+		c.gone = make(chan struct{})
+	}
+	gone := c.gone
+	ok := !c.dead
+	if kind == moveLazy {
+		for c.last != sideClient && !c.clientEOF && !c.dead && c.proto == protoHTTP {
+			c.cond.Wait()
+		}
+		ok = c.last == sideClient && c.proto == protoHTTP && !c.dead
+	}
+	c.mu.Unlock()
+	if !ok {
+		c.kill()
+		return nil
+	}
+	for {
+		srv, b := c.connect(gone)
+		if srv == nil {
+			c.kill()
+			return nil
+		}
+		if !p.attach(c, srv, b) {
+			srv.Close()
+			return nil
+		}
+		if c.flush(srv) {
+			p.moved(b, kind)
+			p.log.Debug("moved connection", "client", c.client.RemoteAddr(), "from", from, "to", b.key, "how", kind)
+			return srv
+		}
+		srv.Close()
+		p.leave(c)
+		if c.isDead() {
+			return nil
+		}
+	}
+}
+
+func (c *conn) isDead() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dead
+}
+
+// flush writes the unanswered bytes to srv, then makes srv where the client's
+// bytes go. It reports false when a write failed or c was cut.
+func (c *conn) flush(srv net.Conn) bool {
+	sent := 0
+	for {
+		c.mu.Lock()
+		if c.dead {
+			c.mu.Unlock()
+			return false
+		}
+		if sent == len(c.pending) {
+			c.srv = srv
+			eof := c.clientEOF
+			c.cond.Broadcast()
+			c.mu.Unlock()
+			if eof {
+				closeWrite(srv)
+			}
+			return true
+		}
+		// While moving, up only appends: the bytes from sent on stay put.
+		rest := c.pending[sent:]
+		c.mu.Unlock()
+		n, err := srv.Write(rest)
+		sent += n
+		if err != nil {
+			return false
+		}
+	}
+}
+
+// copyPlain copies a plain connection's bytes from src to dst as before the
+// relay existed: an EOF becomes a half-close, an error closes both sides.
+func (c *conn) copyPlain(dst, src net.Conn) {
+	if _, err := io.Copy(dst, src); err != nil {
+		c.kill()
+		return
+	}
+	closeWrite(dst)
+}
+
+// httpRequest reports whether b starts with an HTTP/1.x request line the relay
+// can follow: CONNECT turns the connection into a tunnel.
+func httpRequest(b []byte) bool {
+	m := requestMethod(b)
+	return m != nil && string(m) != "CONNECT"
+}

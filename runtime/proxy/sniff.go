@@ -1,0 +1,96 @@
+package proxy
+
+import "bytes"
+
+// What the relay needs to know about HTTP/1.x, from the first bytes of a turn and
+// nothing more: the proxy never parses a message past its first line.
+
+// maxMethod bounds the method token of a request line.
+const maxMethod = 20
+
+// requestMethod returns the method of the request line b starts with, or nil
+// when b does not start with a whole HTTP/1.x request line: a method of
+// uppercase letters, a space, a target of visible bytes, a space, "HTTP/1.", a
+// digit and the end of the line. A line split over two reads does not count.
+func requestMethod(b []byte) []byte {
+	i := 0
+	for i < len(b) && i < maxMethod && 'A' <= b[i] && b[i] <= 'Z' {
+		i++
+	}
+	if i == 0 || i >= len(b) || b[i] != ' ' {
+		return nil
+	}
+	j := i + 1
+	for j < len(b) && b[j] > ' ' && b[j] != 0x7f {
+		j++
+	}
+	if j == i+1 || j >= len(b) || b[j] != ' ' {
+		return nil
+	}
+	v := b[j+1:]
+	if len(v) < 9 || string(v[:7]) != "HTTP/1." || v[7] < '0' || v[7] > '9' {
+		return nil
+	}
+	if v[8] != '\n' && (v[8] != '\r' || len(v) < 10 || v[9] != '\n') {
+		return nil
+	}
+	return b[:i]
+}
+
+// idempotent reports whether a request of this method may be sent twice: the
+// methods that never change anything on the server. PUT and DELETE are
+// idempotent in the RFC, but an app may count them, so they are left out.
+func idempotent(method []byte) bool {
+	switch string(method) {
+	case "GET", "HEAD", "OPTIONS", "TRACE":
+		return true
+	}
+	return false
+}
+
+// replayable reports whether b, bytes no backend has answered, can be sent to
+// another backend: one idempotent request, its header maybe not whole yet, and
+// nothing after its header (no body, no second request).
+func replayable(b []byte) bool {
+	if m := requestMethod(b); m == nil || !idempotent(m) {
+		return false
+	}
+	end := headerEnd(b)
+	return end < 0 || end == len(b)
+}
+
+// headerEnd is the index just past the blank line ending the header b starts
+// with, or -1 when b holds no blank line.
+func headerEnd(b []byte) int {
+	crlf := bytes.Index(b, []byte("\r\n\r\n"))
+	lf := bytes.Index(b, []byte("\n\n"))
+	switch {
+	case crlf >= 0 && (lf < 0 || crlf+2 < lf):
+		return crlf + 4
+	case lf >= 0:
+		return lf + 2
+	}
+	return -1
+}
+
+// responseStart reports whether b can be the start of an HTTP/1.x response
+// other than 101 Switching Protocols (after which the connection no longer
+// carries HTTP). A b too short to tell counts when it agrees with what it has.
+func responseStart(b []byte) bool {
+	const prefix = "HTTP/1.x 101"
+	for i := 0; i < len(b) && i < len(prefix); i++ {
+		switch {
+		case i == 7:
+			if b[i] < '0' || b[i] > '9' {
+				return false
+			}
+		case i > 8:
+			if b[i] != prefix[i] {
+				return true // not 101
+			}
+		case b[i] != prefix[i]:
+			return false
+		}
+	}
+	return len(b) < len(prefix)
+}

@@ -1,0 +1,87 @@
+package proxy
+
+import "testing"
+
+func TestRequestMethod(t *testing.T) {
+	tests := []struct {
+		in, want string
+	}{
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "GET"},
+		{"GET / HTTP/1.1\r\n", "GET"},
+		{"POST /x?y=1 HTTP/1.0\r\n", "POST"},
+		{"OPTIONS * HTTP/1.1\n", "OPTIONS"},
+		{"PROPFIND /d HTTP/1.1\r\n", "PROPFIND"},
+		{"GET / HTTP/1.1", ""},   // the line goes on in the next read
+		{"GET / HTTP/1.1\r", ""}, // same
+		{"GET / HTTP/2.0\r\n", ""},
+		{"GET /  HTTP/1.1\r\n", ""},
+		{"GET  / HTTP/1.1\r\n", ""},
+		{"get / HTTP/1.1\r\n", ""},
+		{" GET / HTTP/1.1\r\n", ""},
+		{"GET /a b HTTP/1.1\r\n", ""},
+		{"GET", ""},
+		{"PING\r\n", ""},
+		{"HELO example.org\r\n", ""},
+		{"\x16\x03\x01\x02\x00\x01", ""}, // a TLS ClientHello
+		{"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := string(requestMethod([]byte(tt.in))); got != tt.want {
+			t.Errorf("requestMethod(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestReplayable(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", true},
+		{"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", true},
+		{"OPTIONS * HTTP/1.1\r\n\r\n", true},
+		{"TRACE / HTTP/1.1\r\n\r\n", true},
+		{"GET / HTTP/1.1\n\n", true},
+		{"GET / HTTP/1.1\r\nHost: x\r\n", true}, // the header's end is still to come
+		{"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", false},
+		{"PUT / HTTP/1.1\r\n\r\n", false},
+		{"DELETE / HTTP/1.1\r\n\r\n", false},
+		{"PATCH / HTTP/1.1\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi", false},   // a body
+		{"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n", false},  // pipelined
+		{"GET /1 HTTP/1.1\r\n\r\nPOST /2 HTTP/1.1\r\n\r\n", false}, // pipelined
+		{"GET / HTTP/1.1", false},                                  // no whole line
+		{"\x00\x01GET / HTTP/1.1\r\n\r\n", false},
+	}
+	for _, tt := range tests {
+		if got := replayable([]byte(tt.in)); got != tt.want {
+			t.Errorf("replayable(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestResponseStart(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"HTTP/1.1 200 OK\r\n", true},
+		{"HTTP/1.0 404 Not Found\r\n", true},
+		{"HTTP/1.1 100 Continue\r\n\r\n", true},
+		{"HTTP/1.1 204 No Content\r\n\r\n", true},
+		{"HTTP/1.1 101 Switching Protocols\r\n", false},
+		{"HTTP/1.1 10", true}, // too short to tell
+		{"HTTP/1.", true},
+		{"H", true},
+		{"HTTP/2 200\r\n", false},
+		{"hello\n", false},
+		{"a\n", false},
+		{"\x00", false},
+	}
+	for _, tt := range tests {
+		if got := responseStart([]byte(tt.in)); got != tt.want {
+			t.Errorf("responseStart(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
