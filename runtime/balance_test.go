@@ -338,3 +338,78 @@ func (h *harness) describe(name string) AppStatus {
 	}
 	return a
 }
+
+// TestBalance_CrashesUnderLoad: kept-alive clients in a steady loop see no failed GET while
+// instances are killed one after another: the proxy replays the requests a dead instance
+// never answered and moves its idle connections.
+func TestBalance_CrashesUnderLoad(t *testing.T) {
+	h := startDaemon(t)
+	app := proxied(h, "web", 2, ecosystem.RoundRobin)
+	app.RestartDelay = 0
+	h.apply("shop", app)
+	h.online("web", 2)
+
+	stop := make(chan struct{})
+	var ok, failed atomic.Int64
+	errs := make(chan error, 100)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			defer c.CloseIdleConnections()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/", app.Port))
+				if err == nil {
+					_, err = io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if err == nil && resp.StatusCode != 200 {
+						err = fmt.Errorf("status %s", resp.Status)
+					}
+				}
+				if err != nil {
+					failed.Add(1)
+					select {
+					case errs <- err:
+					default:
+					}
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	for i := range 4 {
+		pids := h.online("web", 2)
+		n := ok.Load()
+		waitFor(t, "requests to flow", 10*time.Second, func() bool { return ok.Load() > n+50 })
+		victim := pids[i%2]
+		if err := killPid(victim); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the killed instance to be replaced", 20*time.Second, func() bool {
+			a := h.apps()["web"]
+			if len(a.Instances) != 2 {
+				return false
+			}
+			for _, in := range a.Instances {
+				if in.Pid == victim || in.State != Online {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	close(stop)
+	wg.Wait()
+	if failed.Load() > 0 {
+		t.Errorf("%d of %d requests failed while instances were killed; first: %v", failed.Load(), ok.Load()+failed.Load(), <-errs)
+	}
+	t.Logf("%d requests, 4 kills", ok.Load())
+}
