@@ -65,17 +65,6 @@ func (r *appRunner) ensureProxy(ctx context.Context, wg *sync.WaitGroup, spec *e
 	return nil
 }
 
-// stopProxiesLocked stops the proxies of ports other than keep (every one for -1), without
-// waiting: their goroutines belong to the runner's wait group.
-func (r *appRunner) stopProxiesLocked(keep int) {
-	for port, b := range r.proxies {
-		if port != keep {
-			b.cancel()
-			delete(r.proxies, port)
-		}
-	}
-}
-
 // backendForLocked returns the proxy an instance of spec joins, or nil.
 func (r *appRunner) backendForLocked(spec *ecosystem.App) *proxy.Proxy {
 	if !usesProxy(spec) {
