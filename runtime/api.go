@@ -184,7 +184,14 @@ func (d *Daemon) actOne(ctx context.Context, r *appRunner, verb string, req Acti
 	case "reload":
 		r.roll("eco reload")
 		r.poke()
-		return fmt.Sprintf("reloading %s: %s replaced one at a time, each new one ready before the old one stops", name, instancesWord(count())), nil
+		r.mu.Lock()
+		par := max(r.spec.MaxParallel, 1)
+		r.mu.Unlock()
+		how := "one at a time"
+		if par > 1 {
+			how = fmt.Sprintf("%d at a time", par)
+		}
+		return fmt.Sprintf("reloading %s: %s replaced %s, each new one ready before the old one stops", name, instancesWord(count()), how), nil
 	case "delete":
 		d.mu.Lock()
 		defer d.mu.Unlock()
