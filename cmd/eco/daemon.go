@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	goruntime "runtime"
 	"syscall"
 	"time"
 
@@ -72,8 +71,7 @@ ECO_HOME/eco.sock (ECO_HOME defaults to ~/.eco). Commands start it in the backgr
 when none runs; "eco daemon --foreground" runs it in this process instead, logging to
 stderr too, which is what a systemd unit wants. The daemon's log is ECO_HOME/daemon.log
 (rotated at 10 MB, 5 files kept): "eco logs --daemon" shows it. One daemon runs per
-ECO_HOME. It runs its Go code on a quarter of the CPUs (at least one), leaving the rest to
-the apps; set GOMAXPROCS to change that.`,
+ECO_HOME.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -95,12 +93,6 @@ the apps; set GOMAXPROCS to change that.`,
 			}
 			// The daemon always logs to ECO_HOME/daemon.log; in the foreground also to stderr
 			// (systemd's journal), unless a CLI started it in the background.
-			// The daemon shares the machine with the apps it runs: it takes a quarter of the
-			// CPUs (at least one) unless GOMAXPROCS says otherwise. On 2 cores this also makes
-			// the cluster proxy about a quarter faster: fewer threads spin for its wake-ups.
-			if os.Getenv("GOMAXPROCS") == "" {
-				goruntime.GOMAXPROCS(max(1, goruntime.NumCPU()/4))
-			}
 			log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			if detached {
 				log = slog.New(slog.DiscardHandler)
