@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -90,12 +91,16 @@ func loopbackPort() (int, error) {
 
 // clusterEnv sets the variables of cluster mode in env: PORT (the instance's own port behind
 // the proxy, or the public one in kernel mode), and the Node preload's, which makes an
-// unmodified Node app's listen(<port>) use what eco provides and drain on SIGINT/SIGTERM.
-func clusterEnv(env []string, spec *ecosystem.App, backendPort int, preloadPath string) []string {
+// unmodified Node app's listen(<port>) use what eco provides (fd 3, or the unix socket or
+// loopback port behind the proxy) and drain on SIGINT/SIGTERM.
+func clusterEnv(env []string, spec *ecosystem.App, backendPort int, backendSocket, preloadPath string) []string {
 	env = setEnv(env, preload.EnvClusterPort, strconv.Itoa(spec.Port))
 	if backendPort != 0 {
 		env = setEnv(env, "PORT", strconv.Itoa(backendPort))
 		env = setEnv(env, preload.EnvBackendPort, strconv.Itoa(backendPort))
+		if backendSocket != "" {
+			env = setEnv(env, preload.EnvBackendSocket, backendSocket)
+		}
 	} else {
 		env = setEnv(env, preload.EnvListenFD, "3")
 	}
@@ -105,6 +110,21 @@ func clusterEnv(env []string, spec *ecosystem.App, backendPort int, preloadPath 
 		env = setEnv(env, "NODE_OPTIONS", preload.NodeOptions(getEnv(env, "NODE_OPTIONS"), preloadPath))
 	}
 	return env
+}
+
+// maxSocketPath is the longest unix socket path used; the kernel takes 107 bytes.
+const maxSocketPath = 100
+
+// backendSocketPath is the unix socket of the n-th instance behind a proxy, or "" when
+// ECO_HOME is too deep for one (the instance then listens on its loopback port).
+func backendSocketPath(home string, n uint64) string {
+	p := filepath.Join(home, "run", fmt.Sprintf("b%d.sock", n))
+	if len(p) > maxSocketPath {
+		return ""
+	}
+	// A file left by a daemon that was killed would make the listen fail.
+	os.Remove(p)
+	return p
 }
 
 func getEnv(env []string, k string) string {
@@ -127,18 +147,25 @@ func setEnv(env []string, k, v string) []string {
 	return append(env, k+"="+v)
 }
 
-// probePort reports on the returned channel when 127.0.0.1:port accepts a connection,
-// trying every 20ms until ctx ends.
-func probePort(ctx context.Context, port int) <-chan struct{} {
-	up := make(chan struct{})
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+// probeBackend reports on the returned channel where the instance first accepts a
+// connection: its unix socket (when it has one, "unix:<path>") or 127.0.0.1:port, trying every
+// 20ms until ctx ends.
+func probeBackend(ctx context.Context, port int, socket string) <-chan string {
+	up := make(chan string, 1)
+	tcp := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	go func() {
 		d := net.Dialer{Timeout: time.Second}
 		for {
-			c, err := d.DialContext(ctx, "tcp", addr)
-			if err == nil {
+			if socket != "" {
+				if c, err := d.DialContext(ctx, "unix", socket); err == nil {
+					c.Close()
+					up <- "unix:" + socket
+					return
+				}
+			}
+			if c, err := d.DialContext(ctx, "tcp", tcp); err == nil {
 				c.Close()
-				close(up)
+				up <- tcp
 				return
 			}
 			select {

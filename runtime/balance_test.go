@@ -325,6 +325,14 @@ func TestBalance_NodeHardCodedPort(t *testing.T) {
 			if len(seen) != 2 {
 				t.Errorf("answers from %v, want only %v", seen, pids)
 			}
+			if mode != ecosystem.Kernel {
+				// Behind the proxy, the preload makes Node listen on a unix socket.
+				for _, in := range h.describe(app.Name).Instances {
+					if !strings.HasPrefix(in.Backend, "unix:") {
+						t.Errorf("instance %d is reached at %q, want its unix socket", in.Index, in.Backend)
+					}
+				}
+			}
 		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -74,6 +75,8 @@ type Daemon struct {
 	outputs sync.WaitGroup
 	// preload is the Node preload script's path ("" when it could not be written).
 	preload string
+	// sockets numbers the unix sockets of instances behind a proxy.
+	sockets atomic.Uint64
 }
 
 // New returns a daemon; Run starts it.
@@ -188,7 +191,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 // deps are what instances need from the daemon.
 func (d *Daemon) deps() instanceDeps {
 	return instanceDeps{home: d.opts.Home, baseEnv: d.opts.Env, log: d.log, now: time.Now, shim: d.opts.Shim,
-		files: d.files, hub: d.hub, outputs: &d.outputs, preload: d.preload}
+		files: d.files, hub: d.hub, outputs: &d.outputs, preload: d.preload, sockets: &d.sockets}
 }
 
 // waitOutputs waits up to limit for every instance's output to be captured: a descendant

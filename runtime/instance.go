@@ -36,6 +36,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -63,6 +64,8 @@ type instanceDeps struct {
 	outputs *sync.WaitGroup
 	// preload is the Node preload script given to cluster instances ("" for none).
 	preload string
+	// sockets numbers the unix sockets of instances behind the proxy.
+	sockets *atomic.Uint64
 }
 
 type instCmd struct {
@@ -89,6 +92,10 @@ type instance struct {
 	proxy       *proxy.Proxy
 	backendPort int
 	backendKey  string
+	// backendSocket is the unix socket eco's Node preload listens on instead of the port
+	// ("" when there is none); backendAddr is where the proxy reaches the process.
+	backendSocket string
+	backendAddr   string
 	// overLimit asks the app to replace this instance, new one first, because of its memory;
 	// false means the instance restarts itself instead. Nil: always restart.
 	overLimit func(index int, reason string) bool
@@ -300,7 +307,7 @@ func (in *instance) supervise(ctx context.Context, p *proc.Process, spec **ecosy
 	var (
 		readyTimer   <-chan time.Time
 		timeoutTimer <-chan time.Time
-		portUp       <-chan struct{}
+		portUp       <-chan string
 	)
 	// Ready means: said so (wait_ready), and accepting on its port (behind the proxy); or,
 	// with neither, up for min_uptime.
@@ -308,7 +315,7 @@ func (in *instance) supervise(ctx context.Context, p *proc.Process, spec **ecosy
 	if in.proxy != nil {
 		probeCtx, stopProbe := context.WithCancel(ctx)
 		defer stopProbe()
-		portUp = probePort(probeCtx, in.backendPort)
+		portUp = probeBackend(probeCtx, in.backendPort, in.backendSocket)
 	}
 	if s.WaitReady || in.proxy != nil {
 		timeoutTimer = time.After(s.ListenTimeout.D())
@@ -330,7 +337,7 @@ func (in *instance) supervise(ctx context.Context, p *proc.Process, spec **ecosy
 			how += "; restarted: " + in.lastRestart
 		}
 		if in.proxy != nil {
-			in.proxy.Add(in.backendKey, net.JoinHostPort("127.0.0.1", strconv.Itoa(in.backendPort)))
+			in.proxy.Add(in.backendKey, in.backendAddr)
 			inBalancer = true
 		}
 		in.set(func(st *InstanceStatus) { st.State, st.Ready, st.Reason = Online, true, how })
@@ -371,9 +378,11 @@ func (in *instance) supervise(ctx context.Context, p *proc.Process, spec **ecosy
 		case <-ctx.Done():
 			stopWith("daemon shutting down")
 			return outcome{kind: "stopped", reason: "stopped: daemon shut down"}
-		case <-portUp:
+		case addr := <-portUp:
 			accepting = true
-			markReady(fmt.Sprintf("online (accepting on 127.0.0.1:%d)", in.backendPort))
+			in.backendAddr = addr
+			in.set(func(st *InstanceStatus) { st.Backend = addr })
+			markReady(fmt.Sprintf("online (accepting on %s)", addr))
 		case <-p.Done():
 			if in.backendKey != "" {
 				in.proxy.Remove(in.backendKey) // out of the balancer at once
@@ -472,22 +481,27 @@ func (in *instance) launch(spec *ecosystem.App) (*proc.Process, error) {
 	argv := spec.Argv()
 	env := instanceEnv(in.deps.baseEnv, spec, in.index)
 	var extra []*os.File
-	in.backendPort, in.backendKey = 0, ""
+	in.backendPort, in.backendKey, in.backendSocket, in.backendAddr = 0, "", "", ""
 	switch {
 	case in.proxy != nil:
-		// Behind the proxy: the instance listens on a loopback port of its own.
+		// Behind the proxy: the instance listens on a loopback port of its own, or, a Node
+		// app through eco's preload, on a unix socket.
 		port, err := loopbackPort()
 		if err != nil {
 			out.abort()
 			return nil, err
 		}
 		in.backendPort = port
-		env = clusterEnv(env, spec, port, in.deps.preload)
+		in.backendAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		if in.deps.preload != "" && in.deps.sockets != nil {
+			in.backendSocket = backendSocketPath(in.deps.home, in.deps.sockets.Add(1))
+		}
+		env = clusterEnv(env, spec, port, in.backendSocket, in.deps.preload)
 	case in.listener != nil:
 		// systemd's socket activation: fd 3, LISTEN_FDS=1, and LISTEN_PID set by the shim.
 		extra = []*os.File{in.listener}
 		env = append(env, "LISTEN_FDS=1", "LISTEN_FDNAMES="+spec.Name)
-		env = clusterEnv(env, spec, 0, in.deps.preload)
+		env = clusterEnv(env, spec, 0, "", in.deps.preload)
 		if len(in.deps.shim) > 0 {
 			argv = append(append(append([]string{}, in.deps.shim...), "--"), argv...)
 		}
@@ -516,16 +530,20 @@ func (in *instance) launch(spec *ecosystem.App) (*proc.Process, error) {
 	in.out = out
 	if in.proxy != nil {
 		in.backendKey = fmt.Sprintf("%s#%d", in.name(), p.Pid())
-		in.set(func(st *InstanceStatus) { st.Backend = net.JoinHostPort("127.0.0.1", strconv.Itoa(in.backendPort)) })
+		in.set(func(st *InstanceStatus) { st.Backend = in.backendAddr })
 	}
 	if err := recordInstance(in.deps.home, spec.Name, in.index, p.Pid()); err != nil {
 		in.deps.log.Warn("cannot record the instance's pid", "app", in.app, "instance", in.index, "err", err)
 	}
 	in.deps.outputs.Add(1)
+	sock := in.backendSocket
 	go func() {
 		defer in.deps.outputs.Done()
 		<-p.Done()
 		forgetInstance(in.deps.home, p.Pid())
+		if sock != "" {
+			os.Remove(sock)
+		}
 	}()
 	return p, nil
 }

@@ -27,6 +27,9 @@ const (
 	// EnvBackendPort is set in proxy mode: listen() for the cluster port
 	// listens on 127.0.0.1 and this port instead.
 	EnvBackendPort = "ECO_BACKEND_PORT"
+	// EnvBackendSocket is set in proxy mode with EnvBackendPort: listen() for the
+	// cluster port or for EnvBackendPort listens on this unix socket instead.
+	EnvBackendSocket = "ECO_BACKEND_SOCKET"
 	// EnvGraceful set to "1" makes SIGINT and SIGTERM drain the servers and
 	// exit 0, unless the app handles that signal itself.
 	EnvGraceful = "ECO_GRACEFUL"

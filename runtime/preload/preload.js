@@ -7,6 +7,9 @@
 //   ECO_CLUSTER_PORT      the app's public port: listen() calls for it are redirected
 //   ECO_LISTEN_FD         kernel mode: listen on this inherited socket fd instead
 //   ECO_BACKEND_PORT      proxy mode: listen on 127.0.0.1:<this port> instead
+//   ECO_BACKEND_SOCKET    proxy mode: listen on this unix socket instead, for the
+//                         cluster port and for ECO_BACKEND_PORT (PORT) alike: the
+//                         proxy's hop to the app costs less than over TCP
 //   ECO_GRACEFUL          "1": drain the servers and exit 0 on SIGINT/SIGTERM
 //   ECO_GRACEFUL_TIMEOUT  drain bound in ms (default 10000), then die by the signal
 //
@@ -20,6 +23,7 @@
   const clusterPort = portNumber(env.ECO_CLUSTER_PORT);
   const listenFD = fdNumber(env.ECO_LISTEN_FD);
   const backendPort = portNumber(env.ECO_BACKEND_PORT);
+  const backendSocket = listenFD < 0 && backendPort > 0 ? env.ECO_BACKEND_SOCKET || '' : '';
   const redirect = clusterPort > 0 && (listenFD >= 0 || backendPort > 0);
   const graceful = env.ECO_GRACEFUL === '1';
   if (!redirect && !graceful) return;
@@ -81,9 +85,12 @@
     } else {
       port = first;
     }
-    if (!isPort(port, clusterPort)) return null;
+    if (!isPort(port, clusterPort) && !(backendSocket && isPort(port, backendPort))) return null;
 
-    const options = listenFD >= 0 ? { fd: listenFD } : { port: backendPort, host: '127.0.0.1' };
+    let options;
+    if (listenFD >= 0) options = { fd: listenFD };
+    else if (backendSocket) options = { path: backendSocket };
+    else options = { port: backendPort, host: '127.0.0.1' };
     if (signal !== undefined) options.signal = signal;
     if (exclusive !== undefined) options.exclusive = exclusive;
     const out = [options];

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"net"
+	"strings"
 	"sync"
 	"time"
 )
@@ -80,7 +81,8 @@ func (c *conn) connect(gone <-chan struct{}) (net.Conn, *backend) {
 			}
 			continue
 		}
-		server, err := p.dialer.DialContext(c.ctx, "tcp", addr)
+		network, address := dialNetwork(addr)
+		server, err := p.dialer.DialContext(c.ctx, network, address)
 		if err != nil {
 			p.release(b)
 			if c.ctx.Err() != nil {
@@ -261,4 +263,12 @@ func closeWrite(c net.Conn) {
 	} else {
 		c.Close()
 	}
+}
+
+// dialNetwork splits a backend address: "unix:/path" is a unix socket, anything else TCP.
+func dialNetwork(addr string) (network, address string) {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		return "unix", path
+	}
+	return "tcp", addr
 }

@@ -124,7 +124,8 @@ func (p *Proxy) SetMode(m Mode) {
 	p.mu.Unlock()
 }
 
-// Add puts the backend key at addr into rotation: it gets new connections. Adding
+// Add puts the backend key at addr ("host:port", or "unix:/path" for a unix
+// socket) into rotation: it gets new connections. Adding
 // a key that is already known updates its address and ends its draining; a
 // channel from an earlier Drain still closes when the key has no connection left.
 func (p *Proxy) Add(key, addr string) {
