@@ -3,6 +3,7 @@ package runtime
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -420,4 +422,52 @@ func TestBalance_CrashesUnderLoad(t *testing.T) {
 		t.Errorf("%d of %d requests failed while instances were killed; first: %v", failed.Load(), ok.Load()+failed.Load(), <-errs)
 	}
 	t.Logf("%d requests, 4 kills", ok.Load())
+}
+
+// TestBalance_KernelNeverRefuses: in kernel mode eco holds the socket, so while a lone
+// instance restarts no connection is refused: it waits in the backlog for the new process.
+func TestBalance_KernelNeverRefuses(t *testing.T) {
+	h := startDaemon(t)
+	app := h.app("web", "serve", 1, nil)
+	app.ExecMode, app.Balance, app.Port = ecosystem.Cluster, ecosystem.Kernel, freePort(t)
+	h.apply("shop", app)
+	first := h.online("web", 1)[0]
+	stop := make(chan struct{})
+	var refused, ok atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_, err := getNew(app.Port)
+				if errors.Is(err, syscall.ECONNREFUSED) {
+					refused.Add(1)
+				} else if err == nil {
+					ok.Add(1)
+				}
+				// Other errors (a request the stopping process had accepted) are not refusals.
+			}
+		}()
+	}
+	waitFor(t, "requests to flow", 10*time.Second, func() bool { return ok.Load() > 20 })
+	if _, err := h.act("web", "restart", ActionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new instance", 20*time.Second, func() bool {
+		a := h.apps()["web"]
+		return len(a.Instances) == 1 && a.Instances[0].State == Online && a.Instances[0].Pid != first
+	})
+	n := ok.Load()
+	waitFor(t, "requests to the new instance", 10*time.Second, func() bool { return ok.Load() > n+20 })
+	close(stop)
+	wg.Wait()
+	if refused.Load() > 0 {
+		t.Errorf("%d connections refused while the instance restarted", refused.Load())
+	}
 }
