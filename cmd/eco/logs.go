@@ -251,8 +251,11 @@ func (c *cli) logs(ctx context.Context, name string, o *logsOptions) error {
 	for {
 		line, err := r.ReadBytes('\n')
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, io.EOF) {
+			if ctx.Err() != nil {
 				return nil
+			}
+			if errors.Is(err, io.EOF) {
+				return errors.New("follow: the daemon ended the stream (it stopped; eco ls starts it again)")
 			}
 			return fmt.Errorf("follow: %w", err)
 		}
