@@ -34,8 +34,6 @@ func (d *Daemon) routes() http.Handler {
 		switch {
 		case errors.As(err, &conflict):
 			control.WriteError(w, http.StatusConflict, err)
-		case errors.Is(err, errUnsupported):
-			control.WriteError(w, http.StatusBadRequest, err)
 		case err != nil:
 			control.WriteError(w, http.StatusInternalServerError, err)
 		default:

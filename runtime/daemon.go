@@ -44,9 +44,6 @@ var daemonLogRotation = logs.Rotation{MaxSizeBytes: 10 << 20, MaxFiles: 5}
 // DaemonLogPath is the daemon's own log.
 func DaemonLogPath(home string) string { return filepath.Join(home, "daemon.log") }
 
-// errUnsupported is a configuration this version cannot run.
-var errUnsupported = errors.New("not supported yet")
-
 // Daemon runs the applied configurations: one appRunner per app, a control API on the unix
 // socket, and the persisted desired state.
 type Daemon struct {
