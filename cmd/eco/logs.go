@@ -196,6 +196,9 @@ func (c *cli) logs(ctx context.Context, name string, o *logsOptions) error {
 			return fmt.Errorf("no eco daemon is running and %s/logs has no log files of %q", h, name)
 		}
 	}
+	if running && !o.daemon {
+		c.warnConfigErrors(ctx, cl, name)
+	}
 	sources = pickSources(sources, o)
 	if !o.sinceT.IsZero() {
 		for _, s := range sources {
@@ -488,4 +491,25 @@ func appHash(s string) uint32 {
 	h := fnv.New32a()
 	h.Write([]byte(s))
 	return h.Sum32()
+}
+
+// warnConfigErrors says on stderr when the last save of an app's configuration was not applied
+// because of errors (hot reconcile), so that a user reading the logs of an app that did not
+// change knows why.
+func (c *cli) warnConfigErrors(ctx context.Context, cl *control.Client, name string) {
+	var apps []runtime.AppStatus
+	if err := cl.Do(ctx, "GET", "/v1/apps", nil, &apps); err != nil {
+		return
+	}
+	shown := map[string]bool{}
+	for _, a := range apps {
+		if (name != "all" && a.Name != name) || len(a.ConfigErrors) == 0 || shown[a.Project] {
+			continue
+		}
+		shown[a.Project] = true
+		fmt.Fprintf(c.stderr, "Project %s: the last save of its configuration has errors and was not applied; the apps run the last good one:\n", a.Project)
+		for _, e := range a.ConfigErrors {
+			fmt.Fprintf(c.stderr, "  %s\n", e)
+		}
+	}
 }

@@ -170,3 +170,33 @@ func waitForT(t *testing.T, what string, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestCLI_LogsShowsConfigErrors: after a save that does not check, eco logs says so on stderr,
+// with the position, while the app runs its last good configuration.
+func TestCLI_LogsShowsConfigErrors(t *testing.T) {
+	ecoHome(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "w.sh"), []byte("#!/bin/sh\necho up\ntrap 'exit 0' INT TERM\nwhile :; do sleep 1 & wait $!; done\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "ecosystem.hcl")
+	good := "project = \"cfg\"\napp \"w\" {\n  script = \"w.sh\"\n  min_uptime = 100\n}\n"
+	if err := os.WriteFile(file, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := runEco(t, "apply", file); code != 0 {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
+	}
+	bad := "project = \"cfg\"\napp \"w\" {\n  script = \"w.sh\"\n  instancs = 2\n}\n"
+	if err := os.WriteFile(file, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitForT(t, "the bad save to be seen", func() bool {
+		out, _, _ := runEco(t, "ls")
+		return strings.Contains(out, "has errors")
+	})
+	_, errOut, code := runEco(t, "logs", "w", "--lines", "1")
+	if code != 0 || !strings.Contains(errOut, "was not applied") || !strings.Contains(errOut, "ecosystem.hcl:4") {
+		t.Errorf("eco logs: exit %d, stderr:\n%s\nwant the errors of the last save with their position", code, errOut)
+	}
+}
