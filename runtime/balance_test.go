@@ -187,20 +187,25 @@ func killPid(pid int) error {
 	return p.Kill()
 }
 
-// loop sends requests on new connections until stop is closed and counts the failures.
-func loop(port int, stop <-chan struct{}) (ok, failed *atomic.Int64, errs chan error, done *sync.WaitGroup) {
+// loop runs 4 request loops until stop is closed and counts the answers and failures. Each
+// loop makes its requests with a function newReq returns (nil: a new connection each time).
+func loop(port int, stop <-chan struct{}, newReq func() func() error) (ok, failed *atomic.Int64, errs chan error, done *sync.WaitGroup) {
 	ok, failed, errs, done = new(atomic.Int64), new(atomic.Int64), make(chan error, 100), new(sync.WaitGroup)
 	for range 4 {
 		done.Add(1)
 		go func() {
 			defer done.Done()
+			req := func() error { _, err := getNew(port); return err }
+			if newReq != nil {
+				req = newReq()
+			}
 			for {
 				select {
 				case <-stop:
 					return
 				default:
 				}
-				if _, err := getNew(port); err != nil {
+				if err := req(); err != nil {
 					failed.Add(1)
 					select {
 					case errs <- err:
@@ -236,7 +241,7 @@ func TestBalance_NoFailureDuringReloadAndRestart(t *testing.T) {
 				before[in.Pid] = true
 			}
 			stop := make(chan struct{})
-			ok, failed, errs, done := loop(port, stop)
+			ok, failed, errs, done := loop(port, stop, nil)
 			waitFor(t, "requests to flow", 10*time.Second, func() bool { return ok.Load() > 20 })
 			if _, err := h.act(c.app, c.verb, ActionRequest{}); err != nil {
 				t.Fatal(err)
@@ -360,41 +365,24 @@ func TestBalance_CrashesUnderLoad(t *testing.T) {
 	h.online("web", 2)
 
 	stop := make(chan struct{})
-	var ok, failed atomic.Int64
-	errs := make(chan error, 100)
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
-			defer c.CloseIdleConnections()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/", app.Port))
-				if err == nil {
-					_, err = io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if err == nil && resp.StatusCode != 200 {
-						err = fmt.Errorf("status %s", resp.Status)
-					}
-				}
-				if err != nil {
-					failed.Add(1)
-					select {
-					case errs <- err:
-					default:
-					}
-					continue
-				}
-				ok.Add(1)
+	// Kept-alive clients, one connection each, as browsers and wrk use them.
+	ok, failed, errs, wg := loop(app.Port, stop, func() func() error {
+		c := http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+		return func() error {
+			resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/", app.Port))
+			if err != nil {
+				return err
 			}
-		}()
-	}
+			defer resp.Body.Close()
+			if _, err := io.ReadAll(resp.Body); err != nil {
+				return err
+			}
+			if resp.StatusCode != 200 {
+				return fmt.Errorf("status %s", resp.Status)
+			}
+			return nil
+		}
+	})
 	for i := range 4 {
 		pids := h.online("web", 2)
 		n := ok.Load()

@@ -60,6 +60,18 @@ func logSources(home string, spec *ecosystem.App, instances int) []LogSource {
 	return out
 }
 
+// logSources lists the log files of the runner's app: of its desired instances and of any
+// still running past them (a scale-down in progress).
+func (r *appRunner) logSources(home string) []LogSource {
+	r.mu.Lock()
+	spec, n := r.spec, r.spec.Instances
+	for idx := range r.instances {
+		n = max(n, idx+1)
+	}
+	r.mu.Unlock()
+	return logSources(home, spec, n)
+}
+
 // DeletedLogSources finds the default log files of an app the daemon does not run (any more),
 // or of every app for "" or "all": home/logs/<app>-out[-N].log and <app>-error[-N].log.
 func DeletedLogSources(home, app string) ([]LogSource, error) {
@@ -131,13 +143,7 @@ func (d *Daemon) logRoutes(mux *http.ServeMux) {
 		}
 		out := []LogSource{}
 		for _, rn := range runners {
-			rn.mu.Lock()
-			spec, n := rn.spec, rn.spec.Instances
-			for idx := range rn.instances {
-				n = max(n, idx+1)
-			}
-			rn.mu.Unlock()
-			out = append(out, logSources(d.opts.Home, spec, n)...)
+			out = append(out, rn.logSources(d.opts.Home)...)
 		}
 		control.WriteJSON(w, http.StatusOK, out)
 	})
@@ -220,10 +226,7 @@ func (d *Daemon) logRoutes(mux *http.ServeMux) {
 			return
 		}
 		for _, rn := range runners {
-			rn.mu.Lock()
-			spec, n := rn.spec, rn.spec.Instances
-			rn.mu.Unlock()
-			sources = append(sources, logSources(d.opts.Home, spec, n)...)
+			sources = append(sources, rn.logSources(d.opts.Home)...)
 		}
 		var errs []error
 		var done []string

@@ -34,7 +34,6 @@ type output struct {
 	stdout, stderr *os.File
 	captures       []*capture
 	readers        []*os.File
-	done           chan struct{}
 }
 
 // target is where one stream's lines go: its own file, log_file, both or neither. Each
@@ -93,7 +92,7 @@ func (t *target) discards() bool { return t.file == nil && t.combined == nil }
 
 // openOutput opens the log files of instance index of spec and the pipes of its streams.
 func openOutput(deps instanceDeps, spec *ecosystem.App, index int) (*output, error) {
-	o := &output{app: spec.Name, index: index, log: deps.log, hub: deps.hub, files: deps.files, home: deps.home, done: make(chan struct{})}
+	o := &output{app: spec.Name, index: index, log: deps.log, hub: deps.hub, files: deps.files, home: deps.home}
 	outT, errT, err := openTargets(deps.files, deps.home, spec, index)
 	if err != nil {
 		return nil, err
@@ -150,23 +149,14 @@ func (o *output) retarget(spec *ecosystem.App) error {
 // the write ends, which start closes here: from now on only the process holds them.
 func (o *output) start(wg *sync.WaitGroup) {
 	o.closeWriteEnds()
-	var readers sync.WaitGroup
 	for i, c := range o.captures {
 		r := o.readers[i]
-		readers.Add(1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer readers.Done()
 			c.run(r)
 		}()
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		readers.Wait()
-		close(o.done)
-	}()
 }
 
 // abort undoes openOutput when the process could not start.

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/eco-pm/eco/runtime"
 	"github.com/eco-pm/eco/runtime/proc"
@@ -161,11 +160,5 @@ func TestCLI_ApplyRefusesABadFile(t *testing.T) {
 
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for proc.Running(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("pid %d still alive", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitFor(t, fmt.Sprintf("pid %d to be gone", pid), func() bool { return !proc.Running(pid) })
 }

@@ -45,7 +45,7 @@ app "plain" {
 		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
 	}
 	// Wait until the first 200 lines and the error are in the files.
-	waitForT(t, "the apps' first lines", func() bool {
+	waitFor(t, "the apps' first lines", func() bool {
 		out, _, _ := runEco(t, "logs", "stamped", "--err", "--raw")
 		return strings.Contains(out, "oops")
 	})
@@ -159,8 +159,8 @@ func TestCLI_LogsOfDeletedApp(t *testing.T) {
 	}
 }
 
-// waitForT waits up to 30s for cond.
-func waitForT(t *testing.T, what string, cond func() bool) {
+// waitFor polls cond until it holds, failing the test after 30s.
+func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
@@ -191,7 +191,7 @@ func TestCLI_LogsShowsConfigErrors(t *testing.T) {
 	if err := os.WriteFile(file, []byte(bad), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitForT(t, "the bad save to be seen", func() bool {
+	waitFor(t, "the bad save to be seen", func() bool {
 		out, _, _ := runEco(t, "ls")
 		return strings.Contains(out, "has errors")
 	})
