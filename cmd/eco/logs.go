@@ -146,6 +146,9 @@ func (c *cli) logs(ctx context.Context, name string, o *logsOptions) error {
 		printDone(c, resp)
 		return nil
 	}
+	if o.lines < 0 {
+		return fmt.Errorf("--lines %d: want 0 or more lines", o.lines)
+	}
 	if o.since != "" {
 		t, err := parseSince(o.since, time.Now())
 		if err != nil {

@@ -154,6 +154,9 @@ func TestCLI_LogsOfDeletedApp(t *testing.T) {
 	if out != want {
 		t.Errorf("got:\n%s\nwant:\n%s", out, want)
 	}
+	if _, errOut, code := runEco(t, "logs", "gone", "--lines", "-3"); code == 0 || !strings.Contains(errOut, "--lines -3") {
+		t.Errorf("--lines -3: exit %d, %q; want an error naming the flag", code, errOut)
+	}
 	if _, errOut, code := runEco(t, "logs", "never"); code == 0 || !strings.Contains(errOut, `"never"`) {
 		t.Errorf("logs of an unknown app: exit %d, %q", code, errOut)
 	}
