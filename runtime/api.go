@@ -41,7 +41,7 @@ func (d *Daemon) routes() http.Handler {
 		}
 	})
 	mux.HandleFunc("GET /v1/apps", func(w http.ResponseWriter, r *http.Request) {
-		control.WriteJSON(w, http.StatusOK, d.statuses())
+		control.WriteJSON(w, http.StatusOK, d.withLogFaults(d.statuses()...))
 	})
 	mux.HandleFunc("GET /v1/apps/{name}", func(w http.ResponseWriter, r *http.Request) {
 		d.mu.Lock()
@@ -52,6 +52,7 @@ func (d *Daemon) routes() http.Handler {
 			return
 		}
 		a := d.usage.fill(runner.status(true))
+		a.LogFaults = d.logFaults(runner, a)
 		d.mu.Lock()
 		if ps := d.state.Projects[a.Project]; ps != nil {
 			a.ConfigErrors = ps.Errors

@@ -96,8 +96,38 @@ func writeAppTable(w io.Writer, apps []runtime.AppStatus, now time.Time) error {
 		if a.Message != "" {
 			fmt.Fprintf(tw, "%s\t\t\t\t\t\t\t\t\t%s\n", a.Name, a.Message)
 		}
+		if note := logFaultNote(a.LogFaults); note != "" {
+			fmt.Fprintf(tw, "%s\t\t\t\t\t\t\t\t\t%s\n", a.Name, note)
+		}
 	}
 	return tw.Flush()
+}
+
+// logFaultNote sums up an app's failed log writes for eco ls: the lines lost, whether writes
+// still fail, and the last error's cause; "" when none failed.
+func logFaultNote(faults []runtime.LogFault) string {
+	if len(faults) == 0 {
+		return ""
+	}
+	var lost int64
+	failing := false
+	last := faults[0]
+	for _, f := range faults {
+		lost += f.LostLines
+		failing = failing || f.Failing
+		if f.At.After(last.At) {
+			last = f
+		}
+	}
+	cause := last.Error
+	if i := strings.LastIndex(cause, ": "); i >= 0 {
+		cause = cause[i+2:] // the errno's words, without the path
+	}
+	state := "log writes work again"
+	if failing {
+		state = "log writes fail"
+	}
+	return fmt.Sprintf("%s: %d log lines lost (last error: %s; eco describe shows the files)", state, lost, cause)
 }
 
 func humanDuration(d time.Duration) string {
@@ -199,6 +229,14 @@ func writeDescribe(w io.Writer, a runtime.AppStatus, now time.Time) error {
 	}
 	if a.Message != "" {
 		fmt.Fprintf(&b, "  last change %s\n", a.Message)
+	}
+	for _, f := range a.LogFaults {
+		state := "writes work again"
+		if f.Failing {
+			state = "writes fail"
+		}
+		fmt.Fprintf(&b, "  log errors %s: %d lines lost, %s; last error at %s: %s\n",
+			f.Path, f.LostLines, state, f.At.Local().Format(time.RFC3339), f.Error)
 	}
 	if a.Config != nil && a.Config.ExecMode == "cluster" && a.Balance != "" && a.Balance != "kernel" {
 		fmt.Fprintf(&b, "  proxy      :%d -> each instance's 127.0.0.1 port (PORT), %s\n", a.Port, a.Balance)
