@@ -156,15 +156,23 @@ func humanBytes(b uint64) string {
 }
 
 func (c *cli) newDescribeCmd() *cobra.Command {
-	var jsonOut bool
+	var jsonOut, showSecrets bool
 	cmd := &cobra.Command{
 		Use:   "describe APP",
 		Short: "Show an app's configuration and the state of each instance",
-		Args:  cobra.ExactArgs(1),
+		Long: `Show an app's configuration and the state of each instance. The values of env
+variables whose names look secret (PASSWORD, SECRET, TOKEN, KEY, CREDENTIAL, AUTH, DSN...,
+as a word of the name) are shown as ` + runtime.Masked + `, and so are passwords inside URLs
+(postgres://user:` + runtime.Masked + `@host/db); --show-secrets shows them.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			var a runtime.AppStatus
-			_, err := c.call(ctx, "GET", "/v1/apps/"+url.PathEscape(args[0]), nil, &a)
+			path := "/v1/apps/" + url.PathEscape(args[0])
+			if showSecrets {
+				path += "?show_secrets=1"
+			}
+			_, err := c.call(ctx, "GET", path, nil, &a)
 			if err != nil {
 				return err
 			}
@@ -175,6 +183,7 @@ func (c *cli) newDescribeCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print as JSON")
+	cmd.Flags().BoolVar(&showSecrets, "show-secrets", false, "show the values of secret-looking env variables")
 	return cmd
 }
 
@@ -215,7 +224,7 @@ func writeDescribe(w io.Writer, a runtime.AppStatus, now time.Time) error {
 			fmt.Fprintf(&b, "  memory     restart above %s\n", cfg.MaxMemoryRestart)
 		}
 		for _, k := range sortedKeys(cfg.Env) {
-			fmt.Fprintf(&b, "  env        %s\n", k)
+			fmt.Fprintf(&b, "  env        %s=%s\n", k, cfg.Env[k]) // masked by the daemon unless --show-secrets
 		}
 	}
 	if !a.NextCronRestart.IsZero() {
