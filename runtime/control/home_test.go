@@ -76,6 +76,13 @@ func TestSecureHome(t *testing.T) {
 			t.Errorf("created %v", fi.Mode())
 		}
 	})
+	t.Run("in a sticky folder is fine", func(t *testing.T) {
+		parent := t.TempDir()
+		chmod(t, parent, 0o777|os.ModeSticky)
+		if err := SecureHome(filepath.Join(parent, "home")); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("own 0750 is fine", func(t *testing.T) {
 		home := t.TempDir()
 		if err := os.Chmod(home, 0o750); err != nil {
@@ -124,6 +131,16 @@ func TestSecureHome(t *testing.T) {
 			chown(t, path, nobody)
 			return path
 		}, want: []string{"run belongs to another user"}},
+		{name: "in a folder others can write to", prepare: func(t *testing.T, home string) string {
+			parent := filepath.Dir(home)
+			chmod(t, parent, 0o777)
+			return parent
+		}, want: []string{"the folder that holds eco's home can be written by other users", "mode 0777", "chmod go-w"}},
+		{name: "in another user's folder", root: true, prepare: func(t *testing.T, home string) string {
+			parent := filepath.Dir(home)
+			chown(t, parent, nobody)
+			return parent
+		}, want: []string{"the folder that holds eco's home belongs to another user", "uid 65534"}},
 		{name: "linked state", prepare: func(t *testing.T, home string) string {
 			path := filepath.Join(home, "state.json")
 			symlink(t, filepath.Join(t.TempDir(), "elsewhere.json"), path)
