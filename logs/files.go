@@ -19,8 +19,9 @@ var ErrClosed = errors.New("log file closed")
 
 // Rotation is when a log file is rotated and how many rotated files are kept.
 type Rotation struct {
-	// MaxSizeBytes rotates the file before a line would take it past this size; 0 never rotates
-	// by size. lumberjack counts whole megabytes (MiB), so it is rounded up to one.
+	// MaxSizeBytes rotates the file before a line would take it to this size or past it, to the
+	// byte (eco decides and asks lumberjack to rotate: lumberjack itself counts whole MiB); 0
+	// never rotates by size.
 	MaxSizeBytes int64
 	// MaxFiles is how many rotated files are kept; 0 keeps them all.
 	MaxFiles int
@@ -30,19 +31,19 @@ type Rotation struct {
 	Compress bool
 }
 
-const megabyte = 1 << 20
-
-// logger returns the lumberjack settings for path.
-func (r Rotation) logger(path string) *lumberjack.Logger {
-	l := &lumberjack.Logger{Filename: path, Compress: r.Compress}
-	switch {
-	case r.MaxSizeBytes <= 0:
-		l.MaxSize = math.MaxInt32 // 2 PiB: lumberjack has no "never", and 0 means 100 MB
-	case r.MaxSizeBytes >= math.MaxInt32*megabyte:
-		l.MaxSize = math.MaxInt32
-	default:
-		l.MaxSize = int((r.MaxSizeBytes + megabyte - 1) / megabyte)
+// limit is the size at which the file rotates: MaxSizeBytes, or never.
+func (r Rotation) limit() int64 {
+	if r.MaxSizeBytes <= 0 {
+		return math.MaxInt64
 	}
+	return r.MaxSizeBytes
+}
+
+// logger returns the lumberjack settings for path. Its MaxSize is the largest lumberjack takes
+// (2 PiB; it has no "never", and 0 means 100 MB), so that it never rotates on its own: eco
+// rotates at Rotation.MaxSizeBytes, to the byte, by calling Rotate.
+func (r Rotation) logger(path string) *lumberjack.Logger {
+	l := &lumberjack.Logger{Filename: path, Compress: r.Compress, MaxSize: math.MaxInt32}
 	if r.MaxFiles > 0 {
 		l.MaxBackups = r.MaxFiles
 	}
@@ -71,11 +72,72 @@ type shared struct {
 	refs int // guarded by Files.mu
 
 	mu      sync.Mutex // held while writing one line, rotating or closing
-	lj      *lumberjack.Logger
-	max     int64 // lumberjack's size limit in bytes
+	lj      writer
+	max     int64 // the size at which the file rotates, in bytes
 	size    int64 // bytes in the current file, as lumberjack counts them
 	closed  bool
 	rotated time.Time // when rotateLocked last rotated
+	fault   Fault     // lines lost to failed writes
+	torn    bool      // a failed write left a part of a line: the next write ends it first
+}
+
+// writer is what shared writes through: a *lumberjack.Logger, or a failing one in tests.
+type writer interface {
+	Write(p []byte) (int, error)
+	Rotate() error
+	Close() error
+}
+
+// Fault says how writing a log file has failed since the daemon opened it: the lines lost and
+// the last error. The zero Fault is a file that never failed.
+type Fault struct {
+	// LostLines counts the lines not written because a write failed.
+	LostLines int64
+	// Err is the last write error, at At.
+	Err error
+	At  time.Time
+	// Failing is true while the last write failed; the first write that works clears it.
+	Failing bool
+}
+
+// WriteError is a failed write of WriteLine or WriteLines: Lost lines of the call were not
+// written.
+type WriteError struct {
+	Path string
+	Lost int
+	Err  error
+}
+
+func (e *WriteError) Error() string { return fmt.Sprintf("write log %s: %v", e.Path, e.Err) }
+func (e *WriteError) Unwrap() error { return e.Err }
+
+// noteLocked records the outcome of a write of some lines: lost of them were lost to err.
+func (s *shared) noteLocked(lost int, err error) error {
+	if err == nil {
+		s.fault.Failing = false
+		return nil
+	}
+	s.fault.LostLines += int64(lost)
+	s.fault.Err, s.fault.At, s.fault.Failing = err, time.Now(), true
+	return &WriteError{Path: s.path, Lost: lost, Err: err}
+}
+
+// Fault returns how writing the file at path has failed, and false when it never did (or was
+// never opened).
+func (fs *Files) Fault(path string) (Fault, bool) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return Fault{}, false
+	}
+	fs.mu.Lock()
+	s := fs.open[abs]
+	fs.mu.Unlock()
+	if s == nil {
+		return Fault{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fault, s.fault.LostLines > 0 || s.fault.Failing
 }
 
 // NewFiles returns an empty set of files.
@@ -117,7 +179,7 @@ func (fs *Files) Open(path string, r Rotation) (*File, error) {
 				return nil, fmt.Errorf("open log %s: %w", path, err)
 			}
 			s.lj = r.logger(abs)
-			s.rot, s.max = r, int64(s.lj.MaxSize)*megabyte
+			s.rot, s.max = r, r.limit()
 			s.mu.Unlock()
 		}
 		s.refs++
@@ -129,8 +191,11 @@ func (fs *Files) Open(path string, r Rotation) (*File, error) {
 	}
 	if s == nil || s.rot != r {
 		// A Logger whose Rotation changed is dropped with its goroutine: a config change is rare.
-		lj := r.logger(abs)
-		s = &shared{path: abs, rot: r, lj: lj, max: int64(lj.MaxSize) * megabyte}
+		ns := &shared{path: abs, rot: r, lj: r.logger(abs), max: r.limit()}
+		if s != nil {
+			ns.fault = s.fault // the lost lines stay counted
+		}
+		s = ns
 		fs.open[abs] = s
 	}
 	s.mu.Lock()
@@ -141,13 +206,21 @@ func (fs *Files) Open(path string, r Rotation) (*File, error) {
 	return &File{fs: fs, s: s}, nil
 }
 
+// FileMode is the mode of a log file eco creates (before the umask); an existing file keeps
+// its own, and lumberjack gives a rotated file's successor the mode of the file it replaces.
+// DirMode is the mode of a folder it creates for one.
+const (
+	FileMode os.FileMode = 0o640
+	DirMode  os.FileMode = 0o750
+)
+
 // create makes sure path can be written, so that Open fails rather than the first line, and
 // returns its size. lumberjack itself opens the file on the first write.
 func create(path string) (int64, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), DirMode); err != nil {
 		return 0, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, FileMode)
 	if err != nil {
 		return 0, err
 	}
@@ -170,9 +243,10 @@ func (f *File) Path() string {
 }
 
 // WriteLine writes b as one whole line, adding a '\n' if b lacks one: lines written through
-// every File of a path are never interleaved. A line that would take the file past its
-// MaxSizeBytes rotates the file first. A line longer than lumberjack's limit (at least 1 MiB)
-// is written in pieces of that size rather than refused. After Close it returns ErrClosed.
+// every File of a path are never interleaved. A line that would take the file to its
+// MaxSizeBytes or past it rotates the file first. A line longer than MaxSizeBytes is written in
+// pieces of that size rather than refused. After Close it returns ErrClosed. A failed write is
+// a *WriteError, and counted in the file's Fault.
 func (f *File) WriteLine(b []byte) error {
 	s := f.s
 	if s == nil {
@@ -186,25 +260,57 @@ func (f *File) WriteLine(b []byte) error {
 	if s.closed || f.done.Load() {
 		return fmt.Errorf("write log %s: %w", s.path, ErrClosed)
 	}
-	return s.writeLineLocked(b)
+	done := 0
+	err := s.mendLocked()
+	if err == nil {
+		err = s.writeLineLocked(b, &done)
+	}
+	if err != nil {
+		s.tornLocked(b, done)
+		return s.noteLocked(1, err)
+	}
+	return s.noteLocked(0, nil)
+}
+
+// mendLocked ends the part of a line that a failed write left, so that the next line starts on
+// a line of its own.
+func (s *shared) mendLocked() error {
+	if !s.torn {
+		return nil
+	}
+	n, err := s.lj.Write([]byte{'\n'})
+	s.size += int64(n)
+	if err != nil {
+		return err
+	}
+	s.torn = false
+	return nil
+}
+
+// tornLocked records whether a failed write of b, of which done bytes were written, left a
+// part of a line in the file.
+func (s *shared) tornLocked(b []byte, done int) {
+	if done > 0 {
+		s.torn = b[done-1] != '\n'
+	}
 }
 
 // writeLineLocked writes one line ending in '\n', rotating first when it would not fit, and in
-// pieces of lumberjack's limit when it is longer than that.
-func (s *shared) writeLineLocked(b []byte) error {
+// pieces of the size limit when it is longer than that.
+func (s *shared) writeLineLocked(b []byte, done *int) error {
 	for len(b) > 0 {
 		piece := b[:min(int64(len(b)), s.max)]
 		b = b[len(piece):]
-		// lumberjack would rotate too, but without rotateLocked's care for backup names.
 		if s.size > 0 && s.size+int64(len(piece)) >= s.max {
 			if err := s.rotateLocked(); err != nil {
-				return fmt.Errorf("write log %s: %w", s.path, err)
+				return fmt.Errorf("rotate: %w", err)
 			}
 		}
 		n, err := s.lj.Write(piece)
 		s.size += int64(n)
+		*done += n
 		if err != nil {
-			return fmt.Errorf("write log %s: %w", s.path, err)
+			return err
 		}
 	}
 	return nil
@@ -226,6 +332,20 @@ func (f *File) WriteLines(b []byte) error {
 	if s.closed || f.done.Load() {
 		return fmt.Errorf("write log %s: %w", s.path, ErrClosed)
 	}
+	done := 0 // the bytes of b written
+	err := s.mendLocked()
+	if err == nil {
+		err = s.writeLinesLocked(b, &done)
+	}
+	if err != nil {
+		s.tornLocked(b, done)
+		return s.noteLocked(bytes.Count(b[done:], []byte{'\n'}), err)
+	}
+	return s.noteLocked(0, nil)
+}
+
+// writeLinesLocked is WriteLines once locked; it adds to *done the bytes of b it has written.
+func (s *shared) writeLinesLocked(b []byte, done *int) error {
 	for len(b) > 0 {
 		chunk := b
 		if s.size+int64(len(b)) >= s.max {
@@ -237,7 +357,7 @@ func (f *File) WriteLines(b []byte) error {
 			}
 			if cut < 0 {
 				nl := bytes.IndexByte(b, '\n')
-				if err := s.writeLineLocked(b[:nl+1]); err != nil {
+				if err := s.writeLineLocked(b[:nl+1], done); err != nil {
 					return err
 				}
 				b = b[nl+1:]
@@ -247,8 +367,9 @@ func (f *File) WriteLines(b []byte) error {
 		}
 		n, err := s.lj.Write(chunk)
 		s.size += int64(n)
+		*done += n
 		if err != nil {
-			return fmt.Errorf("write log %s: %w", s.path, err)
+			return err
 		}
 		b = b[len(chunk):]
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"gopkg.in/natefinch/lumberjack.v2"
 )
 
 // readLines returns the lines of the files, in order.
@@ -60,25 +61,28 @@ func mustOpen(t *testing.T, fs *Files, path string, r Rotation) *File {
 	return f
 }
 
+// backupsKept is the MaxBackups of f's lumberjack.Logger.
+func backupsKept(f *File) int { return f.s.lj.(*lumberjack.Logger).MaxBackups }
+
 func TestRotation_logger(t *testing.T) {
 	type settings struct {
 		MaxSize, MaxBackups, MaxAge int
 		Compress                    bool
 	}
 	tests := []struct {
-		name string
-		r    Rotation
-		want settings
+		name  string
+		r     Rotation
+		want  settings
+		limit int64 // where eco rotates; lumberjack never does on its own
 	}{
-		{"zero never rotates", Rotation{}, settings{MaxSize: math.MaxInt32}},
-		{"one byte is one megabyte", Rotation{MaxSizeBytes: 1}, settings{MaxSize: 1}},
-		{"rounded up", Rotation{MaxSizeBytes: 10<<20 + 1}, settings{MaxSize: 11}},
-		{"exact", Rotation{MaxSizeBytes: 10 << 20}, settings{MaxSize: 10}},
-		{"huge", Rotation{MaxSizeBytes: math.MaxInt64}, settings{MaxSize: math.MaxInt32}},
+		{"zero never rotates", Rotation{}, settings{MaxSize: math.MaxInt32}, math.MaxInt64},
+		{"one byte", Rotation{MaxSizeBytes: 1}, settings{MaxSize: math.MaxInt32}, 1},
+		{"600K is not rounded to a megabyte", Rotation{MaxSizeBytes: 600 << 10}, settings{MaxSize: math.MaxInt32}, 600 << 10},
+		{"huge", Rotation{MaxSizeBytes: math.MaxInt64}, settings{MaxSize: math.MaxInt32}, math.MaxInt64},
 		{"all", Rotation{MaxSizeBytes: 1 << 20, MaxFiles: 5, MaxAge: 36 * time.Hour, Compress: true},
-			settings{MaxSize: 1, MaxBackups: 5, MaxAge: 2, Compress: true}},
+			settings{MaxSize: math.MaxInt32, MaxBackups: 5, MaxAge: 2, Compress: true}, 1 << 20},
 		{"negatives", Rotation{MaxSizeBytes: -1, MaxFiles: -1, MaxAge: -time.Hour},
-			settings{MaxSize: math.MaxInt32}},
+			settings{MaxSize: math.MaxInt32}, math.MaxInt64},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,6 +90,9 @@ func TestRotation_logger(t *testing.T) {
 			got := settings{l.MaxSize, l.MaxBackups, l.MaxAge, l.Compress}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("logger settings (-want +got):\n%s", diff)
+			}
+			if got := tt.r.limit(); got != tt.limit {
+				t.Errorf("limit = %d, want %d", got, tt.limit)
 			}
 			if l.Filename != "x" || l.LocalTime {
 				t.Errorf("Filename = %q, LocalTime = %v; want x and UTC backup names", l.Filename, l.LocalTime)
@@ -106,7 +113,7 @@ func TestFiles_Open(t *testing.T) {
 			t.Fatal("two Opens of one path have different loggers")
 		}
 		// An Open with another Rotation changes it for every reference.
-		if a.s.refs != 2 || a.s.rot != (Rotation{MaxFiles: 3}) || a.s.lj.MaxBackups != 3 {
+		if a.s.refs != 2 || a.s.rot != (Rotation{MaxFiles: 3}) || backupsKept(a) != 3 {
 			t.Errorf("refs = %d, rotation = %+v; want 2 and the last Open's", a.s.refs, a.s.rot)
 		}
 		if a.Path() != path {
@@ -148,7 +155,7 @@ func TestFiles_Open(t *testing.T) {
 		}
 		d := mustOpen(t, fs, path, Rotation{MaxFiles: 2})
 		defer d.Close()
-		if d.s != c.s || c.s.lj.MaxBackups != 2 {
+		if d.s != c.s || backupsKept(c) != 2 {
 			t.Error("an open path did not share its logger with the new rotation")
 		}
 	})
@@ -160,7 +167,7 @@ func TestFiles_Open(t *testing.T) {
 		a.Close()
 		b := mustOpen(t, fs, p, Rotation{MaxFiles: 2})
 		defer b.Close()
-		if b.s.lj == lj || b.s.lj.MaxBackups != 2 {
+		if b.s.lj == lj || backupsKept(b) != 2 {
 			t.Error("reopening with another rotation kept the old logger")
 		}
 	})

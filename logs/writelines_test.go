@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// rotMax is lumberjack's limit for Rotation{MaxSizeBytes: 1}: one MiB.
+// rotMax is the size at which these tests' files rotate.
 const rotMax = 1 << 20
 
 // packLines returns the files that writing data (whole lines ending in '\n') line by line
@@ -217,7 +217,7 @@ func TestFile_WriteLines(t *testing.T) {
 			batches := tt.batches(rng)
 			path := filepath.Join(t.TempDir(), "app.log")
 			fs := NewFiles()
-			f := mustOpen(t, fs, path, Rotation{MaxSizeBytes: 1})
+			f := mustOpen(t, fs, path, Rotation{MaxSizeBytes: rotMax})
 			var all []byte
 			for _, b := range batches {
 				if err := f.WriteLines(b); err != nil {
@@ -261,7 +261,7 @@ func TestFile_WriteLines_concurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
 	for w := range writers {
-		f := mustOpen(t, fs, path, Rotation{MaxSizeBytes: 1})
+		f := mustOpen(t, fs, path, Rotation{MaxSizeBytes: rotMax})
 		wg.Go(func() {
 			defer f.Close()
 			rng := rand.New(rand.NewPCG(uint64(w), 2))
@@ -324,9 +324,9 @@ func TestFiles_Truncate(t *testing.T) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "app.log")
 		fs := NewFiles()
-		f := mustOpen(t, fs, path, Rotation{MaxSizeBytes: 1})
+		f := mustOpen(t, fs, path, Rotation{MaxSizeBytes: rotMax})
 		defer f.Close()
-		other := mustOpen(t, fs, path, Rotation{MaxSizeBytes: 1})
+		other := mustOpen(t, fs, path, Rotation{MaxSizeBytes: rotMax})
 		defer other.Close()
 		rng := rand.New(rand.NewPCG(3, 3))
 		if err := f.WriteLines(bytes.Join(genLines(rng, 0, 7000, 50, 150), nil)); err != nil {
@@ -371,7 +371,7 @@ func TestFiles_Truncate(t *testing.T) {
 	t.Run("closed file", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "app.log")
 		fs := NewFiles()
-		f := mustOpen(t, fs, path, Rotation{MaxSizeBytes: 1})
+		f := mustOpen(t, fs, path, Rotation{MaxSizeBytes: rotMax})
 		if err := f.WriteLines(fill(rotMax / 2)); err != nil {
 			t.Fatal(err)
 		}
@@ -379,7 +379,7 @@ func TestFiles_Truncate(t *testing.T) {
 		if err := fs.Truncate(path); err != nil {
 			t.Fatal(err)
 		}
-		f = mustOpen(t, fs, path, Rotation{MaxSizeBytes: 1})
+		f = mustOpen(t, fs, path, Rotation{MaxSizeBytes: rotMax})
 		defer f.Close()
 		all := fill(rotMax - rotMax/4)
 		if err := f.WriteLines(all); err != nil {
@@ -442,7 +442,7 @@ func TestFiles_Open_rotationChanged(t *testing.T) {
 	if err := a.WriteLines(first); err != nil {
 		t.Fatal(err)
 	}
-	b := mustOpen(t, fs, path, Rotation{MaxSizeBytes: 1})
+	b := mustOpen(t, fs, path, Rotation{MaxSizeBytes: rotMax})
 	defer b.Close()
 	rest := fill(rotMax)
 	if err := a.WriteLines(rest); err != nil {

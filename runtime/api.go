@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -41,7 +42,7 @@ func (d *Daemon) routes() http.Handler {
 		}
 	})
 	mux.HandleFunc("GET /v1/apps", func(w http.ResponseWriter, r *http.Request) {
-		control.WriteJSON(w, http.StatusOK, d.statuses())
+		control.WriteJSON(w, http.StatusOK, d.withLogFaults(d.statuses()...))
 	})
 	mux.HandleFunc("GET /v1/apps/{name}", func(w http.ResponseWriter, r *http.Request) {
 		d.mu.Lock()
@@ -51,7 +52,20 @@ func (d *Daemon) routes() http.Handler {
 			control.WriteError(w, http.StatusNotFound, fmt.Errorf("no app named %q", r.PathValue("name")))
 			return
 		}
+		// Env values that look secret are masked unless ?show_secrets=1 (eco describe --show-secrets).
+		show := false
+		if v := r.URL.Query().Get("show_secrets"); v != "" {
+			var err error
+			if show, err = strconv.ParseBool(v); err != nil {
+				control.WriteError(w, http.StatusBadRequest, fmt.Errorf("show_secrets=%q: want 1 or 0", v))
+				return
+			}
+		}
 		a := d.usage.fill(runner.status(true))
+		if !show {
+			a.Config = maskedApp(a.Config)
+		}
+		a.LogFaults = d.logFaults(runner, a)
 		d.mu.Lock()
 		if ps := d.state.Projects[a.Project]; ps != nil {
 			a.ConfigErrors = ps.Errors

@@ -1,10 +1,12 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -197,10 +199,13 @@ type capture struct {
 	pending atomic.Pointer[target]
 	ended   atomic.Bool
 
-	now    time.Time // the time of the batch: when its read returned
-	buf    []byte    // the batch for cur.file
-	cbuf   []byte    // the batch for cur.combined
-	failed bool      // a write failed; logged once until writes work again
+	now  time.Time // the time of the batch: when its read returned
+	buf  []byte    // the batch for cur.file
+	cbuf []byte    // the batch for cur.combined
+	// lost counts the lines lost since writes began to fail (logged once, then again when
+	// writes work again); failing is set meanwhile.
+	lost    int
+	failing bool
 }
 
 // offer hands the capture a new target.
@@ -258,24 +263,39 @@ func (c *capture) line(msg []byte) {
 	}
 }
 
+// flush writes the batch. Each file counts the lines it loses (eco ls and eco describe show
+// them); the daemon's log says when writes begin to fail, and when they work again.
 func (c *capture) flush() {
 	var failed error
-	if len(c.buf) > 0 {
-		if err := c.cur.file.WriteLines(c.buf); err != nil {
+	lost := 0
+	write := func(f *logs.File, b []byte) {
+		if err := f.WriteLines(b); err != nil {
 			failed = err
+			var we *logs.WriteError
+			if errors.As(err, &we) {
+				lost += we.Lost
+			}
 		}
+	}
+	if len(c.buf) > 0 {
+		write(c.cur.file, c.buf)
 		c.buf = shrink(c.buf)
 	}
 	if len(c.cbuf) > 0 {
-		if err := c.cur.combined.WriteLines(c.cbuf); err != nil {
-			failed = err
-		}
+		write(c.cur.combined, c.cbuf)
 		c.cbuf = shrink(c.cbuf)
 	}
-	if failed != nil && !c.failed {
-		c.o.log.Error("cannot write the log; lines are lost until it works again", "app", c.o.app, "instance", c.o.index, "err", failed)
+	switch {
+	case failed != nil && !c.failing:
+		c.o.log.Error(fmt.Sprintf("app %s: cannot write the log; lines are lost until it works again", c.o.app),
+			"app", c.o.app, "instance", c.o.index, "stream", c.stream, "err", failed)
+	case failed == nil && c.failing:
+		c.o.log.Info(fmt.Sprintf("app %s: log writes work again after %d lost lines", c.o.app, c.lost),
+			"app", c.o.app, "instance", c.o.index, "stream", c.stream, "lost", c.lost)
+		c.lost = 0
 	}
-	c.failed = failed != nil
+	c.failing = failed != nil
+	c.lost += lost
 }
 
 // shrink empties a batch buffer, dropping one grown far past a usual read.
@@ -291,4 +311,52 @@ func logSettingsChanged(a, b *ecosystem.App) bool {
 	return a.OutFile != b.OutFile || a.ErrorFile != b.ErrorFile || a.LogFile != b.LogFile ||
 		a.MergeLogs != b.MergeLogs || a.LogDateFormat != b.LogDateFormat || a.LogType != b.LogType ||
 		a.LogRotate != b.LogRotate
+}
+
+// logFaults returns the log files of the app of status a, run by r, that lost lines, in the
+// order of their paths: those of its configured instances and of any instance still listed.
+func (d *Daemon) logFaults(r *appRunner, a AppStatus) []LogFault {
+	r.mu.Lock()
+	spec := r.spec
+	r.mu.Unlock()
+	indexes := map[int]bool{}
+	for i := range spec.Instances {
+		indexes[i] = true
+	}
+	for _, in := range a.Instances {
+		indexes[in.Index] = true
+	}
+	seen := map[string]bool{}
+	var out []LogFault
+	for i := range indexes {
+		outPath, errPath, combined := logPaths(d.opts.Home, spec, i)
+		for _, p := range []string{outPath, errPath, combined} {
+			if p == "" || seen[p] {
+				continue
+			}
+			seen[p] = true
+			if f, ok := d.files.Fault(p); ok {
+				lf := LogFault{Path: p, LostLines: f.LostLines, At: f.At, Failing: f.Failing}
+				if f.Err != nil {
+					lf.Error = f.Err.Error()
+				}
+				out = append(out, lf)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+// withLogFaults adds to each status the faults of its app's log files.
+func (d *Daemon) withLogFaults(apps ...AppStatus) []AppStatus {
+	for i, a := range apps {
+		d.mu.Lock()
+		r := d.apps[a.Name]
+		d.mu.Unlock()
+		if r != nil {
+			apps[i].LogFaults = d.logFaults(r, a)
+		}
+	}
+	return apps
 }

@@ -115,6 +115,20 @@ type AppStatus struct {
 	Settled bool `json:"settled"`
 	// Config is the app's applied configuration (in `eco describe`).
 	Config *ecosystem.App `json:"config,omitempty"`
+	// LogFaults are the app's log files that could not be written (disk full, read-only, no
+	// permission...) since the daemon started, with the lines lost.
+	LogFaults []LogFault `json:"log_faults,omitempty"`
+}
+
+// LogFault is a log file whose writes failed: lines were lost.
+type LogFault struct {
+	Path      string `json:"path"`
+	LostLines int64  `json:"lost_lines"`
+	// Error is the last write error, at At.
+	Error string    `json:"error"`
+	At    time.Time `json:"at"`
+	// Failing is true while writes fail; the first one that works again clears it.
+	Failing bool `json:"failing"`
 }
 
 // ActionRequest is a lifecycle verb on an app, or "all" of them.

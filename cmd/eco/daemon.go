@@ -17,9 +17,17 @@ import (
 	"github.com/eco-pm/eco/runtime/proc"
 )
 
-// home returns ECO_HOME.
+// home returns ECO_HOME, once control.SecureHome has accepted it (creating it when missing):
+// every command that talks to the daemon or reads the home comes through here.
 func home() (string, error) {
-	return control.Home(os.LookupEnv)
+	h, err := control.Home(os.LookupEnv)
+	if err != nil {
+		return "", err
+	}
+	if err := control.SecureHome(h); err != nil {
+		return "", err
+	}
+	return h, nil
 }
 
 // client returns a client of the daemon, starting one first (and saying so) when none runs.

@@ -96,8 +96,38 @@ func writeAppTable(w io.Writer, apps []runtime.AppStatus, now time.Time) error {
 		if a.Message != "" {
 			fmt.Fprintf(tw, "%s\t\t\t\t\t\t\t\t\t%s\n", a.Name, a.Message)
 		}
+		if note := logFaultNote(a.LogFaults); note != "" {
+			fmt.Fprintf(tw, "%s\t\t\t\t\t\t\t\t\t%s\n", a.Name, note)
+		}
 	}
 	return tw.Flush()
+}
+
+// logFaultNote sums up an app's failed log writes for eco ls: the lines lost, whether writes
+// still fail, and the last error's cause; "" when none failed.
+func logFaultNote(faults []runtime.LogFault) string {
+	if len(faults) == 0 {
+		return ""
+	}
+	var lost int64
+	failing := false
+	last := faults[0]
+	for _, f := range faults {
+		lost += f.LostLines
+		failing = failing || f.Failing
+		if f.At.After(last.At) {
+			last = f
+		}
+	}
+	cause := last.Error
+	if i := strings.LastIndex(cause, ": "); i >= 0 {
+		cause = cause[i+2:] // the errno's words, without the path
+	}
+	state := "log writes work again"
+	if failing {
+		state = "log writes fail"
+	}
+	return fmt.Sprintf("%s: %d log lines lost (last error: %s; eco describe shows the files)", state, lost, cause)
 }
 
 func humanDuration(d time.Duration) string {
@@ -126,15 +156,23 @@ func humanBytes(b uint64) string {
 }
 
 func (c *cli) newDescribeCmd() *cobra.Command {
-	var jsonOut bool
+	var jsonOut, showSecrets bool
 	cmd := &cobra.Command{
 		Use:   "describe APP",
 		Short: "Show an app's configuration and the state of each instance",
-		Args:  cobra.ExactArgs(1),
+		Long: `Show an app's configuration and the state of each instance. The values of env
+variables whose names look secret (PASSWORD, SECRET, TOKEN, KEY, CREDENTIAL, AUTH, DSN...,
+as a word of the name) are shown as ` + runtime.Masked + `, and so are passwords inside URLs
+(postgres://user:` + runtime.Masked + `@host/db); --show-secrets shows them.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			var a runtime.AppStatus
-			_, err := c.call(ctx, "GET", "/v1/apps/"+url.PathEscape(args[0]), nil, &a)
+			path := "/v1/apps/" + url.PathEscape(args[0])
+			if showSecrets {
+				path += "?show_secrets=1"
+			}
+			_, err := c.call(ctx, "GET", path, nil, &a)
 			if err != nil {
 				return err
 			}
@@ -145,6 +183,7 @@ func (c *cli) newDescribeCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print as JSON")
+	cmd.Flags().BoolVar(&showSecrets, "show-secrets", false, "show the values of secret-looking env variables")
 	return cmd
 }
 
@@ -185,7 +224,7 @@ func writeDescribe(w io.Writer, a runtime.AppStatus, now time.Time) error {
 			fmt.Fprintf(&b, "  memory     restart above %s\n", cfg.MaxMemoryRestart)
 		}
 		for _, k := range sortedKeys(cfg.Env) {
-			fmt.Fprintf(&b, "  env        %s\n", k)
+			fmt.Fprintf(&b, "  env        %s=%s\n", k, cfg.Env[k]) // masked by the daemon unless --show-secrets
 		}
 	}
 	if !a.NextCronRestart.IsZero() {
@@ -199,6 +238,14 @@ func writeDescribe(w io.Writer, a runtime.AppStatus, now time.Time) error {
 	}
 	if a.Message != "" {
 		fmt.Fprintf(&b, "  last change %s\n", a.Message)
+	}
+	for _, f := range a.LogFaults {
+		state := "writes work again"
+		if f.Failing {
+			state = "writes fail"
+		}
+		fmt.Fprintf(&b, "  log errors %s: %d lines lost, %s; last error at %s: %s\n",
+			f.Path, f.LostLines, state, f.At.Local().Format(time.RFC3339), f.Error)
 	}
 	if a.Config != nil && a.Config.ExecMode == "cluster" && a.Balance != "" && a.Balance != "kernel" {
 		fmt.Fprintf(&b, "  proxy      :%d -> each instance's 127.0.0.1 port (PORT), %s\n", a.Port, a.Balance)

@@ -18,7 +18,7 @@ import (
 // startTimeout bounds how long EnsureDaemon waits for a daemon it started to answer.
 const startTimeout = 10 * time.Second
 
-// EnsureDaemon makes sure a daemon answers on home. When GET /v1/ping succeeds it returns
+// EnsureDaemon makes sure a daemon answers on home, once SecureHome has accepted home. When GET /v1/ping succeeds it returns
 // (false, nil). When no daemon runs (ErrNoDaemon) it starts `exe args...` detached: its own
 // session, stdin /dev/null, stdout and stderr appended to home/daemon.out, ECO_HOME=home, working
 // directory home. It waits, up to 10 s or ctx, polling the ping with a growing backoff, and
@@ -31,6 +31,9 @@ const startTimeout = 10 * time.Second
 // is left running and named in the error. Any other ping failure (a daemon that answers with an
 // error, or too slowly) is returned without starting anything.
 func EnsureDaemon(ctx context.Context, home, exe string, args []string) (started bool, err error) {
+	if err := SecureHome(home); err != nil {
+		return false, err
+	}
 	c := NewClient(home)
 	if _, err := ping(ctx, c, startTimeout); err == nil {
 		return false, nil
@@ -38,9 +41,6 @@ func EnsureDaemon(ctx context.Context, home, exe string, args []string) (started
 		return false, fmt.Errorf("ping the daemon: %w", err)
 	}
 
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		return false, fmt.Errorf("create eco's home: %w", err)
-	}
 	outName := outPath(home)
 	out, err := os.OpenFile(outName, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 // maxSocketPath is the longest path a unix socket address can hold on Linux.
 const maxSocketPath = len(unix.RawSockaddrUnix{}.Path)
 
-// Listen creates home (mode 0700) if needed and listens on SocketPath(home), mode 0600. A stale
+// Listen checks home with SecureHome (which creates it if needed) and listens on SocketPath(home), mode 0600. A stale
 // socket file that nobody accepts on is removed first; a live one is never taken over (the error
 // wraps ErrDaemonRunning). Call it while holding Lock, so that no other daemon races for the path.
 //
@@ -25,8 +25,8 @@ func Listen(home string, log *slog.Logger) (net.Listener, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		return nil, fmt.Errorf("create eco's home: %w", err)
+	if err := SecureHome(home); err != nil {
+		return nil, err
 	}
 	sock := SocketPath(home)
 	if err := checkSocketPath(sock); err != nil {

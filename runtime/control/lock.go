@@ -29,7 +29,7 @@ func (e *runningError) Error() string {
 
 func (e *runningError) Unwrap() error { return ErrDaemonRunning }
 
-// Lock takes the daemon's exclusive lock on home (creating home, mode 0700, if needed) and writes
+// Lock takes the daemon's exclusive lock on home (after SecureHome, which creates it) and writes
 // this process's pid into the lock file. While it is held, Lock from any process, this one
 // included, fails with an error wrapping ErrDaemonRunning that names the holder's pid. The kernel
 // releases the lock when the process dies; unlock releases it earlier and may be called twice.
@@ -37,8 +37,8 @@ func (e *runningError) Unwrap() error { return ErrDaemonRunning }
 // The lock file is never removed (removing a flock'd file lets two holders coexist) and keeps the
 // last holder's pid, so a reader must check that the pid is alive.
 func Lock(home string) (unlock func() error, err error) {
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		return nil, fmt.Errorf("lock %s: %w", home, err)
+	if err := SecureHome(home); err != nil {
+		return nil, err
 	}
 	path := LockPath(home)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
