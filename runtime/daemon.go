@@ -330,6 +330,9 @@ func (d *Daemon) apply(req ApplyRequest) (ApplyResponse, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	cfg := req.Config
+	// A Config from JSON (or from a client that is not eco) may hold empty lists where the
+	// checked Config has nil: one form, so an unchanged file plans no change.
+	cfg.Normalize()
 	resp := ApplyResponse{Project: cfg.Project, Changes: []PlanChange{}}
 	// The file wins over eco scale.
 	desired := make([]ecosystem.App, len(cfg.Apps))

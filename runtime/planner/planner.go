@@ -4,7 +4,8 @@ package planner
 
 import (
 	"fmt"
-	"reflect"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -154,7 +155,7 @@ func Diff(from, to *ecosystem.App) (Change, bool) {
 	for _, attr := range schema.App.Attrs {
 		a, _ := from.Attr(attr.Name)
 		b, _ := to.Attr(attr.Name)
-		if reflect.DeepEqual(a, b) {
+		if same(a, b) {
 			continue
 		}
 		switch attr.Class {
@@ -165,8 +166,11 @@ func Diff(from, to *ecosystem.App) (Change, bool) {
 		}
 		c.Reasons = append(c.Reasons, describe(attr.Name, a, b)...)
 	}
-	if !reflect.DeepEqual(from.LogRotate, to.LogRotate) {
+	if !from.LogRotate.Equal(to.LogRotate) {
 		c.Reasons = append(c.Reasons, describe("log_rotate", from.LogRotate, to.LogRotate)...)
+	}
+	if from.ConfigPath != to.ConfigPath {
+		c.Reasons = append(c.Reasons, describe("configuration", from.ConfigPath, to.ConfigPath)...)
 	}
 	if len(c.Reasons) == 0 {
 		return Change{}, false
@@ -176,6 +180,27 @@ func Diff(from, to *ecosystem.App) (Change, bool) {
 		c.Action = Replace
 	}
 	return c, true
+}
+
+// same compares two values of one attribute by meaning: an empty list or map equals a nil
+// one, whatever the Go representation the value came with (a file, JSON, a saved state).
+// Every kind of value an App attribute holds has a case; other values must be comparable.
+func same(a, b any) bool {
+	switch x := a.(type) {
+	case []string:
+		y, ok := b.([]string)
+		return ok && slices.Equal(x, y)
+	case []int:
+		y, ok := b.([]int)
+		return ok && slices.Equal(x, y)
+	case map[string]string:
+		y, ok := b.(map[string]string)
+		return ok && maps.Equal(x, y)
+	case ecosystem.LogRotate:
+		y, ok := b.(ecosystem.LogRotate)
+		return ok && x.Equal(y)
+	}
+	return a == b
 }
 
 // describe says how an attribute changed. Env values may be secrets: only their keys are named.
