@@ -26,8 +26,8 @@ const (
 	Delete Action = '-'
 	// Replace restarts the app's instances one at a time with the new settings.
 	Replace Action = '±'
-	// Restart starts again an app whose settings did not change but that does not run as the
-	// file says: it was stopped with eco stop, or instances gave up (errored).
+	// Restart starts again an app that does not run as the file says, because it was stopped
+	// with eco stop or instances gave up (errored); settings that changed in place apply too.
 	Restart Action = '↻'
 )
 
@@ -62,8 +62,8 @@ type Observed struct {
 	Failed string
 }
 
-// StoppedReason and the reasons made from Observed.Failed end with what apply does about them.
-const StoppedReason = "stopped by eco stop; start again"
+// stoppedReason is why an app stopped with eco stop is started again.
+const stoppedReason = "stopped by eco stop; start again"
 
 // Change is one step of a plan.
 type Change struct {
@@ -105,9 +105,9 @@ func (e *ConflictError) Error() string {
 
 // Plan compares the apps configured for project with what runs and returns the changes,
 // ordered deletes first (so that a renamed app frees its port before its successor binds it),
-// then replaces, restarts, updates and creates, each by app name. Apps of other projects are never
-// touched; an app named like one of theirs is a *ConflictError. Unchanged apps that run get no
-// change; a stopped or failed one is started again, since the file is the desired state.
+// then replaces, restarts, updates and creates, each by app name. Apps of other projects are
+// never touched; an app named like one of theirs is a *ConflictError. Unchanged apps that run
+// get no change; a stopped or failed one is started again, since the file is the desired state.
 func Plan(project string, desired []ecosystem.App, observed []Observed) ([]Change, error) {
 	running := map[string]*Observed{}
 	conflict := &ConflictError{Project: project, Apps: map[string]string{}}
@@ -160,7 +160,7 @@ func revive(c *Change, o *Observed) {
 	var why string
 	switch {
 	case o.Stopped:
-		why = StoppedReason
+		why = stoppedReason
 	case o.Failed != "":
 		why = o.Failed + "; start again"
 	default:
