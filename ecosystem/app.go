@@ -72,9 +72,10 @@ type appDecoder struct {
 func (d *decoder) app(b *hclsyntax.Block, ctx *hcl.EvalContext, profiles map[string]bool) (App, bool) {
 	before := len(d.diags.Errs())
 	a := &appDecoder{decoder: d, ctx: ctx, app: App{
-		Name:      b.Labels[0],
-		DeclRange: b.DefRange(),
-		Ranges:    map[string]hcl.Range{},
+		Name:       b.Labels[0],
+		ConfigPath: d.configPath,
+		DeclRange:  b.DefRange(),
+		Ranges:     map[string]hcl.Range{},
 	}, present: map[string]bool{}}
 	for name := range b.Body.Attributes {
 		a.present[name] = true

@@ -39,6 +39,40 @@ func (c *Config) App(name string) (*App, bool) {
 	return nil, false
 }
 
+// Normalize gives every empty value its one form: an empty list or map becomes nil, so a
+// file that writes args = [] and one that leaves args out decode alike, and a Config read
+// from JSON (where omitempty drops empty lists) equals the one that was sent. Decode returns
+// normalized Configs; whoever decodes a Config from JSON calls Normalize.
+func (c *Config) Normalize() {
+	c.Files = nilIfEmpty(c.Files)
+	for i := range c.Apps {
+		c.Apps[i].Normalize()
+	}
+}
+
+// Normalize gives every empty value of a its one form; see Config.Normalize.
+func (a *App) Normalize() {
+	a.Command = nilIfEmpty(a.Command)
+	a.Args = nilIfEmpty(a.Args)
+	a.NodeArgs = nilIfEmpty(a.NodeArgs)
+	a.StopExitCodes = nilIfEmpty(a.StopExitCodes)
+	a.Watch = nilIfEmpty(a.Watch)
+	a.IgnoreWatch = nilIfEmpty(a.IgnoreWatch)
+	if len(a.Env) == 0 {
+		a.Env = nil
+	}
+}
+
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+// Equal reports whether r and o rotate alike.
+func (r LogRotate) Equal(o LogRotate) bool { return r == o }
+
 // ExecMode is how an app's instances run.
 type ExecMode string
 
@@ -117,6 +151,11 @@ type App struct {
 	LogDateFormat string    `json:"log_date_format,omitempty"`
 	LogType       string    `json:"log_type"`
 	LogRotate     LogRotate `json:"log_rotate"`
+
+	// ConfigPath is the file or folder of the configuration that declares the app, absolute
+	// (empty when it was decoded from memory). Saving the configuration's own files never
+	// counts as a change of the app's watch.
+	ConfigPath string `json:"config_path,omitempty"`
 
 	// DeclRange is the app block's header; Ranges has the range of each attribute set in the file.
 	DeclRange hcl.Range            `json:"-"`

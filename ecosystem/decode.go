@@ -30,6 +30,7 @@ func Decode(p *Parsed, opts Options) (*Config, hcl.Diagnostics) {
 	if d.diags.HasErrors() {
 		return nil, d.diags
 	}
+	cfg.Normalize()
 	return cfg, d.diags
 }
 
@@ -58,9 +59,11 @@ func sortDiagnostics(diags hcl.Diagnostics, files []string) {
 
 // decoder carries what decoding one configuration collects.
 type decoder struct {
-	opts  *Options
-	dir   string
-	diags hcl.Diagnostics
+	opts *Options
+	dir  string
+	// configPath is the file or folder that was parsed, absolute ("" from memory).
+	configPath string
+	diags      hcl.Diagnostics
 }
 
 func (d *decoder) errorf(rng *hcl.Range, summary, format string, args ...any) {
@@ -95,6 +98,7 @@ func (d *decoder) decode(p *Parsed) *Config {
 	}
 
 	cfg := &Config{Dir: d.dir, Files: p.Names, Profile: d.opts.Profile, WatchConfig: true}
+	d.configPath = p.Path
 	ctx := d.evalContext(c.variables, c.locals)
 
 	cfg.Project = filepath.Base(d.dir)

@@ -36,6 +36,8 @@ func (o *Options) cpus() int { return max(o.CPUs, 1) }
 type Parsed struct {
 	// Dir is the absolute folder the files are in.
 	Dir string
+	// Path is the absolute file or folder given to Parse; empty for ParseSource.
+	Path string
 	// Names are the files in reading order, as named to Parse.
 	Names []string
 	// Files are the parsed files by name.
@@ -70,7 +72,10 @@ func Parse(path string) (*Parsed, hcl.Diagnostics) {
 	if err != nil {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read configuration", Detail: err.Error()}}
 	}
-	p := &Parsed{Dir: abs, Files: map[string]*hcl.File{}}
+	p := &Parsed{Dir: abs, Path: abs, Files: map[string]*hcl.File{}}
+	if dir != path {
+		p.Path = filepath.Join(abs, filepath.Base(path))
+	}
 	var diags hcl.Diagnostics
 	for _, name := range names {
 		src, err := os.ReadFile(name)

@@ -34,7 +34,7 @@ func TestSchema_Fields(t *testing.T) {
 			t.Errorf("schema %s vs %s fields (-schema +struct):\n%s", block.Type, typ, diff)
 		}
 	}
-	check(t, &schema.App, reflect.TypeFor[App](), true, "name")
+	check(t, &schema.App, reflect.TypeFor[App](), true, "name", "config_path")
 	check(t, &schema.LogRotate, reflect.TypeFor[LogRotate](), true)
 	// Variables and locals are evaluated away; apps are a list.
 	check(t, &schema.File, reflect.TypeFor[Config](), false, "dir", "files", "profile", "apps")

@@ -239,21 +239,68 @@ func (d *Daemon) desiredApps(project string) []ecosystem.App {
 	return apps
 }
 
-// observedLocked lists what runs, for the planner.
-func (d *Daemon) observedLocked() []planner.Observed {
+// observedLocked lists what runs, for the planner: each app's settings and, with health,
+// whether eco stop stopped it and which of its instances gave up.
+func (d *Daemon) observedLocked(health bool) []planner.Observed {
 	out := make([]planner.Observed, 0, len(d.apps))
 	for _, r := range d.apps {
+		var st AppStatus
+		if health {
+			st = r.status(false)
+		}
 		r.mu.Lock()
-		out = append(out, planner.Observed{Project: r.project, App: *r.spec})
+		o := planner.Observed{Project: r.project, App: *r.spec, Stopped: health && r.stopped}
 		r.mu.Unlock()
+		if health && !o.Stopped {
+			o.Failed = failedInstances(st)
+		}
+		out = append(out, o)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].App.Name < out[j].App.Name })
 	return out
 }
 
-// planLocked plans project against what runs.
-func (d *Daemon) planLocked(project string, desired []ecosystem.App) ([]planner.Change, error) {
-	return planner.Plan(project, desired, d.observedLocked())
+// anyLive reports whether an instance of the app runs or is starting.
+func anyLive(st AppStatus) bool {
+	for _, in := range st.Instances {
+		switch in.State {
+		case Launching, WaitingReady, Online, WaitingRestart:
+			return true
+		}
+	}
+	return false
+}
+
+// failedInstances says which of an app's instances gave up, and why: "web[0] errored:
+// crashed 16 times in a row"; "" when none did.
+func failedInstances(st AppStatus) string {
+	var parts []string
+	more := 0
+	for _, in := range st.Instances {
+		if in.State != Errored {
+			continue
+		}
+		if len(parts) == 2 {
+			more++
+			continue
+		}
+		p := fmt.Sprintf("%s[%d] errored", st.Name, in.Index)
+		if in.Reason != "" {
+			p += ": " + in.Reason
+		}
+		parts = append(parts, p)
+	}
+	if more > 0 {
+		parts = append(parts, fmt.Sprintf("and %d more", more))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// planLocked plans project against what runs. With revive, an app stopped by eco stop or
+// whose instances gave up is started again: only an explicit apply of the file does that, not
+// the daemon's own reconciles (eco scale, eco delete, a restart of the daemon) nor a save.
+func (d *Daemon) planLocked(project string, desired []ecosystem.App, revive bool) ([]planner.Change, error) {
+	return planner.Plan(project, desired, d.observedLocked(revive))
 }
 
 // reconcileLocked makes the runners match the state: every project is planned and its
@@ -273,7 +320,7 @@ func (d *Daemon) reconcileLocked() {
 	}
 	sort.Strings(names)
 	for _, p := range names {
-		changes, err := d.planLocked(p, d.desiredApps(p))
+		changes, err := d.planLocked(p, d.desiredApps(p), false)
 		if err != nil {
 			d.log.Error("cannot reconcile project", "project", p, "err", err)
 			continue
@@ -296,9 +343,20 @@ func (d *Daemon) executeLocked(changes []planner.Change) {
 				defer d.wg.Done()
 				r.run(d.ctx)
 			}()
-		case planner.Update, planner.Replace:
+		case planner.Update, planner.Replace, planner.Restart:
 			spec := *c.To
-			d.apps[c.App].setSpec(&spec, c.Action == planner.Replace)
+			r := d.apps[c.App]
+			// A restart of an app with no live instance starts a new generation, so that
+			// until the new instances exist nobody takes the given-up ones for the outcome;
+			// live instances of a partly failed app are left alone.
+			roll := c.Action == planner.Replace || (c.Action == planner.Restart && !anyLive(r.status(false)))
+			r.setSpec(&spec, roll)
+			if c.Revive {
+				// The file is the desired state: what eco stop stopped, or what gave up,
+				// starts again, as with eco start.
+				delete(d.state.Stopped, c.App)
+				r.change(func() { r.stopped, r.revive = false, true })
+			}
 		case planner.Delete:
 			r := d.apps[c.App]
 			delete(d.apps, c.App)
@@ -325,16 +383,23 @@ func (d *Daemon) persistLocked() error {
 	return nil
 }
 
-// apply records a configuration and makes the runners follow it.
-func (d *Daemon) apply(req ApplyRequest) (ApplyResponse, error) {
+// apply records a configuration and makes the runners follow it, starting again its apps
+// that were stopped or gave up (eco apply, POST /v1/apply).
+func (d *Daemon) apply(req ApplyRequest) (ApplyResponse, error) { return d.applyConfig(req, true) }
+
+// applyConfig is apply; revive says whether stopped and failed apps start again.
+func (d *Daemon) applyConfig(req ApplyRequest, revive bool) (ApplyResponse, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	cfg := req.Config
+	// A Config from JSON (or from a client that is not eco) may hold empty lists where the
+	// checked Config has nil: one form, so an unchanged file plans no change.
+	cfg.Normalize()
 	resp := ApplyResponse{Project: cfg.Project, Changes: []PlanChange{}}
 	// The file wins over eco scale.
 	desired := make([]ecosystem.App, len(cfg.Apps))
 	copy(desired, cfg.Apps)
-	changes, err := d.planLocked(cfg.Project, desired)
+	changes, err := d.planLocked(cfg.Project, desired, revive)
 	if err != nil {
 		return resp, err
 	}

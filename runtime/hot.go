@@ -93,7 +93,9 @@ func (d *Daemon) hotApply(project string) {
 		d.mu.Unlock()
 		return
 	}
-	resp, err := d.apply(ApplyRequest{Config: *cfg, Source: src})
+	// A save applies what changed; it does not start again what eco stop stopped or what
+	// gave up: eco apply does.
+	resp, err := d.applyConfig(ApplyRequest{Config: *cfg, Source: src}, false)
 	if err != nil {
 		d.log.Error("hot apply failed", "project", project, "err", err)
 		d.mu.Lock()

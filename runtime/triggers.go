@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -56,7 +57,7 @@ func (t *triggers) fired() { t.cronNext = time.Time{} }
 func (t *triggers) syncWatch(ctx context.Context, wg *sync.WaitGroup, spec *ecosystem.App, r *appRunner) {
 	key := ""
 	if spec.Watch != nil {
-		key = fmt.Sprintf("%s|%q|%q|%s", spec.Cwd, spec.Watch, spec.IgnoreWatch, spec.WatchDelay)
+		key = fmt.Sprintf("%s|%q|%q|%s|%s", spec.Cwd, spec.Watch, spec.IgnoreWatch, spec.WatchDelay, spec.ConfigPath)
 	}
 	if key == t.watchKey {
 		return
@@ -83,6 +84,7 @@ func (t *triggers) syncWatch(ctx context.Context, wg *sync.WaitGroup, spec *ecos
 			ignore = append(ignore, base, strings.TrimSuffix(base, ext)+"-*"+ext)
 		}
 	}
+	ignore = append(ignore, configIgnore(spec.ConfigPath)...)
 	w, err := watch.New(watch.Options{Paths: paths, Ignore: ignore, Debounce: spec.WatchDelay.D(), Log: r.deps.log})
 	if err != nil {
 		r.deps.log.Error("cannot watch the app's files", "app", spec.Name, "err", err)
@@ -97,6 +99,19 @@ func (t *triggers) syncWatch(ctx context.Context, wg *sync.WaitGroup, spec *ecos
 			r.deps.log.Error("watching the app's files stopped", "app", spec.Name, "err", err)
 		}
 	}()
+}
+
+// configIgnore returns the patterns of the configuration's own files: the applied file, or
+// the ecosystem files of the applied folder. Saving them is a hot reconcile, which restarts
+// what changed and only that; it is never a change of the files the app watches.
+func configIgnore(configPath string) []string {
+	if configPath == "" {
+		return nil
+	}
+	if info, err := os.Stat(configPath); err == nil && info.IsDir() {
+		return []string{watch.Literal(configPath) + "/*" + ecosystem.Ext}
+	}
+	return []string{watch.Literal(configPath)}
 }
 
 func (t *triggers) stopWatch() {

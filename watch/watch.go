@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -20,9 +21,38 @@ const DefaultDebounce = 100 * time.Millisecond
 const pollInterval = 250 * time.Millisecond
 
 // DefaultIgnore returns the patterns every Watcher ignores on top of Options.Ignore: package
-// trees, version-control data and log files (eco writes its own logs inside app folders).
+// trees, version-control data, log files (eco writes its own logs inside app folders) and
+// the files editors write while they save (EditorTemp).
 func DefaultIgnore() []string {
-	return []string{"node_modules", ".git", "*.log", "*.log.*"}
+	return append([]string{"node_modules", ".git", "*.log", "*.log.*"}, EditorTemp()...)
+}
+
+// EditorTemp returns the patterns of the temporary files editors write next to a file they
+// save, which are never a change of their own: vim's swap files (.x.swp, .x.swx and the
+// .swo... that follow), its write test 4913 and its x~ backups; emacs's #x# auto-saves and
+// .#x locks; JetBrains' x___jb_tmp___ and x___jb_old___; and x.tmp files written and then
+// renamed over the file (the rename shows as a change of the file itself).
+func EditorTemp() []string {
+	return []string{
+		"*.swp", "*.swx", ".*.sw[a-p]", "4913", "*~",
+		"#*#", ".#*",
+		"*___jb_tmp___", "*___jb_old___",
+		"*.tmp",
+	}
+}
+
+// Literal writes path as a pattern that matches it alone, its glob characters escaped: with
+// an absolute path, Options.Ignore ignores exactly that file (or folder).
+func Literal(path string) string {
+	var b strings.Builder
+	for _, r := range filepath.ToSlash(path) {
+		switch r {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // Options configure a Watcher.

@@ -26,18 +26,22 @@ func (c *cli) newApplyCmd(dryRun bool) *cobra.Command {
 	)
 	use, short := "apply [FILE|DIR]", "Run the apps of an ecosystem file and keep them matching it"
 	long := `Check the file, show the plan (+ create, ~ update in place, ± rolling restart,
-- delete), and carry it out: apps not in the file any more are deleted (only those of
-the file's project), changed apps are updated or restarted one instance at a time, and
-unchanged apps are not touched. Then wait until every instance is online or has failed;
-exit 1 if any failed. A file with an error is never applied, not even in part.
+↻ start again, - delete), and carry it out: apps not in the file any more are deleted
+(only those of the file's project), changed apps are updated or restarted one instance
+at a time, apps stopped with eco stop or whose instances gave up (errored) are started
+again, since the file is the desired state, and unchanged apps that run are not touched.
+Then wait until every instance is online or has failed; exit 1 if any failed. A file
+with an error is never applied, not even in part.
 
 Afterwards the daemon watches the file (or folder) and re-applies it on every save, with
 the same --env and --var; a save with an error is not applied and its diagnostics show in
-eco ls and eco describe until a good save. --no-watch or watch_config = false turn this off.`
+eco ls and eco describe until a good save; a save applies changes but does not start
+again what was stopped or gave up. --no-watch or watch_config = false turn this off.`
 	if dryRun {
 		use, short = "plan [FILE|DIR]", "Show what eco apply would change, without changing anything"
 		long = `Check the file and show what "eco apply" would do to the running apps:
-+ create, ~ update in place, ± rolling restart, - delete, each with its reasons.`
++ create, ~ update in place, ± rolling restart, ↻ start again (stopped with eco stop, or
+errored), - delete, each with its reasons.`
 	}
 	cmd := &cobra.Command{
 		Use:   use,
@@ -129,8 +133,8 @@ func writePlan(w io.Writer, resp runtime.ApplyResponse, dryRun bool) {
 	if dryRun {
 		verb = "Plan for"
 	}
-	fmt.Fprintf(w, "%s project %q: %d to create, %d to replace, %d to update, %d to delete.\n\n",
-		verb, resp.Project, counts["create"], counts["replace"], counts["update"], counts["delete"])
+	fmt.Fprintf(w, "%s project %q: %d to create, %d to replace, %d to restart, %d to update, %d to delete.\n\n",
+		verb, resp.Project, counts["create"], counts["replace"], counts["restart"], counts["update"], counts["delete"])
 	for _, ch := range resp.Changes {
 		fmt.Fprintf(w, "  %s %-*s  %s\n", ch.Action, width, ch.App, strings.Join(ch.Reasons, ", "))
 	}

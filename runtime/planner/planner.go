@@ -4,7 +4,8 @@ package planner
 
 import (
 	"fmt"
-	"reflect"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -25,6 +26,9 @@ const (
 	Delete Action = '-'
 	// Replace restarts the app's instances one at a time with the new settings.
 	Replace Action = '±'
+	// Restart starts again an app that does not run as the file says, because it was stopped
+	// with eco stop or instances gave up (errored); settings that changed in place apply too.
+	Restart Action = '↻'
 )
 
 func (a Action) String() string { return string(a) }
@@ -40,15 +44,26 @@ func (a Action) Verb() string {
 		return "delete"
 	case Replace:
 		return "replace"
+	case Restart:
+		return "restart"
 	}
 	return "unknown"
 }
 
-// Observed is an app as it runs: the settings it was last applied with.
+// Observed is an app as it runs: the settings it was last applied with, and whether it runs
+// as they say.
 type Observed struct {
 	Project string
 	App     ecosystem.App
+	// Stopped reports that the app was stopped with eco stop.
+	Stopped bool
+	// Failed says which instances gave up and why ("web[0] errored: crashed 16 times in a
+	// row"); empty when none did.
+	Failed string
 }
+
+// stoppedReason is why an app stopped with eco stop is started again.
+const stoppedReason = "stopped by eco stop; start again"
 
 // Change is one step of a plan.
 type Change struct {
@@ -62,6 +77,9 @@ type Change struct {
 	To   *ecosystem.App
 	// Scaled reports that the number of instances changes.
 	Scaled bool
+	// Revive reports that the app is stopped or has instances that gave up: carrying out the
+	// change starts them again, because the file is the desired state.
+	Revive bool
 }
 
 // ConflictError reports apps whose names another project already uses: app names are
@@ -87,8 +105,9 @@ func (e *ConflictError) Error() string {
 
 // Plan compares the apps configured for project with what runs and returns the changes,
 // ordered deletes first (so that a renamed app frees its port before its successor binds it),
-// then replaces, updates and creates, each by app name. Apps of other projects are never
-// touched; an app named like one of theirs is a *ConflictError. Unchanged apps get no change.
+// then replaces, restarts, updates and creates, each by app name. Apps of other projects are
+// never touched; an app named like one of theirs is a *ConflictError. Unchanged apps that run
+// get no change; a stopped or failed one is started again, since the file is the desired state.
 func Plan(project string, desired []ecosystem.App, observed []Observed) ([]Change, error) {
 	running := map[string]*Observed{}
 	conflict := &ConflictError{Project: project, Apps: map[string]string{}}
@@ -112,8 +131,9 @@ func Plan(project string, desired []ecosystem.App, observed []Observed) ([]Chang
 		case o.Project != project:
 			conflict.Apps[to.Name] = o.Project
 		default:
-			if c, changed := Diff(&o.App, to); changed {
-				c.Project = project
+			if c, changed := Diff(&o.App, to); changed || o.Stopped || o.Failed != "" {
+				c.Project, c.App, c.From, c.To = project, to.Name, &o.App, to
+				revive(&c, o)
 				changes = append(changes, c)
 			}
 		}
@@ -134,9 +154,28 @@ func Plan(project string, desired []ecosystem.App, observed []Observed) ([]Chang
 	return changes, nil
 }
 
+// revive makes c start a stopped or failed app again: a Replace starts new instances anyway
+// and only gains the reason; an in-place Update, or no change at all, becomes a Restart.
+func revive(c *Change, o *Observed) {
+	var why string
+	switch {
+	case o.Stopped:
+		why = stoppedReason
+	case o.Failed != "":
+		why = o.Failed + "; start again"
+	default:
+		return
+	}
+	c.Revive = true
+	c.Reasons = append(c.Reasons, why)
+	if c.Action != Replace {
+		c.Action = Restart
+	}
+}
+
 // Sort orders changes the way Plan returns them.
 func Sort(changes []Change) {
-	rank := map[Action]int{Delete: 0, Replace: 1, Update: 2, Create: 3}
+	rank := map[Action]int{Delete: 0, Replace: 1, Restart: 2, Update: 3, Create: 4}
 	sort.SliceStable(changes, func(i, j int) bool {
 		if ri, rj := rank[changes[i].Action], rank[changes[j].Action]; ri != rj {
 			return ri < rj
@@ -154,7 +193,7 @@ func Diff(from, to *ecosystem.App) (Change, bool) {
 	for _, attr := range schema.App.Attrs {
 		a, _ := from.Attr(attr.Name)
 		b, _ := to.Attr(attr.Name)
-		if reflect.DeepEqual(a, b) {
+		if same(a, b) {
 			continue
 		}
 		switch attr.Class {
@@ -165,8 +204,11 @@ func Diff(from, to *ecosystem.App) (Change, bool) {
 		}
 		c.Reasons = append(c.Reasons, describe(attr.Name, a, b)...)
 	}
-	if !reflect.DeepEqual(from.LogRotate, to.LogRotate) {
+	if !from.LogRotate.Equal(to.LogRotate) {
 		c.Reasons = append(c.Reasons, describe("log_rotate", from.LogRotate, to.LogRotate)...)
+	}
+	if from.ConfigPath != to.ConfigPath {
+		c.Reasons = append(c.Reasons, describe("configuration", from.ConfigPath, to.ConfigPath)...)
 	}
 	if len(c.Reasons) == 0 {
 		return Change{}, false
@@ -176,6 +218,27 @@ func Diff(from, to *ecosystem.App) (Change, bool) {
 		c.Action = Replace
 	}
 	return c, true
+}
+
+// same compares two values of one attribute by meaning: an empty list or map equals a nil
+// one, whatever the Go representation the value came with (a file, JSON, a saved state).
+// Every kind of value an App attribute holds has a case; other values must be comparable.
+func same(a, b any) bool {
+	switch x := a.(type) {
+	case []string:
+		y, ok := b.([]string)
+		return ok && slices.Equal(x, y)
+	case []int:
+		y, ok := b.([]int)
+		return ok && slices.Equal(x, y)
+	case map[string]string:
+		y, ok := b.(map[string]string)
+		return ok && maps.Equal(x, y)
+	case ecosystem.LogRotate:
+		y, ok := b.(ecosystem.LogRotate)
+		return ok && x.Equal(y)
+	}
+	return a == b
 }
 
 // describe says how an attribute changed. Env values may be secrets: only their keys are named.

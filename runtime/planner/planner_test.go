@@ -108,6 +108,46 @@ func TestPlan(t *testing.T) {
 			},
 		},
 		{
+			name:     "an errored app is started again",
+			desired:  []ecosystem.App{app("ghost"), app("web")},
+			observed: []Observed{{Project: "shop", App: app("ghost"), Failed: "ghost[0] errored: crashed 3 times in a row"}, obs("shop", app("web"))},
+			want:     []string{"↻ shop/ghost: [ghost[0] errored: crashed 3 times in a row; start again]"},
+		},
+		{
+			name:     "an app stopped by hand is started again",
+			desired:  []ecosystem.App{app("web")},
+			observed: []Observed{{Project: "shop", App: app("web"), Stopped: true}},
+			want:     []string{"↻ shop/web: [stopped by eco stop; start again]"},
+		},
+		{
+			name:     "changed and errored: one replace with both reasons",
+			desired:  []ecosystem.App{app("web", func(a *ecosystem.App) { a.Args = []string{"--fast"} })},
+			observed: []Observed{{Project: "shop", App: app("web"), Failed: "web[0] errored: exit 1"}},
+			want:     []string{"± shop/web: [args (none) -> [--fast] web[0] errored: exit 1; start again]"},
+		},
+		{
+			name:     "changed in place and stopped: one restart with both reasons",
+			desired:  []ecosystem.App{app("web", func(a *ecosystem.App) { a.MaxRestarts = 3 })},
+			observed: []Observed{{Project: "shop", App: app("web"), Stopped: true}},
+			want:     []string{"↻ shop/web: [max_restarts 16 -> 3 stopped by eco stop; start again]"},
+		},
+		{
+			name:     "order: replaces, then restarts, then updates",
+			desired:  []ecosystem.App{app("a-mem", func(a *ecosystem.App) { a.MaxMemoryRestart = 1 }), app("b-stopped"), app("c-env", func(a *ecosystem.App) { a.Env = nil })},
+			observed: []Observed{obs("shop", app("a-mem")), {Project: "shop", App: app("b-stopped"), Stopped: true}, obs("shop", app("c-env"))},
+			want: []string{
+				"± shop/c-env: [env.NODE_ENV removed]",
+				"↻ shop/b-stopped: [stopped by eco stop; start again]",
+				"~ shop/a-mem: [max_memory_restart (none) -> 1]",
+			},
+		},
+		{
+			name:     "a stopped or errored app of another project is not this plan's business",
+			desired:  []ecosystem.App{app("web")},
+			observed: []Observed{obs("shop", app("web")), {Project: "blog", App: app("blog-web"), Stopped: true}, {Project: "blog", App: app("blog-api"), Failed: "blog-api[0] errored: x"}},
+			want:     nil,
+		},
+		{
 			name:     "an empty configuration deletes the project's apps",
 			desired:  nil,
 			observed: []Observed{obs("shop", app("web")), obs("blog", app("web2"))},
@@ -124,6 +164,25 @@ func TestPlan(t *testing.T) {
 				t.Errorf("plan (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestPlan_Revive checks what the executor reads: only changes that start an app again
+// carry Revive, whatever their action.
+func TestPlan_Revive(t *testing.T) {
+	changes, err := Plan("shop",
+		[]ecosystem.App{app("a"), app("b", func(a *ecosystem.App) { a.Port = 9000 }), app("c", func(a *ecosystem.App) { a.Port = 9001 }), app("d")},
+		[]Observed{{Project: "shop", App: app("a"), Stopped: true}, {Project: "shop", App: app("b"), Failed: "b[0] errored: x"}, obs("shop", app("c")), obs("shop", app("e"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, c := range changes {
+		got[c.App] = fmt.Sprintf("%s revive=%t", c.Action.Verb(), c.Revive)
+	}
+	want := map[string]string{"a": "restart revive=true", "b": "replace revive=true", "c": "replace revive=false", "d": "create revive=false", "e": "delete revive=false"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("changes (-want +got):\n%s", diff)
 	}
 }
 
