@@ -174,6 +174,9 @@ func TestDaemon_CrashLoopErrors(t *testing.T) {
 	h := startDaemon(t)
 	crash := h.app("crash", "crash", 1, nil)
 	crash.MaxRestarts = 2
+	// Every crash counts as unstable however slowly a loaded machine starts the helper: a
+	// run longer than min_uptime would reset the count of crashes in a row.
+	crash.MinUptime = ecosystem.Duration(time.Hour)
 	h.apply("c", crash)
 	var a AppStatus
 	waitFor(t, "crash to be errored", 30*time.Second, func() bool {
