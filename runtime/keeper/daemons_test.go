@@ -123,6 +123,20 @@ func (d *daemon) play(role string, raw int) error {
 		os.Exit(1)
 	case "upgrade":
 		return d.playUpgrade()
+	case "upgrade-bad":
+		if d.gen == 1 {
+			// Executable, so Upgrade takes it, but not a program: the keeper's exec fails.
+			bad := filepath.Join(d.dir, "not-a-program")
+			if err := os.WriteFile(bad, []byte("garbage"), 0o755); err != nil {
+				return err
+			}
+			if err := d.c.Upgrade(d.ctx, []string{bad}); err != nil {
+				return err
+			}
+			d.emit(event{Ev: "upgrading"})
+			os.Exit(0)
+		}
+		select {}
 	case "store":
 		return d.playStore(raw)
 	case "concurrent":

@@ -54,6 +54,11 @@ func Run(ctx context.Context, opt Options) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGCHLD)
 	defer signal.Stop(sigs)
+	// A lost terminal or a log pipe without reader must not end the keeper. Catching the
+	// signals, unlike ignoring them, leaves the processes it starts with the default action.
+	ignored := make(chan os.Signal, 1)
+	signal.Notify(ignored, syscall.SIGHUP, syscall.SIGPIPE)
+	defer signal.Stop(ignored)
 	devnull, err := unix.Open(os.DevNull, unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("keeper: open %s: %w", os.DevNull, err)
@@ -65,7 +70,7 @@ func Run(ctx context.Context, opt Options) error {
 		devnull:  devnull,
 		store:    map[string]int{},
 		children: map[int]Child{},
-		exits:    exitLog{max: cmp(opt.MaxExits, 100_000)},
+		exits:    exitLog{max: positiveOr(opt.MaxExits, 100_000)},
 		reqs:     make(chan request),
 		backoff:  opt.Backoff.orDefault(),
 	}
@@ -91,7 +96,7 @@ func Run(ctx context.Context, opt Options) error {
 			if k.daemon != nil {
 				k.log.Info("keeper stopping: SIGTERM to the daemon", "pid", k.daemon.pid)
 				unix.Kill(k.daemon.pid, unix.SIGTERM)
-				kill = time.After(cmp(opt.StopGrace, 10*time.Second))
+				kill = time.After(positiveOr(opt.StopGrace, 10*time.Second))
 			}
 		case <-kill:
 			if k.daemon != nil {
@@ -110,7 +115,14 @@ func Run(ctx context.Context, opt Options) error {
 	return nil
 }
 
-func cmp[T int | time.Duration](v, def T) T {
+func cmpOr(a, b []string) []string {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+func positiveOr[T int | time.Duration](v, def T) T {
 	if v <= 0 {
 		return def
 	}
@@ -121,6 +133,7 @@ type keeper struct {
 	opt      Options
 	log      *slog.Logger
 	argv     []string // the daemon's, replaced by an upgrade
+	prevArgv []string // the argv before an upgrade, until a daemon started with the new one
 	devnull  int
 	store    map[string]int
 	children map[int]Child // spawned and not yet reaped
@@ -183,6 +196,10 @@ func (k *keeper) startDaemon() {
 	k.streak, delay = k.backoff.next(k.streak, 0)
 	delay = max(delay, k.backoff.Min) // never a tight loop of failing forks
 	k.log.Error("keeper: start daemon", "argv", k.argv, "err", err, "retry_in", delay)
+	if k.prevArgv != nil {
+		k.log.Warn("keeper: upgrade failed, back to the previous daemon", "argv", k.prevArgv)
+		k.argv, k.prevArgv = k.prevArgv, nil
+	}
 	k.restart.Reset(delay)
 }
 
@@ -207,6 +224,7 @@ func (k *keeper) tryStartDaemon() error {
 		return fmt.Errorf("start %s: %w", k.argv[0], err)
 	}
 	k.starts++
+	k.prevArgv = nil
 	k.daemon = &daemonProc{pid: pid, started: time.Now()}
 	k.log.Info("keeper: daemon started", "pid", pid, "start", k.starts)
 	c, err := fileConn(ours)
@@ -358,6 +376,7 @@ func (k *keeper) handle(r request) {
 		err := checkArgv(m.Argv)
 		if err == nil {
 			k.log.Info("keeper: upgrade: the next daemon runs", "argv", m.Argv)
+			k.prevArgv = cmpOr(k.prevArgv, k.argv)
 			k.argv, k.restartNow = slices.Clone(m.Argv), true
 		}
 		k.reply(m.ID, message{}, err, nil)

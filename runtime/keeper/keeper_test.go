@@ -315,6 +315,30 @@ func TestKeeper_Upgrade(t *testing.T) {
 	}
 }
 
+// An upgrade to a file the keeper cannot exec falls back to the daemon it had.
+func TestKeeper_UpgradeToABadBinary(t *testing.T) {
+	h := startKeeper(t, "upgrade-bad")
+	h.ev("upgrading", 1)
+	if hello := h.ev("hello", 2); len(hello.Args) != 0 {
+		t.Errorf("the daemon after a failed upgrade has args %q", hello.Args)
+	}
+}
+
+// SIGHUP (a lost terminal) and SIGPIPE (a log pipe without reader) do not end the keeper.
+func TestKeeper_SurvivesHangupAndBrokenPipe(t *testing.T) {
+	h := startKeeper(t, "idle")
+	daemon := h.ev("hello", 1).Pid
+	unix.Kill(h.pid, unix.SIGHUP)
+	unix.Kill(h.pid, unix.SIGPIPE)
+	unix.Kill(daemon, unix.SIGKILL)
+	h.ev("hello", 2) // the keeper lived to restart the daemon
+	select {
+	case <-h.exited:
+		t.Fatalf("the keeper exited: %v", h.err)
+	default:
+	}
+}
+
 func TestKeeper_Store(t *testing.T) {
 	h := startKeeper(t, "store")
 	h.ev("checked", 1)
