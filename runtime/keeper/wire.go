@@ -34,7 +34,9 @@ import (
 //	{"v":1,"op":"reply","id":8,"err":{"msg":"...","errno":2}}
 //	{"v":1,"op":"exits","exits":[...],"dropped":0}             pushed as children end
 //
-// A message of another version is answered with an error and otherwise ignored.
+// A message of another version, or one that does not decode, is answered with an error (id 0
+// when it had none) and otherwise ignored; descriptors sent with a message that takes none are
+// closed. An empty datagram reads as the end of the connection: the keeper closes its end.
 
 // Version is the wire format's version; both ends must speak the same.
 const Version = 1
