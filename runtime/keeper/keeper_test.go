@@ -367,10 +367,16 @@ func TestKeeper_Footprint(t *testing.T) {
 		t.Skip("no sleep(1)")
 	}
 	h := startKeeper(t, "footprint")
+	h.ev("hello", 1)
+	st := procStatus(h.pid, "VmRSS", "RssAnon", "Threads")
+	t.Logf("idle keeper with %d descriptors open and %d children: RSS %s (anonymous %s), %s threads", countFDs(h.pid), len(childrenOf(h.pid)), st["VmRSS"], st["RssAnon"], st["Threads"])
+	if err := os.WriteFile(filepath.Join(h.dir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	h.ev("ready", 1)
-	st := procStatus(h.pid, "VmRSS", "Threads")
+	st = procStatus(h.pid, "VmRSS", "RssAnon", "Threads")
 	fds, kids := countFDs(h.pid), len(childrenOf(h.pid))
-	t.Logf("keeper with %d descriptors open and %d children: RSS %s, %s threads", fds, kids, st["VmRSS"], st["Threads"])
+	t.Logf("keeper with %d descriptors open and %d children: RSS %s (anonymous %s), %s threads", fds, kids, st["VmRSS"], st["RssAnon"], st["Threads"])
 	if fds < 1000 || kids < 201 {
 		t.Errorf("%d descriptors and %d children, want 1000 and 200 besides the daemon", fds, kids)
 	}
