@@ -115,7 +115,7 @@ func Run(ctx context.Context, opt Options) error {
 	return nil
 }
 
-func cmpOr(a, b []string) []string {
+func nonNil(a, b []string) []string {
 	if a != nil {
 		return a
 	}
@@ -376,7 +376,7 @@ func (k *keeper) handle(r request) {
 		err := checkArgv(m.Argv)
 		if err == nil {
 			k.log.Info("keeper: upgrade: the next daemon runs", "argv", m.Argv)
-			k.prevArgv = cmpOr(k.prevArgv, k.argv)
+			k.prevArgv = nonNil(k.prevArgv, k.argv)
 			k.argv, k.restartNow = slices.Clone(m.Argv), true
 		}
 		k.reply(m.ID, message{}, err, nil)
