@@ -20,7 +20,10 @@ import (
 // wakes, so any number of changes coalesce into one pass.
 type appRunner struct {
 	project string
-	deps    instanceDeps
+	// app is the app's name, which never changes for a runner (a rename is a delete and a
+	// create); read without the lock.
+	app  string
+	deps instanceDeps
 
 	wake chan struct{}
 	done chan struct{}
@@ -58,14 +61,14 @@ type appRunner struct {
 
 func newAppRunner(project string, spec *ecosystem.App, stopped bool, deps instanceDeps) *appRunner {
 	return &appRunner{
-		project: project, deps: deps, spec: spec, gen: 1, stopped: stopped,
+		project: project, app: spec.Name, deps: deps, spec: spec, gen: 1, stopped: stopped,
 		wake: make(chan struct{}, 1), done: make(chan struct{}),
 		instances: map[int]*instance{}, listeners: map[int]*os.File{}, overLimit: map[int]string{},
 		proxies: map[int]*balancer{},
 	}
 }
 
-func (r *appRunner) name() string { return r.spec.Name }
+func (r *appRunner) name() string { return r.app }
 
 // poke wakes the runner; wakes coalesce.
 func (r *appRunner) poke() {
