@@ -167,6 +167,7 @@ func (r *appRunner) startInstance(ctx context.Context, wg *sync.WaitGroup, spec 
 	in.listener = r.listeners[spec.Port]
 	in.proxy = r.backendForLocked(spec)
 	in.overLimit = r.memoryOver
+	in.idle = r.poke
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -271,7 +272,7 @@ func (r *appRunner) converge(ctx context.Context, wg *sync.WaitGroup) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_ = in.command(ctx, instCmd{kind: "update", spec: spec})
+				_ = in.command(ctx, instCmd{kind: cmdUpdate, spec: spec})
 			}()
 		}
 	}
@@ -436,6 +437,7 @@ func (r *appRunner) replace(ctx context.Context, wg *sync.WaitGroup, spec *ecosy
 		in.listener = r.listeners[spec.Port]
 		in.proxy = r.backendForLocked(spec)
 		in.overLimit = r.memoryOver
+		in.idle = r.poke
 		// A replacement counts as a restart of the slot, as in PM2.
 		prev := old.status()
 		in.restartBase = prev.Restarts + 1

@@ -74,6 +74,8 @@ type Daemon struct {
 	preload string
 	// sockets numbers the unix sockets of instances behind a proxy.
 	sockets atomic.Uint64
+	// launches bounds the instances' launches in flight.
+	launches chan struct{}
 }
 
 // New returns a daemon; Run starts it.
@@ -86,7 +88,7 @@ func New(opts Options) *Daemon {
 	}
 	return &Daemon{opts: opts, log: opts.Log, apps: map[string]*appRunner{}, dying: map[*appRunner]bool{}, usage: newUsage(),
 		watchers: map[string]context.CancelFunc{}, watchKeys: map[string]string{},
-		files: logs.NewFiles(), hub: logs.NewHub()}
+		files: logs.NewFiles(), hub: logs.NewHub(), launches: newLaunchSlots()}
 }
 
 // Run takes the home's lock, re-applies the saved state, and serves the control API until ctx
@@ -188,7 +190,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 // deps are what instances need from the daemon.
 func (d *Daemon) deps() instanceDeps {
 	return instanceDeps{home: d.opts.Home, baseEnv: d.opts.Env, log: d.log, now: time.Now, shim: d.opts.Shim,
-		files: d.files, hub: d.hub, outputs: &d.outputs, preload: d.preload, sockets: &d.sockets}
+		files: d.files, hub: d.hub, outputs: &d.outputs, preload: d.preload, sockets: &d.sockets,
+		launches: d.launches}
 }
 
 // waitOutputs waits up to limit for every instance's output to be captured: a descendant

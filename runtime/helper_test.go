@@ -23,7 +23,7 @@ import (
 //	serve        records its environment in $OUT/<pid>.env, says ready (over IPC when
 //	             READY=ipc, after READY_DELAY_MS; with READY=1 on NOTIFY_SOCKET when READY=notify), records IPC
 //	             messages in $OUT/<pid>.msgs, and runs until SIGINT or SIGTERM.
-//	crash        exits with code 3 at once.
+//	crash        writes $OUT/<pid>.crashed and exits with code 3.
 //	orphan       like serve, plus a grandchild that calls setsid and sleeps; its pid goes
 //	             to $OUT/<pid>.orphan.
 //	sleep        sleeps until killed (the orphan's grandchild).
@@ -51,6 +51,7 @@ func runHelper(name string) int {
 	out := os.Getenv("OUT")
 	switch name {
 	case "crash":
+		_ = os.WriteFile(filepath.Join(out, fmt.Sprintf("%d.crashed", os.Getpid())), nil, 0o644)
 		return 3
 	case "sleep":
 		select {}
