@@ -321,6 +321,7 @@ func TestInstance_States(t *testing.T) {
 			a.MemoryCheckInterval = ecosystem.Duration(time.Second)
 		}, func(t *testing.T, m *machineTest) {
 			time.Sleep(time.Second)
+			m.is(Online)
 			m.l.last().setRSS(200 << 20)
 			time.Sleep(5 * time.Second)
 			reasonHas(t, m.is(Online), "a new instance replaces it")
