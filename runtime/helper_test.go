@@ -20,7 +20,8 @@ import (
 // The test binary doubles as the apps the daemon runs: with ECO_TEST_HELPER set, TestMain runs
 // the named behavior instead of the tests.
 //
-//	serve        records its environment in $OUT/<pid>.env, says ready (over IPC when
+//	serve        exits with code 3 at once while the file $CRASH_IF exists; otherwise
+//	             records its environment in $OUT/<pid>.env, says ready (over IPC when
 //	             READY=ipc, after READY_DELAY_MS; with READY=1 on NOTIFY_SOCKET when READY=notify), records IPC
 //	             messages in $OUT/<pid>.msgs, and runs until SIGINT or SIGTERM.
 //	crash        writes $OUT/<pid>.crashed and exits with code 3.
@@ -72,6 +73,11 @@ func runHelper(name string) int {
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", name)
 		return 2
+	}
+	if f := os.Getenv("CRASH_IF"); f != "" {
+		if _, err := os.Stat(f); err == nil {
+			return 3
+		}
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
