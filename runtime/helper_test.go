@@ -28,6 +28,8 @@ import (
 //	orphan       like serve, plus a grandchild that calls setsid and sleeps; its pid goes
 //	             to $OUT/<pid>.orphan.
 //	sleep        sleeps until killed (the orphan's grandchild).
+//	stubborn     records its environment like serve, ignores SIGINT and SIGTERM, and sleeps
+//	             until killed.
 //	grow         like serve, and allocates 8 MiB every 20ms up to 512 MiB.
 //	flood        writes LINES numbered lines ("<tag> <stream> <n> <padding to WIDTH>") to stdout and
 //	             stderr as fast as it can (TAG, default its instance), then a line of LONG bytes
@@ -55,6 +57,10 @@ func runHelper(name string) int {
 		_ = os.WriteFile(filepath.Join(out, fmt.Sprintf("%d.crashed", os.Getpid())), nil, 0o644)
 		return 3
 	case "sleep":
+		select {}
+	case "stubborn":
+		signal.Ignore(syscall.SIGINT, syscall.SIGTERM)
+		_ = os.WriteFile(filepath.Join(out, fmt.Sprintf("%d.env", os.Getpid())), []byte(strings.Join(os.Environ(), "\n")+"\n"), 0o644)
 		select {}
 	case "flood":
 		return flood()
