@@ -16,9 +16,10 @@ import (
 
 // appRunner makes one app's instances match its desired settings, in its own goroutine: it
 // starts missing instances, stops surplus ones, passes in-place changes on, and replaces
-// instances of an older generation one at a time (a rolling restart: the new instance is ready
-// before the old one stops). What it should do is read from the fields under mu each time it
-// wakes, so any number of changes coalesce into one pass.
+// instances of an older generation max_parallel at a time (a rolling restart: the new instance
+// is ready before the old one stops). What it should do is read from the fields under mu each
+// time it wakes, so any number of changes coalesce into one pass; planSlots (slots.go) decides
+// the pass and converge carries it out.
 type appRunner struct {
 	project string
 	// app is the app's name, which never changes for a runner (a rename is a delete and a

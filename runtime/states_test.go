@@ -389,6 +389,28 @@ func TestInstance_States(t *testing.T) {
 				t.Error("the process was not stopped")
 			}
 		}},
+		{"daemon shutdown in errored", func(a *ecosystem.App) { a.MaxRestarts = 0 }, func(t *testing.T, m *machineTest) {
+			m.l.last().exit(1, "")
+			m.is(Errored)
+			m.cancel()
+			if !m.ended() {
+				t.Fatal("the goroutine did not return")
+			}
+		}},
+		{"daemon shutdown in waiting-ready: stopping to stopped", func(a *ecosystem.App) { a.WaitReady = true }, func(t *testing.T, m *machineTest) {
+			p := m.l.last()
+			p.ignoreStops()
+			m.cancel()
+			reasonHas(t, m.is(Stopping), "daemon shutting down")
+			time.Sleep(5 * time.Second)
+			if !m.ended() {
+				t.Fatal("the goroutine did not return")
+			}
+			reasonHas(t, m.is(Stopped), "daemon shut down")
+			if p.ExitStatus().Signal != "SIGKILL" {
+				t.Errorf("exit %v, want SIGKILL after kill_timeout", p.ExitStatus())
+			}
+		}},
 		{"daemon shutdown in waiting-restart", nil, func(t *testing.T, m *machineTest) {
 			m.l.last().exit(1, "")
 			m.is(WaitingRestart)
