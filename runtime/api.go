@@ -187,7 +187,7 @@ func (d *Daemon) actOne(ctx context.Context, r *appRunner, verb string, req Acti
 			if st := in.status().State; st == Errored || st == Stopped {
 				return nil // given up: revive starts a new one
 			}
-			return in.command(ctx, instCmd{kind: "restart", reason: "restarted by eco restart"})
+			return in.command(ctx, instCmd{kind: cmdRestart, reason: "restarted by eco restart"})
 		})
 		if len(errs) > 0 {
 			return "", errors.Join(errs...)
@@ -245,7 +245,7 @@ func (d *Daemon) actOne(ctx context.Context, r *appRunner, verb string, req Acti
 		}
 		var sent atomic.Int64
 		errs := r.each(func(in *instance) error {
-			err := in.command(ctx, instCmd{kind: "send", msg: req.Message})
+			err := in.command(ctx, instCmd{kind: cmdSend, msg: req.Message})
 			if err == nil {
 				sent.Add(1)
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -15,12 +16,16 @@ import (
 
 // appRunner makes one app's instances match its desired settings, in its own goroutine: it
 // starts missing instances, stops surplus ones, passes in-place changes on, and replaces
-// instances of an older generation one at a time (a rolling restart: the new instance is ready
-// before the old one stops). What it should do is read from the fields under mu each time it
-// wakes, so any number of changes coalesce into one pass.
+// instances of an older generation max_parallel at a time (a rolling restart: the new instance
+// is ready before the old one stops). What it should do is read from the fields under mu each
+// time it wakes, so any number of changes coalesce into one pass; planSlots (slots.go) decides
+// the pass and converge carries it out.
 type appRunner struct {
 	project string
-	deps    instanceDeps
+	// app is the app's name, which never changes for a runner (a rename is a delete and a
+	// create); read without the lock.
+	app  string
+	deps instanceDeps
 
 	wake chan struct{}
 	done chan struct{}
@@ -58,14 +63,14 @@ type appRunner struct {
 
 func newAppRunner(project string, spec *ecosystem.App, stopped bool, deps instanceDeps) *appRunner {
 	return &appRunner{
-		project: project, deps: deps, spec: spec, gen: 1, stopped: stopped,
+		project: project, app: spec.Name, deps: deps, spec: spec, gen: 1, stopped: stopped,
 		wake: make(chan struct{}, 1), done: make(chan struct{}),
 		instances: map[int]*instance{}, listeners: map[int]*os.File{}, overLimit: map[int]string{},
 		proxies: map[int]*balancer{},
 	}
 }
 
-func (r *appRunner) name() string { return r.spec.Name }
+func (r *appRunner) name() string { return r.app }
 
 // poke wakes the runner; wakes coalesce.
 func (r *appRunner) poke() {
@@ -164,6 +169,7 @@ func (r *appRunner) startInstance(ctx context.Context, wg *sync.WaitGroup, spec 
 	in.listener = r.listeners[spec.Port]
 	in.proxy = r.backendForLocked(spec)
 	in.overLimit = r.memoryOver
+	in.idle = r.poke
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -202,12 +208,26 @@ func stopInstances(ctx context.Context, list []*instance, reason string) {
 	wg.Wait()
 }
 
-// converge does one pass towards the desired state.
+// converge does one pass towards the desired state: it plans the instances' actions
+// (planSlots) from a snapshot, then carries them out in order.
 func (r *appRunner) converge(ctx context.Context, wg *sync.WaitGroup) {
+	if ctx.Err() != nil {
+		return // the daemon is shutting down: run stops everything
+	}
 	r.mu.Lock()
-	spec, gen, stopped, deleted, revive := r.spec, r.gen, r.stopped, r.deleted, r.revive
+	spec, gen, stopped, deleted := r.spec, r.gen, r.stopped, r.deleted
+	in := slotsInput{
+		Instances: spec.Instances, Gen: gen, MaxParallel: spec.MaxParallel,
+		Blocked: r.blockedGen == gen, Revive: r.revive,
+	}
 	r.revive = false
 	r.busy = true
+	for idx, inst := range r.instances {
+		in.Slots = append(in.Slots, slot{Index: idx, Gen: inst.gen, State: inst.status().State})
+	}
+	for idx := range r.overLimit {
+		in.OverLimit = append(in.OverLimit, idx)
+	}
 	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
@@ -222,68 +242,24 @@ func (r *appRunner) converge(ctx context.Context, wg *sync.WaitGroup) {
 		}
 		r.stopAll(ctx, reason)
 		r.closeListeners(-1)
+		r.setListenErr(nil)
 		return
 	}
-	if spec.ExecMode == ecosystem.Cluster {
-		err := r.listen(spec.Port)
-		r.mu.Lock()
-		r.listenErr = err
-		r.mu.Unlock()
-		if err == nil && usesProxy(spec) {
-			err = r.ensureProxy(ctx, wg, spec)
-		}
-		if err != nil {
-			r.mu.Lock()
-			r.listenErr = err
-			r.mu.Unlock()
-			r.deps.log.Error("cannot listen; retrying", "app", spec.Name, "err", err, "in", listenRetry)
-			return
-		}
+	actions := planSlots(in)
+	serve := serving(in, actions)
+	if err := r.ensurePort(ctx, wg, spec, serve); err != nil {
+		r.deps.log.Error("cannot listen; retrying", "app", spec.Name, "err", err, "in", listenRetry)
+		return
+	}
+	if spec.ExecMode == ecosystem.Cluster && serve {
+		// Once the instances of an older port are replaced, its socket closes.
 		defer r.closeUnusedListeners()
 	}
-
-	// Surplus and (on eco start) given-up instances go.
-	var surplus []*instance
+	// Memory requests the plan does not carry out (the instance is gone, or rolled) are void.
 	r.mu.Lock()
-	for idx, in := range r.instances {
-		st := in.status().State
-		if idx >= spec.Instances || (revive && (st == Errored || st == Stopped)) {
-			surplus = append(surplus, in)
-			delete(r.instances, idx)
-		}
-	}
-	r.mu.Unlock()
-	stopInstances(ctx, surplus, fmt.Sprintf("scaled to %d", spec.Instances))
-
-	// Missing instances start; current ones get in-place changes.
-	r.mu.Lock()
-	for idx := range spec.Instances {
-		in, ok := r.instances[idx]
-		if !ok {
-			r.instances[idx] = r.startInstance(ctx, wg, spec, idx, gen)
-			continue
-		}
-		if in.gen == gen {
-			// In-place settings; sent asynchronously since the instance may be busy stopping.
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_ = in.command(ctx, instCmd{kind: "update", spec: spec})
-			}()
-		}
-	}
-	blocked := r.blockedGen == gen
-	r.mu.Unlock()
-	if blocked {
-		return
-	}
-
-	// Older generations are replaced max_parallel at a time (one by default), in index order.
-	var stale []*instance
-	r.mu.Lock()
-	for idx := range spec.Instances {
-		if old := r.instances[idx]; old != nil && old.gen < gen {
-			stale = append(stale, old)
+	for idx := range r.overLimit {
+		if !slices.ContainsFunc(actions, func(a slotAction) bool { return a.Op == opRecycle && a.Indexes[0] == idx }) {
+			delete(r.overLimit, idx)
 		}
 	}
 	why := r.rollWhy
@@ -291,35 +267,86 @@ func (r *appRunner) converge(ctx context.Context, wg *sync.WaitGroup) {
 	if why == "" {
 		why = fmt.Sprintf("replaced by generation %d (new settings)", gen)
 	}
-	for len(stale) > 0 {
-		n := min(max(spec.MaxParallel, 1), len(stale))
-		if !r.replace(ctx, wg, spec, stale[:n], gen, why) {
+	for _, a := range actions {
+		if !r.carryOut(ctx, wg, spec, gen, a, why) {
 			return
 		}
-		stale = stale[n:]
 	}
+}
 
-	// Instances over their memory limit are replaced, new one first.
+// ensurePort makes a cluster app's public port match its instances: bound (with its proxy)
+// while an instance serves or will, closed otherwise, so that clients are refused at once
+// instead of held. The port of an app that is not a cluster any more is let go.
+func (r *appRunner) ensurePort(ctx context.Context, wg *sync.WaitGroup, spec *ecosystem.App, serve bool) error {
+	if spec.ExecMode != ecosystem.Cluster {
+		r.setListenErr(nil)
+		return nil
+	}
+	if !serve {
+		r.closeListeners(-1)
+		r.setListenErr(nil)
+		return nil
+	}
+	err := r.listen(spec.Port)
+	if err == nil && usesProxy(spec) {
+		err = r.ensureProxy(ctx, wg, spec)
+	}
+	r.setListenErr(err)
+	return err
+}
+
+func (r *appRunner) setListenErr(err error) {
 	r.mu.Lock()
-	var over []int
-	for idx := range r.overLimit {
-		over = append(over, idx)
+	r.listenErr = err
+	r.mu.Unlock()
+}
+
+// carryOut does one planned action; it reports false when the pass must end (a
+// replacement did not become ready).
+func (r *appRunner) carryOut(ctx context.Context, wg *sync.WaitGroup, spec *ecosystem.App, gen int, a slotAction, why string) bool {
+	r.mu.Lock()
+	olds := make([]*instance, 0, len(a.Indexes))
+	for _, idx := range a.Indexes {
+		if in := r.instances[idx]; in != nil {
+			olds = append(olds, in)
+		}
 	}
 	r.mu.Unlock()
-	sort.Ints(over)
-	for _, idx := range over {
+	switch a.Op {
+	case opStop:
 		r.mu.Lock()
-		reason := r.overLimit[idx]
-		delete(r.overLimit, idx)
-		old := r.instances[idx]
+		for _, in := range olds {
+			if r.instances[in.index] == in {
+				delete(r.instances, in.index)
+			}
+		}
 		r.mu.Unlock()
-		if old == nil || idx >= spec.Instances {
-			continue
+		stopInstances(ctx, olds, a.Reason)
+	case opStart:
+		r.mu.Lock()
+		for _, idx := range a.Indexes {
+			r.instances[idx] = r.startInstance(ctx, wg, spec, idx, gen)
 		}
-		if !r.replace(ctx, wg, spec, []*instance{old}, gen, reason) {
-			return
+		r.mu.Unlock()
+	case opUpdate:
+		for _, in := range olds {
+			// Sent asynchronously: the instance may be busy stopping.
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = in.command(ctx, instCmd{kind: cmdUpdate, spec: spec})
+			}()
 		}
+	case opRoll:
+		return r.replace(ctx, wg, spec, olds, gen, why)
+	case opRecycle:
+		r.mu.Lock()
+		reason := r.overLimit[a.Indexes[0]]
+		delete(r.overLimit, a.Indexes[0])
+		r.mu.Unlock()
+		return r.replace(ctx, wg, spec, olds, gen, reason)
 	}
+	return true
 }
 
 // memoryOver is an instance's request to be replaced for its memory. A lone fork-mode
@@ -433,6 +460,7 @@ func (r *appRunner) replace(ctx context.Context, wg *sync.WaitGroup, spec *ecosy
 		in.listener = r.listeners[spec.Port]
 		in.proxy = r.backendForLocked(spec)
 		in.overLimit = r.memoryOver
+		in.idle = r.poke
 		// A replacement counts as a restart of the slot, as in PM2.
 		prev := old.status()
 		in.restartBase = prev.Restarts + 1
@@ -532,6 +560,11 @@ func (r *appRunner) settledLocked(list []InstanceStatus) bool {
 	}
 	if r.stopped || r.deleted {
 		return len(list) == 0
+	}
+	if r.revive {
+		// eco start or apply asked for given-up instances to start again: the runner has not
+		// acted on it yet, so the given-up ones are not the outcome.
+		return false
 	}
 	if r.listenErr != nil {
 		// Nothing moves until the port is free: that is an outcome to report.

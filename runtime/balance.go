@@ -149,11 +149,13 @@ func setEnv(env []string, k, v string) []string {
 
 // probeBackend reports on the returned channel where the instance first accepts a
 // connection: its unix socket (when it has one, "unix:<path>") or 127.0.0.1:port, trying every
-// 20ms until ctx ends.
-func probeBackend(ctx context.Context, port int, socket string) <-chan string {
+// 20ms until ctx ends. wg owns the goroutine.
+func probeBackend(ctx context.Context, wg *sync.WaitGroup, port int, socket string) <-chan string {
 	up := make(chan string, 1)
 	tcp := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		d := net.Dialer{Timeout: time.Second}
 		for {
 			if socket != "" {

@@ -46,6 +46,15 @@ func DaemonLogPath(home string) string { return filepath.Join(home, "daemon.log"
 
 // Daemon runs the applied configurations: one appRunner per app, a control API on the unix
 // socket, and the persisted desired state.
+//
+// Lock order: Daemon.mu, then appRunner.mu, then instance.mu (or the proxy's and the log
+// files' own locks). Code holding one may take a later one, never an earlier one, and never
+// waits for a goroutine, a command or a process while holding any.
+//
+// Goroutines: Run owns every one the daemon starts, through d.wg (runners, watchers, the
+// usage sampler, SIGHUP), d.outputs (output capture) or a channel it waits on (the API
+// server, the reaper). Runners own their instances' and proxies' goroutines, instances their
+// probes'. Once Run stops (closing), nothing starts a new one.
 type Daemon struct {
 	opts Options
 	log  *slog.Logger
@@ -53,11 +62,13 @@ type Daemon struct {
 	// stop ends Run; set by Run, called by the kill endpoint.
 	stop context.CancelFunc
 
-	mu    sync.Mutex
-	ctx   context.Context // Run's context, for the runners
-	wg    sync.WaitGroup  // runners
-	state *savedState
-	apps  map[string]*appRunner
+	mu  sync.Mutex
+	ctx context.Context // Run's context, for the runners
+	wg  sync.WaitGroup  // runners, watchers, samplers
+	// closing is set when Run starts to stop: changes are refused and nothing starts.
+	closing bool
+	state   *savedState
+	apps    map[string]*appRunner
 	// dying are deleted apps still stopping their instances.
 	dying map[*appRunner]bool
 	usage *usage
@@ -74,6 +85,8 @@ type Daemon struct {
 	preload string
 	// sockets numbers the unix sockets of instances behind a proxy.
 	sockets atomic.Uint64
+	// launches bounds the instances' launches in flight.
+	launches chan struct{}
 }
 
 // New returns a daemon; Run starts it.
@@ -86,7 +99,7 @@ func New(opts Options) *Daemon {
 	}
 	return &Daemon{opts: opts, log: opts.Log, apps: map[string]*appRunner{}, dying: map[*appRunner]bool{}, usage: newUsage(),
 		watchers: map[string]context.CancelFunc{}, watchKeys: map[string]string{},
-		files: logs.NewFiles(), hub: logs.NewHub()}
+		files: logs.NewFiles(), hub: logs.NewHub(), launches: newLaunchSlots()}
 }
 
 // Run takes the home's lock, re-applies the saved state, and serves the control API until ctx
@@ -160,23 +173,35 @@ func (d *Daemon) Run(ctx context.Context) error {
 	reaperDone := make(chan error, 1)
 	go func() { reaperDone <- reaper.Run(ctx) }()
 
-	srv := &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: d.refuseWhenClosing(d.routes()), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
+	served := false
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
+		served = true
 		cancel()
 	}
 	d.log.Info("daemon stopping: stopping every app")
-	// Runners stop their instances when ctx ends; wait for all of them, then for the last
-	// output of their processes.
+	// First nothing new: the API refuses changes (eco ls still answers), and nothing starts
+	// a runner, a watcher or an instance. Then the runners stop their instances (ctx has
+	// ended); wait for them and every other goroutine of d.wg, then for the last output of
+	// their processes. The API goes last.
+	d.mu.Lock()
+	d.closing = true
+	d.mu.Unlock()
 	d.wg.Wait()
 	d.waitOutputs(5 * time.Second)
 	shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer done()
-	_ = srv.Shutdown(shutdownCtx)
+	if srv.Shutdown(shutdownCtx) != nil {
+		srv.Close() // followers (eco logs -f) that did not end in time
+	}
+	if !served {
+		<-serveErr
+	}
 	<-reaperDone
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
@@ -185,10 +210,51 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return err
 }
 
+// errClosing answers the changes asked while the daemon stops.
+var errClosing = errors.New("daemon shutting down")
+
+// refuseWhenClosing answers 503 to every request but reads once Run is stopping: what a
+// change would start could not be waited for.
+func (d *Daemon) refuseWhenClosing(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			d.mu.Lock()
+			closing := d.closingLocked()
+			d.mu.Unlock()
+			if closing {
+				control.WriteError(w, http.StatusServiceUnavailable, errClosing)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// closingLocked reports whether Run is stopping: from the moment its context ends, before
+// Run itself sets closing.
+func (d *Daemon) closingLocked() bool {
+	return d.closing || d.ctx != nil && d.ctx.Err() != nil
+}
+
+// goLocked runs f in a goroutine that Run waits for; it reports false, starting nothing,
+// once Run is stopping.
+func (d *Daemon) goLocked(f func()) bool {
+	if d.closingLocked() {
+		return false
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		f()
+	}()
+	return true
+}
+
 // deps are what instances need from the daemon.
 func (d *Daemon) deps() instanceDeps {
 	return instanceDeps{home: d.opts.Home, baseEnv: d.opts.Env, log: d.log, now: time.Now, shim: d.opts.Shim,
-		files: d.files, hub: d.hub, outputs: &d.outputs, preload: d.preload, sockets: &d.sockets}
+		files: d.files, hub: d.hub, outputs: &d.outputs, preload: d.preload, sockets: &d.sockets,
+		launches: d.launches}
 }
 
 // waitOutputs waits up to limit for every instance's output to be captured: a descendant
@@ -329,8 +395,11 @@ func (d *Daemon) reconcileLocked() {
 	}
 }
 
-// executeLocked carries out a plan.
+// executeLocked carries out a plan; nothing once Run is stopping.
 func (d *Daemon) executeLocked(changes []planner.Change) {
+	if d.closingLocked() {
+		return
+	}
 	for _, c := range changes {
 		d.log.Info("apply", "action", c.Action.Verb(), "app", c.App, "project", c.Project, "reasons", c.Reasons)
 		switch c.Action {
@@ -338,11 +407,7 @@ func (d *Daemon) executeLocked(changes []planner.Change) {
 			spec := *c.To
 			r := newAppRunner(c.Project, &spec, d.state.Stopped[c.App], d.deps())
 			d.apps[c.App] = r
-			d.wg.Add(1)
-			go func() {
-				defer d.wg.Done()
-				r.run(d.ctx)
-			}()
+			d.goLocked(func() { r.run(d.ctx) })
 		case planner.Update, planner.Replace, planner.Restart:
 			spec := *c.To
 			r := d.apps[c.App]
@@ -364,12 +429,12 @@ func (d *Daemon) executeLocked(changes []planner.Change) {
 			delete(d.state.Scaled, c.App)
 			d.dying[r] = true
 			r.change(func() { r.deleted = true })
-			go func() {
+			d.goLocked(func() {
 				<-r.done
 				d.mu.Lock()
 				delete(d.dying, r)
 				d.mu.Unlock()
-			}()
+			})
 		}
 	}
 }

@@ -495,20 +495,22 @@ func TestDaemon_RestartRevivesErrored(t *testing.T) {
 	crash := h.app("crash", "crash", 1, nil)
 	crash.MaxRestarts = 0
 	h.apply("c", crash)
-	var first InstanceStatus
+	crashes := func() int {
+		m, _ := filepath.Glob(filepath.Join(h.out, "*.crashed"))
+		return len(m)
+	}
 	waitFor(t, "crash to be errored", 30*time.Second, func() bool {
 		a := h.apps()["crash"]
-		if len(a.Instances) == 1 && a.Instances[0].State == Errored {
-			first = a.Instances[0]
-			return true
-		}
-		return false
+		return len(a.Instances) == 1 && a.Instances[0].State == Errored
 	})
+	if n := crashes(); n != 1 {
+		t.Fatalf("%d runs before the restart, want 1", n)
+	}
 	if _, err := h.act("crash", "restart", ActionRequest{}); err != nil {
 		t.Fatalf("restart: %v", err)
 	}
 	waitFor(t, "a new errored instance", 30*time.Second, func() bool {
 		a := h.apps()["crash"]
-		return len(a.Instances) == 1 && a.Instances[0].State == Errored && a.Instances[0].Started.After(first.Started)
+		return len(a.Instances) == 1 && a.Instances[0].State == Errored && crashes() == 2
 	})
 }

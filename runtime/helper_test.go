@@ -20,13 +20,16 @@ import (
 // The test binary doubles as the apps the daemon runs: with ECO_TEST_HELPER set, TestMain runs
 // the named behavior instead of the tests.
 //
-//	serve        records its environment in $OUT/<pid>.env, says ready (over IPC when
+//	serve        exits with code 3 at once while the file $CRASH_IF exists; otherwise
+//	             records its environment in $OUT/<pid>.env, says ready (over IPC when
 //	             READY=ipc, after READY_DELAY_MS; with READY=1 on NOTIFY_SOCKET when READY=notify), records IPC
 //	             messages in $OUT/<pid>.msgs, and runs until SIGINT or SIGTERM.
-//	crash        exits with code 3 at once.
+//	crash        writes $OUT/<pid>.crashed and exits with code 3.
 //	orphan       like serve, plus a grandchild that calls setsid and sleeps; its pid goes
 //	             to $OUT/<pid>.orphan.
 //	sleep        sleeps until killed (the orphan's grandchild).
+//	stubborn     records its environment like serve, ignores SIGINT and SIGTERM, and sleeps
+//	             until killed.
 //	grow         like serve, and allocates 8 MiB every 20ms up to 512 MiB.
 //	flood        writes LINES numbered lines ("<tag> <stream> <n> <padding to WIDTH>") to stdout and
 //	             stderr as fast as it can (TAG, default its instance), then a line of LONG bytes
@@ -51,8 +54,13 @@ func runHelper(name string) int {
 	out := os.Getenv("OUT")
 	switch name {
 	case "crash":
+		_ = os.WriteFile(filepath.Join(out, fmt.Sprintf("%d.crashed", os.Getpid())), nil, 0o644)
 		return 3
 	case "sleep":
+		select {}
+	case "stubborn":
+		signal.Ignore(syscall.SIGINT, syscall.SIGTERM)
+		_ = os.WriteFile(filepath.Join(out, fmt.Sprintf("%d.env", os.Getpid())), []byte(strings.Join(os.Environ(), "\n")+"\n"), 0o644)
 		select {}
 	case "flood":
 		return flood()
@@ -71,6 +79,11 @@ func runHelper(name string) int {
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", name)
 		return 2
+	}
+	if f := os.Getenv("CRASH_IF"); f != "" {
+		if _, err := os.Stat(f); err == nil {
+			return 3
+		}
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)

@@ -26,7 +26,7 @@ func (d *Daemon) watchLocked(project string) {
 		delete(d.watchers, project)
 	}
 	ps := d.state.Projects[project]
-	if ps == nil || !ps.Config.WatchConfig || ps.Source.NoWatch || ps.Source.Path == "" || d.ctx == nil {
+	if ps == nil || !ps.Config.WatchConfig || ps.Source.NoWatch || ps.Source.Path == "" || d.ctx == nil || d.closingLocked() {
 		return
 	}
 	w, err := watch.New(watch.Options{Paths: []string{ps.Source.Path}, Debounce: configDebounce, Log: d.log})

@@ -1,43 +1,44 @@
 package runtime
 
 // An instance is one process slot of an app (web[0], web[1], ...), owned by one goroutine
-// that runs this state machine:
+// that runs this state machine (states.go, one function per state):
 //
 //	             run()
 //	               |
 //	               v
-//	  +------> launching ------(cannot start)-------------------------+
-//	  |            |                                                  |
-//	  |            v                                                  |
-//	  |      waiting-ready ---(IPC "ready", READY=1, or               |
-//	  |            |            min_uptime up without wait_ready)--> online
-//	  |            |                                                  |
-//	  |    (listen_timeout passes: stopped, errored)                  |
-//	  |            |                                                  |
-//	  |            +--------------(process exits)---------------------+
-//	  |                                  |
-//	  |                          restart policy
-//	  |              restart /        stop |        \ too many crashes
-//	  +-- waiting-restart          stopped          errored
-//	       (delay)
+//	  +------> launching ---(cannot start: bad executable; or out of processes,
+//	  |         |    |        memory or files too many times in a row)---------> errored
+//	  |         |    +------(cannot start: out of processes, memory or files)--> waiting-restart
+//	  |         v
+//	  |   waiting-ready --(IPC "ready", READY=1, or min_uptime up
+//	  |         |          without wait_ready)-------------------------------------> online
+//	  |         +--(listen_timeout passes)--> stopping --> errored                    |
+//	  |         |                                                                      |
+//	  |         +-------------------------(process exits)------------------------------+
+//	  |                                         |
+//	  |                                   restart policy
+//	  |                 restart /            stop |           \ too many crashes
+//	  +------ waiting-restart               stopped            errored
+//	           (delay, or eco restart)
 //
-//	stop (any state) -> stopping -> stopped, and the goroutine returns.
-//	restart (eco restart, memory limit, cron) -> stopping -> launching, counted as a restart.
+//	stop, or the daemon shutting down, in waiting-ready or online -> stopping -> stopped; in
+//	launching, waiting-restart, stopped or errored -> stopped. Either way the goroutine returns.
+//	restart (eco restart, memory limit) in waiting-ready or online -> stopping -> launching,
+//	counted as a restart; in stopped or errored it is refused (eco start makes a new instance).
+//	launching first waits for one of the daemon's launch slots (maxParallelLaunches).
+//	Only waiting-ready, online and stopping have a process: the others show no pid and no uptime.
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/eco-pm/eco/ecosystem"
@@ -45,10 +46,9 @@ import (
 	"github.com/eco-pm/eco/runtime/proc"
 	"github.com/eco-pm/eco/runtime/proxy"
 	"github.com/eco-pm/eco/runtime/restart"
-	"golang.org/x/sys/unix"
 )
 
-// instanceEnvFunc gives the daemon's environment; tests replace it.
+// instanceDeps are what instances need from the daemon.
 type instanceDeps struct {
 	home    string
 	baseEnv []string
@@ -66,10 +66,43 @@ type instanceDeps struct {
 	preload string
 	// sockets numbers the unix sockets of instances behind the proxy.
 	sockets *atomic.Uint64
+	// start starts processes (startProc when nil); launches bounds the launches in flight
+	// (unbounded when nil).
+	start    startFunc
+	launches chan struct{}
 }
 
+// cmdKind is what a command asks of an instance.
+type cmdKind int
+
+const (
+	// cmdStop stops the process, if any, and ends the instance.
+	cmdStop cmdKind = iota + 1
+	// cmdRestart stops the process and starts it again, or skips a restart delay.
+	cmdRestart
+	// cmdUpdate applies in-place settings (spec).
+	cmdUpdate
+	// cmdSend writes msg to the process's IPC channel.
+	cmdSend
+)
+
+func (k cmdKind) String() string {
+	switch k {
+	case cmdStop:
+		return "stop"
+	case cmdRestart:
+		return "restart"
+	case cmdUpdate:
+		return "update"
+	case cmdSend:
+		return "send"
+	}
+	return fmt.Sprintf("command(%d)", int(k))
+}
+
+// instCmd is a command to an instance's goroutine; it answers on reply.
 type instCmd struct {
-	kind   string // "stop", "restart", "update", "send"
+	kind   cmdKind
 	reason string
 	spec   *ecosystem.App
 	msg    any
@@ -105,6 +138,9 @@ type instance struct {
 	lastRestart string
 	// out captures the running process's output; owned by run's goroutine.
 	out *output
+	// idle, if set, is called when the instance gives up (errored, or stopped on its own):
+	// the app may have no instance left that serves.
+	idle func()
 
 	cmds chan instCmd
 	// ready is closed the first time the instance is online; failed when it gives up before.
@@ -180,7 +216,7 @@ var errInstanceGone = fmt.Errorf("instance has stopped")
 
 // stop ends the instance and waits for its goroutine to return.
 func (in *instance) stop(ctx context.Context, reason string) {
-	if err := in.command(ctx, instCmd{kind: "stop", reason: reason}); err != nil && err != errInstanceGone {
+	if err := in.command(ctx, instCmd{kind: cmdStop, reason: reason}); err != nil && err != errInstanceGone {
 		return
 	}
 	select {
@@ -189,286 +225,8 @@ func (in *instance) stop(ctx context.Context, reason string) {
 	}
 }
 
-// run is the instance's goroutine. It returns when the instance is stopped by command or ctx.
-func (in *instance) run(ctx context.Context, spec *ecosystem.App) {
-	defer close(in.done)
-	defer in.failedOnce.Do(func() { close(in.failed) })
-	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(in.index)))
-	tracker := restart.NewTracker(policyOf(spec))
-	var delay time.Duration
-	for {
-		if delay > 0 {
-			in.setState(WaitingRestart, "")
-			if stop := in.wait(ctx, time.After(delay), &spec, tracker); stop {
-				in.setState(Stopped, "stopped")
-				return
-			}
-		}
-		p, err := in.launch(spec)
-		if err != nil {
-			in.setState(Errored, fmt.Sprintf("cannot start: %v", err))
-			// A bad executable does not get better by retrying: wait for a command.
-			in.idle(ctx, &spec, tracker)
-			in.setState(Stopped, "stopped")
-			return
-		}
-		outcome := in.supervise(ctx, p, &spec, tracker)
-		switch outcome.kind {
-		case "stopped":
-			in.setState(Stopped, outcome.reason)
-			return
-		case "restart":
-			in.lastRestart = outcome.reason
-			tracker.Requested(outcome.reason)
-			in.set(func(st *InstanceStatus) { st.Restarts = in.restartBase + tracker.Restarts() })
-			delay = 0
-			continue
-		}
-		// The process exited on its own.
-		decision, d, reason := tracker.Exited(outcome.exit, in.deps.now(), rnd)
-		in.set(func(st *InstanceStatus) {
-			st.Restarts = in.restartBase + tracker.Restarts()
-			st.Pid, st.Backend = 0, ""
-		})
-		switch decision {
-		case restart.Restart:
-			in.lastRestart = reason
-			in.setState(WaitingRestart, reason)
-			delay = d
-			if d == 0 {
-				delay = time.Nanosecond
-			}
-		case restart.Stop:
-			e := outcome.exit
-			finished := e.Signal == "" && (e.Code == 0 || slices.Contains(spec.StopExitCodes, e.Code))
-			in.set(func(st *InstanceStatus) { st.Finished = finished })
-			in.setState(Stopped, reason)
-			in.idle(ctx, &spec, tracker)
-			return
-		default:
-			in.setState(Errored, reason)
-			in.idle(ctx, &spec, tracker)
-			in.setState(Stopped, "stopped")
-			return
-		}
-	}
-}
-
-// idle waits, after the instance gave up, for a stop (or restart, which is refused).
-func (in *instance) idle(ctx context.Context, spec **ecosystem.App, tracker *restart.Tracker) {
-	in.failedOnce.Do(func() { close(in.failed) })
-	in.wait(ctx, nil, spec, tracker)
-}
-
-// wait handles commands until timer fires (false) or a stop arrives (true).
-func (in *instance) wait(ctx context.Context, timer <-chan time.Time, spec **ecosystem.App, tracker *restart.Tracker) bool {
-	for {
-		select {
-		case <-ctx.Done():
-			return true
-		case <-timer:
-			return false
-		case c := <-in.cmds:
-			switch c.kind {
-			case "stop":
-				c.reply <- nil
-				return true
-			case "update":
-				*spec = c.spec
-				tracker.SetPolicy(policyOf(c.spec))
-				c.reply <- nil
-			case "restart":
-				if timer == nil {
-					c.reply <- fmt.Errorf("%s is not running; use eco start", in.name())
-				} else {
-					c.reply <- nil
-					return false
-				}
-			default:
-				c.reply <- fmt.Errorf("%s is not running", in.name())
-			}
-		}
-	}
-}
-
-type outcome struct {
-	kind   string // "exited", "stopped", "restart"
-	reason string
-	exit   restart.Exit
-}
-
-// supervise runs while the process lives: readiness, commands, exit.
-func (in *instance) supervise(ctx context.Context, p *proc.Process, spec **ecosystem.App, tracker *restart.Tracker) outcome {
-	started := in.deps.now()
-	in.set(func(st *InstanceStatus) {
-		st.Pid, st.Started, st.State, st.Ready = p.Pid(), started, WaitingReady, false
-	})
-	s := *spec
-	var (
-		readyTimer   <-chan time.Time
-		timeoutTimer <-chan time.Time
-		portUp       <-chan string
-	)
-	// Ready means: said so (wait_ready), and accepting on its port (behind the proxy); or,
-	// with neither, up for min_uptime.
-	signalled, accepting := !s.WaitReady, in.proxy == nil
-	if in.proxy != nil {
-		probeCtx, stopProbe := context.WithCancel(ctx)
-		defer stopProbe()
-		portUp = probeBackend(probeCtx, in.backendPort, in.backendSocket)
-	}
-	if s.WaitReady || in.proxy != nil {
-		timeoutTimer = time.After(s.ListenTimeout.D())
-	} else {
-		readyTimer = time.After(s.MinUptime.D())
-	}
-	// inBalancer is true while the proxy sends connections to this process.
-	inBalancer := false
-	defer func() {
-		if in.backendKey != "" {
-			in.proxy.Remove(in.backendKey)
-		}
-	}()
-	markReady := func(how string) {
-		if !signalled || !accepting {
-			return
-		}
-		if in.lastRestart != "" {
-			how += "; restarted: " + in.lastRestart
-		}
-		if in.proxy != nil {
-			in.proxy.Add(in.backendKey, in.backendAddr)
-			inBalancer = true
-		}
-		in.set(func(st *InstanceStatus) { st.State, st.Ready, st.Reason = Online, true, how })
-		in.readyOnce.Do(func() { close(in.ready) })
-		readyTimer, timeoutTimer, portUp = nil, nil, nil
-	}
-	messages, notes := p.Messages(), p.Notifications()
-	// The memory of the process tree is sampled for max_memory_restart.
-	memTicker := time.NewTicker(max(s.MemoryCheckInterval.D(), 10*time.Millisecond))
-	defer memTicker.Stop()
-	replacing := false
-	stopWith := func(reason string) restart.Exit {
-		in.setState(Stopping, reason)
-		cur := *spec
-		if inBalancer && ctx.Err() == nil {
-			// Drain: no new connection comes; the open ones get up to kill_timeout to end
-			// before the signal (an app that drains on the signal, as Node apps do with eco's
-			// preload, ends kept-alive connections itself).
-			drained := in.proxy.Drain(in.backendKey)
-			select {
-			case <-drained:
-			case <-p.Done():
-			case <-time.After(cur.KillTimeout.D()):
-			}
-		}
-		if cur.ShutdownWithMessage {
-			_ = p.Send("shutdown")
-		}
-		sig := unix.SignalNum(cur.StopSignal)
-		if sig == 0 {
-			sig = syscall.SIGINT
-		}
-		es := p.Stop(sig, cur.KillTimeout.D())
-		return restart.Exit{Code: es.Code, Signal: es.Signal, Started: started, Ended: in.deps.now()}
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			stopWith("daemon shutting down")
-			return outcome{kind: "stopped", reason: "stopped: daemon shut down"}
-		case addr := <-portUp:
-			accepting = true
-			in.backendAddr = addr
-			in.set(func(st *InstanceStatus) { st.Backend = addr })
-			markReady(fmt.Sprintf("online (accepting on %s)", addr))
-		case <-p.Done():
-			if in.backendKey != "" {
-				in.proxy.Remove(in.backendKey) // out of the balancer at once
-			}
-			es := p.ExitStatus()
-			return outcome{kind: "exited", exit: restart.Exit{Code: es.Code, Signal: es.Signal, Started: started, Ended: in.deps.now()}}
-		case <-memTicker.C:
-			limit := (*spec).MaxMemoryRestart
-			if limit <= 0 || replacing {
-				continue
-			}
-			rss, err := p.TreeRSS()
-			if err != nil || ecosystem.ByteSize(rss) <= limit {
-				continue
-			}
-			reason := fmt.Sprintf("memory %s > limit %s", memString(rss), limit)
-			in.deps.log.Warn("memory over the limit", "app", in.app, "instance", in.index, "pid", p.Pid(), "rss", rss, "limit", int64(limit))
-			if in.overLimit != nil && in.overLimit(in.index, reason) {
-				replacing = true
-				in.set(func(st *InstanceStatus) { st.Reason = reason + "; a new instance replaces it" })
-				continue
-			}
-			stopWith(reason)
-			return outcome{kind: "restart", reason: reason}
-		case <-readyTimer:
-			markReady(fmt.Sprintf("online (up %s, no wait_ready)", (*spec).MinUptime))
-		case <-timeoutTimer:
-			reason := fmt.Sprintf("not ready within listen_timeout %s", (*spec).ListenTimeout)
-			if !accepting {
-				reason = fmt.Sprintf("not accepting on its port 127.0.0.1:%d (PORT) within listen_timeout %s", in.backendPort, (*spec).ListenTimeout)
-			}
-			stopWith(reason)
-			in.setState(Errored, reason)
-			in.failedOnce.Do(func() { close(in.failed) })
-			in.wait(ctx, nil, spec, tracker)
-			return outcome{kind: "stopped", reason: "stopped"}
-		case m, ok := <-messages:
-			if !ok {
-				messages = nil
-				continue
-			}
-			if string(m) == `"ready"` && (*spec).WaitReady && timeoutTimer != nil {
-				signalled = true
-				markReady("online (ready over IPC)")
-			}
-		case n, ok := <-notes:
-			if !ok {
-				notes = nil
-				continue
-			}
-			if n.Status != "" {
-				in.set(func(st *InstanceStatus) { st.Reason = "status: " + n.Status })
-			}
-			if n.Ready && timeoutTimer != nil && (*spec).WaitReady {
-				signalled = true
-				markReady("online (READY=1)")
-			}
-		case c := <-in.cmds:
-			switch c.kind {
-			case "stop":
-				stopWith(c.reason)
-				c.reply <- nil
-				return outcome{kind: "stopped", reason: "stopped"}
-			case "restart":
-				stopWith(c.reason)
-				c.reply <- nil
-				return outcome{kind: "restart", reason: c.reason}
-			case "update":
-				if in.out != nil && logSettingsChanged(*spec, c.spec) {
-					if err := in.out.retarget(c.spec); err != nil {
-						in.deps.log.Error("cannot open the new log files; the old ones stay", "app", in.app, "instance", in.index, "err", err)
-					}
-				}
-				*spec = c.spec
-				tracker.SetPolicy(policyOf(c.spec))
-				c.reply <- nil
-			case "send":
-				c.reply <- p.Send(c.msg)
-			}
-		}
-	}
-}
-
 // launch starts the instance's process with its environment and log files.
-func (in *instance) launch(spec *ecosystem.App) (*proc.Process, error) {
-	in.setState(Launching, "")
+func (in *instance) launch(spec *ecosystem.App) (process, error) {
 	if spec.Script != "" {
 		if _, err := os.Stat(spec.Script); err != nil {
 			return nil, fmt.Errorf("script %s: %w", spec.Script, errors.Unwrap(err))
@@ -511,7 +269,11 @@ func (in *instance) launch(spec *ecosystem.App) (*proc.Process, error) {
 		out.abort()
 		return nil, err
 	}
-	p, err := proc.Start(proc.Spec{
+	start := in.deps.start
+	if start == nil {
+		start = startProc
+	}
+	p, err := start(proc.Spec{
 		Argv:       argv,
 		Dir:        spec.Cwd,
 		Env:        env,

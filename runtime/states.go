@@ -1,0 +1,496 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/eco-pm/eco/ecosystem"
+	"github.com/eco-pm/eco/runtime/restart"
+	"golang.org/x/sys/unix"
+)
+
+// The instance's state machine (diagram in instance.go): one method per state, each
+// running until the state ends and returning the next; nil ends the goroutine.
+
+// stateFn is one state of the machine.
+type stateFn func(m *machine) stateFn
+
+// machine is what the states of one instance share. Only run's goroutine touches it.
+type machine struct {
+	in      *instance
+	ctx     context.Context
+	spec    *ecosystem.App
+	tracker *restart.Tracker
+	rnd     *rand.Rand
+	// delay is what waiting-restart waits before the next launch.
+	delay time.Duration
+	// startFailures counts the launches in a row that failed for want of a resource.
+	startFailures int
+	// run is the running process, from launching to its exit or stop; nil otherwise.
+	run *procRun
+}
+
+// procRun is one run of the process: what waiting-ready, online and stopping share.
+type procRun struct {
+	p       process
+	started time.Time
+	// signalled: said ready (or need not); accepting: its port accepts (or it has none).
+	signalled, accepting bool
+	// inBalancer is true while the proxy sends connections to this process.
+	inBalancer bool
+	// replacing is true once the app replaces this instance for its memory.
+	replacing bool
+	portUp    <-chan string
+	stopProbe context.CancelFunc
+	probes    sync.WaitGroup
+	memTicker *time.Ticker
+}
+
+// run is the instance's goroutine. It returns when the instance is stopped by command or ctx.
+func (in *instance) run(ctx context.Context, spec *ecosystem.App) {
+	defer close(in.done)
+	defer in.failedOnce.Do(func() { close(in.failed) })
+	m := &machine{
+		in: in, ctx: ctx, spec: spec,
+		tracker: restart.NewTracker(policyOf(spec)),
+		rnd:     rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(in.index))),
+	}
+	for state := stateFn((*machine).launching); state != nil; {
+		state = state(m)
+	}
+}
+
+// launching waits for a launch slot and starts the process.
+func (m *machine) launching() stateFn {
+	in := m.in
+	in.setState(Launching, "")
+	if m.ctx.Err() != nil {
+		return m.end("stopped: daemon shut down")
+	}
+	if slots := in.deps.launches; slots != nil {
+		for acquired := false; !acquired; {
+			select {
+			case slots <- struct{}{}:
+				acquired = true
+			case <-m.ctx.Done():
+				return m.end("stopped: daemon shut down")
+			case c := <-in.cmds:
+				// Launching already: a restart has nothing more to do.
+				if stop, _ := m.answer(c, true); stop {
+					return m.end("stopped")
+				}
+			}
+		}
+	}
+	p, err := in.launch(m.spec)
+	if in.deps.launches != nil {
+		<-in.deps.launches
+	}
+	if err != nil {
+		return m.startFailed(err)
+	}
+	m.startFailures = 0
+	r := &procRun{p: p, started: in.deps.now()}
+	m.run = r
+	in.set(func(st *InstanceStatus) {
+		st.Pid, st.Started, st.State, st.Ready = p.Pid(), r.started, WaitingReady, false
+	})
+	// Ready means: said so (wait_ready), and accepting on its port (behind the proxy); or,
+	// with neither, up for min_uptime.
+	r.signalled, r.accepting = !m.spec.WaitReady, in.proxy == nil
+	if in.proxy != nil {
+		var probeCtx context.Context
+		probeCtx, r.stopProbe = context.WithCancel(m.ctx)
+		r.portUp = probeBackend(probeCtx, &r.probes, in.backendPort, in.backendSocket)
+	}
+	// The memory of the process tree is sampled for max_memory_restart.
+	r.memTicker = time.NewTicker(max(m.spec.MemoryCheckInterval.D(), 10*time.Millisecond))
+	return (*machine).waitingReady
+}
+
+// startFailed decides what follows a launch that failed: a bad executable does not get
+// better by retrying, so it is errored at once; a want of processes, memory or files is
+// retried by the restart policy, with a backoff of its own so it is never a tight loop.
+func (m *machine) startFailed(err error) stateFn {
+	in := m.in
+	reason := fmt.Sprintf("cannot start: %v", err)
+	in.deps.log.Error("cannot start the instance", "app", in.app, "instance", in.index, "err", err)
+	if !resourceStartError(err) {
+		in.setState(Errored, reason)
+		return (*machine).idle
+	}
+	m.startFailures++
+	now := in.deps.now()
+	decision, d, _ := m.tracker.Exited(restart.Exit{Code: -1, Started: now, Ended: now}, now, m.rnd)
+	in.set(func(st *InstanceStatus) { st.Restarts = in.restartBase + m.tracker.Restarts() })
+	switch decision {
+	case restart.Restart:
+		m.delay = max(d, startRetryDelay(m.startFailures))
+		in.setState(WaitingRestart, fmt.Sprintf("%s; retrying in %s", reason, m.delay))
+		return (*machine).waitingRestart
+	case restart.Errored:
+		in.setState(Errored, fmt.Sprintf("%s; failed %d times in a row; max_restarts is %d", reason, m.startFailures, m.spec.MaxRestarts))
+	default:
+		in.setState(Errored, reason+"; autorestart is off")
+	}
+	return (*machine).idle
+}
+
+// waitingReady runs until the process is ready (online), exits, does not get ready within
+// listen_timeout, or is stopped.
+func (m *machine) waitingReady() stateFn {
+	in, r, s := m.in, m.run, m.spec
+	var readyTimer, timeoutTimer <-chan time.Time
+	if s.WaitReady || in.proxy != nil {
+		t := time.NewTimer(s.ListenTimeout.D())
+		defer t.Stop()
+		timeoutTimer = t.C
+	} else {
+		t := time.NewTimer(s.MinUptime.D())
+		defer t.Stop()
+		readyTimer = t.C
+	}
+	messages, notes := r.p.Messages(), r.p.Notifications()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return m.stopping("daemon shutting down", afterShutdown, nil)
+		case <-r.p.Done():
+			return m.exited()
+		case <-r.memTicker.C:
+			if next, ok := m.checkMemory(); ok {
+				return next
+			}
+		case c := <-in.cmds:
+			if next, ok := m.command(c); ok {
+				return next
+			}
+		case addr := <-r.portUp:
+			r.accepting = true
+			in.backendAddr = addr
+			in.set(func(st *InstanceStatus) { st.Backend = addr })
+			if m.markReady(fmt.Sprintf("online (accepting on %s)", addr)) {
+				return (*machine).online
+			}
+		case <-readyTimer:
+			if m.markReady(fmt.Sprintf("online (up %s, no wait_ready)", m.spec.MinUptime)) {
+				return (*machine).online
+			}
+		case <-timeoutTimer:
+			reason := fmt.Sprintf("not ready within listen_timeout %s", m.spec.ListenTimeout)
+			if !r.accepting {
+				reason = fmt.Sprintf("not accepting on its port 127.0.0.1:%d (PORT) within listen_timeout %s", in.backendPort, m.spec.ListenTimeout)
+			}
+			return m.stopping(reason, afterErrored, nil)
+		case msg, ok := <-messages:
+			if !ok {
+				messages = nil
+				continue
+			}
+			if string(msg) == `"ready"` && m.spec.WaitReady {
+				r.signalled = true
+				if m.markReady("online (ready over IPC)") {
+					return (*machine).online
+				}
+			}
+		case n, ok := <-notes:
+			if !ok {
+				notes = nil
+				continue
+			}
+			m.noteStatus(n.Status)
+			if n.Ready && m.spec.WaitReady {
+				r.signalled = true
+				if m.markReady("online (READY=1)") {
+					return (*machine).online
+				}
+			}
+		}
+	}
+}
+
+// markReady puts the instance online once it has said ready and accepts; it reports whether it did.
+func (m *machine) markReady(how string) bool {
+	in, r := m.in, m.run
+	if !r.signalled || !r.accepting {
+		return false
+	}
+	if in.lastRestart != "" {
+		how += "; restarted: " + in.lastRestart
+	}
+	if in.proxy != nil {
+		in.proxy.Add(in.backendKey, in.backendAddr)
+		r.inBalancer = true
+	}
+	in.set(func(st *InstanceStatus) { st.State, st.Ready, st.Reason = Online, true, how })
+	in.readyOnce.Do(func() { close(in.ready) })
+	return true
+}
+
+// online runs until the process exits or is stopped or restarted.
+func (m *machine) online() stateFn {
+	in, r := m.in, m.run
+	messages, notes := r.p.Messages(), r.p.Notifications()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return m.stopping("daemon shutting down", afterShutdown, nil)
+		case <-r.p.Done():
+			return m.exited()
+		case <-r.memTicker.C:
+			if next, ok := m.checkMemory(); ok {
+				return next
+			}
+		case c := <-in.cmds:
+			if next, ok := m.command(c); ok {
+				return next
+			}
+		case _, ok := <-messages:
+			if !ok {
+				messages = nil
+			}
+		case n, ok := <-notes:
+			if !ok {
+				notes = nil
+				continue
+			}
+			m.noteStatus(n.Status)
+		}
+	}
+}
+
+func (m *machine) noteStatus(status string) {
+	if status != "" {
+		m.in.set(func(st *InstanceStatus) { st.Reason = "status: " + status })
+	}
+}
+
+// command handles c while the process runs; ok is true when the state ends, with next.
+func (m *machine) command(c instCmd) (next stateFn, ok bool) {
+	switch c.kind {
+	case cmdStop:
+		return m.stopping(c.reason, afterStop, c.reply), true
+	case cmdRestart:
+		return m.stopping(c.reason, afterRestart, c.reply), true
+	case cmdUpdate:
+		m.update(c.spec)
+		c.reply <- nil
+	case cmdSend:
+		c.reply <- m.run.p.Send(c.msg)
+	default:
+		c.reply <- fmt.Errorf("%s: unknown command %q", m.in.name(), c.kind)
+	}
+	return nil, false
+}
+
+// update applies in-place settings.
+func (m *machine) update(spec *ecosystem.App) {
+	in := m.in
+	if m.run != nil && in.out != nil && logSettingsChanged(m.spec, spec) {
+		if err := in.out.retarget(spec); err != nil {
+			in.deps.log.Error("cannot open the new log files; the old ones stay", "app", in.app, "instance", in.index, "err", err)
+		}
+	}
+	m.spec = spec
+	m.tracker.SetPolicy(policyOf(spec))
+}
+
+// checkMemory compares the process tree's memory with max_memory_restart: over it, the app
+// replaces the instance (new one first), or the instance restarts.
+func (m *machine) checkMemory() (next stateFn, ok bool) {
+	in, r := m.in, m.run
+	limit := m.spec.MaxMemoryRestart
+	if limit <= 0 || r.replacing {
+		return nil, false
+	}
+	rss, err := r.p.TreeRSS()
+	if err != nil || ecosystem.ByteSize(rss) <= limit {
+		return nil, false
+	}
+	reason := fmt.Sprintf("memory %s > limit %s", memString(rss), limit)
+	in.deps.log.Warn("memory over the limit", "app", in.app, "instance", in.index, "pid", r.p.Pid(), "rss", rss, "limit", int64(limit))
+	if in.overLimit != nil && in.overLimit(in.index, reason) {
+		r.replacing = true
+		in.set(func(st *InstanceStatus) { st.Reason = reason + "; a new instance replaces it" })
+		return nil, false
+	}
+	return m.stopping(reason, afterRestart, nil), true
+}
+
+// afterStopping is where stopping goes once the process has ended.
+type afterStopping int
+
+const (
+	afterStop     afterStopping = iota + 1 // stopped by command: the goroutine returns
+	afterShutdown                          // the daemon shuts down: the goroutine returns
+	afterRestart                           // a requested restart: launching again
+	afterErrored                           // it failed to get ready: errored, idle
+)
+
+// stopping stops the process: out of the balancer (draining its connections up to
+// kill_timeout), the shutdown message, the stop signal, SIGKILL after kill_timeout. It
+// answers reply, if any, once the process has ended.
+func (m *machine) stopping(reason string, after afterStopping, reply chan error) stateFn {
+	in, r, cur := m.in, m.run, m.spec
+	in.setState(Stopping, reason)
+	if r.inBalancer && m.ctx.Err() == nil {
+		// Drain: no new connection comes; the open ones get up to kill_timeout to end
+		// before the signal (an app that drains on the signal, as Node apps do with eco's
+		// preload, ends kept-alive connections itself).
+		drained := in.proxy.Drain(in.backendKey)
+		t := time.NewTimer(cur.KillTimeout.D())
+		select {
+		case <-drained:
+		case <-r.p.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	if cur.ShutdownWithMessage {
+		_ = r.p.Send("shutdown")
+	}
+	sig := unix.SignalNum(cur.StopSignal)
+	if sig == 0 {
+		sig = syscall.SIGINT
+	}
+	r.p.Stop(sig, cur.KillTimeout.D())
+	m.endRun()
+	if reply != nil {
+		reply <- nil
+	}
+	switch after {
+	case afterRestart:
+		in.lastRestart = reason
+		m.tracker.Requested(reason)
+		in.set(func(st *InstanceStatus) { st.Restarts = in.restartBase + m.tracker.Restarts() })
+		return (*machine).launching
+	case afterErrored:
+		in.setState(Errored, reason)
+		return (*machine).idle
+	case afterShutdown:
+		return m.end("stopped: daemon shut down")
+	}
+	return m.end("stopped")
+}
+
+// exited applies the restart policy to a process that ended on its own.
+func (m *machine) exited() stateFn {
+	in, r := m.in, m.run
+	es := r.p.ExitStatus()
+	exit := restart.Exit{Code: es.Code, Signal: es.Signal, Started: r.started, Ended: in.deps.now()}
+	m.endRun()
+	decision, d, reason := m.tracker.Exited(exit, in.deps.now(), m.rnd)
+	in.set(func(st *InstanceStatus) { st.Restarts = in.restartBase + m.tracker.Restarts() })
+	switch decision {
+	case restart.Restart:
+		in.lastRestart = reason
+		in.setState(WaitingRestart, reason)
+		m.delay = d
+		return (*machine).waitingRestart
+	case restart.Stop:
+		finished := exit.Signal == "" && (exit.Code == 0 || slices.Contains(m.spec.StopExitCodes, exit.Code))
+		in.set(func(st *InstanceStatus) { st.Finished = finished })
+		in.setState(Stopped, reason)
+	default:
+		in.setState(Errored, reason)
+	}
+	return (*machine).idle
+}
+
+// endRun lets go of the process that has ended: out of the balancer at once, no probe, no
+// memory sampling, and no pid or uptime in the status.
+func (m *machine) endRun() {
+	in, r := m.in, m.run
+	if r == nil {
+		return
+	}
+	if in.backendKey != "" {
+		in.proxy.Remove(in.backendKey)
+	}
+	if r.stopProbe != nil {
+		r.stopProbe()
+		r.probes.Wait()
+	}
+	r.memTicker.Stop()
+	in.set(func(st *InstanceStatus) {
+		st.Pid, st.Started, st.Backend, st.Ready = 0, time.Time{}, "", false
+	})
+	m.run = nil
+}
+
+// waitingRestart waits out the restart delay (an eco restart cuts it short).
+func (m *machine) waitingRestart() stateFn {
+	t := time.NewTimer(m.delay)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return m.end("stopped: daemon shut down")
+		case <-t.C:
+			return (*machine).launching
+		case c := <-m.in.cmds:
+			stop, restart := m.answer(c, true)
+			if stop {
+				return m.end("stopped")
+			}
+			if restart {
+				return (*machine).launching
+			}
+		}
+	}
+}
+
+// idle is errored or stopped on its own: nothing runs, and only a stop ends it (eco start
+// replaces the instance with a new one).
+func (m *machine) idle() stateFn {
+	m.in.failedOnce.Do(func() { close(m.in.failed) })
+	if m.in.idle != nil {
+		m.in.idle()
+	}
+	for {
+		select {
+		case <-m.ctx.Done():
+			return nil
+		case c := <-m.in.cmds:
+			if stop, _ := m.answer(c, false); stop {
+				return nil
+			}
+		}
+	}
+}
+
+// answer handles c in a state without a process: stop ends the state; update applies;
+// restart is accepted when restartable; send is refused.
+func (m *machine) answer(c instCmd, restartable bool) (stop, restart bool) {
+	switch c.kind {
+	case cmdStop:
+		c.reply <- nil
+		return true, false
+	case cmdUpdate:
+		m.update(c.spec)
+		c.reply <- nil
+	case cmdRestart:
+		if !restartable {
+			c.reply <- fmt.Errorf("%s is not running; use eco start", m.in.name())
+			return false, false
+		}
+		c.reply <- nil
+		return false, true
+	case cmdSend:
+		c.reply <- fmt.Errorf("%s is not running", m.in.name())
+	default:
+		c.reply <- fmt.Errorf("%s: unknown command %q", m.in.name(), c.kind)
+	}
+	return false, false
+}
+
+// end marks the instance stopped for reason; the goroutine returns.
+func (m *machine) end(reason string) stateFn {
+	m.in.setState(Stopped, reason)
+	return nil
+}
