@@ -24,11 +24,12 @@ func TestCLI_ApplyErroredExits1(t *testing.T) {
 		t.Fatalf("first apply: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	errored := regexp.MustCompile(`"state": "errored"`)
-	started := regexp.MustCompile(`"started": "([^"]+)"`)
+	// A given-up instance shows no start time; its generation tells a new one from it.
+	generation := regexp.MustCompile(`"generation": (\d+)`)
 	var first string
 	waitFor(t, "ghost to be errored", func() bool {
 		out, _, _ := runEco(t, "ls", "--json")
-		if m := started.FindStringSubmatch(out); m != nil && errored.MatchString(out) {
+		if m := generation.FindStringSubmatch(out); m != nil && errored.MatchString(out) {
 			first = m[1]
 			return true
 		}
@@ -49,9 +50,9 @@ func TestCLI_ApplyErroredExits1(t *testing.T) {
 		t.Errorf("re-apply: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	out, _, _ := runEco(t, "ls", "--json")
-	m := started.FindStringSubmatch(out)
+	m := generation.FindStringSubmatch(out)
 	if m == nil || m[1] == first {
-		t.Errorf("ghost was not started again (first started %s):\n%s", first, out)
+		t.Errorf("ghost was not started again (first generation %s):\n%s", first, out)
 	}
 	if n := regexp.MustCompile(`"restarts": (\d+)`).FindStringSubmatch(out); n != nil {
 		if r, _ := strconv.Atoi(n[1]); r > 1 {
