@@ -194,6 +194,9 @@ func TestStop_ClearedEnvironment(t *testing.T) {
 	}
 	tag := fmt.Sprintf("eco-cleared-%d", os.Getpid())
 	p := startT(t, scriptSpec(t, "( setsid env -i /bin/sh -c '"+loop(tag)+"' & )\nexec sleep 3600\n", false))
+	if p.cg == nil {
+		t.Fatal("the process has no cgroup of its own")
+	}
 	esc := escapedT(t, p, tag)
 	endT(t, esc.pid)
 	if m := markOf(esc.pid); m != "" {
