@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -304,8 +303,13 @@ func adoptHelper(dir string) int {
 	if !poll(20*time.Second, func() bool { s, err = readStat(orphan); return err == nil && s.ppid == os.Getpid() }) {
 		return fail(fmt.Errorf("orphan %d not re-parented to the subreaper %d: %+v", orphan, os.Getpid(), s))
 	}
-	if !slices.ContainsFunc(p.Members(), func(m Member) bool { return m.Pid == orphan }) {
-		return fail(fmt.Errorf("orphan %d not among the members", orphan))
+	// What the memory sampler does once a second (TreeRSS), without its throttle.
+	adoptOrphans(true)
+	p.treeMu.Lock()
+	_, adopted := p.known[orphan]
+	p.treeMu.Unlock()
+	if !adopted {
+		return fail(fmt.Errorf("orphan %d not attributed to %d by its mark", orphan, p.Pid()))
 	}
 	if err := os.WriteFile(goFile, nil, 0o644); err != nil {
 		return fail(err)
