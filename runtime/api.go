@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
 
 	"github.com/eco-pm/eco/runtime/control"
 	"github.com/eco-pm/eco/runtime/planner"
+	"github.com/eco-pm/eco/runtime/proc"
 )
 
 // errNotFound is an unknown app.
@@ -52,6 +55,10 @@ func (d *Daemon) routes() http.Handler {
 			return
 		}
 		a := d.usage.fill(runner.status(true))
+		procs := processesOf(runner)
+		for i := range a.Instances {
+			a.Instances[i].Processes = procs[a.Instances[i].Pid]
+		}
 		d.mu.Lock()
 		if ps := d.state.Projects[a.Project]; ps != nil {
 			a.ConfigErrors = ps.Errors
@@ -250,4 +257,26 @@ func instancesWord(n int) string {
 		return "1 instance"
 	}
 	return fmt.Sprintf("%d instances", n)
+}
+
+// processesOf lists the live processes of each of the runner's instances, by the pid of the
+// instance's own process. It scans /proc, so only eco describe asks for it.
+func processesOf(r *appRunner) map[int][]ProcessInfo {
+	var procs []*proc.Process
+	r.mu.Lock()
+	for _, list := range [][]*instance{slices.Collect(maps.Values(r.instances)), r.incoming} {
+		for _, in := range list {
+			if p := in.process.Load(); p != nil {
+				procs = append(procs, p)
+			}
+		}
+	}
+	r.mu.Unlock()
+	out := make(map[int][]ProcessInfo, len(procs))
+	for _, p := range procs {
+		for _, m := range p.Members() {
+			out[p.Pid()] = append(out[p.Pid()], ProcessInfo{Pid: m.Pid, PPid: m.PPid, Command: m.Command})
+		}
+	}
+	return out
 }

@@ -105,6 +105,8 @@ type instance struct {
 	lastRestart string
 	// out captures the running process's output; owned by run's goroutine.
 	out *output
+	// process is the last process launched, for the list of processes in eco describe.
+	process atomic.Pointer[proc.Process]
 
 	cmds chan instCmd
 	// ready is closed the first time the instance is online; failed when it gives up before.
@@ -528,6 +530,7 @@ func (in *instance) launch(spec *ecosystem.App) (*proc.Process, error) {
 	}
 	out.start(in.deps.outputs)
 	in.out = out
+	in.process.Store(p)
 	if in.proxy != nil {
 		in.backendKey = fmt.Sprintf("%s#%d", in.name(), p.Pid())
 		in.set(func(st *InstanceStatus) { st.Backend = in.backendAddr })
