@@ -169,3 +169,22 @@ func TestDaemon_ShutdownEndsEscapedProcesses(t *testing.T) {
 	h.stop()
 	noneLeft(t, esc, tag)
 }
+
+// TestDaemon_ExitedInstanceLeavesNothing: an instance whose script starts a setsid double fork
+// and exits by itself (a one-shot job, not restarted) leaves nothing running.
+func TestDaemon_ExitedInstanceLeavesNothing(t *testing.T) {
+	h := startDaemon(t)
+	tag := fmt.Sprintf("eco-rt-exited-%d", os.Getpid())
+	app := escapingApp(t, h, "job", tag)
+	script := app.Command[1]
+	if err := os.WriteFile(script, []byte("( setsid bash -c 'while true; do sleep 1; done # "+tag+"' & )\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	app.Autorestart = false
+	h.apply("job", app)
+	waitFor(t, "the job to finish", 30*time.Second, func() bool {
+		a, ok := h.apps()["job"]
+		return ok && len(a.Instances) == 1 && a.Instances[0].Finished
+	})
+	waitFor(t, fmt.Sprintf("every process with %q to end", tag), 20*time.Second, func() bool { return len(withTag(tag)) == 0 })
+}

@@ -25,6 +25,7 @@ package runtime
 //	restart (eco restart, memory limit, cron) -> stopping -> launching, counted as a restart.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -540,9 +541,12 @@ func (in *instance) launch(spec *ecosystem.App) (*proc.Process, error) {
 	}
 	in.deps.outputs.Add(1)
 	sock := in.backendSocket
+	leftSig, leftGrace := syscall.Signal(unix.SignalNum(spec.StopSignal)), spec.KillTimeout.D()
 	go func() {
 		defer in.deps.outputs.Done()
 		<-p.Done()
+		// What the process started ends with it, also when it exited by itself.
+		p.Stop(cmp.Or(leftSig, syscall.SIGINT), leftGrace)
 		forgetInstance(in.deps.home, p.Pid())
 		if sock != "" {
 			os.Remove(sock)
