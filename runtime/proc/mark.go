@@ -59,8 +59,8 @@ func markIn(environ []byte) string {
 }
 
 // marked lists the live processes whose environment carries mark, from one scan of /proc.
-// Each is pinned by its start time, read before and after its environment, so that a pid
-// recycled meanwhile is not taken for the marked process.
+// Each one found is pinned by its start time, read before and after its environment is read
+// again, so that a pid recycled meanwhile is not taken for the marked process.
 func marked(mark string) []member {
 	if mark == "" {
 		return nil
@@ -75,6 +75,9 @@ func marked(mark string) []member {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid == self || pid <= 1 {
 			continue
+		}
+		if markOf(pid) != mark {
+			continue // most processes: one read
 		}
 		if m, ok := markedMember(pid, mark); ok {
 			out = append(out, m)

@@ -19,8 +19,8 @@ const killLimit = 10 * time.Second
 // Stop ends the process and everything it started, and returns its exit status once reaped.
 //
 // The tree is: the process, its process group, its descendants, the orphans of the tree that
-// reached this subreaper (attributed by their mark), every process in its cgroup when it has
-// one, and every process whose environment carries its mark (one scan of /proc). Stop sends sig
+// reached this subreaper (attributed by their mark), and every process in its cgroup or, when
+// it has none, every process whose environment carries its mark (a scan of /proc). Stop sends sig
 // to all of them (and SIGCONT, so that a stopped one acts on it), waits until the grace passes
 // or they have all exited, then sends SIGKILL (cgroup.kill too) to what is left, looks again
 // for processes forked meanwhile until none is found, and waits for the reap. It removes the
@@ -99,7 +99,8 @@ func (p *Process) release() {
 
 // findTree remembers every live process of the tree, besides the main process and its group,
 // and returns them: the descendants of the process and of those remembered, the orphans
-// adopted by their mark, the processes in its cgroup, and those that carry its mark.
+// adopted by their mark, and the processes in its cgroup, or, without one, those that carry
+// its mark (a read of every process's environment).
 func (p *Process) findTree() []member {
 	adoptOrphans(true)
 	var pids []int
@@ -113,8 +114,10 @@ func (p *Process) findTree() []member {
 		pids = append(pids, p.cg.procs()...)
 	}
 	p.remember(pids)
-	for _, m := range marked(p.mark) {
-		p.adopt(m)
+	if p.cg == nil { // a cgroup holds every process its mark would find, for far less
+		for _, m := range marked(p.mark) {
+			p.adopt(m)
+		}
 	}
 	return p.remember(nil)
 }
@@ -229,8 +232,8 @@ type Member struct {
 }
 
 // Members lists the live processes of the tree, by pid: the process itself while it runs, its
-// group, and everything Stop would end now. It reads /proc (a scan of every process's
-// environment among it), so it is for `eco describe`, not for a listing taken every second.
+// group, and everything Stop would end now. It scans /proc (without a cgroup, every process's
+// environment), so it is for `eco describe`, not for a listing taken every second.
 func (p *Process) Members() []Member {
 	pids := map[int]bool{}
 	if !p.hasExited() {
