@@ -260,7 +260,7 @@ func instancesWord(n int) string {
 }
 
 // processesOf lists the live processes of each of the runner's instances, by the pid of the
-// instance's own process. It scans /proc, so only eco describe asks for it.
+// instance's own process. It scans /proc once, so only eco describe asks for it.
 func processesOf(r *appRunner) map[int][]ProcessInfo {
 	var procs []*proc.Process
 	r.mu.Lock()
@@ -273,9 +273,9 @@ func processesOf(r *appRunner) map[int][]ProcessInfo {
 	}
 	r.mu.Unlock()
 	out := make(map[int][]ProcessInfo, len(procs))
-	for _, p := range procs {
-		for _, m := range p.Members() {
-			out[p.Pid()] = append(out[p.Pid()], ProcessInfo{Pid: m.Pid, PPid: m.PPid, Command: m.Command})
+	for i, members := range proc.MembersOf(procs) {
+		for _, m := range members {
+			out[procs[i].Pid()] = append(out[procs[i].Pid()], ProcessInfo{Pid: m.Pid, PPid: m.PPid, Command: m.Command})
 		}
 	}
 	return out

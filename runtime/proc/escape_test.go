@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -326,4 +327,32 @@ func adoptHelper(dir string) int {
 	}
 	fmt.Println("ok")
 	return 0
+}
+
+// TestMembersOf: one pass lists each tree's processes under its own process, with and without
+// a cgroup side by side.
+func TestMembersOf(t *testing.T) {
+	t.Parallel()
+	var ps []*Process
+	var escs []procStat
+	for i, noCgroup := range []bool{true, false, true} {
+		tag := fmt.Sprintf("eco-membersof-%d-%d", os.Getpid(), i)
+		p := startT(t, scriptSpec(t, "( setsid bash -c '"+loop(tag)+"' & )\nexec sleep 3600\n", noCgroup))
+		killMarkedT(t, p.Mark())
+		esc := escapedT(t, p, tag)
+		endT(t, esc.pid)
+		ps, escs = append(ps, p), append(escs, esc)
+	}
+	got := MembersOf(ps)
+	for i, p := range ps {
+		for j, esc := range escs {
+			has := slices.ContainsFunc(got[i], func(m Member) bool { return m.Pid == esc.pid })
+			if has != (i == j) {
+				t.Errorf("members of %d (%+v): escaped %d of process %d listed: %t", p.Pid(), got[i], esc.pid, ps[j].Pid(), has)
+			}
+		}
+		if !slices.ContainsFunc(got[i], func(m Member) bool { return m.Pid == p.Pid() }) {
+			t.Errorf("members of %d lack it: %+v", p.Pid(), got[i])
+		}
+	}
 }

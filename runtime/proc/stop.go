@@ -1,11 +1,7 @@
 package proc
 
 import (
-	"bytes"
 	"fmt"
-	"os"
-	"slices"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -222,66 +218,6 @@ func (p *Process) TreeRSS() (uint64, error) {
 
 // Mark returns the value of MarkVar that the process and its descendants inherited.
 func (p *Process) Mark() string { return p.mark }
-
-// Member is one live process of a Process's tree.
-type Member struct {
-	Pid  int
-	PPid int
-	// Command is the command line, or the command name in brackets when it has none.
-	Command string
-}
-
-// Members lists the live processes of the tree, by pid: the process itself while it runs, its
-// group, and everything Stop would end now. It scans /proc (without a cgroup, every process's
-// environment), so it is for `eco describe`, not for a listing taken every second.
-func (p *Process) Members() []Member {
-	pids := map[int]bool{}
-	if !p.hasExited() {
-		pids[p.pid] = true
-	}
-	for _, m := range p.findTree() {
-		pids[m.pid] = true
-	}
-	if p.groupIsOurs() {
-		for _, s := range allStats() {
-			if s.pgrp == p.pid && !s.zombie() {
-				pids[s.pid] = true
-			}
-		}
-	}
-	out := make([]Member, 0, len(pids))
-	for pid := range pids {
-		s, err := readStat(pid)
-		if err != nil || s.zombie() {
-			continue
-		}
-		out = append(out, Member{Pid: pid, PPid: s.ppid, Command: commandOf(pid)})
-	}
-	slices.SortFunc(out, func(a, b Member) int { return a.Pid - b.Pid })
-	return out
-}
-
-// maxCommand bounds the command line Members returns.
-const maxCommand = 256
-
-// commandOf returns pid's command line with spaces between the arguments, or its command name
-// in brackets when the command line is empty.
-func commandOf(pid int) string {
-	dir := "/proc/" + strconv.Itoa(pid)
-	b, err := os.ReadFile(dir + "/cmdline")
-	if err == nil {
-		b = bytes.TrimRight(b, "\x00")
-		if len(b) > 0 {
-			b = bytes.ReplaceAll(b, []byte{0}, []byte{' '})
-			if len(b) > maxCommand {
-				b = append(b[:maxCommand-3], "..."...)
-			}
-			return string(b)
-		}
-	}
-	comm, _ := os.ReadFile(dir + "/comm")
-	return "[" + string(bytes.TrimSpace(comm)) + "]"
-}
 
 func pidsOf(tree []member) []int {
 	pids := make([]int, len(tree))
