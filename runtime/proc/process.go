@@ -105,6 +105,7 @@ type Process struct {
 	cg *cgroup
 
 	stopMu sync.Mutex // one Stop at a time
+	ended  bool       // a Stop saw the whole tree gone; guarded by stopMu
 	treeMu sync.Mutex
 	known  map[int]member // descendants (and marked processes) seen so far, ended by Stop
 }

@@ -25,6 +25,10 @@ const killLimit = 10 * time.Second
 func (p *Process) Stop(sig syscall.Signal, grace time.Duration) ExitStatus {
 	p.stopMu.Lock()
 	defer p.stopMu.Unlock()
+	if p.ended {
+		<-p.done
+		return p.status // a tree seen gone cannot come back: nothing of it is left to fork
+	}
 	deadline := time.NewTimer(grace)
 	defer deadline.Stop()
 	tree := p.findTree()
@@ -33,20 +37,22 @@ func (p *Process) Stop(sig syscall.Signal, grace time.Duration) ExitStatus {
 		p.signalTree(tree, syscall.SIGCONT) // a stopped process would not act on sig until continued
 	}
 	p.waitTreeGone(deadline.C)
-	p.killTree()
+	ended := p.killTree()
 	<-p.done
 	p.release()
+	p.ended = ended
 	return p.status
 }
 
-// killTree sends SIGKILL to the tree until a look finds nothing of it alive, or killLimit passes.
-func (p *Process) killTree() {
+// killTree sends SIGKILL to the tree until a look finds nothing of it alive, and reports
+// whether that happened before killLimit passed.
+func (p *Process) killTree() bool {
 	limit := time.NewTimer(killLimit)
 	defer limit.Stop()
 	for {
 		tree := p.findTree()
 		if len(tree) == 0 && p.treeGone() {
-			return
+			return true
 		}
 		if p.cg != nil {
 			if err := p.cg.kill(); err != nil {
@@ -56,7 +62,7 @@ func (p *Process) killTree() {
 		p.signalTree(tree, syscall.SIGKILL)
 		if !p.waitTreeGone(limit.C) {
 			p.log.Warn("processes of the tree outlive SIGKILL", "after", killLimit, "pids", pidsOf(p.findTree()))
-			return
+			return false
 		}
 	}
 }
