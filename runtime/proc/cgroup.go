@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,9 +27,22 @@ var cgroupProbe = sync.OnceValues(probeCgroups)
 // cgroupLogged makes the probe's outcome logged once, by the first Start that asks.
 var cgroupLogged sync.Once
 
+// cgroupsOff is set when starting a process in a cgroup failed where starting it without one
+// worked: cgroups are then not used again.
+var cgroupsOff atomic.Bool
+
+func cgroupsFailed(log *slog.Logger, err error) {
+	if !cgroupsOff.Swap(true) {
+		log.Info("cannot start processes in a cgroup of their own; their mark alone finds their trees", "err", err)
+	}
+}
+
 // cgroupParent returns the folder process cgroups are made in, or "" when they cannot be made;
 // the first call logs which.
 func cgroupParent(log *slog.Logger) string {
+	if cgroupsOff.Load() {
+		return ""
+	}
 	dir, err := cgroupProbe()
 	cgroupLogged.Do(func() {
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -355,5 +356,86 @@ func TestMembersOf(t *testing.T) {
 		if !slices.ContainsFunc(got[i], func(m Member) bool { return m.Pid == p.Pid() }) {
 			t.Errorf("members of %d lack it: %+v", p.Pid(), got[i])
 		}
+	}
+}
+
+// TestStartInCgroup_Refused: where the kernel refuses the cgroup (here: a folder that is not
+// one), nothing starts and the folder made for it is gone, so that Start can run the process
+// without a cgroup.
+func TestStartInCgroup_Refused(t *testing.T) {
+	t.Parallel()
+	parent := t.TempDir()
+	p := &Process{mark: newMark()}
+	started := false
+	_, err := p.startInCgroup(parent, func(attr *syscall.SysProcAttr) *exec.Cmd {
+		started = true
+		cmd := exec.Command("/bin/true")
+		cmd.SysProcAttr = attr
+		return cmd
+	})
+	if err == nil || !started {
+		t.Fatalf("startInCgroup in a plain folder: %v (command built: %t); want an error", err, started)
+	}
+	if ents, _ := os.ReadDir(parent); len(ents) != 0 || p.cg != nil {
+		t.Errorf("left %v, cgroup %v", ents, p.cg)
+	}
+}
+
+func TestCgroupDirIn(t *testing.T) {
+	t.Parallel()
+	mountinfo := `24 1 0:22 / /sys/fs/cgroup rw,nosuid - tmpfs tmpfs rw
+30 24 0:26 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw
+31 24 0:27 /sub /mnt/with\040space rw - cgroup2 cgroup2 rw
+`
+	for _, tt := range []struct{ path, want string }{
+		{"/", "/sys/fs/cgroup/unified"},
+		{"/system.slice/eco.service", "/sys/fs/cgroup/unified/system.slice/eco.service"},
+	} {
+		if got, err := cgroupDirIn(mountinfo, tt.path); err != nil || got != tt.want {
+			t.Errorf("cgroupDirIn(%q) = %q, %v; want %q", tt.path, got, err, tt.want)
+		}
+	}
+	if got, err := cgroupDirIn(mountinfo[strings.Index(mountinfo, "31 "):], "/sub/a"); err != nil || got != "/mnt/with space/a" {
+		t.Errorf("cgroupDirIn under an escaped mount point = %q, %v", got, err)
+	}
+	if _, err := cgroupDirIn("24 1 0:22 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n", "/"); err == nil {
+		t.Error("cgroupDirIn without a cgroup2 mount succeeded")
+	}
+}
+
+// TestSweepCgroups: the empty cgroups of an eco process that is gone are removed, with the ones
+// made inside them; those of a live process, and others, stay.
+func TestSweepCgroups(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("/proc/sys/kernel/pid_max")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidMax, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := strconv.Itoa(pidMax + 1) // no process can have it
+	parent := t.TempDir()
+	mk := func(rel string) {
+		if err := os.MkdirAll(filepath.Join(parent, rel), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("eco-" + dead + "-aa-1/eco-77-bb-3")
+	mk("eco-" + dead + "-aa-2")
+	mk("eco-1-cc-1")                                 // pid 1 runs
+	mk("eco-" + strconv.Itoa(os.Getpid()) + "-dd-1") // this process
+	mk("other")
+	sweepCgroups(parent)
+	ents, _ := os.ReadDir(parent)
+	var left []string
+	for _, e := range ents {
+		left = append(left, e.Name())
+	}
+	want := []string{"eco-1-cc-1", "eco-" + strconv.Itoa(os.Getpid()) + "-dd-1", "other"}
+	slices.Sort(want)
+	if !slices.Equal(left, want) {
+		t.Errorf("left %v, want %v", left, want)
 	}
 }

@@ -191,19 +191,19 @@ func start(spec Spec, log *slog.Logger) (_ *Process, err error) {
 		}
 	}
 	var cmd *exec.Cmd
-	if parent := ""; !spec.NoCgroup {
-		if parent = cgroupParent(log); parent != "" {
-			cmd, err = p.startInCgroup(parent, newCmd)
-			if err != nil {
-				log.Info("cannot start the process in a cgroup of its own; its mark alone finds its tree", "err", err)
-				cmd = nil
-			}
-		}
+	var cgErr error
+	if parent := cgroupParent(log); parent != "" && !spec.NoCgroup {
+		cmd, cgErr = p.startInCgroup(parent, newCmd)
 	}
 	if cmd == nil {
 		cmd = newCmd(&syscall.SysProcAttr{Setpgid: true})
 		if err := startCmd(cmd); err != nil {
 			return nil, err
+		}
+		if cgErr != nil {
+			// It starts, only not in a cgroup (clone3 refused by a seccomp filter, say):
+			// the next processes do not try.
+			cgroupsFailed(log, cgErr)
 		}
 	}
 	registerMark(p.mark, p)
