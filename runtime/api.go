@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/eco-pm/eco/runtime/control"
 	"github.com/eco-pm/eco/runtime/planner"
+	"github.com/eco-pm/eco/runtime/proc"
 )
 
 // errNotFound is an unknown app.
@@ -66,6 +69,10 @@ func (d *Daemon) routes() http.Handler {
 			a.Config = maskedApp(a.Config)
 		}
 		a.LogFaults = d.logFaults(runner, a)
+		procs := processesOf(runner)
+		for i := range a.Instances {
+			a.Instances[i].Processes = procs[a.Instances[i].Pid]
+		}
 		d.mu.Lock()
 		if ps := d.state.Projects[a.Project]; ps != nil {
 			a.ConfigErrors = ps.Errors
@@ -264,4 +271,26 @@ func instancesWord(n int) string {
 		return "1 instance"
 	}
 	return fmt.Sprintf("%d instances", n)
+}
+
+// processesOf lists the live processes of each of the runner's instances, by the pid of the
+// instance's own process. It scans /proc once, so only eco describe asks for it.
+func processesOf(r *appRunner) map[int][]ProcessInfo {
+	var procs []*proc.Process
+	r.mu.Lock()
+	for _, list := range [][]*instance{slices.Collect(maps.Values(r.instances)), r.incoming} {
+		for _, in := range list {
+			if p := in.process.Load(); p != nil {
+				procs = append(procs, p)
+			}
+		}
+	}
+	r.mu.Unlock()
+	out := make(map[int][]ProcessInfo, len(procs))
+	for i, members := range proc.MembersOf(procs) {
+		for _, m := range members {
+			out[procs[i].Pid()] = append(out[procs[i].Pid()], ProcessInfo{Pid: m.Pid, PPid: m.PPid, Command: m.Command})
+		}
+	}
+	return out
 }

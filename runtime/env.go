@@ -18,7 +18,8 @@ var reservedEnv = []string{
 
 // instanceEnv builds the environment of instance index of app: the daemon's environment
 // without eco's own variables (ECO_*) and the protocol ones, then the app's env, then
-// instance_var, increment_var and PORT.
+// instance_var, increment_var and PORT. The process's mark (proc.MarkVar, ECO_PROC_ID) is not
+// taken from here: proc.Start sets it last, over any value the daemon or the app's env has.
 func instanceEnv(base []string, app *ecosystem.App, index int) []string {
 	env := map[string]string{}
 	for _, kv := range base {

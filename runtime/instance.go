@@ -29,6 +29,7 @@ package runtime
 //	Only waiting-ready, online and stopping have a process: the others show no pid and no uptime.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,7 +40,10 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/eco-pm/eco/ecosystem"
 	"github.com/eco-pm/eco/logs"
@@ -141,6 +145,8 @@ type instance struct {
 	// idle, if set, is called when the instance gives up (errored, or stopped on its own):
 	// the app may have no instance left that serves.
 	idle func()
+	// process is the last process launched, for the list of processes in eco describe.
+	process atomic.Pointer[proc.Process]
 
 	cmds chan instCmd
 	// ready is closed the first time the instance is online; failed when it gives up before.
@@ -290,6 +296,9 @@ func (in *instance) launch(spec *ecosystem.App) (process, error) {
 	}
 	out.start(in.deps.outputs)
 	in.out = out
+	if real, ok := p.(*proc.Process); ok {
+		in.process.Store(real)
+	}
 	if in.proxy != nil {
 		in.backendKey = fmt.Sprintf("%s#%d", in.name(), p.Pid())
 		in.set(func(st *InstanceStatus) { st.Backend = in.backendAddr })
@@ -299,9 +308,12 @@ func (in *instance) launch(spec *ecosystem.App) (process, error) {
 	}
 	in.deps.outputs.Add(1)
 	sock := in.backendSocket
+	leftSig, leftGrace := syscall.Signal(unix.SignalNum(spec.StopSignal)), spec.KillTimeout.D()
 	go func() {
 		defer in.deps.outputs.Done()
 		<-p.Done()
+		// What the process started ends with it, also when it exited by itself.
+		p.Stop(cmp.Or(leftSig, syscall.SIGINT), leftGrace)
 		forgetInstance(in.deps.home, p.Pid())
 		if sock != "" {
 			os.Remove(sock)

@@ -90,6 +90,18 @@ type InstanceStatus struct {
 	// Finished is true for an instance that stopped on its own as expected: it exited 0 or
 	// with one of stop_exit_codes, and is not restarted (a one-shot job that is done).
 	Finished bool `json:"finished,omitempty"`
+	// Processes are the live processes of the instance: its own and every one it started,
+	// including those that left its process group or were re-parented. Only `eco describe`
+	// (GET /v1/apps/{name}) fills it.
+	Processes []ProcessInfo `json:"processes,omitempty"`
+}
+
+// ProcessInfo is one live process of an instance.
+type ProcessInfo struct {
+	Pid  int `json:"pid"`
+	PPid int `json:"ppid"`
+	// Command is the command line, or the command name in brackets when it has none.
+	Command string `json:"command"`
 }
 
 // AppStatus is what `eco ls` and `eco describe` show of one app.

@@ -260,11 +260,27 @@ func writeDescribe(w io.Writer, a runtime.AppStatus, now time.Time) error {
 			fmt.Fprintf(&b, "    %s[%d]  %s  %d open, %d in all%s\n", a.Name, in.Index, in.Backend, in.Connections, in.ConnectionsTotal, note)
 		}
 	}
+	writeProcesses(&b, a)
 	fmt.Fprintln(&b)
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return err
 	}
 	return writeAppTable(w, []runtime.AppStatus{a}, now)
+}
+
+// writeProcesses lists every live process of each instance: its own first, then those it
+// started, wherever they went (another group, another session, another parent).
+func writeProcesses(b *strings.Builder, a runtime.AppStatus) {
+	header := false
+	for _, in := range a.Instances {
+		for _, p := range in.Processes {
+			if !header {
+				fmt.Fprintf(b, "  processes  (instance, pid, parent pid, command)\n")
+				header = true
+			}
+			fmt.Fprintf(b, "    %s[%d]  %d  %d  %s\n", a.Name, in.Index, p.Pid, p.PPid, p.Command)
+		}
+	}
 }
 
 func sortedKeys(m map[string]string) []string {

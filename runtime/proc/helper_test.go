@@ -122,6 +122,8 @@ func runHelper(h string) int {
 		time.Sleep(time.Hour)
 	case "reaper":
 		return reaperHelper()
+	case "adopt":
+		return adoptHelper(arg)
 	default:
 		return fail(fmt.Errorf("unknown helper %q", h))
 	}

@@ -42,6 +42,9 @@ type Spec struct {
 	NotifyDir string
 	// ExtraFiles are passed from fd 3 on, e.g. listening sockets for LISTEN_FDS.
 	ExtraFiles []*os.File
+	// NoCgroup keeps the process out of a cgroup of its own where one could be made, so that
+	// its tree is found by its mark (MarkVar) alone.
+	NoCgroup bool
 }
 
 // ExitStatus is how a process ended.
@@ -96,9 +99,15 @@ type Process struct {
 
 	readers sync.WaitGroup
 
+	// mark is the value of MarkVar in the environment of the process and its descendants.
+	mark string
+	// cg is the process's own cgroup; nil where cgroups cannot be made or with Spec.NoCgroup.
+	cg *cgroup
+
 	stopMu sync.Mutex // one Stop at a time
+	ended  bool       // a Stop saw the whole tree gone; guarded by stopMu
 	treeMu sync.Mutex
-	known  map[int]member // descendants seen by Stop or TreeRSS, ended by Stop
+	known  map[int]member // descendants (and marked processes) seen so far, ended by Stop
 }
 
 // orDiscard returns log, or a logger that discards when log is nil.
@@ -110,6 +119,8 @@ func orDiscard(log *slog.Logger) *slog.Logger {
 }
 
 // Start starts spec's process in a process group of its own and a goroutine that waits for it.
+// The process and everything it starts inherit MarkVar set to a token of their own, and, where
+// the daemon can make cgroups, run in a cgroup of their own: Stop finds them by these.
 func Start(spec Spec, log *slog.Logger) (*Process, error) {
 	p, err := start(spec, orDiscard(log))
 	if err != nil {
@@ -136,6 +147,7 @@ func start(spec Spec, log *slog.Logger) (_ *Process, err error) {
 		msgs:   make(chan json.RawMessage, 64),
 		notes:  make(chan Notification, 64),
 		known:  map[int]member{},
+		mark:   newMark(),
 	}
 	var closeOnStart []io.Closer // the child's ends, closed in this process once it started
 	defer func() {
@@ -164,26 +176,38 @@ func start(spec Spec, log *slog.Logger) (_ *Process, err error) {
 		}
 		env = setenv(env, "NOTIFY_SOCKET", p.notifyPath)
 	}
-	cmd := &exec.Cmd{
-		Path:        path,
-		Args:        spec.Argv,
-		Dir:         spec.Dir,
-		Env:         env,
-		Stdout:      spec.Stdout,
-		Stderr:      spec.Stderr,
-		ExtraFiles:  files,
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
-		WaitDelay:   waitDelay,
+	env = setenv(env, MarkVar, p.mark) // last, so that no caller's setting replaces it
+	newCmd := func(attr *syscall.SysProcAttr) *exec.Cmd {
+		return &exec.Cmd{
+			Path:        path,
+			Args:        spec.Argv,
+			Dir:         spec.Dir,
+			Env:         env,
+			Stdout:      spec.Stdout,
+			Stderr:      spec.Stderr,
+			ExtraFiles:  files,
+			SysProcAttr: attr,
+			WaitDelay:   waitDelay,
+		}
 	}
-	waited.forking.RLock()
-	err = cmd.Start()
-	if err == nil {
-		register(cmd.Process.Pid)
+	var cmd *exec.Cmd
+	var cgErr error
+	if parent := cgroupParent(log); parent != "" && !spec.NoCgroup {
+		cmd, cgErr = p.startInCgroup(parent, newCmd)
 	}
-	waited.forking.RUnlock()
-	if err != nil {
-		return nil, err
+	if cmd == nil {
+		cmd = newCmd(&syscall.SysProcAttr{Setpgid: true})
+		if err := startCmd(cmd); err != nil {
+			return nil, err
+		}
+		if cgErr != nil {
+			// It starts, only not in a cgroup (clone3 refused by a seccomp filter, say):
+			// the next processes do not try.
+			cgroupsFailed(log, cgErr)
+		}
 	}
+	registerMark(p.mark, p)
+	adoptOrphans(false) // and removes the cgroups of ended processes, at most once a second
 	p.pid = cmd.Process.Pid
 	p.log = log.With("pid", p.pid)
 	// Nothing reaps the child before the wait goroutine starts, so this stat is the child's.
@@ -196,6 +220,34 @@ func start(spec Spec, log *slog.Logger) (_ *Process, err error) {
 	go p.wait(cmd)
 	p.log.Debug("process started", "path", path)
 	return p, nil
+}
+
+// startCmd starts cmd and registers its pid for its wait goroutine, before the Reaper can see it.
+func startCmd(cmd *exec.Cmd) error {
+	waited.forking.RLock()
+	defer waited.forking.RUnlock()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	register(cmd.Process.Pid)
+	return nil
+}
+
+// startInCgroup makes the process's cgroup under parent and starts the command cloned into it.
+// On error nothing runs and the cgroup is gone.
+func (p *Process) startInCgroup(parent string, newCmd func(*syscall.SysProcAttr) *exec.Cmd) (*exec.Cmd, error) {
+	cg, fd, err := makeCgroup(parent, "eco-"+p.mark)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	cmd := newCmd(&syscall.SysProcAttr{Setpgid: true, UseCgroupFD: true, CgroupFD: fd})
+	if err := startCmd(cmd); err != nil {
+		cg.remove()
+		return nil, fmt.Errorf("start in cgroup %s: %w", cg.dir, err)
+	}
+	p.cg = cg
+	return cmd, nil
 }
 
 // closeChannels releases what start opened when it fails before the process runs.
@@ -298,123 +350,6 @@ func (p *Process) groupIsOurs() bool {
 	}
 	s, err := readStat(p.pid)
 	return err != nil || s.start == p.start
-}
-
-// Stop ends the process and everything it started, and returns its exit status once reaped.
-//
-// It remembers the descendants (with their start times) before signalling, sends sig to the
-// group and to remembered descendants that left the group (setsid), then waits until the grace
-// passes or the main process and every remembered descendant have exited. Then it sends SIGKILL
-// to the group and to every remembered descendant still alive, and waits for the reap.
-// Stop is safe to call concurrently, more than once, and after the process exited.
-func (p *Process) Stop(sig syscall.Signal, grace time.Duration) ExitStatus {
-	p.stopMu.Lock()
-	defer p.stopMu.Unlock()
-	deadline := time.NewTimer(grace)
-	defer deadline.Stop()
-	p.signalTree(p.rememberTree(), sig)
-	if sig != syscall.SIGKILL && sig != syscall.SIGCONT {
-		p.signalGroup(syscall.SIGCONT) // a stopped process would not act on sig until continued
-	}
-	poll := time.NewTicker(stopPoll)
-	defer poll.Stop()
-wait:
-	for exited := p.exited; !p.treeGone(); {
-		select {
-		case <-exited:
-			exited = nil // look at once; the ticker takes over
-		case <-poll.C:
-		case <-deadline.C:
-			break wait
-		}
-	}
-	p.signalTree(p.rememberTree(), syscall.SIGKILL)
-	<-p.done
-	return p.status
-}
-
-// rememberTree adds the current descendants to the remembered ones and returns them all.
-func (p *Process) rememberTree() []member {
-	return p.remember(Descendants(p.pid))
-}
-
-func (p *Process) remember(pids []int) []member {
-	p.treeMu.Lock()
-	defer p.treeMu.Unlock()
-	for _, pid := range pids {
-		if s, err := readStat(pid); err == nil && !s.zombie() {
-			p.known[pid] = member{pid: pid, pgrp: s.pgrp, start: s.start}
-		}
-	}
-	tree := make([]member, 0, len(p.known))
-	for pid, m := range p.known {
-		if !m.alive() {
-			delete(p.known, pid)
-			continue
-		}
-		tree = append(tree, m)
-	}
-	return tree
-}
-
-// signalTree sends sig to the group and to each remembered descendant outside it (those inside
-// get it from the group; SIGKILL goes to all of them, in case they changed group since).
-func (p *Process) signalTree(tree []member, sig syscall.Signal) {
-	p.signalGroup(sig)
-	for _, m := range tree {
-		if m.pgrp != p.pid || sig == syscall.SIGKILL {
-			m.signal(sig)
-		}
-	}
-}
-
-func (p *Process) signalGroup(sig syscall.Signal) {
-	if p.groupIsOurs() {
-		_ = unix.Kill(-p.pid, sig)
-	}
-}
-
-// treeGone reports whether the main process has exited and no remembered descendant and no
-// member of the group is still alive (zombies count as gone).
-func (p *Process) treeGone() bool {
-	if !p.hasExited() {
-		return false
-	}
-	p.treeMu.Lock()
-	for _, m := range p.known {
-		if m.alive() {
-			p.treeMu.Unlock()
-			return false
-		}
-	}
-	p.treeMu.Unlock()
-	if !p.groupIsOurs() || unix.Kill(-p.pid, 0) != nil {
-		return true // no group left to look at
-	}
-	for _, s := range allStats() {
-		if s.pgrp == p.pid && !s.zombie() {
-			return false
-		}
-	}
-	return true
-}
-
-// TreeRSS returns the resident memory of the process and its descendants, like the TreeRSS
-// function, and remembers the descendants it saw so that Stop ends them even if they have been
-// re-parented (to a subreaper) by then.
-func (p *Process) TreeRSS() (uint64, error) {
-	total, err := rss(p.pid)
-	if err != nil {
-		return 0, fmt.Errorf("tree rss: %w", err)
-	}
-	desc := Descendants(p.pid)
-	for _, d := range desc {
-		if n, err := rss(d); err == nil {
-			total += n
-		}
-	}
-	p.remember(desc)
-	return total, nil
 }
 
 // lookPath resolves argv0 as exec.LookPath would, but relative to dir and in env's PATH.

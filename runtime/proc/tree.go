@@ -160,8 +160,10 @@ func isDescendant(pid, root int) bool {
 
 // TreeRSS returns the resident memory in bytes of pid and all its descendants, from
 // prometheus/procfs. It fails only when pid itself cannot be read; descendants that end meanwhile
-// count as zero.
+// count as zero. At most once a second it also attributes the orphans that reached this
+// subreaper to the Process whose mark they carry.
 func TreeRSS(pid int) (uint64, error) {
+	adoptOrphans(false)
 	total, err := rss(pid)
 	if err != nil {
 		return 0, fmt.Errorf("tree rss: %w", err)
