@@ -296,7 +296,8 @@ func (in *instance) launch(spec *ecosystem.App) (process, error) {
 	}
 	out.start(in.deps.outputs)
 	in.out = out
-	if real, ok := p.(*proc.Process); ok {
+	real, _ := p.(*proc.Process) // nil for a test's fake, which has no tree
+	if real != nil {
 		in.process.Store(real)
 	}
 	if in.proxy != nil {
@@ -313,7 +314,9 @@ func (in *instance) launch(spec *ecosystem.App) (process, error) {
 		defer in.deps.outputs.Done()
 		<-p.Done()
 		// What the process started ends with it, also when it exited by itself.
-		p.Stop(cmp.Or(leftSig, syscall.SIGINT), leftGrace)
+		if real != nil {
+			real.Stop(cmp.Or(leftSig, syscall.SIGINT), leftGrace)
+		}
 		forgetInstance(in.deps.home, p.Pid())
 		if sock != "" {
 			os.Remove(sock)
