@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -23,6 +24,7 @@ type Load struct {
 	Conns   int           // workers; at least 1
 	Rate    int           // requests per second, all workers together; 0: as fast as they can
 	Timeout time.Duration // per request; 0: 2 s
+	Max     int64         // stop after this many requests; 0: only when the context ends
 }
 
 // LoadResult counts a Load's requests.
@@ -96,8 +98,8 @@ func FailureKind(err error) string {
 	return "other"
 }
 
-// Run sends requests until ctx is done and returns their counts. A request still running when
-// ctx ends is not counted.
+// Run sends requests until ctx is done (or Max were sent) and returns their counts. A request
+// still running when ctx ends is not counted.
 func (l Load) Run(ctx context.Context) LoadResult {
 	conns := max(1, l.Conns)
 	timeout := l.Timeout
@@ -109,6 +111,7 @@ func (l Load) Run(ctx context.Context) LoadResult {
 		every = time.Duration(int64(time.Second) * int64(conns) / int64(l.Rate))
 	}
 	results := make([]LoadResult, conns)
+	var sent atomic.Int64
 	var wg sync.WaitGroup
 	for i := range conns {
 		keepAlive := i%2 == 0
@@ -126,6 +129,9 @@ func (l Load) Run(ctx context.Context) LoadResult {
 			next := time.Now().Add(every * time.Duration(i) / time.Duration(conns))
 			for {
 				if err := Sleep(ctx, time.Until(next)); err != nil {
+					return
+				}
+				if l.Max > 0 && sent.Add(1) > l.Max {
 					return
 				}
 				t := time.Now()
