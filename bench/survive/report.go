@@ -165,7 +165,11 @@ func writeDetails(w io.Writer, name string, apps []string, r sideRound, wait tim
 			parts = append(parts, fmt.Sprintf("%d of %d lines lost (%d processes; %d duplicated, %d unexpected)",
 				a.lines.lost(), a.lines.written, a.lines.procs, a.lines.dups, a.lines.strays))
 		}
-		parts = append(parts, fmt.Sprintf("pids before %v, %d still running and listed after", a.before, a.kept))
+		after := "still running (nothing lists them: the manager does not answer)"
+		if r.backOK {
+			after = "still running and listed by the manager"
+		}
+		parts = append(parts, fmt.Sprintf("pids before the kill %v, %d of them %s", a.before, a.kept, after))
 		fmt.Fprintf(w, "  - %s: %s\n", app, strings.Join(parts, "; "))
 	}
 }
