@@ -228,8 +228,8 @@ func (b *bench) measure(ctx context.Context, s side, rep int) (r sideRound, err 
 		return r, err
 	}
 	r.apps[appChatty].lines = &lc
-	b.Logf("%s: chatty: %d of %d lines lost (%d processes); %d of %d instances restarted or lost",
-		prefix, lc.lost(), lc.written, lc.procs, r.apps[appChatty].restarted(), len(r.apps[appChatty].before))
+	b.Logf("%s: chatty: %d of %d lines lost (%s); %d of %d instances restarted or lost",
+		prefix, lc.lost(), lc.written, plural(lc.procs, "process", "processes"), r.apps[appChatty].restarted(), len(r.apps[appChatty].before))
 	return r, nil
 }
 
@@ -362,8 +362,14 @@ func (b *bench) stop(ctx context.Context, s side, run runDir) error {
 	left := append(allMarkers(filepath.Dir(run.dir)), benchkit.AllOurs(b.Dir)...)
 	b.Pids = append(b.Pids, left...)
 	if !benchkit.WaitGone(ctx, left, b.Dir, 10*time.Second) {
-		if killed := benchkit.KillOurs(ctx, left, b.Dir); len(killed) > 0 {
-			b.Logf("%s: processes left after stopping; killed pids %v", s.Name(), killed)
+		// A few passes: a process that restarts another (a keeper, its daemon) may start one
+		// between the look and the kill.
+		for pass := 0; pass < 5 && len(left) > 0; pass++ {
+			if killed := benchkit.KillOurs(ctx, left, b.Dir); len(killed) > 0 {
+				b.Logf("%s: processes left after stopping; killed pids %v", s.Name(), killed)
+			}
+			left = benchkit.AllOurs(b.Dir)
+			b.Pids = append(b.Pids, left...)
 		}
 	}
 	if err != nil {

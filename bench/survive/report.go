@@ -162,8 +162,8 @@ func writeDetails(w io.Writer, name string, apps []string, r sideRound, wait tim
 			parts = append(parts, fmt.Sprintf("%d failed of %d requests%s%s", a.load.Failed, a.load.Total, kinds(a.load.Kinds), failWindow(*a.load, r.killedAt)))
 		}
 		if a.lines != nil {
-			parts = append(parts, fmt.Sprintf("%d of %d lines lost (%d processes; %d duplicated, %d unexpected)",
-				a.lines.lost(), a.lines.written, a.lines.procs, a.lines.dups, a.lines.strays))
+			parts = append(parts, fmt.Sprintf("%d of %d lines lost (%s; %d duplicated, %d unexpected)",
+				a.lines.lost(), a.lines.written, plural(a.lines.procs, "process", "processes"), a.lines.dups, a.lines.strays))
 		}
 		after := "still running (nothing lists them: the manager does not answer)"
 		if r.backOK {
@@ -202,3 +202,10 @@ func signed(d time.Duration) string {
 }
 
 func indent(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n  ") }
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
