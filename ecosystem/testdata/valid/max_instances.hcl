@@ -1,0 +1,5 @@
+app "fleet" {
+  script        = "worker.js"
+  instances     = 250
+  max_instances = 250
+}
