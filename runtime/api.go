@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync/atomic"
 
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/eco-pm/eco/ecosystem"
 	"github.com/eco-pm/eco/runtime/control"
 	"github.com/eco-pm/eco/runtime/planner"
 )
@@ -24,9 +28,13 @@ func (d *Daemon) routes() http.Handler {
 		control.WriteJSON(w, http.StatusOK, Ping{Pid: os.Getpid(), Version: d.opts.Version, Home: d.opts.Home})
 	})
 	mux.HandleFunc("POST /v1/apply", func(w http.ResponseWriter, r *http.Request) {
-		var req ApplyRequest
-		if err := control.DecodeJSON(r, &req); err != nil {
+		req, diags, err := readApplyRequest(r)
+		if err != nil {
 			control.WriteError(w, http.StatusBadRequest, err)
+			return
+		}
+		if diags.HasErrors() {
+			control.WriteDiagnostics(w, http.StatusBadRequest, diags)
 			return
 		}
 		resp, err := d.apply(req)
@@ -48,6 +56,21 @@ func (d *Daemon) routes() http.Handler {
 		runner := d.apps[r.PathValue("name")]
 		d.mu.Unlock()
 		if runner == nil {
+			d.mu.Lock()
+			var held *AppStatus
+			for _, a := range d.heldStatusesLocked() {
+				if a.Name == r.PathValue("name") {
+					held = &a
+					if ps := d.state.Projects[a.Project]; ps != nil {
+						held.Config, _ = ps.Config.App(a.Name)
+					}
+				}
+			}
+			d.mu.Unlock()
+			if held != nil {
+				control.WriteJSON(w, http.StatusOK, held)
+				return
+			}
 			control.WriteError(w, http.StatusNotFound, fmt.Errorf("no app named %q", r.PathValue("name")))
 			return
 		}
@@ -99,6 +122,14 @@ func (d *Daemon) routes() http.Handler {
 			control.WriteError(w, http.StatusInternalServerError, err)
 			return
 		}
+		var diags hcl.Diagnostics
+		for _, ps := range dump.Projects {
+			diags = append(diags, ecosystem.Check(&ps.Config)...)
+		}
+		if diags.HasErrors() {
+			control.WriteDiagnostics(w, http.StatusUnprocessableEntity, diags)
+			return
+		}
 		d.mu.Lock()
 		d.state = dump
 		d.reconcileLocked()
@@ -116,8 +147,37 @@ func (d *Daemon) routes() http.Handler {
 	return mux
 }
 
+// maxApplyBytes bounds the body of POST /v1/apply.
+const maxApplyBytes = 8 << 20
+
+// readApplyRequest decodes an apply request strictly (one JSON value, no unknown field, at most
+// maxApplyBytes) and checks it with the same rules as a file: a body that does not decode is an
+// error, a request that does not pass the checks gives diagnostics.
+func readApplyRequest(r *http.Request) (ApplyRequest, hcl.Diagnostics, error) {
+	var req ApplyRequest
+	r.Body = http.MaxBytesReader(nil, r.Body, maxApplyBytes)
+	if err := control.DecodeJSON(r, &req); err != nil {
+		return req, nil, err
+	}
+	diags := ecosystem.Check(&req.Config)
+	if p := req.Source.Path; p != "" && !filepath.IsAbs(p) {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid source path",
+			Detail: fmt.Sprintf("source.path must be the absolute path of the applied file or folder; got %q.", p)})
+	}
+	return req, diags, nil
+}
+
+// verbs are the lifecycle verbs of POST /v1/apps/{name}/{verb}.
+var verbs = map[string]bool{"start": true, "stop": true, "restart": true, "reload": true, "delete": true, "scale": true, "send": true}
+
 // act runs a lifecycle verb on the app called name, or on every app for "all".
 func (d *Daemon) act(ctx context.Context, name, verb string, req ActionRequest) (ActionResponse, error) {
+	if !verbs[verb] {
+		return ActionResponse{}, fmt.Errorf("unknown verb %q (start, stop, restart, reload, delete, scale, send)", strings.TrimSpace(verb))
+	}
+	if resp, done, err := d.actHeld(name, verb); done {
+		return resp, err
+	}
 	d.mu.Lock()
 	var runners []*appRunner
 	if name == "all" {
@@ -214,10 +274,19 @@ func (d *Daemon) actOne(ctx context.Context, r *appRunner, verb string, req Acti
 	case "scale":
 		n := req.Instances
 		if req.Relative {
+			if req.Instances > 1<<20 || req.Instances < -(1<<20) {
+				return "", fmt.Errorf("cannot scale by %d instances", req.Instances)
+			}
 			n += count()
 		}
 		if n < 1 {
 			return "", fmt.Errorf("cannot scale to %d instances; eco stop %s stops the app", n, name)
+		}
+		r.mu.Lock()
+		err := r.spec.CheckInstances(n)
+		r.mu.Unlock()
+		if err != nil {
+			return "", fmt.Errorf("cannot scale: %w", err)
 		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
@@ -250,4 +319,58 @@ func instancesWord(n int) string {
 		return "1 instance"
 	}
 	return fmt.Sprintf("%d instances", n)
+}
+
+// actHeld runs a verb on an app of a held project, which has no runner: start, restart, reload
+// and scale end the hold of its project and go on as usual (done is false); stop and delete
+// change the saved state only; send has no instance to send to.
+func (d *Daemon) actHeld(name, verb string) (ActionResponse, bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if name == "all" {
+		if verb == "start" || verb == "restart" || verb == "reload" {
+			var release []string
+			for p := range d.holds.held {
+				release = append(release, p)
+			}
+			for _, p := range release {
+				d.releaseLocked(p)
+			}
+			d.markLocked(release...)
+			d.reconcileLocked()
+		}
+		return ActionResponse{}, false, nil
+	}
+	project, held := d.heldProjectOfLocked(name)
+	if !held {
+		return ActionResponse{}, false, nil
+	}
+	switch verb {
+	case "stop":
+		d.state.Stopped[name] = true
+		return ActionResponse{Done: []string{fmt.Sprintf("%s stays stopped when its project is no longer held", name)}}, true, d.persistLocked()
+	case "delete":
+		ps := d.state.Projects[project]
+		apps := ps.Config.Apps[:0:0]
+		for _, a := range ps.Config.Apps {
+			if a.Name != name {
+				apps = append(apps, a)
+			}
+		}
+		ps.Config.Apps = apps
+		if len(apps) == 0 {
+			delete(d.state.Projects, project)
+			delete(d.holds.held, project)
+			d.markLocked()
+		}
+		delete(d.state.Stopped, name)
+		delete(d.state.Scaled, name)
+		return ActionResponse{Done: []string{fmt.Sprintf("deleted %s (it comes back if you apply a file that has it)", name)}}, true, d.persistLocked()
+	case "send":
+		return ActionResponse{}, true, fmt.Errorf("send %s: the app is held, with no instance running (eco start %s tries again)", name, name)
+	}
+	d.releaseLocked(project)
+	d.markLocked(project)
+	d.reconcileLocked()
+	return ActionResponse{}, false, nil
 }

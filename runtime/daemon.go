@@ -74,6 +74,8 @@ type Daemon struct {
 	preload string
 	// sockets numbers the unix sockets of instances behind a proxy.
 	sockets atomic.Uint64
+	// holds are the projects being started, and those held (hold.go); set by Run.
+	holds *holds
 }
 
 // New returns a daemon; Run starts it.
@@ -112,6 +114,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	holds, err := loadHolds(d.opts.Home, state)
+	if err != nil {
+		return err
+	}
 	if n := endLeftovers(d.opts.Home, 5*time.Second, d.log); n > 0 {
 		d.log.Warn("ended instances a previous daemon left running", "count", n)
 	}
@@ -123,16 +129,30 @@ func (d *Daemon) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	d.mu.Lock()
-	d.ctx, d.stop, d.state = ctx, cancel, state
+	d.ctx, d.stop, d.state, d.holds = ctx, cancel, state, holds
+	var starting []string
+	for p := range state.Projects {
+		if holds.isHeld(p) {
+			d.log.Warn("holding a project: the previous daemon crashed while starting it", "project", p)
+		} else {
+			starting = append(starting, p)
+		}
+	}
+	// Marked before anything starts, so that a crash while starting is noticed by the next daemon.
+	d.markLocked(starting...)
 	d.reconcileLocked()
 	d.rewatchAllLocked()
 	d.mu.Unlock()
 	d.log.Info("daemon started", "pid", os.Getpid(), "home", d.opts.Home, "projects", len(state.Projects))
 
-	d.wg.Add(1)
+	d.wg.Add(2)
 	go func() {
 		defer d.wg.Done()
 		d.sampleUsage(ctx)
+	}()
+	go func() {
+		defer d.wg.Done()
+		d.settleMarks(ctx)
 	}()
 
 	// SIGHUP rotates every log file now, as logrotate's postrotate expects.
@@ -273,6 +293,9 @@ func (d *Daemon) reconcileLocked() {
 	}
 	sort.Strings(names)
 	for _, p := range names {
+		if d.holds.isHeld(p) {
+			continue
+		}
 		changes, err := d.planLocked(p, d.desiredApps(p))
 		if err != nil {
 			d.log.Error("cannot reconcile project", "project", p, "err", err)
@@ -342,6 +365,8 @@ func (d *Daemon) apply(req ApplyRequest) (ApplyResponse, error) {
 	if req.DryRun {
 		return resp, nil
 	}
+	d.releaseLocked(cfg.Project)
+	d.markLocked(cfg.Project)
 	for _, a := range cfg.Apps {
 		delete(d.state.Scaled, a.Name)
 	}
@@ -423,6 +448,7 @@ func (d *Daemon) statuses() []AppStatus {
 			out[i].ConfigErrors = ps.Errors
 		}
 	}
+	out = append(out, d.heldStatusesLocked()...)
 	d.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

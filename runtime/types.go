@@ -111,6 +111,9 @@ type AppStatus struct {
 	// ConfigErrors are the errors of the last save of the app's configuration, which was not
 	// applied: the app runs the last good one.
 	ConfigErrors []string `json:"config_errors,omitempty"`
+	// Held is true for an app of a project the daemon holds instead of starting: the previous
+	// daemon crashed while starting it (Message says so).
+	Held bool `json:"held,omitempty"`
 	// Settled is true when the app has stopped moving: its instances are online, or gave up.
 	Settled bool `json:"settled"`
 	// Config is the app's applied configuration (in `eco describe`).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -81,6 +82,26 @@ func writeDiagnostic(b *strings.Builder, d *hcl.Diagnostic, sources map[string][
 		b.WriteString(wordwrap.WrapString(d.Detail, detailWidth))
 		b.WriteByte('\n')
 	}
+}
+
+// readSources reads the files diags point at, for their source lines; a file that cannot be
+// read is left out, and its diagnostics are printed without a source line.
+func readSources(diags hcl.Diagnostics) map[string][]byte {
+	sources := map[string][]byte{}
+	for _, d := range diags {
+		if d.Subject == nil || d.Subject.Filename == "" {
+			continue
+		}
+		if _, done := sources[d.Subject.Filename]; done {
+			continue
+		}
+		b, err := os.ReadFile(d.Subject.Filename)
+		if err != nil {
+			b = nil
+		}
+		sources[d.Subject.Filename] = b
+	}
+	return sources
 }
 
 // caretPadding returns the blank that puts a caret under the character after s: a tab for each

@@ -72,6 +72,9 @@ func writeAppTable(w io.Writer, apps []runtime.AppStatus, now time.Time) error {
 			if a.Stopped {
 				status = "stopped"
 			}
+			if a.Held {
+				status = "held"
+			}
 			fmt.Fprintf(tw, "%s\t-\t%s\t-\t%s\t-\t-\t-\t-\t%s\n", a.Name, mode, status, a.Message)
 			continue
 		}
