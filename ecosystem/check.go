@@ -254,7 +254,9 @@ func (c *checker) app(app *App, skip func(attr string) bool) {
 		{"restart_delay", app.RestartDelay}, {"exp_backoff_restart_delay", app.ExpBackoffRestartDelay},
 		{"memory_check_interval", app.MemoryCheckInterval}, {"watch_delay", app.WatchDelay}, {"log_rotate.max_age", app.LogRotate.MaxAge},
 	} {
-		c.notNegative(app, d.attr, int64(d.d))
+		if d.d < 0 {
+			c.appError(app, d.attr, "Invalid "+d.attr, "%s must not be negative; got %s.", d.attr, d.d.D())
+		}
 	}
 	c.notNegative(app, "max_memory_restart", int64(app.MaxMemoryRestart))
 	c.notNegative(app, "log_rotate.max_size", int64(app.LogRotate.MaxSize))
