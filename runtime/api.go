@@ -21,6 +21,9 @@ import (
 // errNotFound is an unknown app.
 var errNotFound = errors.New("not found")
 
+// errHeld is a verb on a held app that cannot be carried out.
+var errHeld = errors.New("held")
+
 // routes is the control API.
 func (d *Daemon) routes() http.Handler {
 	mux := http.NewServeMux()
@@ -94,6 +97,8 @@ func (d *Daemon) routes() http.Handler {
 		switch {
 		case errors.Is(err, errNotFound):
 			control.WriteError(w, http.StatusNotFound, err)
+		case errors.Is(err, errHeld):
+			control.WriteError(w, http.StatusConflict, err)
 		case err != nil:
 			control.WriteError(w, http.StatusBadRequest, err)
 		default:
@@ -331,7 +336,9 @@ func (d *Daemon) actHeld(name, verb string) (ActionResponse, bool, error) {
 		if verb == "start" || verb == "restart" || verb == "reload" {
 			var release []string
 			for p := range d.holds.held {
-				release = append(release, p)
+				if checkSaved(d.state.Projects[p]) == "" {
+					release = append(release, p)
+				}
 			}
 			for _, p := range release {
 				d.releaseLocked(p)
@@ -367,7 +374,10 @@ func (d *Daemon) actHeld(name, verb string) (ActionResponse, bool, error) {
 		delete(d.state.Scaled, name)
 		return ActionResponse{Done: []string{fmt.Sprintf("deleted %s (it comes back if you apply a file that has it)", name)}}, true, d.persistLocked()
 	case "send":
-		return ActionResponse{}, true, fmt.Errorf("send %s: the app is held, with no instance running (eco start %s tries again)", name, name)
+		return ActionResponse{}, true, fmt.Errorf("send %s: %w, with no instance running (eco start %s tries again)", name, errHeld, name)
+	}
+	if why := checkSaved(d.state.Projects[project]); why != "" {
+		return ActionResponse{}, true, fmt.Errorf("%s %s: %w: project %q is %s", verb, name, errHeld, project, why)
 	}
 	d.releaseLocked(project)
 	d.markLocked(project)

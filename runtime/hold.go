@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/eco-pm/eco/ecosystem"
 	"github.com/eco-pm/eco/runtime/control"
 )
 
@@ -46,9 +47,15 @@ type holds struct {
 }
 
 // loadHolds reads the marker a previous daemon left: the projects it was starting when it died
-// become held, and those it held stay held (if they are still in state).
+// become held, and those it held stay held (if they are still in state). A saved project that
+// does not pass the checks (saved by an older eco, or edited by hand) is held too.
 func loadHolds(home string, state *savedState) (*holds, error) {
 	h := &holds{path: startingPath(home), starting: map[string]time.Time{}, held: map[string]string{}}
+	for p, ps := range state.Projects {
+		if why := checkSaved(ps); why != "" {
+			h.held[p] = why
+		}
+	}
 	b, err := os.ReadFile(h.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return h, nil
@@ -65,16 +72,29 @@ func loadHolds(home string, state *savedState) (*holds, error) {
 		return h, nil
 	}
 	for _, p := range m.Starting {
-		if state.Projects[p] != nil {
+		if state.Projects[p] != nil && h.held[p] == "" {
 			h.held[p] = heldReason
 		}
 	}
 	for p, why := range m.Held {
-		if state.Projects[p] != nil {
+		if state.Projects[p] != nil && h.held[p] == "" {
 			h.held[p] = why
 		}
 	}
 	return h, nil
+}
+
+// checkSaved says why a saved project cannot be started as it is, or "".
+func checkSaved(ps *projectState) string {
+	diags := ecosystem.Check(&ps.Config)
+	if !diags.HasErrors() {
+		return ""
+	}
+	first := diags.Errs()[0].Error()
+	if len(diags.Errs()) > 1 {
+		first += fmt.Sprintf(" (and %d more)", len(diags.Errs())-1)
+	}
+	return "held: the saved configuration does not pass the checks: " + first + "; eco apply a corrected file"
 }
 
 // isHeld reports whether project is held; a nil holds holds nothing.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -193,4 +194,37 @@ func TestAPI_ScaleWithinTheLimit(t *testing.T) {
 		t.Fatalf("scale to 2: %v", err)
 	}
 	h.online("web", 2)
+}
+
+// TestDaemon_HoldsASavedStateThatFailsTheChecks: a state.json saved before the checks existed
+// (or edited by hand) with instances = 100000 is not carried out: that project is held, with
+// the reason, eco start refuses it, and the other projects start. Applying a corrected
+// configuration ends the hold.
+func TestDaemon_HoldsASavedStateThatFailsTheChecks(t *testing.T) {
+	h := &harness{t: t, home: shortTempDir(t), out: t.TempDir()}
+	big := h.app("big", "serve", 100000, nil)
+	good := h.app("good", "serve", 1, nil)
+	state := newState()
+	state.Projects["old"] = &projectState{Config: ecosystem.Config{Project: "old", Apps: []ecosystem.App{big}}}
+	state.Projects["shop"] = &projectState{Config: ecosystem.Config{Project: "shop", Apps: []ecosystem.App{good}}}
+	if err := saveState(statePath(h.home), state); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	h.online("good", 1)
+	a := h.apps()["big"]
+	if !a.Held || len(a.Instances) != 0 || !strings.Contains(a.Message, "over the limit of 100") {
+		t.Fatalf("big = %+v; want held, no instance, saying why", a)
+	}
+	_, err := h.act("big", "start", ActionRequest{})
+	var apiErr *control.APIError
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusConflict {
+		t.Errorf("start of a held app that fails the checks: %v", err)
+	}
+	if h.apps()["big"].Held != true {
+		t.Errorf("eco start released it")
+	}
+	big.Instances = 2
+	h.apply("old", big)
+	h.online("big", 2)
 }
