@@ -80,7 +80,7 @@ func (d *Daemon) routes() http.Handler {
 		a := d.usage.fill(runner.status(true))
 		d.mu.Lock()
 		if ps := d.state.Projects[a.Project]; ps != nil {
-			a.ConfigErrors = ps.Errors
+			a.ConfigErrors, a.ConfigDiagnostics = ps.Errors, ps.Diagnostics
 		}
 		d.mu.Unlock()
 		control.WriteJSON(w, http.StatusOK, a)

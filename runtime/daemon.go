@@ -445,7 +445,7 @@ func (d *Daemon) statuses() []AppStatus {
 	d.mu.Lock()
 	for i := range out {
 		if ps := d.state.Projects[out[i].Project]; ps != nil {
-			out[i].ConfigErrors = ps.Errors
+			out[i].ConfigErrors, out[i].ConfigDiagnostics = ps.Errors, ps.Diagnostics
 		}
 	}
 	out = append(out, d.heldStatusesLocked()...)

@@ -163,7 +163,7 @@ func (d *Daemon) heldStatusesLocked() []AppStatus {
 			out = append(out, AppStatus{
 				Name: a.Name, Project: p, Mode: string(a.ExecMode), Port: a.Port, Balance: string(a.Balance),
 				Desired: a.Instances, Stopped: d.state.Stopped[a.Name], Instances: []InstanceStatus{},
-				Message: why, Held: true, Settled: true, ConfigErrors: ps.Errors,
+				Message: why, Held: true, Settled: true, ConfigErrors: ps.Errors, ConfigDiagnostics: ps.Diagnostics,
 			})
 		}
 	}

@@ -75,3 +75,34 @@ func TestExitCode_DaemonDiagnostics(t *testing.T) {
 		t.Errorf("the one-line error printed too:\n%s", b.String())
 	}
 }
+
+// TestCLI_LsDrawsConfigErrors: the errors of a save that did not check come from the daemon as
+// diagnostics with ranges, and eco ls prints them with the source line and carets.
+func TestCLI_LsDrawsConfigErrors(t *testing.T) {
+	ecoHome(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "w.sh"), []byte("#!/bin/sh\ntrap 'exit 0' INT TERM\nwhile :; do sleep 1 & wait $!; done\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "ecosystem.hcl")
+	if err := os.WriteFile(file, []byte("project = \"cfg\"\napp \"w\" {\n  script = \"w.sh\"\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := runEco(t, "apply", file); code != 0 {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
+	}
+	bad := "project = \"cfg\"\napp \"w\" {\n  script = \"w.sh\"\n  instances = 100000\n}\n"
+	if err := os.WriteFile(file, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out string
+	waitFor(t, "the bad save to be seen", func() bool {
+		out, _, _ = runEco(t, "ls")
+		return strings.Contains(out, "has errors")
+	})
+	for _, want := range []string{"Error: Too many instances", "   4:   instances = 100000\n", "        ^^^^^^^^^^^^^^^^^^\n", "max_instances = 100000"} {
+		if !strings.Contains(out, want) && !strings.Contains(strings.Join(strings.Fields(out), " "), want) {
+			t.Errorf("eco ls lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -12,6 +12,9 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/mitchellh/go-wordwrap"
+
+	"github.com/eco-pm/eco/runtime"
+	"github.com/eco-pm/eco/runtime/control"
 )
 
 // detailWidth is the column at which a diagnostic's detail is wrapped.
@@ -102,6 +105,20 @@ func readSources(diags hcl.Diagnostics) map[string][]byte {
 		sources[d.Subject.Filename] = b
 	}
 	return sources
+}
+
+// writeConfigErrors prints the errors of the last save of an app's configuration: as
+// diagnostics with their source lines when the daemon sent them as data, else as its lines.
+func writeConfigErrors(w io.Writer, a runtime.AppStatus, color bool) {
+	if len(a.ConfigDiagnostics) > 0 {
+		diags := control.DecodeDiagnostics(a.ConfigDiagnostics)
+		if writeDiagnostics(w, diags, readSources(diags), color) == nil {
+			return
+		}
+	}
+	for _, e := range a.ConfigErrors {
+		fmt.Fprintf(w, "  %s\n", e)
+	}
 }
 
 // caretPadding returns the blank that puts a caret under the character after s: a tab for each
