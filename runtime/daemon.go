@@ -289,13 +289,12 @@ func (d *Daemon) reconcileLocked() {
 	}
 	names := make([]string, 0, len(projects))
 	for p := range projects {
-		names = append(names, p)
+		if !d.holds.isHeld(p) { // a held project is not started (hold.go)
+			names = append(names, p)
+		}
 	}
 	sort.Strings(names)
 	for _, p := range names {
-		if d.holds.isHeld(p) {
-			continue
-		}
 		changes, err := d.planLocked(p, d.desiredApps(p))
 		if err != nil {
 			d.log.Error("cannot reconcile project", "project", p, "err", err)
