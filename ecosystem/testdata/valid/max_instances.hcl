@@ -1,5 +1,0 @@
-app "fleet" {
-  script        = "worker.js"
-  instances     = 250
-  max_instances = 250
-}
