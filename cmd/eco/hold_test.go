@@ -110,3 +110,49 @@ func TestCLI_HoldsAProjectWhoseStartCrashedTheDaemon(t *testing.T) {
 			len(apps[0].Instances) == 1 && apps[0].Instances[0].Pid != 0
 	})
 }
+
+// TestCLI_HoldsAProjectWhoseApplyCrashedTheDaemon: the issue's case. An apply whose apps kill
+// the daemon before they settle (instances = 100000 under a process limit) leaves its project
+// marked, so the daemon the next command starts holds it instead of dying in turn.
+func TestCLI_HoldsAProjectWhoseApplyCrashedTheDaemon(t *testing.T) {
+	home := ecoHome(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "slow.sh"), []byte("#!/bin/sh\ntrap 'exit 0' INT TERM\nwhile :; do sleep 1 & wait $!; done\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "ecosystem.hcl")
+	src := "project = \"crashy\"\napp \"slow\" {\n  script = \"slow.sh\"\n  wait_ready = true\n  listen_timeout = \"10m\"\n}\n"
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if stdout, stderr, code := runEco(t, "apply", "--no-wait", "--no-watch", file); code != 0 {
+		t.Fatalf("apply (exit %d):\n%s%s", code, stdout, stderr)
+	}
+	cl := control.NewClient(home)
+	var ping runtime.Ping
+	if err := cl.Do(context.Background(), "GET", "/v1/ping", nil, &ping); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(home, "starting.json"))
+	if err != nil || !strings.Contains(string(b), `"crashy"`) {
+		t.Fatalf("starting.json after apply: %s %v", b, err)
+	}
+	if err := syscall.Kill(ping.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, ping.Pid)
+
+	stdout, stderr, code := runEco(t, "ls")
+	if code != 0 || !strings.Contains(stdout, "held") {
+		t.Fatalf("ls (exit %d):\n%s%s", code, stdout, stderr)
+	}
+	// Applying the file again tries again.
+	if stdout, stderr, code := runEco(t, "apply", "--no-wait", "--no-watch", file); code != 0 {
+		t.Fatalf("apply again (exit %d):\n%s%s", code, stdout, stderr)
+	}
+	waitFor(t, "slow to run again", func() bool {
+		var apps []runtime.AppStatus
+		return cl.Do(context.Background(), "GET", "/v1/apps", nil, &apps) == nil && len(apps) == 1 && !apps[0].Held &&
+			len(apps[0].Instances) == 1 && apps[0].Instances[0].Pid != 0
+	})
+}
