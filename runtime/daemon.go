@@ -133,7 +133,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var starting []string
 	for p := range state.Projects {
 		if holds.isHeld(p) {
-			d.log.Warn("holding a project: the previous daemon crashed while starting it", "project", p)
+			d.log.Warn("holding a project instead of starting it", "project", p, "reason", holds.held[p])
 		} else {
 			starting = append(starting, p)
 		}
