@@ -6,14 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync/atomic"
 
-	"github.com/hashicorp/hcl/v2"
-
-	"github.com/eco-pm/eco/ecosystem"
 	"github.com/eco-pm/eco/runtime/control"
 	"github.com/eco-pm/eco/runtime/planner"
 )
@@ -127,11 +123,7 @@ func (d *Daemon) routes() http.Handler {
 			control.WriteError(w, http.StatusInternalServerError, err)
 			return
 		}
-		var diags hcl.Diagnostics
-		for _, ps := range dump.Projects {
-			diags = append(diags, ecosystem.Check(&ps.Config)...)
-		}
-		if diags.HasErrors() {
+		if diags := checkProjects(dump); diags.HasErrors() {
 			control.WriteDiagnostics(w, http.StatusUnprocessableEntity, diags)
 			return
 		}
@@ -150,26 +142,6 @@ func (d *Daemon) routes() http.Handler {
 	})
 	d.logRoutes(mux)
 	return mux
-}
-
-// maxApplyBytes bounds the body of POST /v1/apply.
-const maxApplyBytes = 8 << 20
-
-// readApplyRequest decodes an apply request strictly (one JSON value, no unknown field, at most
-// maxApplyBytes) and checks it with the same rules as a file: a body that does not decode is an
-// error, a request that does not pass the checks gives diagnostics.
-func readApplyRequest(r *http.Request) (ApplyRequest, hcl.Diagnostics, error) {
-	var req ApplyRequest
-	r.Body = http.MaxBytesReader(nil, r.Body, maxApplyBytes)
-	if err := control.DecodeJSON(r, &req); err != nil {
-		return req, nil, err
-	}
-	diags := ecosystem.Check(&req.Config)
-	if p := req.Source.Path; p != "" && !filepath.IsAbs(p) {
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid source path",
-			Detail: fmt.Sprintf("source.path must be the absolute path of the applied file or folder; got %q.", p)})
-	}
-	return req, diags, nil
 }
 
 // verbs are the lifecycle verbs of POST /v1/apps/{name}/{verb}.
@@ -324,63 +296,4 @@ func instancesWord(n int) string {
 		return "1 instance"
 	}
 	return fmt.Sprintf("%d instances", n)
-}
-
-// actHeld runs a verb on an app of a held project, which has no runner: start, restart, reload
-// and scale end the hold of its project and go on as usual (done is false); stop and delete
-// change the saved state only; send has no instance to send to.
-func (d *Daemon) actHeld(name, verb string) (ActionResponse, bool, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if name == "all" {
-		if verb == "start" || verb == "restart" || verb == "reload" {
-			var release []string
-			for p := range d.holds.held {
-				if checkSaved(d.state.Projects[p]) == "" {
-					release = append(release, p)
-				}
-			}
-			for _, p := range release {
-				d.releaseLocked(p)
-			}
-			d.markLocked(release...)
-			d.reconcileLocked()
-		}
-		return ActionResponse{}, false, nil
-	}
-	project, held := d.heldProjectOfLocked(name)
-	if !held {
-		return ActionResponse{}, false, nil
-	}
-	switch verb {
-	case "stop":
-		d.state.Stopped[name] = true
-		return ActionResponse{Done: []string{fmt.Sprintf("%s stays stopped when its project is no longer held", name)}}, true, d.persistLocked()
-	case "delete":
-		ps := d.state.Projects[project]
-		apps := ps.Config.Apps[:0:0]
-		for _, a := range ps.Config.Apps {
-			if a.Name != name {
-				apps = append(apps, a)
-			}
-		}
-		ps.Config.Apps = apps
-		if len(apps) == 0 {
-			delete(d.state.Projects, project)
-			delete(d.holds.held, project)
-			d.markLocked()
-		}
-		delete(d.state.Stopped, name)
-		delete(d.state.Scaled, name)
-		return ActionResponse{Done: []string{fmt.Sprintf("deleted %s (it comes back if you apply a file that has it)", name)}}, true, d.persistLocked()
-	case "send":
-		return ActionResponse{}, true, fmt.Errorf("send %s: %w, with no instance running (eco start %s tries again)", name, errHeld, name)
-	}
-	if why := checkSaved(d.state.Projects[project]); why != "" {
-		return ActionResponse{}, true, fmt.Errorf("%s %s: %w: project %q is %s", verb, name, errHeld, project, why)
-	}
-	d.releaseLocked(project)
-	d.markLocked(project)
-	d.reconcileLocked()
-	return ActionResponse{}, false, nil
 }

@@ -60,6 +60,8 @@ type Daemon struct {
 	apps  map[string]*appRunner
 	// dying are deleted apps still stopping their instances.
 	dying map[*appRunner]bool
+	// holds are the projects being started, and those held (hold.go); set by Run.
+	holds *holds
 	usage *usage
 	// watchers watch each project's files for hot reconcile; watchKeys say what they watch.
 	watchers  map[string]context.CancelFunc
@@ -74,8 +76,6 @@ type Daemon struct {
 	preload string
 	// sockets numbers the unix sockets of instances behind a proxy.
 	sockets atomic.Uint64
-	// holds are the projects being started, and those held (hold.go); set by Run.
-	holds *holds
 }
 
 // New returns a daemon; Run starts it.

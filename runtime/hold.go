@@ -246,3 +246,62 @@ func (d *Daemon) settleMarks(ctx context.Context) {
 		d.mu.Unlock()
 	}
 }
+
+// actHeld runs a verb on an app of a held project, which has no runner: start, restart, reload
+// and scale end the hold of its project and go on as usual (done is false); stop and delete
+// change the saved state only; send has no instance to send to.
+func (d *Daemon) actHeld(name, verb string) (ActionResponse, bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if name == "all" {
+		if verb == "start" || verb == "restart" || verb == "reload" {
+			var release []string
+			for p := range d.holds.held {
+				if checkSaved(d.state.Projects[p]) == "" {
+					release = append(release, p)
+				}
+			}
+			for _, p := range release {
+				d.releaseLocked(p)
+			}
+			d.markLocked(release...)
+			d.reconcileLocked()
+		}
+		return ActionResponse{}, false, nil
+	}
+	project, held := d.heldProjectOfLocked(name)
+	if !held {
+		return ActionResponse{}, false, nil
+	}
+	switch verb {
+	case "stop":
+		d.state.Stopped[name] = true
+		return ActionResponse{Done: []string{fmt.Sprintf("%s stays stopped when its project is no longer held", name)}}, true, d.persistLocked()
+	case "delete":
+		ps := d.state.Projects[project]
+		apps := ps.Config.Apps[:0:0]
+		for _, a := range ps.Config.Apps {
+			if a.Name != name {
+				apps = append(apps, a)
+			}
+		}
+		ps.Config.Apps = apps
+		if len(apps) == 0 {
+			delete(d.state.Projects, project)
+			delete(d.holds.held, project)
+			d.markLocked()
+		}
+		delete(d.state.Stopped, name)
+		delete(d.state.Scaled, name)
+		return ActionResponse{Done: []string{fmt.Sprintf("deleted %s (it comes back if you apply a file that has it)", name)}}, true, d.persistLocked()
+	case "send":
+		return ActionResponse{}, true, fmt.Errorf("send %s: %w, with no instance running (eco start %s tries again)", name, errHeld, name)
+	}
+	if why := checkSaved(d.state.Projects[project]); why != "" {
+		return ActionResponse{}, true, fmt.Errorf("%s %s: %w: project %q is %s", verb, name, errHeld, project, why)
+	}
+	d.releaseLocked(project)
+	d.markLocked(project)
+	d.reconcileLocked()
+	return ActionResponse{}, false, nil
+}
