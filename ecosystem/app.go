@@ -209,29 +209,6 @@ func (a *appDecoder) finish() {
 		app.Env = nil
 	}
 
-	// What runs.
-	switch {
-	case a.present["script"] && !app.IsSet("script"), a.present["command"] && !app.IsSet("command"):
-		// Already reported.
-	case app.Script != "" && len(app.Command) > 0:
-		a.errorf(a.rangeOf("command"), "Conflicting script and command",
-			"App %q sets both script (at %s) and command; set exactly one: script for a file run by its interpreter, command for a program and its arguments.",
-			app.Name, app.Ranges["script"])
-	case app.Script == "" && len(app.Command) == 0:
-		detail := fmt.Sprintf(`App %q has nothing to run: set script = "server.js" or command = ["./bin/api", "--flag"].`, app.Name)
-		if app.IsSet("command") {
-			detail = fmt.Sprintf("App %q has an empty command; give at least the program to run.", app.Name)
-		}
-		a.errorf(a.rangeOf("command"), "Missing script or command", "%s", detail)
-	case len(app.Command) > 0:
-		for _, attr := range []string{"interpreter", "node_args"} {
-			if app.IsSet(attr) {
-				a.errorf(a.rangeOf(attr), "Conflicting "+attr+" and command",
-					"%s applies to script; with command, put the program and its arguments in command itself.", attr)
-			}
-		}
-	}
-
 	app.Cwd = a.path(app.Cwd)
 	if app.Script != "" {
 		if !filepath.IsAbs(app.Script) {
@@ -260,35 +237,16 @@ func (a *appDecoder) finish() {
 
 	a.checkCluster()
 
-	for _, attr := range []string{"instance_var", "increment_var"} {
-		v := app.InstanceVar
-		if attr == "increment_var" {
-			v = app.IncrementVar
-		}
-		if (v != "" || app.IsSet(attr)) && !envNameRE.MatchString(v) {
-			a.errorf(a.rangeOf(attr), "Invalid "+attr, "%s must be an environment variable name (letters, digits and '_', not starting with a digit); got %q.", attr, v)
-		}
-	}
-	if inc := app.IncrementVar; inc != "" && envNameRE.MatchString(inc) {
-		val, ok := app.Env[inc]
-		if _, err := strconv.Atoi(val); (!ok || err != nil) && !(inc == "PORT" && app.Port != 0) {
-			a.errorf(a.rangeOf("increment_var"), "Invalid increment_var",
-				"increment_var = %q needs a whole-number starting value in env (for example env = { %s = 3000 }); eco adds the instance's number to it.", inc, inc)
-		}
-	}
-	for _, code := range app.StopExitCodes {
-		if code < 0 || code > 255 {
-			a.errorf(a.rangeOf("stop_exit_codes"), "Invalid exit code", "stop_exit_codes holds %d; exit codes are 0 to 255.", code)
-		}
-	}
-	if app.MaxParallel < 1 {
-		a.errorf(a.rangeOf("max_parallel"), "Invalid max_parallel",
-			"max_parallel is how many instances a rolling restart replaces at once: 1 or more; got %d.", app.MaxParallel)
-	}
 	if app.Autorestart && app.MaxRestarts == 0 && app.IsSet("max_restarts") {
 		a.warnf(a.rangeOf("max_restarts"), "No restarts allowed",
 			"max_restarts = 0 marks the app errored at its first crash; set autorestart = false if that is what you mean.")
 	}
+
+	// The value rules, shared with the daemon's check of what it is sent; a value that did not
+	// decode was reported already.
+	c := &checker{}
+	c.app(app, func(attr string) bool { return a.present[attr] && !app.IsSet(attr) })
+	a.diags = append(a.diags, c.diags...)
 }
 
 // checkCluster settles port and balance.
@@ -302,20 +260,12 @@ func (a *appDecoder) checkCluster() {
 			}
 		}
 	}
-	if app.Port != 0 && (app.Port < 1 || app.Port > 65535) {
-		a.errorf(a.rangeOf("port"), "Invalid port", "port must be 1 to 65535; got %d.", app.Port)
-	}
 	if app.ExecMode != Cluster {
 		if app.IsSet("balance") {
 			a.warnf(a.rangeOf("balance"), "balance has no effect in fork mode",
 				`App %q runs in fork mode, where each instance binds its own ports; set exec_mode = "cluster" to share a port.`, app.Name)
 		}
 		app.Balance = ""
-		return
-	}
-	if app.Port == 0 {
-		a.errorf(a.rangeOf("exec_mode"), "Missing port for cluster mode",
-			`App %q runs in cluster mode, where eco binds the public port and its instances share it, so eco needs to know the port: set port = 3000 (or env = { PORT = 3000 }).`, app.Name)
 	}
 }
 
@@ -347,25 +297,4 @@ func InterpreterFor(script string) string {
 		return "bash"
 	}
 	return ""
-}
-
-// checkPorts reports apps that would bind the same port.
-func (d *decoder) checkPorts(apps []App) {
-	byPort := map[int]*App{}
-	for i := range apps {
-		app := &apps[i]
-		if app.Port == 0 {
-			continue
-		}
-		if prev, dup := byPort[app.Port]; dup {
-			rng := app.DeclRange
-			if r, ok := app.Ranges["port"]; ok {
-				rng = r
-			}
-			d.errorf(rng.Ptr(), "Duplicate port",
-				"Apps %q and %q both use port %d; only one can listen on it.", prev.Name, app.Name, app.Port)
-			continue
-		}
-		byPort[app.Port] = app
-	}
 }

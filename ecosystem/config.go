@@ -112,7 +112,9 @@ type App struct {
 	Env map[string]string `json:"env,omitempty"`
 
 	// Instances is resolved: "max" and negative counts have become a number >= 1.
-	Instances    int      `json:"instances"`
+	Instances int `json:"instances"`
+	// MaxInstances bounds Instances (and eco scale); 0 means schema.DefaultMaxInstances.
+	MaxInstances int      `json:"max_instances,omitempty"`
 	ExecMode     ExecMode `json:"exec_mode"`
 	Port         int      `json:"port,omitempty"`
 	Balance      Balance  `json:"balance,omitempty"`

@@ -26,6 +26,7 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 func Decode(p *Parsed, opts Options) (*Config, hcl.Diagnostics) {
 	d := &decoder{opts: &opts, dir: p.Dir}
 	cfg := d.decode(p)
+	d.diags = append(d.diags, Check(cfg)...)
 	sortDiagnostics(d.diags, p.Names)
 	if d.diags.HasErrors() {
 		return nil, d.diags
@@ -105,10 +106,6 @@ func (d *decoder) decode(p *Parsed) *Config {
 	if c.project != nil {
 		var s string
 		if d.value(c.project.Expr, ctx, cty.String, &s) {
-			if !nameRE.MatchString(s) {
-				d.errorf(c.project.Expr.Range().Ptr(), "Invalid project name",
-					"A project name is letters, digits, '_', '.' and '-', starting with a letter or digit; got %q.", s)
-			}
 			cfg.Project = s
 			cfg.ProjectRange = c.project.SrcRange
 		}
@@ -132,7 +129,6 @@ func (d *decoder) decode(p *Parsed) *Config {
 		}
 	}
 	sort.Slice(cfg.Apps, func(i, j int) bool { return cfg.Apps[i].Name < cfg.Apps[j].Name })
-	d.checkPorts(cfg.Apps)
 
 	if prof := d.opts.Profile; prof != "" && !profiles[prof] {
 		known := make([]string, 0, len(profiles))
@@ -188,9 +184,13 @@ func (d *decoder) topLevel(body *hclsyntax.Body, c *fileContent) {
 					`A %s block has exactly one label, its name: %s "name" { ... }.`, b.Type, b.Type)
 				continue
 			}
-			if !nameRE.MatchString(b.Labels[0]) || (b.Type == "app" && b.Labels[0] == "all") {
-				d.errorf(b.LabelRanges[0].Ptr(), "Invalid "+b.Type+" name",
-					`A name is letters, digits, '_', '.' and '-', starting with a letter or digit, and "all" is kept for commands like "eco stop all"; got %q.`, b.Labels[0])
+			if p := appNameProblem(b.Labels[0]); b.Type == "app" && p != "" {
+				d.errorf(b.LabelRanges[0].Ptr(), "Invalid app name", "%s", p)
+				continue
+			}
+			if b.Type == "variable" && !nameRE.MatchString(b.Labels[0]) {
+				d.errorf(b.LabelRanges[0].Ptr(), "Invalid variable name",
+					`A name is letters, digits, '_', '.' and '-', starting with a letter or digit; got %q.`, b.Labels[0])
 				continue
 			}
 			if b.Type == "app" {

@@ -21,6 +21,9 @@ import (
 // errNotFound is an unknown app.
 var errNotFound = errors.New("not found")
 
+// errHeld is a verb on a held app that cannot be carried out.
+var errHeld = errors.New("held")
+
 // routes is the control API.
 func (d *Daemon) routes() http.Handler {
 	mux := http.NewServeMux()
@@ -28,9 +31,13 @@ func (d *Daemon) routes() http.Handler {
 		control.WriteJSON(w, http.StatusOK, Ping{Pid: os.Getpid(), Version: d.opts.Version, Home: d.opts.Home})
 	})
 	mux.HandleFunc("POST /v1/apply", func(w http.ResponseWriter, r *http.Request) {
-		var req ApplyRequest
-		if err := control.DecodeJSON(r, &req); err != nil {
+		req, diags, err := readApplyRequest(r)
+		if err != nil {
 			control.WriteError(w, http.StatusBadRequest, err)
+			return
+		}
+		if diags.HasErrors() {
+			control.WriteDiagnostics(w, http.StatusBadRequest, diags)
 			return
 		}
 		resp, err := d.apply(req)
@@ -52,6 +59,21 @@ func (d *Daemon) routes() http.Handler {
 		runner := d.apps[r.PathValue("name")]
 		d.mu.Unlock()
 		if runner == nil {
+			d.mu.Lock()
+			var held *AppStatus
+			for _, a := range d.heldStatusesLocked() {
+				if a.Name == r.PathValue("name") {
+					held = &a
+					if ps := d.state.Projects[a.Project]; ps != nil {
+						held.Config, _ = ps.Config.App(a.Name)
+					}
+				}
+			}
+			d.mu.Unlock()
+			if held != nil {
+				control.WriteJSON(w, http.StatusOK, held)
+				return
+			}
 			control.WriteError(w, http.StatusNotFound, fmt.Errorf("no app named %q", r.PathValue("name")))
 			return
 		}
@@ -75,7 +97,7 @@ func (d *Daemon) routes() http.Handler {
 		}
 		d.mu.Lock()
 		if ps := d.state.Projects[a.Project]; ps != nil {
-			a.ConfigErrors = ps.Errors
+			a.ConfigErrors, a.ConfigDiagnostics = ps.Errors, ps.Diagnostics
 		}
 		d.mu.Unlock()
 		control.WriteJSON(w, http.StatusOK, a)
@@ -92,6 +114,8 @@ func (d *Daemon) routes() http.Handler {
 		switch {
 		case errors.Is(err, errNotFound):
 			control.WriteError(w, http.StatusNotFound, err)
+		case errors.Is(err, errHeld):
+			control.WriteError(w, http.StatusConflict, err)
 		case err != nil:
 			control.WriteError(w, http.StatusBadRequest, err)
 		default:
@@ -120,6 +144,10 @@ func (d *Daemon) routes() http.Handler {
 			control.WriteError(w, http.StatusInternalServerError, err)
 			return
 		}
+		if diags := checkProjects(dump); diags.HasErrors() {
+			control.WriteDiagnostics(w, http.StatusUnprocessableEntity, diags)
+			return
+		}
 		d.mu.Lock()
 		d.state = dump
 		d.reconcileLocked()
@@ -137,8 +165,17 @@ func (d *Daemon) routes() http.Handler {
 	return mux
 }
 
+// verbs are the lifecycle verbs of POST /v1/apps/{name}/{verb}.
+var verbs = map[string]bool{"start": true, "stop": true, "restart": true, "reload": true, "delete": true, "scale": true, "send": true}
+
 // act runs a lifecycle verb on the app called name, or on every app for "all".
 func (d *Daemon) act(ctx context.Context, name, verb string, req ActionRequest) (ActionResponse, error) {
+	if !verbs[verb] {
+		return ActionResponse{}, fmt.Errorf("unknown verb %q (start, stop, restart, reload, delete, scale, send)", strings.TrimSpace(verb))
+	}
+	if resp, done, err := d.actHeld(name, verb); done {
+		return resp, err
+	}
 	d.mu.Lock()
 	var runners []*appRunner
 	if name == "all" {
@@ -235,10 +272,19 @@ func (d *Daemon) actOne(ctx context.Context, r *appRunner, verb string, req Acti
 	case "scale":
 		n := req.Instances
 		if req.Relative {
+			if req.Instances > 1<<20 || req.Instances < -(1<<20) {
+				return "", fmt.Errorf("cannot scale by %d instances", req.Instances)
+			}
 			n += count()
 		}
 		if n < 1 {
 			return "", fmt.Errorf("cannot scale to %d instances; eco stop %s stops the app", n, name)
+		}
+		r.mu.Lock()
+		err := r.spec.CheckInstances(n)
+		r.mu.Unlock()
+		if err != nil {
+			return "", fmt.Errorf("cannot scale: %w", err)
 		}
 		d.mu.Lock()
 		defer d.mu.Unlock()

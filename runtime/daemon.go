@@ -71,6 +71,8 @@ type Daemon struct {
 	apps    map[string]*appRunner
 	// dying are deleted apps still stopping their instances.
 	dying map[*appRunner]bool
+	// holds are the projects being started, and those held (hold.go); set by Run.
+	holds *holds
 	usage *usage
 	// watchers watch each project's files for hot reconcile; watchKeys say what they watch.
 	watchers  map[string]context.CancelFunc
@@ -125,6 +127,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	holds, err := loadHolds(d.opts.Home, state)
+	if err != nil {
+		return err
+	}
 	if n := endLeftovers(d.opts.Home, 5*time.Second, d.log); n > 0 {
 		d.log.Warn("ended instances a previous daemon left running", "count", n)
 	}
@@ -136,16 +142,30 @@ func (d *Daemon) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	d.mu.Lock()
-	d.ctx, d.stop, d.state = ctx, cancel, state
+	d.ctx, d.stop, d.state, d.holds = ctx, cancel, state, holds
+	var starting []string
+	for p := range state.Projects {
+		if holds.isHeld(p) {
+			d.log.Warn("holding a project instead of starting it", "project", p, "reason", holds.held[p])
+		} else {
+			starting = append(starting, p)
+		}
+	}
+	// Marked before anything starts, so that a crash while starting is noticed by the next daemon.
+	d.markLocked(starting...)
 	d.reconcileLocked()
 	d.rewatchAllLocked()
 	d.mu.Unlock()
 	d.log.Info("daemon started", "pid", os.Getpid(), "home", d.opts.Home, "projects", len(state.Projects))
 
-	d.wg.Add(1)
+	d.wg.Add(2)
 	go func() {
 		defer d.wg.Done()
 		d.sampleUsage(ctx)
+	}()
+	go func() {
+		defer d.wg.Done()
+		d.settleMarks(ctx)
 	}()
 
 	// SIGHUP rotates every log file now, as logrotate's postrotate expects.
@@ -382,7 +402,9 @@ func (d *Daemon) reconcileLocked() {
 	}
 	names := make([]string, 0, len(projects))
 	for p := range projects {
-		names = append(names, p)
+		if !d.holds.isHeld(p) { // a held project is not started (hold.go)
+			names = append(names, p)
+		}
 	}
 	sort.Strings(names)
 	for _, p := range names {
@@ -472,6 +494,8 @@ func (d *Daemon) applyConfig(req ApplyRequest, revive bool) (ApplyResponse, erro
 	if req.DryRun {
 		return resp, nil
 	}
+	d.releaseLocked(cfg.Project)
+	d.markLocked(cfg.Project)
 	for _, a := range cfg.Apps {
 		delete(d.state.Scaled, a.Name)
 	}
@@ -550,9 +574,10 @@ func (d *Daemon) statuses() []AppStatus {
 	d.mu.Lock()
 	for i := range out {
 		if ps := d.state.Projects[out[i].Project]; ps != nil {
-			out[i].ConfigErrors = ps.Errors
+			out[i].ConfigErrors, out[i].ConfigDiagnostics = ps.Errors, ps.Diagnostics
 		}
 	}
+	out = append(out, d.heldStatusesLocked()...)
 	d.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

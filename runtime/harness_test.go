@@ -102,7 +102,7 @@ func (h *harness) app(name, helper string, instances int, env map[string]string)
 		Name: name, Command: []string{os.Args[0]}, Cwd: h.out, Env: e,
 		Instances: instances, ExecMode: ecosystem.Fork, InstanceVar: "NODE_APP_INSTANCE",
 		ListenTimeout: ecosystem.Duration(20 * time.Second), KillTimeout: ecosystem.Duration(5 * time.Second),
-		StopSignal: "SIGINT", Autorestart: true, MaxRestarts: 16,
+		StopSignal: "SIGINT", Autorestart: true, MaxRestarts: 16, MaxParallel: 1,
 		MinUptime: ecosystem.Duration(100 * time.Millisecond), WatchDelay: ecosystem.Duration(time.Second),
 		LogType: "text", LogRotate: ecosystem.LogRotate{MaxSize: 1 << 20, MaxFiles: 2},
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/eco-pm/eco/ecosystem"
+	"github.com/eco-pm/eco/runtime/control"
 	"github.com/eco-pm/eco/watch"
 )
 
@@ -89,6 +90,7 @@ func (d *Daemon) hotApply(project string) {
 		d.mu.Lock()
 		if ps := d.state.Projects[project]; ps != nil {
 			ps.Errors = errs
+			ps.Diagnostics = control.EncodeDiagnostics(errorsOnly(diags))
 		}
 		d.mu.Unlock()
 		return
@@ -100,7 +102,7 @@ func (d *Daemon) hotApply(project string) {
 		d.log.Error("hot apply failed", "project", project, "err", err)
 		d.mu.Lock()
 		if ps := d.state.Projects[project]; ps != nil {
-			ps.Errors = []string{err.Error()}
+			ps.Errors, ps.Diagnostics = []string{err.Error()}, nil
 		}
 		d.mu.Unlock()
 		return
@@ -122,6 +124,17 @@ func diagnosticLines(diags hcl.Diagnostics) []string {
 			where = fmt.Sprintf("%s:%d:%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
 		}
 		out = append(out, strings.TrimSpace(where+d.Summary+": "+d.Detail))
+	}
+	return out
+}
+
+// errorsOnly drops the warnings of diags.
+func errorsOnly(diags hcl.Diagnostics) hcl.Diagnostics {
+	var out hcl.Diagnostics
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError {
+			out = append(out, d)
+		}
 	}
 	return out
 }

@@ -29,8 +29,10 @@ type savedState struct {
 type projectState struct {
 	Config ecosystem.Config `json:"config"`
 	Source Source           `json:"source"`
-	// Errors are those of the last save that could not be applied.
-	Errors []string `json:"errors,omitempty"`
+	// Errors are those of the last save that could not be applied; Diagnostics are the same
+	// with their ranges, when the save did not check.
+	Errors      []string             `json:"errors,omitempty"`
+	Diagnostics []control.Diagnostic `json:"diagnostics,omitempty"`
 }
 
 func statePath(home string) string { return filepath.Join(home, "state.json") }

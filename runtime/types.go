@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/eco-pm/eco/ecosystem"
+	"github.com/eco-pm/eco/runtime/control"
 	"github.com/eco-pm/eco/runtime/planner"
 )
 
@@ -123,6 +124,12 @@ type AppStatus struct {
 	// ConfigErrors are the errors of the last save of the app's configuration, which was not
 	// applied: the app runs the last good one.
 	ConfigErrors []string `json:"config_errors,omitempty"`
+	// ConfigDiagnostics are the same errors as data, with their ranges (when the save did not
+	// check), for the CLI to print with the source lines.
+	ConfigDiagnostics []control.Diagnostic `json:"config_diagnostics,omitempty"`
+	// Held is true for an app of a project the daemon holds instead of starting: the previous
+	// daemon crashed while starting it (Message says so).
+	Held bool `json:"held,omitempty"`
 	// Settled is true when the app has stopped moving: its instances are online, or gave up.
 	Settled bool `json:"settled"`
 	// Config is the app's applied configuration (in `eco describe`).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -11,6 +12,9 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/mitchellh/go-wordwrap"
+
+	"github.com/eco-pm/eco/runtime"
+	"github.com/eco-pm/eco/runtime/control"
 )
 
 // detailWidth is the column at which a diagnostic's detail is wrapped.
@@ -80,6 +84,40 @@ func writeDiagnostic(b *strings.Builder, d *hcl.Diagnostic, sources map[string][
 		b.WriteByte('\n')
 		b.WriteString(wordwrap.WrapString(d.Detail, detailWidth))
 		b.WriteByte('\n')
+	}
+}
+
+// readSources reads the files diags point at, for their source lines; a file that cannot be
+// read is left out, and its diagnostics are printed without a source line.
+func readSources(diags hcl.Diagnostics) map[string][]byte {
+	sources := map[string][]byte{}
+	for _, d := range diags {
+		if d.Subject == nil || d.Subject.Filename == "" {
+			continue
+		}
+		if _, done := sources[d.Subject.Filename]; done {
+			continue
+		}
+		b, err := os.ReadFile(d.Subject.Filename)
+		if err != nil {
+			b = nil
+		}
+		sources[d.Subject.Filename] = b
+	}
+	return sources
+}
+
+// writeConfigErrors prints the errors of the last save of an app's configuration: as
+// diagnostics with their source lines when the daemon sent them as data, else as its lines.
+func writeConfigErrors(w io.Writer, a runtime.AppStatus, color bool) {
+	if len(a.ConfigDiagnostics) > 0 {
+		diags := control.DecodeDiagnostics(a.ConfigDiagnostics)
+		if writeDiagnostics(w, diags, readSources(diags), color) == nil {
+			return
+		}
+	}
+	for _, e := range a.ConfigErrors {
+		fmt.Fprintf(w, "  %s\n", e)
 	}
 }
 

@@ -511,8 +511,6 @@ func (c *cli) warnConfigErrors(ctx context.Context, cl *control.Client, name str
 		}
 		shown[a.Project] = true
 		fmt.Fprintf(c.stderr, "Project %s: the last save of its configuration has errors and was not applied; the apps run the last good one:\n", a.Project)
-		for _, e := range a.ConfigErrors {
-			fmt.Fprintf(c.stderr, "  %s\n", e)
-		}
+		writeConfigErrors(c.stderr, a, colorFor(c.stderr))
 	}
 }

@@ -199,7 +199,7 @@ func TestCLI_LogsShowsConfigErrors(t *testing.T) {
 		return strings.Contains(out, "has errors")
 	})
 	_, errOut, code := runEco(t, "logs", "w", "--lines", "1")
-	if code != 0 || !strings.Contains(errOut, "was not applied") || !strings.Contains(errOut, "ecosystem.hcl:4") {
+	if code != 0 || !strings.Contains(errOut, "was not applied") || !strings.Contains(errOut, "ecosystem.hcl line 4") {
 		t.Errorf("eco logs: exit %d, stderr:\n%s\nwant the errors of the last save with their position", code, errOut)
 	}
 }

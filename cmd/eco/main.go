@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/eco-pm/eco/runtime/control"
 )
 
 func main() {
@@ -35,6 +37,13 @@ func exitCode(err error, stderr io.Writer) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
+	}
+	var de *control.DiagnosticsError
+	if errors.As(err, &de) {
+		// The daemon refused a request with diagnostics: print them like eco validate does.
+		if writeDiagnostics(stderr, de.Diagnostics, readSources(de.Diagnostics), colorFor(stderr)) == nil {
+			return 1
+		}
 	}
 	fmt.Fprintf(stderr, "eco: %v\n", err)
 	return 1

@@ -55,9 +55,7 @@ func writeAppTable(w io.Writer, apps []runtime.AppStatus, now time.Time) error {
 		}
 		shown[a.Project] = true
 		fmt.Fprintf(w, "Project %s: the last save of its configuration has errors and was not applied; the apps run the last good one:\n", a.Project)
-		for _, e := range a.ConfigErrors {
-			fmt.Fprintf(w, "  %s\n", e)
-		}
+		writeConfigErrors(w, a, colorFor(w))
 		fmt.Fprintln(w)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -71,6 +69,9 @@ func writeAppTable(w io.Writer, apps []runtime.AppStatus, now time.Time) error {
 			status := "starting"
 			if a.Stopped {
 				status = "stopped"
+			}
+			if a.Held {
+				status = "held"
 			}
 			fmt.Fprintf(tw, "%s\t-\t%s\t-\t%s\t-\t-\t-\t-\t%s\n", a.Name, mode, status, a.Message)
 			continue

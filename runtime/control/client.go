@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,6 +28,19 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string { return e.Message }
+
+// DiagnosticsError is a non-2xx answer that carries diagnostics: a request the daemon's checks
+// refused. It unwraps to the *APIError of the same answer.
+type DiagnosticsError struct {
+	Status      int
+	Message     string
+	Diagnostics hcl.Diagnostics
+}
+
+func (e *DiagnosticsError) Error() string { return e.Message }
+
+// Unwrap returns the answer as an *APIError.
+func (e *DiagnosticsError) Unwrap() error { return &APIError{Status: e.Status, Message: e.Message} }
 
 // Client talks HTTP+JSON to the daemon of one home over its unix socket. Paths are like
 // "/v1/apps"; the host part of the URL is ignored. Every request uses a new connection, so a
@@ -136,9 +150,10 @@ func (c *Client) send(ctx context.Context, method, path string, body io.Reader) 
 	return resp, nil
 }
 
-// apiError reads a non-2xx answer: {"error": "..."} from WriteError, or any text.
-func apiError(resp *http.Response) *APIError {
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+// apiError reads a non-2xx answer: {"error": "..."} from WriteError, or any text, as an
+// *APIError; one with diagnostics (WriteDiagnostics) as a *DiagnosticsError.
+func apiError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	e := &APIError{Status: resp.StatusCode}
 	var body errorBody
 	if json.Unmarshal(b, &body) == nil && body.Error != "" {
@@ -148,6 +163,9 @@ func apiError(resp *http.Response) *APIError {
 	}
 	if e.Message == "" {
 		e.Message = fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+	}
+	if len(body.Diagnostics) > 0 {
+		return &DiagnosticsError{Status: e.Status, Message: e.Message, Diagnostics: DecodeDiagnostics(body.Diagnostics)}
 	}
 	return e
 }

@@ -1,0 +1,34 @@
+app "many" {
+  script    = "a.js"
+  instances = 100000 # error: Too many instances
+}
+
+app "raised-too-little" {
+  script        = "a.js"
+  instances     = 300 # error: Too many instances
+  max_instances = 200
+}
+
+app "zero-limit" {
+  script        = "a.js"
+  max_instances = 0 # error: Invalid max_instances
+}
+
+app "a..b" { # error: Invalid app name
+  script = "a.js"
+}
+
+app "-dash" { # error: Invalid app name
+  script = "a.js"
+}
+
+app "neg" {
+  script     = "a.js"
+  kill_timeout = "-5s" # error: Invalid duration
+  port = 0
+}
+
+app "empty-program" {
+  command = [""] # error: Missing script or command
+  stop_signal = "SIGBOGUS" # error: Invalid signal
+}
