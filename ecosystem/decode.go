@@ -102,7 +102,7 @@ func (d *decoder) decode(p *Parsed) *Config {
 	d.configPath = p.Path
 	ctx := d.evalContext(c.variables, c.locals)
 
-	cfg.Project = filepath.Base(d.dir)
+	cfg.Project = defaultProject(d.dir)
 	if c.project != nil {
 		var s string
 		if d.value(c.project.Expr, ctx, cty.String, &s) {
@@ -290,4 +290,23 @@ func (d *decoder) value(expr hcl.Expression, ctx *hcl.EvalContext, ty cty.Type, 
 		panic(fmt.Sprintf("value: unsupported %T", out))
 	}
 	return true
+}
+
+// defaultProject is the project of a file that does not set one: its folder's name, made a
+// valid name ("My App" -> "My-App"), so that a folder's name is never an error of the file.
+func defaultProject(dir string) string {
+	b := []byte(filepath.Base(dir))
+	for i, c := range b {
+		if !isAlnum(c) && c != '_' && c != '.' && c != '-' {
+			b[i] = '-'
+		}
+	}
+	name := strings.TrimLeft(strings.ReplaceAll(string(b), "..", "-"), "-_.")
+	if len(name) > MaxNameLen {
+		name = name[:MaxNameLen]
+	}
+	if NameProblem(name) != "" {
+		return "default"
+	}
+	return name
 }
