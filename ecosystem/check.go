@@ -38,6 +38,9 @@ func Check(cfg *Config) hcl.Diagnostics {
 	return c.diags
 }
 
+// MinLogSize is the smallest log_rotate.max_size: a file must hold more than a few lines.
+const MinLogSize ByteSize = 4 << 10
+
 // InstanceLimit is the most instances the app may have: max_instances, or its default.
 func (a *App) InstanceLimit() int {
 	if a.MaxInstances > 0 {
@@ -260,6 +263,10 @@ func (c *checker) app(app *App, skip func(attr string) bool) {
 	}
 	c.notNegative(app, "max_memory_restart", int64(app.MaxMemoryRestart))
 	c.notNegative(app, "log_rotate.max_size", int64(app.LogRotate.MaxSize))
+	if sz := app.LogRotate.MaxSize; sz > 0 && sz < MinLogSize {
+		c.appError(app, "log_rotate.max_size", "log_rotate.max_size too small",
+			"Files rotate once they reach max_size, so %s would make a new file every few lines; use %s or more (\"%s\").", sz, MinLogSize, MinLogSize)
+	}
 	if ok("cron_restart") && app.CronRestart != "" {
 		if _, err := cronParser.Parse(app.CronRestart); err != nil {
 			c.appError(app, "cron_restart", "Invalid cron expression", "cron_restart %q: %s.", app.CronRestart, err)

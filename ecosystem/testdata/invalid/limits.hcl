@@ -32,3 +32,10 @@ app "empty-program" {
   command = [""] # error: Missing script or command
   stop_signal = "SIGBOGUS" # error: Invalid signal
 }
+
+app "tiny-logs" {
+  script = "a.js"
+  log_rotate {
+    max_size = "1K" # error: log_rotate.max_size too small
+  }
+}
