@@ -36,6 +36,8 @@ type output struct {
 	stdout, stderr *os.File
 	captures       []*capture
 	readers        []*os.File
+	// set knows the pipes being read, for a handover (nil in tests without a daemon).
+	set *captureSet
 }
 
 // target is where one stream's lines go: its own file, log_file, both or neither. Each
@@ -94,7 +96,7 @@ func (t *target) discards() bool { return t.file == nil && t.combined == nil }
 
 // openOutput opens the log files of instance index of spec and the pipes of its streams.
 func openOutput(deps instanceDeps, spec *ecosystem.App, index int) (*output, error) {
-	o := &output{app: spec.Name, index: index, log: deps.log, hub: deps.hub, files: deps.files, home: deps.home}
+	o := &output{app: spec.Name, index: index, log: deps.log, hub: deps.hub, files: deps.files, home: deps.home, set: deps.captures}
 	outT, errT, err := openTargets(deps.files, deps.home, spec, index)
 	if err != nil {
 		return nil, err
@@ -122,6 +124,29 @@ func openOutput(deps instanceDeps, spec *ecosystem.App, index int) (*output, err
 		s.t = nil
 	}
 	// Targets of discarded streams hold no file; nothing to close.
+	return o, nil
+}
+
+// resumeOutput captures the output of an adopted instance from the read ends a previous daemon
+// handed to the keeper (nil for a stream it did not capture). The caller no longer owns them.
+func resumeOutput(deps instanceDeps, spec *ecosystem.App, index int, outR, errR *os.File) (*output, error) {
+	o := &output{app: spec.Name, index: index, log: deps.log, hub: deps.hub, files: deps.files, home: deps.home, set: deps.captures}
+	outT, errT, err := openTargets(deps.files, deps.home, spec, index)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range []struct {
+		stream string
+		t      *target
+		r      *os.File
+	}{{logs.StreamOut, outT, outR}, {logs.StreamErr, errT, errR}} {
+		if s.r == nil {
+			s.t.close(o.log)
+			continue
+		}
+		o.readers = append(o.readers, s.r)
+		o.captures = append(o.captures, &capture{o: o, stream: s.stream, cur: s.t})
+	}
 	return o, nil
 }
 
@@ -154,8 +179,10 @@ func (o *output) start(wg *sync.WaitGroup) {
 	for i, c := range o.captures {
 		r := o.readers[i]
 		wg.Add(1)
+		o.set.add(r)
 		go func() {
 			defer wg.Done()
+			defer o.set.done(r)
 			c.run(r)
 		}()
 	}
@@ -241,7 +268,7 @@ func (c *capture) run(r *os.File) {
 	defer c.finish()
 	defer r.Close()
 	err := logs.CaptureBatches(r, logs.DefaultMaxLine, c.line, c.flush)
-	if err != nil {
+	if err != nil && !(errors.Is(err, os.ErrDeadlineExceeded) && c.o.set.isStopped()) {
 		c.o.log.Warn("cannot read the output", "app", c.o.app, "instance", c.o.index, "stream", c.stream, "err", err)
 	}
 }
