@@ -110,7 +110,10 @@ func (r *Reaper) scan(now time.Time) time.Duration {
 	defer waited.forking.Unlock()
 	var zombies []zombieChild
 	for _, pid := range ownChildren() {
-		if s, err := readStat(pid); err == nil && s.zombie() && !registered(pid) {
+		if registered(pid) {
+			continue // its own goroutine reaps it: no need to read its stat
+		}
+		if s, err := readStat(pid); err == nil && s.zombie() {
 			zombies = append(zombies, zombieChild{pid: pid, start: s.start})
 		}
 	}
