@@ -10,15 +10,17 @@ import (
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat: 100 on Linux.
 const clockTicks = 100
 
-// usage measures the CPU and memory of instances' process trees in the background, every
-// usageInterval, so that listing apps reads numbers instead of walking /proc. CPU % is the
-// share of one CPU used between two samples, as top shows it.
+// usage holds the CPU and memory of every instance's process tree, measured in the background
+// by one /proc scan every usageInterval (proc.Scan) for all instances together. Listing apps,
+// memory limits and metrics read these numbers; none of them walks /proc. CPU % is the share
+// of one CPU used between two samples, as top shows it.
 type usage struct {
 	mu      sync.Mutex
-	samples map[int]usageSample
+	samples map[int]usageSample // by the pid at the root of the tree
 }
 
 type usageSample struct {
+	start  uint64 // the root's start time: a later process with the same pid is another tree
 	ticks  uint64
 	at     time.Time
 	cpu    float64
@@ -30,27 +32,39 @@ const usageInterval = time.Second
 
 func newUsage() *usage { return &usage{samples: map[int]usageSample{}} }
 
-// sample measures every pid and forgets pids not given.
+// trees is what usage reads a sample from: a *proc.Sample, or a fake in tests.
+type trees interface {
+	Tree(pid int) (proc.TreeUsage, bool)
+}
+
+// sample scans /proc once and records the trees of pids; it forgets pids not given. With no
+// pid it reads nothing.
 func (u *usage) sample(pids []int, now time.Time) {
+	if len(pids) == 0 {
+		u.record(nil, nil, now)
+		return
+	}
+	u.record(proc.Scan(), pids, now)
+}
+
+// record takes the trees of pids from s.
+func (u *usage) record(s trees, pids []int, now time.Time) {
+	u.mu.Lock()
+	prev := u.samples
+	u.mu.Unlock()
 	next := make(map[int]usageSample, len(pids))
 	for _, pid := range pids {
-		ticks, err := treeTicks(pid)
-		if err != nil {
+		t, ok := s.Tree(pid)
+		if !ok {
 			continue
 		}
-		s := usageSample{ticks: ticks, at: now}
-		if rss, err := proc.TreeRSS(pid); err == nil {
-			s.memory = rss
-		}
-		u.mu.Lock()
-		prev, ok := u.samples[pid]
-		u.mu.Unlock()
-		if ok {
-			if el := now.Sub(prev.at).Seconds(); el > 0 && ticks >= prev.ticks {
-				s.cpu = float64(ticks-prev.ticks) / clockTicks / el * 100
+		cur := usageSample{start: t.Start, ticks: t.Ticks, at: now, memory: t.RSS}
+		if p, ok := prev[pid]; ok && p.start == t.Start {
+			if el := now.Sub(p.at).Seconds(); el > 0 && t.Ticks >= p.ticks {
+				cur.cpu = float64(t.Ticks-p.ticks) / clockTicks / el * 100
 			}
 		}
-		next[pid] = s
+		next[pid] = cur
 	}
 	u.mu.Lock()
 	u.samples = next
@@ -69,18 +83,12 @@ func (u *usage) fill(a AppStatus) AppStatus {
 	return a
 }
 
-// treeTicks sums utime and stime of pid and its descendants.
-func treeTicks(pid int) (uint64, error) {
-	total, err := ticksOf(pid)
-	if err != nil {
-		return 0, err
-	}
-	for _, d := range proc.Descendants(pid) {
-		if t, err := ticksOf(d); err == nil {
-			total += t
-		}
-	}
-	return total, nil
+// TreeRSS returns the resident memory in bytes of the process tree of pid at the last sample
+// (at most usageInterval old), and when that sample was taken; ok is false when pid has not
+// been sampled (yet). It reads no /proc file: the instances' memory checks call it.
+func (u *usage) TreeRSS(pid int) (rss uint64, at time.Time, ok bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	s, ok := u.samples[pid]
+	return s.memory, s.at, ok
 }
-
-func ticksOf(pid int) (uint64, error) { return proc.CPUTicks(pid) }

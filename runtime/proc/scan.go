@@ -40,6 +40,8 @@ type TreeUsage struct {
 	RSS uint64
 	// Pids are the process and its descendants, the process first, then breadth first.
 	Pids []int
+	// Start is the start time of the process, which tells it from a later one with its pid.
+	Start uint64
 }
 
 // Tree sums the usage of pid and its descendants. ok is false when pid was not running at
@@ -49,6 +51,7 @@ func (s *Sample) Tree(pid int) (u TreeUsage, ok bool) {
 	if !found || root.zombie() {
 		return TreeUsage{}, false
 	}
+	u.Start = root.start
 	u.Pids = append([]int{pid}, descendantsFrom(pid, func(p int) []int { return s.kids[p] })...)
 	for _, p := range u.Pids {
 		st := s.stats[p]

@@ -1,0 +1,57 @@
+package runtime
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/eco-pm/eco/runtime/proc"
+)
+
+type fakeTrees map[int]proc.TreeUsage
+
+func (f fakeTrees) Tree(pid int) (proc.TreeUsage, bool) {
+	t, ok := f[pid]
+	return t, ok
+}
+
+func TestUsage_Record(t *testing.T) {
+	t.Parallel()
+	u := newUsage()
+	t0 := time.Unix(1000, 0)
+	u.record(fakeTrees{10: {Ticks: 100, RSS: 4096, Start: 7}, 11: {Ticks: 5, RSS: 1, Start: 8}}, []int{10, 11, 12}, t0)
+	if rss, at, ok := u.TreeRSS(10); !ok || rss != 4096 || !at.Equal(t0) {
+		t.Errorf("TreeRSS(10) = %d, %v, %v; want 4096 at t0", rss, at, ok)
+	}
+	if _, _, ok := u.TreeRSS(12); ok {
+		t.Error("TreeRSS of a pid not in the scan: ok")
+	}
+	// Two seconds later: pid 10 used 50 ticks (25% of a CPU); pid 11 is another process now.
+	u.record(fakeTrees{10: {Ticks: 150, RSS: 8192, Start: 7}, 11: {Ticks: 900, RSS: 2, Start: 9}}, []int{10, 11}, t0.Add(2*time.Second))
+	a := u.fill(AppStatus{Instances: []InstanceStatus{{Pid: 10}, {Pid: 11}, {Pid: 0}}})
+	if got := a.Instances[0]; got.CPU != 25 || got.Memory != 8192 {
+		t.Errorf("pid 10: CPU %v, memory %d; want 25, 8192", got.CPU, got.Memory)
+	}
+	if got := a.Instances[1]; got.CPU != 0 || got.Memory != 2 {
+		t.Errorf("recycled pid 11: CPU %v, memory %d; want 0 (no earlier sample of it), 2", got.CPU, got.Memory)
+	}
+	// Pids no longer given are forgotten.
+	u.record(fakeTrees{10: {Ticks: 150, Start: 7}}, []int{11}, t0.Add(3*time.Second))
+	if _, _, ok := u.TreeRSS(10); ok {
+		t.Error("a pid no longer given is still sampled")
+	}
+}
+
+// TestUsage_Sample measures a real tree: this test process.
+func TestUsage_Sample(t *testing.T) {
+	t.Parallel()
+	u := newUsage()
+	u.sample([]int{os.Getpid()}, time.Now())
+	if rss, _, ok := u.TreeRSS(os.Getpid()); !ok || rss < 1<<20 {
+		t.Errorf("TreeRSS(self) = %d, %v; want at least 1 MiB", rss, ok)
+	}
+	u.sample(nil, time.Now())
+	if _, _, ok := u.TreeRSS(os.Getpid()); ok {
+		t.Error("a sample of no pid kept the old one")
+	}
+}
