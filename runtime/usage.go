@@ -11,12 +11,22 @@ import (
 const clockTicks = 100
 
 // usage holds the CPU and memory of every instance's process tree, measured in the background
-// by one /proc scan every usageInterval (proc.Scan) for all instances together. Listing apps,
-// memory limits and metrics read these numbers; none of them walks /proc. CPU % is the share
-// of one CPU used between two samples, as top shows it.
+// by one /proc scan per interval (proc.Scan) for all instances together. Listing apps, memory
+// limits and metrics read these numbers; none of them walks /proc. CPU % is the share of one
+// CPU used between two samples, as top shows it.
+//
+// A scan costs about 10 µs of CPU per process on the machine, so the interval follows demand:
+// usageInterval while someone reads the numbers (a list in the last usageWatch) or an app has a
+// memory limit (then its memory_check_interval, if shorter), usageIdleInterval otherwise. A
+// read that finds the sample older than usageStale wakes the sampler, so the next read is fresh.
 type usage struct {
+	now  func() time.Time
+	wake chan struct{} // 1 slot: a reader found the sample stale
+
 	mu      sync.Mutex
 	samples map[int]usageSample // by the pid at the root of the tree
+	at      time.Time           // when the last sample was taken
+	read    time.Time           // when a reader last asked
 }
 
 type usageSample struct {
@@ -27,10 +37,48 @@ type usageSample struct {
 	memory uint64
 }
 
-// usageInterval is how often usage is sampled.
-const usageInterval = time.Second
+const (
+	// usageInterval is how often usage is sampled while someone reads it.
+	usageInterval = time.Second
+	// usageIdleInterval is how often usage is sampled when nobody reads it.
+	usageIdleInterval = 10 * time.Second
+	// usageWatch is how long a read keeps the sampling at usageInterval.
+	usageWatch = 10 * time.Second
+	// usageStale is the age of a sample past which a read wakes the sampler.
+	usageStale = 2 * usageInterval
+)
 
-func newUsage() *usage { return &usage{samples: map[int]usageSample{}} }
+func newUsage() *usage {
+	return &usage{now: time.Now, wake: make(chan struct{}, 1), samples: map[int]usageSample{}}
+}
+
+// next is how long the sampler waits after a sample taken at now. limit is the shortest
+// memory_check_interval of the apps with a memory limit, 0 when none has one.
+func (u *usage) next(now time.Time, limit time.Duration) time.Duration {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	d := usageIdleInterval
+	if !u.read.IsZero() && now.Sub(u.read) < usageWatch {
+		d = usageInterval
+	}
+	if limit > 0 {
+		d = min(d, usageInterval, limit)
+	}
+	return d
+}
+
+// noteRead records a read at the current time and wakes the sampler when the sample is stale.
+// The caller holds u.mu.
+func (u *usage) noteReadLocked() {
+	now := u.now()
+	u.read = now
+	if now.Sub(u.at) > usageStale {
+		select {
+		case u.wake <- struct{}{}:
+		default:
+		}
+	}
+}
 
 // trees is what usage reads a sample from: a *proc.Sample, or a fake in tests.
 type trees interface {
@@ -67,14 +115,15 @@ func (u *usage) record(s trees, pids []int, now time.Time) {
 		next[pid] = cur
 	}
 	u.mu.Lock()
-	u.samples = next
+	u.samples, u.at = next, now
 	u.mu.Unlock()
 }
 
-// fill sets CPU and Memory of every instance that has been sampled.
+// fill sets CPU and Memory of every instance that has been sampled. It counts as a read.
 func (u *usage) fill(a AppStatus) AppStatus {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.noteReadLocked()
 	for i := range a.Instances {
 		if s, ok := u.samples[a.Instances[i].Pid]; ok && a.Instances[i].Pid != 0 {
 			a.Instances[i].CPU, a.Instances[i].Memory = s.cpu, s.memory

@@ -55,3 +55,51 @@ func TestUsage_Sample(t *testing.T) {
 		t.Error("a sample of no pid kept the old one")
 	}
 }
+
+func TestUsage_Next(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1000, 0)
+	clock := t0
+	u := newUsage()
+	u.now = func() time.Time { return clock }
+	u.record(fakeTrees{}, nil, t0)
+	if got := u.next(t0, 0); got != usageIdleInterval {
+		t.Errorf("nobody read yet: next = %v, want %v", got, usageIdleInterval)
+	}
+	if got := u.next(t0, 200*time.Millisecond); got != 200*time.Millisecond {
+		t.Errorf("a memory limit checked every 200ms: next = %v, want 200ms", got)
+	}
+	if got := u.next(t0, time.Minute); got != usageInterval {
+		t.Errorf("a memory limit checked every minute: next = %v, want %v", got, usageInterval)
+	}
+	u.fill(AppStatus{}) // eco ls
+	if got := u.next(t0.Add(time.Second), 0); got != usageInterval {
+		t.Errorf("just read: next = %v, want %v", got, usageInterval)
+	}
+	if got := u.next(t0.Add(usageWatch+time.Second), 0); got != usageIdleInterval {
+		t.Errorf("read long ago: next = %v, want %v", got, usageIdleInterval)
+	}
+}
+
+func TestUsage_StaleReadWakes(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1000, 0)
+	clock := t0
+	u := newUsage()
+	u.now = func() time.Time { return clock }
+	u.record(fakeTrees{}, nil, t0)
+	u.fill(AppStatus{})
+	select {
+	case <-u.wake:
+		t.Fatal("a read of a fresh sample woke the sampler")
+	default:
+	}
+	clock = t0.Add(usageStale + time.Second)
+	u.fill(AppStatus{})
+	u.fill(AppStatus{}) // a second stale read does not block on the full slot
+	select {
+	case <-u.wake:
+	default:
+		t.Fatal("a read of a stale sample did not wake the sampler")
+	}
+}
