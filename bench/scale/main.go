@@ -37,7 +37,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.reps, "reps", 3, "repetitions, each on a fresh daemon; the table gives medians")
 	fs.IntVar(&o.lsRuns, "ls", 10, "timed runs of each list command per repetition (after 2 untimed)")
 	fs.DurationVar(&o.idle, "idle", 10*time.Second, "how long the daemon's idle CPU is measured")
-	fs.DurationVar(&o.settle, "settle", 3*time.Second, "pause after every instance is online, before measuring the idle daemon")
+	fs.DurationVar(&o.settle, "settle", 12*time.Second, "pause after every instance is online (and the last eco ls), before measuring the idle daemon; past 10 s nobody has listed recently, so the daemon samples /proc at its idle rate")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "limit for one apply to settle")
 	fs.StringVar(&o.script, "script", "idle", `the app: "idle" (a bash loop around sleep 3600) or "chatty" (a line on stdout every 2 s)`)
 	fs.StringVar(&o.ecoBin, "eco", "", "benchmark this eco binary instead of building ./cmd/eco of the repository")
