@@ -177,8 +177,13 @@ type exitWatch struct {
 // watchExit opens a pidfd for pid, which must be an unreaped child of this process.
 func watchExit(pid int) *exitWatch {
 	w := &exitWatch{pid: pid}
-	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
+		return w
+	}
+	// O_NONBLOCK by fcntl rather than PIDFD_NONBLOCK, which needs Linux 5.10; waits use WNOHANG.
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
 		return w
 	}
 	w.f = os.NewFile(uintptr(fd), "pidfd "+strconv.Itoa(pid)) // a non-blocking fd joins the netpoller
