@@ -56,13 +56,19 @@ func TestUsage_Sample(t *testing.T) {
 	}
 }
 
-func TestUsage_Next(t *testing.T) {
-	t.Parallel()
-	t0 := time.Unix(1000, 0)
+// usageAt is a usage on a clock that the test sets, with an empty sample taken at t0.
+func usageAt(t0 time.Time) (*usage, *time.Time) {
 	clock := t0
 	u := newUsage()
 	u.now = func() time.Time { return clock }
 	u.record(fakeTrees{}, nil, t0)
+	return u, &clock
+}
+
+func TestUsage_Next(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1000, 0)
+	u, _ := usageAt(t0)
 	if got := u.next(t0, 0); got != usageIdleInterval {
 		t.Errorf("nobody read yet: next = %v, want %v", got, usageIdleInterval)
 	}
@@ -84,17 +90,14 @@ func TestUsage_Next(t *testing.T) {
 func TestUsage_StaleReadWakes(t *testing.T) {
 	t.Parallel()
 	t0 := time.Unix(1000, 0)
-	clock := t0
-	u := newUsage()
-	u.now = func() time.Time { return clock }
-	u.record(fakeTrees{}, nil, t0)
+	u, clock := usageAt(t0)
 	u.fill(AppStatus{})
 	select {
 	case <-u.wake:
 		t.Fatal("a read of a fresh sample woke the sampler")
 	default:
 	}
-	clock = t0.Add(usageStale + time.Second)
+	*clock = t0.Add(usageStale + time.Second)
 	u.fill(AppStatus{})
 	u.fill(AppStatus{}) // a second stale read does not block on the full slot
 	select {

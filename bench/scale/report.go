@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/eco-pm/eco/bench/internal/benchkit"
@@ -52,15 +51,11 @@ func numberRow(measure string, xs []float64, f func(float64) string, target floa
 }
 
 func writeTable(w io.Writer, rows []row) {
-	fmt.Fprintln(w, "| measure | median | min / median / max | target | median / target | met? |")
-	fmt.Fprintln(w, "|---|---:|---|---|---:|---|")
-	for _, r := range rows {
-		cells := []string{r.measure, r.median, r.spread, r.target, r.ratio, r.met}
-		for i, c := range cells {
-			cells[i] = strings.ReplaceAll(c, "|", `\|`)
-		}
-		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+	cells := make([][]string, len(rows))
+	for i, r := range rows {
+		cells[i] = []string{r.measure, r.median, r.spread, r.target, r.ratio, r.met}
 	}
+	benchkit.WriteMarkdown(w, "| measure | median | min / median / max | target | median / target | met? |\n|---|---:|---|---|---:|---|", cells)
 }
 
 // each collects f of every repetition.

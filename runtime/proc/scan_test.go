@@ -3,44 +3,31 @@ package proc
 import (
 	"os"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 )
 
-func TestSample_Tree(t *testing.T) {
-	t.Parallel()
-	const mib = 32
-	var out output
-	spec := helperSpec(t, "alloc:32")
-	spec.Stdout = &out
-	p := startT(t, spec)
-	waitFor(t, 10*time.Second, "parent and child to allocate", func() bool {
-		return len(slicesOf(out.String(), "allocated\n")) == 2
-	})
-	kids := Descendants(p.Pid())
+// checkSampleTree checks s.Tree of the "alloc" helper pid, which holds mib MiB, as does its
+// child (TestTreeRSS runs it).
+func checkSampleTree(t *testing.T, s *Sample, pid, mib int) {
+	t.Helper()
+	kids := Descendants(pid)
 	if len(kids) == 0 {
 		t.Fatal("the helper has no child")
 	}
-	s := Scan()
-	u, ok := s.Tree(p.Pid())
+	u, ok := s.Tree(pid)
 	if !ok {
-		t.Fatalf("Tree(%d) of a running process: not in the sample of %d processes", p.Pid(), s.Len())
+		t.Fatalf("Sample.Tree(%d) of a running process: not in the sample of %d processes", pid, s.Len())
 	}
-	if u.RSS < 2*mib<<20 {
-		t.Errorf("Tree RSS = %d MiB, want at least %d (parent and child)", u.RSS>>20, 2*mib)
+	if u.RSS < 2*uint64(mib)<<20 {
+		t.Errorf("Sample.Tree RSS = %d MiB, want at least %d (parent and child)", u.RSS>>20, 2*mib)
 	}
-	if len(u.Pids) == 0 || u.Pids[0] != p.Pid() || !slices.Contains(u.Pids, kids[0]) {
-		t.Errorf("Tree pids = %v, want %d first and its child %d", u.Pids, p.Pid(), kids[0])
+	if len(u.Pids) == 0 || u.Pids[0] != pid || !slices.Contains(u.Pids, kids[0]) {
+		t.Errorf("Sample.Tree pids = %v, want %d first and its child %d", u.Pids, pid, kids[0])
 	}
 	leaf, ok := s.Tree(kids[0])
-	if !ok || leaf.RSS < mib<<20 || leaf.RSS >= u.RSS || !slices.Equal(leaf.Pids, []int{kids[0]}) {
-		t.Errorf("Tree of the child = %+v, %v; want only it, with at least %d MiB", leaf, ok, mib)
-	}
-
-	stopT(t, p, syscall.SIGKILL, 0)
-	if _, ok := Scan().Tree(p.Pid()); ok {
-		t.Error("Tree of a reaped process: ok")
+	if !ok || leaf.RSS < uint64(mib)<<20 || leaf.RSS >= u.RSS || !slices.Equal(leaf.Pids, []int{kids[0]}) {
+		t.Errorf("Sample.Tree of the child = %+v, %v; want only it, with at least %d MiB", leaf, ok, mib)
 	}
 }
 

@@ -89,9 +89,13 @@ func TestTreeRSS(t *testing.T) {
 	if m, err := p.TreeRSS(); err != nil || m < 2*mib<<20 {
 		t.Errorf("Process.TreeRSS = %d MiB, %v", m>>20, err)
 	}
+	checkSampleTree(t, Scan(), p.Pid(), mib)
 	stopT(t, p, syscall.SIGKILL, 0)
 	if _, err := TreeRSS(p.Pid()); err == nil {
 		t.Error("TreeRSS of a reaped process succeeded")
+	}
+	if _, ok := Scan().Tree(p.Pid()); ok {
+		t.Error("Sample.Tree of a reaped process: ok")
 	}
 }
 
