@@ -274,7 +274,7 @@ func (d *Daemon) goLocked(f func()) bool {
 func (d *Daemon) deps() instanceDeps {
 	return instanceDeps{home: d.opts.Home, baseEnv: d.opts.Env, log: d.log, now: time.Now, shim: d.opts.Shim,
 		files: d.files, hub: d.hub, outputs: &d.outputs, preload: d.preload, sockets: &d.sockets,
-		launches: d.launches}
+		launches: d.launches, sampledRSS: d.usage.sampledRSS}
 }
 
 // waitOutputs waits up to limit for every instance's output to be captured: a descendant

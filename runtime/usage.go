@@ -132,6 +132,12 @@ func (u *usage) fill(a AppStatus) AppStatus {
 	return a
 }
 
+// sampledRSS is TreeRSS for the instances' memory checks.
+func (u *usage) sampledRSS(pid int) (uint64, bool) {
+	rss, _, ok := u.TreeRSS(pid)
+	return rss, ok
+}
+
 // TreeRSS returns the resident memory in bytes of the process tree of pid at the last sample
 // (at most usageInterval old), and when that sample was taken; ok is false when pid has not
 // been sampled (yet). It reads no /proc file: the instances' memory checks call it.

@@ -95,6 +95,9 @@ func (r *Reaper) Run(ctx context.Context) error {
 		if wait := r.scan(time.Now()); wait > 0 {
 			soon.Reset(wait)
 		}
+		// Orphans that reached this subreaper are attributed to their instance by their
+		// mark while they still carry it (at most once a second).
+		adoptOrphans(false)
 	}
 }
 
