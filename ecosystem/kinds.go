@@ -18,6 +18,10 @@ import (
 // cronParser accepts what PM2 users write: 5 fields, 6 with seconds first, or "@daily".
 var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
+// ParseCron reads a cron_restart expression exactly as the check of the file does: the one
+// cron parser of eco.
+func ParseCron(spec string) (cron.Schedule, error) { return cronParser.Parse(spec) }
+
 // kindValue converts v, the value of attribute a, into its Go form: string, bool, int, Duration,
 // ByteSize, []string, map[string]string or []int. rng is where v came from (nil for defaults).
 // On failure it returns a diagnostic saying what was expected.

@@ -303,7 +303,7 @@ func (d *Daemon) goLocked(f func()) bool {
 func (d *Daemon) deps() instanceDeps {
 	return instanceDeps{home: d.opts.Home, baseEnv: d.opts.Env, log: d.log, now: time.Now, shim: d.opts.Shim,
 		files: d.files, hub: d.hub, outputs: &d.outputs, preload: d.preload, sockets: &d.sockets,
-		launches: d.launches, keeper: d.keeper, captures: d.captures}
+		launches: d.launches, sampledRSS: d.usage.sampledRSS, keeper: d.keeper, captures: d.captures}
 }
 
 // waitOutputs waits up to limit for every instance's output to be captured: a descendant
@@ -567,26 +567,50 @@ func (d *Daemon) rewatchLocked(project string) {
 	d.watchLocked(project)
 }
 
-// sampleUsage measures the instances' CPU and memory every usageInterval until ctx ends.
+// sampleUsage measures the instances' CPU and memory until ctx ends: one /proc scan each time,
+// as often as usage.next says, or at once when a reader finds the numbers stale.
 func (d *Daemon) sampleUsage(ctx context.Context) {
-	t := time.NewTicker(usageInterval)
+	t := time.NewTimer(usageInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			var pids []int
-			for _, a := range d.statuses() {
-				for _, in := range a.Instances {
-					if in.Pid != 0 {
-						pids = append(pids, in.Pid)
-					}
-				}
+		case <-t.C:
+		case <-d.usage.wake:
+		}
+		pids, limit := d.usageTargets()
+		now := time.Now()
+		d.usage.sample(pids, now)
+		t.Reset(d.usage.next(now, limit))
+	}
+}
+
+// usageTargets lists the pids of every running instance (deleted apps still stopping are left
+// out) and the shortest memory_check_interval of the apps with a memory limit (0 for none).
+// It reads no usage, so sampling does not count as someone looking.
+func (d *Daemon) usageTargets() (pids []int, limit time.Duration) {
+	d.mu.Lock()
+	runners := make([]*appRunner, 0, len(d.apps))
+	for _, r := range d.apps {
+		runners = append(runners, r)
+	}
+	d.mu.Unlock()
+	for _, r := range runners {
+		a := r.status(true)
+		for _, in := range a.Instances {
+			if in.Pid != 0 {
+				pids = append(pids, in.Pid)
 			}
-			d.usage.sample(pids, now)
+		}
+		if c := a.Config; c != nil && c.MaxMemoryRestart > 0 && len(a.Instances) > 0 {
+			iv := max(c.MemoryCheckInterval.D(), 10*time.Millisecond)
+			if limit == 0 || iv < limit {
+				limit = iv
+			}
 		}
 	}
+	return pids, limit
 }
 
 // statuses lists every app (deleted ones still stopping are left out).

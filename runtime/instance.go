@@ -80,6 +80,20 @@ type instanceDeps struct {
 	keeper *keeperLink
 	// captures are the output pipes being read (nil: not tracked).
 	captures *captureSet
+	// sampledRSS, when set, gives a process tree's memory from the daemon's one /proc scan
+	// (ok false when pid was not sampled yet).
+	sampledRSS func(pid int) (rss uint64, ok bool)
+}
+
+// treeRSS is the memory of p's process tree: from the daemon's last scan when it has one,
+// else read now.
+func (in *instance) treeRSS(p process) (uint64, error) {
+	if in.deps.sampledRSS != nil {
+		if rss, ok := in.deps.sampledRSS(p.Pid()); ok {
+			return rss, nil
+		}
+	}
+	return p.TreeRSS()
 }
 
 // cmdKind is what a command asks of an instance.

@@ -48,7 +48,37 @@ type procRun struct {
 	portUp    <-chan string
 	stopProbe context.CancelFunc
 	probes    sync.WaitGroup
-	memTicker *time.Ticker
+	// memTicker checks the memory of the process tree for max_memory_restart; nil without a
+	// limit, so that a thousand idle instances do not wake the daemon every second.
+	memTicker   *time.Ticker
+	memInterval time.Duration
+}
+
+// armMemory starts, changes or stops the memory checks for spec's max_memory_restart.
+func (r *procRun) armMemory(spec *ecosystem.App) {
+	if spec.MaxMemoryRestart <= 0 {
+		if r.memTicker != nil {
+			r.memTicker.Stop()
+			r.memTicker, r.memInterval = nil, 0
+		}
+		return
+	}
+	d := max(spec.MemoryCheckInterval.D(), 10*time.Millisecond)
+	switch {
+	case r.memTicker == nil:
+		r.memTicker = time.NewTicker(d)
+	case d != r.memInterval:
+		r.memTicker.Reset(d)
+	}
+	r.memInterval = d
+}
+
+// memC fires when the memory is to be checked; nil without a limit.
+func (r *procRun) memC() <-chan time.Time {
+	if r.memTicker == nil {
+		return nil
+	}
+	return r.memTicker.C
 }
 
 // run is the instance's goroutine. It returns when the instance is stopped by command or ctx.
@@ -112,8 +142,7 @@ func (m *machine) launching() stateFn {
 		probeCtx, r.stopProbe = context.WithCancel(m.ctx)
 		r.portUp = probeBackend(probeCtx, &r.probes, in.backendPort, in.backendSocket)
 	}
-	// The memory of the process tree is sampled for max_memory_restart.
-	r.memTicker = time.NewTicker(max(m.spec.MemoryCheckInterval.D(), 10*time.Millisecond))
+	r.armMemory(m.spec)
 	return (*machine).waitingReady
 }
 
@@ -166,7 +195,7 @@ func (m *machine) waitingReady() stateFn {
 			return m.stopping("daemon shutting down", afterShutdown, nil)
 		case <-r.p.Done():
 			return m.exited()
-		case <-r.memTicker.C:
+		case <-r.memC():
 			if next, ok := m.checkMemory(); ok {
 				return next
 			}
@@ -247,7 +276,7 @@ func (m *machine) online() stateFn {
 			return m.stopping("daemon shutting down", afterShutdown, nil)
 		case <-r.p.Done():
 			return m.exited()
-		case <-r.memTicker.C:
+		case <-r.memC():
 			if next, ok := m.checkMemory(); ok {
 				return next
 			}
@@ -303,6 +332,9 @@ func (m *machine) update(spec *ecosystem.App) {
 	}
 	m.spec = spec
 	m.tracker.SetPolicy(policyOf(spec))
+	if m.run != nil {
+		m.run.armMemory(spec)
+	}
 }
 
 // checkMemory compares the process tree's memory with max_memory_restart: over it, the app
@@ -313,7 +345,7 @@ func (m *machine) checkMemory() (next stateFn, ok bool) {
 	if limit <= 0 || r.replacing {
 		return nil, false
 	}
-	rss, err := r.p.TreeRSS()
+	rss, err := in.treeRSS(r.p)
 	if err != nil || ecosystem.ByteSize(rss) <= limit {
 		return nil, false
 	}
@@ -421,7 +453,7 @@ func (m *machine) endRun() {
 		r.stopProbe()
 		r.probes.Wait()
 	}
-	r.memTicker.Stop()
+	r.armMemory(&ecosystem.App{}) // no limit: stops the checks
 	in.set(func(st *InstanceStatus) {
 		st.Pid, st.Started, st.Backend, st.Ready = 0, time.Time{}, "", false
 	})

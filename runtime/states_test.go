@@ -316,6 +316,36 @@ func TestInstance_States(t *testing.T) {
 			time.Sleep(time.Second)
 			reasonHas(t, m.is(Online), "restarted: memory 200M > limit 100M")
 		}},
+		{"a memory limit set in place starts the checks; removing it stops them", func(a *ecosystem.App) {
+			a.MemoryCheckInterval = ecosystem.Duration(time.Second)
+		}, func(t *testing.T, m *machineTest) {
+			p := m.l.last()
+			p.setRSS(200 << 20)
+			time.Sleep(3 * time.Second)
+			m.is(Online) // no limit: no check
+			limited := *m.spec
+			limited.MaxMemoryRestart = 100 << 20
+			if err := m.in.command(t.Context(), instCmd{kind: cmdUpdate, spec: &limited}); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(1500 * time.Millisecond) // the first check comes a second after the update
+			if len(p.stopSignals()) != 1 {
+				t.Fatalf("stops %v after the limit was set, want one", p.stopSignals())
+			}
+			time.Sleep(time.Second)
+			m.is(Online)
+			unlimited := limited
+			unlimited.MaxMemoryRestart = 0
+			if err := m.in.command(t.Context(), instCmd{kind: cmdUpdate, spec: &unlimited}); err != nil {
+				t.Fatal(err)
+			}
+			next := m.l.last()
+			next.setRSS(300 << 20)
+			time.Sleep(5 * time.Second)
+			if m.is(Online); len(next.stopSignals()) != 0 {
+				t.Errorf("stops %v after the limit was removed, want none", next.stopSignals())
+			}
+		}},
 		{"memory over the limit: replaced by the app", func(a *ecosystem.App) {
 			a.MaxMemoryRestart = 100 << 20
 			a.MemoryCheckInterval = ecosystem.Duration(time.Second)

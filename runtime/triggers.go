@@ -9,14 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/robfig/cron/v3"
-
 	"github.com/eco-pm/eco/ecosystem"
 	"github.com/eco-pm/eco/watch"
 )
-
-// cronParser reads cron_restart the way the ecosystem package checked it.
-var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 // triggers are what restarts an app on its own: cron_restart and watch. They follow the app's
 // current settings: removing cron_restart from the file removes the schedule.
@@ -40,7 +35,7 @@ func (t *triggers) cronTimer(spec *ecosystem.App, now time.Time) <-chan time.Tim
 		return nil
 	}
 	if t.cronNext.IsZero() || !t.cronNext.After(now) {
-		sched, err := cronParser.Parse(t.cronSpec)
+		sched, err := ecosystem.ParseCron(t.cronSpec)
 		if err != nil {
 			return nil
 		}

@@ -199,7 +199,7 @@ func (b *bench) breakdown(ctx context.Context, res *results) error {
 	if err != nil {
 		return err
 	}
-	res.ecoAPI, err = timeN(b.opts.reps, func() error { return getAPI(ctx, b.Eco.Home, "/v1/apps") })
+	res.ecoAPI, err = timeN(b.opts.reps, func() error { return benchkit.GetAPI(ctx, b.Eco.Home, "/v1/apps") })
 	if err != nil {
 		return err
 	}

@@ -224,14 +224,16 @@ func start(spec Spec, log *slog.Logger) (_ *Process, err error) {
 	adoptOrphans(false) // and removes the cgroups of ended processes, at most once a second
 	p.pid = cmd.Process.Pid
 	p.log = log.With("pid", p.pid)
-	// Nothing reaps the child before the wait goroutine starts, so this stat is the child's.
+	// Nothing reaps the child before the wait goroutine starts, so this stat and this pidfd
+	// are the child's.
 	if s, err := readStat(p.pid); err == nil {
 		p.start = s.start
 	}
+	exit := watchExit(p.pid)
 	p.readers.Add(2)
 	go p.readIPC()
 	go p.readNotify()
-	go p.wait(cmd)
+	go p.wait(cmd, exit)
 	p.log.Debug("process started", "path", path)
 	return p, nil
 }
@@ -277,14 +279,10 @@ func (p *Process) closeChannels() {
 
 // wait is the goroutine that owns the process's end: it learns of the exit without reaping (so
 // Stop can act at once while Go still copies output), reaps, then winds the readers down.
-func (p *Process) wait(cmd *exec.Cmd) {
-	var info unix.Siginfo
-	for {
-		err := unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
-		if err != unix.EINTR {
-			break
-		}
-	}
+// It waits parked on the netpoller (see exitWatch), not in a blocking system call: a thousand
+// processes do not hold a thousand OS threads. cmd.Wait only reaps the zombie then.
+func (p *Process) wait(cmd *exec.Cmd, exit *exitWatch) {
+	exit.wait()
 	close(p.exited)
 	err := cmd.Wait()
 	unregister(p.pid)

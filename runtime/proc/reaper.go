@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -94,6 +95,9 @@ func (r *Reaper) Run(ctx context.Context) error {
 		if wait := r.scan(time.Now()); wait > 0 {
 			soon.Reset(wait)
 		}
+		// Orphans that reached this subreaper are attributed to their instance by their
+		// mark while they still carry it (at most once a second).
+		adoptOrphans(false)
 	}
 }
 
@@ -109,7 +113,10 @@ func (r *Reaper) scan(now time.Time) time.Duration {
 	defer waited.forking.Unlock()
 	var zombies []zombieChild
 	for _, pid := range ownChildren() {
-		if s, err := readStat(pid); err == nil && s.zombie() && !registered(pid) {
+		if registered(pid) {
+			continue // its own goroutine reaps it: no need to read its stat
+		}
+		if s, err := readStat(pid); err == nil && s.zombie() {
 			zombies = append(zombies, zombieChild{pid: pid, start: s.start})
 		}
 	}
@@ -160,4 +167,64 @@ func ownChildren() []int {
 		}
 	}
 	return kids
+}
+
+// exitWatch learns when one child of this process has exited, without reaping it, by waiting
+// on its pidfd through Go's netpoller: the waiting goroutine is parked, and no OS thread is
+// blocked for it. Without pidfds (Linux < 5.3) it falls back to a blocking waitid.
+type exitWatch struct {
+	pid int
+	f   *os.File // the pidfd, non-blocking and registered with the netpoller; nil for the fallback
+}
+
+// watchExit opens a pidfd for pid, which must be an unreaped child of this process.
+func watchExit(pid int) *exitWatch {
+	w := &exitWatch{pid: pid}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return w
+	}
+	// O_NONBLOCK by fcntl rather than PIDFD_NONBLOCK, which needs Linux 5.10; waits use WNOHANG.
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return w
+	}
+	w.f = os.NewFile(uintptr(fd), "pidfd "+strconv.Itoa(pid)) // a non-blocking fd joins the netpoller
+	return w
+}
+
+// wait returns once the child has exited (it is then a zombie, still to be reaped), and
+// releases the pidfd.
+func (w *exitWatch) wait() {
+	if w.f != nil {
+		defer w.f.Close()
+		if rc, err := w.f.SyscallConn(); err == nil {
+			// The callback runs first at once, then each time the pidfd becomes readable,
+			// which it does when the process has exited.
+			if rc.Read(func(fd uintptr) bool { return exitedNow(int(fd)) }) == nil {
+				return
+			}
+		}
+	}
+	var info unix.Siginfo
+	for unix.Waitid(unix.P_PID, w.pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
+	}
+}
+
+// exitedNow reports whether the child behind pidfd has exited, without reaping it. A failure
+// other than EINTR (there is no such child any more) counts as exited, so that nothing waits
+// forever; the reap reports the error.
+func exitedNow(pidfd int) bool {
+	for {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PIDFD, pidfd, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return true
+		}
+		// With WNOHANG and no child to report, Linux zeroes the siginfo.
+		return info.Signo == int32(unix.SIGCHLD)
+	}
 }

@@ -11,50 +11,152 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/prometheus/procfs"
 )
 
-// procStat is the part of /proc/<pid>/stat that eco needs.
+// procStat is the part of /proc/<pid>/stat that eco needs. It is eco's one reader of /proc/<pid>/stat:
+// process trees, start times, CPU time and resident memory all come from it.
 type procStat struct {
 	pid, ppid, pgrp, sid int
 	state                byte   // R, S, D, Z, T, X...
 	start                uint64 // field 22: start time in clock ticks after boot; tells a recycled pid apart
+	ticks                uint64 // fields 14 and 15: user and system CPU time in clock ticks (USER_HZ)
+	rssPages             uint64 // field 24: resident set size in pages
 }
 
 // zombie reports whether the process has exited and waits to be reaped (or is being torn down).
 func (s procStat) zombie() bool { return s.state == 'Z' || s.state == 'X' }
 
+// rss is the resident memory in bytes.
+func (s procStat) rss() uint64 { return s.rssPages * pageSize }
+
+var pageSize = uint64(os.Getpagesize())
+
 // readStat reads /proc/<pid>/stat. The command name (field 2) may hold spaces and parentheses,
 // so fields are counted from the last ')'.
 func readStat(pid int) (procStat, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	var buf [512]byte
+	b, err := readProcFile("/proc/"+strconv.Itoa(pid)+"/stat", buf[:])
 	if err != nil {
 		return procStat{}, err
 	}
 	return parseStat(pid, b)
 }
 
+// readProcFile reads a small /proc file with three system calls (open, read, close) into buf,
+// or, when it does not fit, with os.ReadFile.
+func readProcFile(path string, buf []byte) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	for err == unix.EINTR {
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Read(fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		if m == 0 {
+			return buf[:n], nil
+		}
+		n += m
+	}
+	return os.ReadFile(path)
+}
+
+// parseStat reads the fields eco needs from a stat line without allocating.
 func parseStat(pid int, b []byte) (procStat, error) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 || i+2 > len(b) {
 		return procStat{}, fmt.Errorf("parse /proc/%d/stat: no command name", pid)
 	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state), so field n is f[n-3].
-	if len(f) < 20 || len(f[0]) != 1 {
-		return procStat{}, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f)+2)
+	s := procStat{pid: pid}
+	var utime, stime uint64
+	field := 2 // the command name; the next field is 3 (state)
+	for rest := b[i+1:]; ; {
+		rest = bytes.TrimLeft(rest, " \n")
+		if len(rest) == 0 {
+			break
+		}
+		end := bytes.IndexAny(rest, " \n")
+		if end < 0 {
+			end = len(rest)
+		}
+		f := rest[:end]
+		rest = rest[end:]
+		field++
+		var err error
+		switch field {
+		case 3:
+			if len(f) != 1 {
+				return procStat{}, fmt.Errorf("parse /proc/%d/stat: state %q", pid, f)
+			}
+			s.state = f[0]
+		case 4:
+			s.ppid, err = atoi(f)
+		case 5:
+			s.pgrp, err = atoi(f)
+		case 6:
+			s.sid, err = atoi(f)
+		case 14:
+			utime, err = atou(f)
+		case 15:
+			stime, err = atou(f)
+		case 22:
+			s.start, err = atou(f)
+		case 24:
+			s.rssPages, err = atou(f)
+		}
+		if err != nil {
+			return procStat{}, fmt.Errorf("parse /proc/%d/stat: field %d: %w", pid, field, err)
+		}
+		if field == 24 {
+			s.ticks = utime + stime
+			return s, nil
+		}
 	}
-	s := procStat{pid: pid, state: f[0][0]}
-	var errs [4]error
-	s.ppid, errs[0] = strconv.Atoi(f[1])
-	s.pgrp, errs[1] = strconv.Atoi(f[2])
-	s.sid, errs[2] = strconv.Atoi(f[3])
-	s.start, errs[3] = strconv.ParseUint(f[19], 10, 64)
-	if err := errors.Join(errs[:]...); err != nil {
-		return procStat{}, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+	return procStat{}, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, field)
+}
+
+// atou parses a decimal field without allocating.
+func atou(f []byte) (uint64, error) {
+	if len(f) == 0 || len(f) > 20 {
+		return 0, fmt.Errorf("bad number %q", f)
 	}
-	return s, nil
+	var n uint64
+	for _, c := range f {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("bad number %q", f)
+		}
+		d := uint64(c - '0')
+		if n > (1<<64-1-d)/10 {
+			return 0, fmt.Errorf("number %q out of range", f)
+		}
+		n = n*10 + d
+	}
+	return n, nil
+}
+
+// atoi parses a decimal field that may be negative (a tty's pgrp is -1 without one).
+func atoi(f []byte) (int, error) {
+	neg := len(f) > 0 && f[0] == '-'
+	if neg {
+		f = f[1:]
+	}
+	n, err := atou(f)
+	if err != nil || n > 1<<62 {
+		return 0, fmt.Errorf("bad number %q", f)
+	}
+	if neg {
+		return -int(n), nil
+	}
+	return int(n), nil
 }
 
 // childrenFiles reports whether the kernel has /proc/<pid>/task/<tid>/children (CONFIG_PROC_CHILDREN).
@@ -89,16 +191,9 @@ func childrenOf(pid int) []int {
 
 // allStats reads the stat of every process in /proc; processes that end meanwhile are skipped.
 func allStats() []procStat {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	stats := make([]procStat, 0, len(ents))
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
+	pids := listPids()
+	stats := make([]procStat, 0, len(pids))
+	for _, pid := range pids {
 		if s, err := readStat(pid); err == nil {
 			stats = append(stats, s)
 		}
@@ -158,10 +253,10 @@ func isDescendant(pid, root int) bool {
 	return false
 }
 
-// TreeRSS returns the resident memory in bytes of pid and all its descendants, from
-// prometheus/procfs. It fails only when pid itself cannot be read; descendants that end meanwhile
-// count as zero. At most once a second it also attributes the orphans that reached this
-// subreaper to the Process whose mark they carry.
+// TreeRSS returns the resident memory in bytes of pid and all its descendants. It fails only
+// when pid itself cannot be read; descendants that end meanwhile count as zero. At most once a
+// second it also attributes the orphans that reached this subreaper to the Process whose mark
+// they carry.
 func TreeRSS(pid int) (uint64, error) {
 	adoptOrphans(false)
 	total, err := rss(pid)
@@ -176,30 +271,22 @@ func TreeRSS(pid int) (uint64, error) {
 	return total, nil
 }
 
-// rss is the resident memory of one process, read with prometheus/procfs.
+// rss is the resident memory of one process in bytes.
 func rss(pid int) (uint64, error) {
-	st, err := procfsStat(pid)
+	st, err := readStat(pid)
 	if err != nil {
 		return 0, err
 	}
-	return uint64(st.ResidentMemory()), nil
+	return st.rss(), nil
 }
 
 // CPUTicks is the user and system CPU time of one process, in clock ticks (USER_HZ).
 func CPUTicks(pid int) (uint64, error) {
-	st, err := procfsStat(pid)
+	st, err := readStat(pid)
 	if err != nil {
 		return 0, err
 	}
-	return uint64(st.UTime + st.STime), nil
-}
-
-func procfsStat(pid int) (procfs.ProcStat, error) {
-	p, err := procfs.NewProc(pid)
-	if err != nil {
-		return procfs.ProcStat{}, err
-	}
-	return p.Stat()
+	return st.ticks, nil
 }
 
 // StartTime is when pid started, in clock ticks after boot: with the pid, it tells a process

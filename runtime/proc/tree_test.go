@@ -12,17 +12,29 @@ import (
 
 func TestParseStat(t *testing.T) {
 	t.Parallel()
-	line := "4242 (a) b (c) S 1 4242 4242 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 987654 1000 10 18446744073709551615"
+	line := "4242 (a) b (c) S 1 4242 4242 0 -1 4194560 1 0 0 0 250 50 0 0 20 0 1 0 987654 1000 10 18446744073709551615\n"
 	got, err := parseStat(4242, []byte(line))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := procStat{pid: 4242, ppid: 1, pgrp: 4242, sid: 4242, state: 'S', start: 987654}
+	want := procStat{pid: 4242, ppid: 1, pgrp: 4242, sid: 4242, state: 'S', start: 987654, ticks: 300, rssPages: 10}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(procStat{})); diff != "" {
 		t.Errorf("parseStat (-want +got):\n%s", diff)
 	}
-	if _, err := parseStat(1, []byte("1 (x")); err == nil {
-		t.Error("parseStat of a cut line succeeded")
+	for _, bad := range []string{
+		"1 (x",
+		"1 (x) S 1 1 1", // cut before the rss
+		"1 (x) SS 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0", // a state of two letters
+		"1 (x) S 0 1 1 0 -1 0 0 0 0 0 x 0 0 0 20 0 1 0 5 0 0",  // utime not a number
+		"1 (x) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 99999999999999999999999 0 0",
+	} {
+		if _, err := parseStat(1, []byte(bad)); err == nil {
+			t.Errorf("parseStat(%q) succeeded", bad)
+		}
+	}
+	self, err := readStat(os.Getpid())
+	if err != nil || self.ppid != os.Getppid() || self.rssPages == 0 || self.zombie() {
+		t.Errorf("readStat(self) = %+v, %v; want ppid %d, not a zombie, some RSS", self, err, os.Getppid())
 	}
 }
 
@@ -77,9 +89,13 @@ func TestTreeRSS(t *testing.T) {
 	if m, err := p.TreeRSS(); err != nil || m < 2*mib<<20 {
 		t.Errorf("Process.TreeRSS = %d MiB, %v", m>>20, err)
 	}
+	checkSampleTree(t, Scan(), p.Pid(), mib)
 	stopT(t, p, syscall.SIGKILL, 0)
 	if _, err := TreeRSS(p.Pid()); err == nil {
 		t.Error("TreeRSS of a reaped process succeeded")
+	}
+	if _, ok := Scan().Tree(p.Pid()); ok {
+		t.Error("Sample.Tree of a reaped process: ok")
 	}
 }
 

@@ -55,14 +55,23 @@ type Row struct {
 
 // WriteTable prints rows as a Markdown table.
 func WriteTable(w io.Writer, rows []Row) {
-	fmt.Fprintln(w, "| metric | eco | PM2 | ratio | target | met? |")
-	fmt.Fprintln(w, "|---|---:|---:|---|---|---|")
-	for _, r := range rows {
-		cells := []string{r.Metric, r.Eco, r.PM2, r.Ratio, r.Target, r.Met}
+	cells := make([][]string, len(rows))
+	for i, r := range rows {
+		cells[i] = []string{r.Metric, r.Eco, r.PM2, r.Ratio, r.Target, r.Met}
+	}
+	WriteMarkdown(w, "| metric | eco | PM2 | ratio | target | met? |\n|---|---:|---:|---|---|---|", cells)
+}
+
+// WriteMarkdown prints a Markdown table: head (the header and alignment lines), then one line
+// per row, with any '|' in a cell escaped.
+func WriteMarkdown(w io.Writer, head string, rows [][]string) {
+	fmt.Fprintln(w, head)
+	for _, cells := range rows {
+		esc := make([]string, len(cells))
 		for i, c := range cells {
-			cells[i] = strings.ReplaceAll(c, "|", `\|`)
+			esc[i] = strings.ReplaceAll(c, "|", `\|`)
 		}
-		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+		fmt.Fprintf(w, "| %s |\n", strings.Join(esc, " | "))
 	}
 }
 
