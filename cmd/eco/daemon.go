@@ -195,7 +195,7 @@ func (c *cli) newInnerDaemonCmd() *cobra.Command {
 
 func (c *cli) newUpgradeCmd() *cobra.Command {
 	var binary string
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "upgrade",
 		Short: "Hand the running daemon over to a new eco binary, without stopping any app",
 		Long: `Replace the running daemon with the eco binary given by --binary (this eco's own
@@ -247,6 +247,8 @@ goes back to the old one.`,
 			}
 		},
 	}
+	cmd.Flags().StringVar(&binary, "binary", "", "the eco binary to hand over to (default: this eco's executable)")
+	return cmd
 }
 
 func (c *cli) newKillCmd() *cobra.Command {

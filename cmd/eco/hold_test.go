@@ -44,7 +44,7 @@ func TestCLI_HoldsAProjectWhoseStartCrashedTheDaemon(t *testing.T) {
 	}
 
 	// A daemon that carries out the saved state, killed before the app settles.
-	daemon := exec.Command(os.Args[0], "daemon", "--foreground")
+	daemon := exec.Command(os.Args[0], "daemon", "--foreground", "--no-keeper")
 	daemon.Env = os.Environ()
 	daemon.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := daemon.Start(); err != nil {
