@@ -40,6 +40,8 @@ type adoptee struct {
 type adoptions struct {
 	mu    sync.Mutex
 	byApp map[string]map[int]*adoptee
+	// marks are those of every adoptee that had a slot at first; read-only.
+	marks map[string]bool
 }
 
 // loadAdoptions lists what a previous daemon left under the keeper: the records of its
@@ -87,6 +89,12 @@ func loadAdoptions(home string, k *keeperLink) (*adoptions, []*adoptee, error) {
 			strays = append(strays, old)
 		}
 		slots[rec.Index] = ad
+	}
+	a.marks = map[string]bool{}
+	for _, slots := range a.byApp {
+		for _, ad := range slots {
+			a.marks[ad.rec.Mark] = true
+		}
 	}
 	for _, c := range live {
 		strays = append(strays, &adoptee{rec: pidRecord{Pid: c.Pid, Start: c.StartTime, Mark: c.Tag}, alive: true})
@@ -141,16 +149,6 @@ func (a *adoptions) rest() []*adoptee {
 		delete(a.byApp, app)
 	}
 	return out
-}
-
-// has reports whether app has adoptees left.
-func (a *adoptions) has(app string) bool {
-	if a == nil {
-		return false
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return len(a.byApp[app]) > 0
 }
 
 // endAdoptee ends a process no slot takes over (its app is gone, scaled down, or it lost its
@@ -316,14 +314,35 @@ func (d *Daemon) keeperPid() int {
 	return d.keeper.c.KeeperPid()
 }
 
-// adoptsLocked reports whether an app of project has a process to adopt.
-func (d *Daemon) adoptsLocked(project string) bool {
-	ps := d.state.Projects[project]
-	if ps == nil {
-		return false
+// releaseServing lifts the hold that a previous daemon's start-up marker puts on a project
+// whose instances it had started and that were ready and still run: that daemon did not die of
+// starting them (a SIGKILL, an upgrade), and ending them would lose what it ran. A project none
+// of whose instances got ready stays held.
+func (a *adoptions) releaseServing(h *holds, state *savedState, log *slog.Logger) {
+	if a == nil || h == nil {
+		return
 	}
-	for _, a := range ps.Config.Apps {
-		if d.adoptions.has(a.Name) {
+	for p, why := range h.held {
+		ps := state.Projects[p]
+		if ps == nil || why != heldReason {
+			continue
+		}
+		for _, app := range ps.Config.Apps {
+			if a.serving(app.Name) {
+				delete(h.held, p)
+				log.Info("not holding a project whose instances were serving; adopting them", "project", p)
+				break
+			}
+		}
+	}
+}
+
+// serving reports whether an adoptee of app runs and was ready.
+func (a *adoptions) serving(app string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, ad := range a.byApp[app] {
+		if ad.alive && ad.rec.Ready {
 			return true
 		}
 	}
@@ -333,17 +352,15 @@ func (d *Daemon) adoptsLocked(project string) bool {
 // endStraysLocked ends, once the runners took their adoptees, the processes no slot takes,
 // and drops the descriptors nothing will claim.
 func (d *Daemon) endStraysLocked(strays []*adoptee) {
-	if d.keeper == nil {
+	if d.keeper == nil || d.adoptions == nil {
 		return
 	}
 	strays = append(strays, d.adoptions.rest()...)
-	marks := map[string]bool{}
-	for _, r := range d.apps {
-		r.mu.Lock()
-		for _, ad := range r.adopt {
-			marks[ad.rec.Mark] = true
-		}
-		r.mu.Unlock()
+	// The runners' instances take their adoptees' descriptors in their own goroutines, maybe
+	// later: what is kept is what no stray has.
+	stray := map[string]bool{}
+	for _, ad := range strays {
+		stray[ad.rec.Mark] = true
 	}
 	d.keeper.dropUnclaimed(func(name string) bool {
 		kind, rest, _ := strings.Cut(name, ":")
@@ -351,7 +368,7 @@ func (d *Daemon) endStraysLocked(strays []*adoptee) {
 			app, _, _ := strings.Cut(rest, ":")
 			return d.apps[app] != nil
 		}
-		return marks[rest]
+		return d.adoptions.marks[rest] && !stray[rest]
 	})
 	for _, ad := range strays {
 		d.goLocked(func() { endAdoptee(ad, d.keeper, d.opts.Home, d.log) })

@@ -154,6 +154,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopKeeper()
+	d.adoptions.releaseServing(holds, state, d.log)
 	if d.keeper == nil {
 		if n := endLeftovers(d.opts.Home, 5*time.Second, d.log); n > 0 {
 			d.log.Warn("ended instances a previous daemon left running", "count", n)
@@ -172,9 +173,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for p := range state.Projects {
 		if holds.isHeld(p) {
 			d.log.Warn("holding a project instead of starting it", "project", p, "reason", holds.held[p])
-		} else if !d.adoptsLocked(p) {
-			// A project whose instances are adopted ran under the previous daemon: a
-			// daemon killed while adopting it does not make it suspect.
+		} else {
 			starting = append(starting, p)
 		}
 	}

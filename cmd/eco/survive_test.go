@@ -92,6 +92,12 @@ func surviveSetup(t *testing.T) (home string, port int, chattyLog string) {
 	port = ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	chattyLog = filepath.Join(dir, "chatty.out.log")
+	t.Cleanup(func() {
+		if t.Failed() {
+			log, _ := os.ReadFile(filepath.Join(home, "daemon.log"))
+			t.Logf("daemon.log:\n%s", log)
+		}
+	})
 	src := fmt.Sprintf(`project = "survive"
 app "web" {
   command   = [%[1]q]
