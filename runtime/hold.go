@@ -37,6 +37,9 @@ type startMarker struct {
 	Pid      int               `json:"pid"`
 	Starting []string          `json:"starting,omitempty"`
 	Held     map[string]string `json:"held,omitempty"`
+	// Adopted are projects a daemon adopted instead of holding (adopt.go), until they settle:
+	// a second death while starting them holds them.
+	Adopted []string `json:"adopted,omitempty"`
 }
 
 // holds is what the daemon knows of marked and held projects; guarded by Daemon.mu.
@@ -44,13 +47,17 @@ type holds struct {
 	path     string
 	starting map[string]time.Time
 	held     map[string]string
+	// adopted are the projects adopted instead of held, until they settle; wasAdopted those
+	// the previous daemon had adopted so.
+	adopted, wasAdopted map[string]bool
 }
 
 // loadHolds reads the marker a previous daemon left: the projects it was starting when it died
 // become held, and those it held stay held (if they are still in state). A saved project that
 // does not pass the checks (saved by an older eco, or edited by hand) is held too.
 func loadHolds(home string, state *savedState) (*holds, error) {
-	h := &holds{path: startingPath(home), starting: map[string]time.Time{}, held: map[string]string{}}
+	h := &holds{path: startingPath(home), starting: map[string]time.Time{}, held: map[string]string{},
+		adopted: map[string]bool{}, wasAdopted: map[string]bool{}}
 	for p, ps := range state.Projects {
 		if why := checkSaved(ps); why != "" {
 			h.held[p] = why
@@ -70,6 +77,9 @@ func loadHolds(home string, state *savedState) (*holds, error) {
 			h.held[p] = heldReason
 		}
 		return h, nil
+	}
+	for _, p := range m.Adopted {
+		h.wasAdopted[p] = true
 	}
 	for _, p := range m.Starting {
 		if state.Projects[p] != nil && h.held[p] == "" {
@@ -108,7 +118,7 @@ func (h *holds) isHeld(project string) bool {
 
 // write saves the marker, or removes it when nothing is starting or held.
 func (h *holds) write() error {
-	if len(h.starting) == 0 && len(h.held) == 0 {
+	if len(h.starting) == 0 && len(h.held) == 0 && len(h.adopted) == 0 {
 		if err := os.Remove(h.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
@@ -118,6 +128,10 @@ func (h *holds) write() error {
 	for p := range h.starting {
 		m.Starting = append(m.Starting, p)
 	}
+	for p := range h.adopted {
+		m.Adopted = append(m.Adopted, p)
+	}
+	sort.Strings(m.Adopted)
 	sort.Strings(m.Starting)
 	b, err := json.Marshal(m)
 	if err != nil {
@@ -195,6 +209,7 @@ func (d *Daemon) settleMarks(ctx context.Context) {
 		case <-ctx.Done():
 			d.mu.Lock()
 			clear(d.holds.starting)
+			clear(d.holds.adopted)
 			if err := d.holds.write(); err != nil {
 				d.log.Error("cannot remove the start-up marker", "path", d.holds.path, "err", err)
 			}
@@ -235,6 +250,7 @@ func (d *Daemon) settleMarks(ctx context.Context) {
 			gone := !found && (d.state.Projects[p] == nil || time.Since(since) > time.Second)
 			if done || gone || time.Since(since) > markGrace {
 				delete(d.holds.starting, p)
+				delete(d.holds.adopted, p)
 				changed = true
 			}
 		}

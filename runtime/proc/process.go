@@ -46,8 +46,8 @@ type Spec struct {
 	// its tree is found by its mark (MarkVar) alone.
 	NoCgroup bool
 	// Spawner, when set, starts the process instead of os/exec, as another process's child
-	// (the keeper's; see spawn.go). Stdout and Stderr must then be files or nil, and the
-	// process gets no cgroup: its mark finds its tree.
+	// (the keeper's; see spawn.go). Stdout and Stderr must then be files or nil; the process
+	// is moved into its cgroup right after it started, not cloned into it.
 	Spawner Spawner
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -62,9 +63,29 @@ func (p *Process) spawn(spec Spec, path string, env []string, files []*os.File, 
 	}
 	p.pid, p.start = pid, start
 	p.log = log.With("pid", pid)
+	if parent := cgroupParent(log); parent != "" && !spec.NoCgroup {
+		p.cg = moveToCgroup(parent, "eco-"+p.mark, pid, log)
+	}
 	p.begin()
 	p.log.Debug("process spawned", "path", path)
 	return nil
+}
+
+// moveToCgroup makes a cgroup for a process spawned by another and moves it there, right after
+// its start: what it forked before that is found by its mark. nil when that fails.
+func moveToCgroup(parent, name string, pid int, log *slog.Logger) *cgroup {
+	cg, fd, err := makeCgroup(parent, name)
+	if err != nil {
+		log.Debug("no cgroup for the spawned process", "err", err)
+		return nil
+	}
+	unix.Close(fd)
+	if err := os.WriteFile(filepath.Join(cg.dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+		log.Debug("cannot move the spawned process into its cgroup", "err", err)
+		_ = cg.remove()
+		return nil
+	}
+	return cg
 }
 
 // Adoption is a running process that another daemon started, to be supervised again.
@@ -125,6 +146,15 @@ func Adopt(a Adoption, log *slog.Logger) (*Process, error) {
 		p.notify, p.notifyPath = uc, a.NotifyPath
 	}
 	p.reportWait = a.ReportWait
+	if a.Mark != "" {
+		// The cgroup the previous daemon moved it into, if any.
+		if parent, err := cgroupProbe(); err == nil && parent != "" {
+			dir := filepath.Join(parent, "eco-"+a.Mark)
+			if _, err := os.Stat(filepath.Join(dir, "cgroup.procs")); err == nil {
+				p.cg = &cgroup{dir: dir}
+			}
+		}
+	}
 	p.begin()
 	p.log.Debug("process adopted")
 	return p, nil
