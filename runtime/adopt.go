@@ -232,6 +232,7 @@ func (in *instance) adoptProcess(spec *ecosystem.App, ad *adoptee) (process, err
 		closeFiles(outR, errR)
 		out = nil
 	} else {
+		out.mark = rec.Mark
 		out.start(in.deps.outputs)
 		in.out = out
 	}

@@ -330,6 +330,7 @@ func (in *instance) launch(spec *ecosystem.App) (process, error) {
 		rec.Start, rec.Mark, rec.NotifyPath = real.StartTime(), real.Mark(), real.NotifySocket()
 		rec.Out, rec.Err, rec.IPC = in.keep(real, out)
 	}
+	out.mark = rec.Mark
 	out.start(in.deps.outputs)
 	in.out = out
 	if real != nil {
