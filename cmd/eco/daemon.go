@@ -171,7 +171,9 @@ func (c *cli) runKeeper(ctx context.Context, detached bool) error {
 		DaemonArgv: argv,
 		DaemonEnv:  append(os.Environ(), "ECO_HOME="+h),
 		Stdout:     os.Stdout, Stderr: os.Stderr,
-		Log: log,
+		// A stop (SIGTERM, systemd) waits for the daemon to stop every app.
+		StopGrace: 2 * time.Minute,
+		Log:       log,
 	})
 }
 
