@@ -315,42 +315,6 @@ func (d *Daemon) keeperPid() int {
 	return d.keeper.c.KeeperPid()
 }
 
-// releaseServing lifts the hold that a previous daemon's start-up marker puts on a project
-// whose instances it had started and that still run: that daemon may have died of something
-// else than starting them (a SIGKILL), and ending them would lose what they run. If the next
-// daemon dies too before the project settles, the project is held after all.
-func (a *adoptions) releaseServing(h *holds, state *savedState, log *slog.Logger) {
-	if a == nil || h == nil {
-		return
-	}
-	for p, why := range h.held {
-		ps := state.Projects[p]
-		if ps == nil || why != heldReason || h.wasAdopted[p] {
-			continue
-		}
-		for _, app := range ps.Config.Apps {
-			if a.serving(app.Name) {
-				delete(h.held, p)
-				h.adopted[p] = true
-				log.Info("not holding a project whose instances run; adopting them", "project", p)
-				break
-			}
-		}
-	}
-}
-
-// serving reports whether an adoptee of app runs.
-func (a *adoptions) serving(app string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, ad := range a.byApp[app] {
-		if ad.alive {
-			return true
-		}
-	}
-	return false
-}
-
 // endStraysLocked ends, once the runners took their adoptees, the processes no slot takes,
 // and drops the descriptors nothing will claim.
 func (d *Daemon) endStraysLocked(strays []*adoptee) {

@@ -154,7 +154,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopKeeper()
-	d.adoptions.releaseServing(holds, state, d.log)
 	if d.keeper == nil {
 		if n := endLeftovers(d.opts.Home, 5*time.Second, d.log); n > 0 {
 			d.log.Warn("ended instances a previous daemon left running", "count", n)

@@ -494,6 +494,7 @@ func TestDaemon_RestartRevivesErrored(t *testing.T) {
 	h := startDaemon(t)
 	crash := h.app("crash", "crash", 1, nil)
 	crash.MaxRestarts = 0
+	crash.MinUptime = ecosystem.Duration(time.Hour) // every crash is unstable, however slow the machine
 	h.apply("c", crash)
 	crashes := func() int {
 		m, _ := filepath.Glob(filepath.Join(h.out, "*.crashed"))

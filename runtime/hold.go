@@ -18,8 +18,14 @@ import (
 // die again on the same configuration each time the next command starts a daemon. So while a
 // project's apps are being started, ECO_HOME/starting.json names it; the mark goes when the
 // project's apps have settled, after markGrace, or at a clean shutdown. A daemon that finds a
-// mark left by a dead one (it holds the home's lock, so the writer is dead) holds those
-// projects: their apps are listed, not started, until eco apply or eco start tries again.
+// mark left by a dead one (it holds the home's lock, so the writer is dead) starts such a
+// project once more, since one death may have another cause (the OOM killer, an admin's kill -9,
+// the keeper restarting a killed daemon); a project that saw holdAfter daemons die while it was
+// being started is held: its apps are listed, not started, until eco apply or eco start tries
+// again.
+
+// holdAfter is how many daemons may die in a row while starting a project before it is held.
+const holdAfter = 2
 
 // markGrace is how long a project stays marked when its apps do not settle.
 const markGrace = 30 * time.Second
@@ -28,7 +34,7 @@ const markGrace = 30 * time.Second
 const markInterval = 200 * time.Millisecond
 
 // heldReason is what eco ls shows of a held app.
-const heldReason = "held: the previous daemon crashed while starting this project; eco apply or eco start to try again"
+const heldReason = "held: the daemon crashed twice in a row while starting this project; eco apply or eco start to try again"
 
 func startingPath(home string) string { return filepath.Join(home, "starting.json") }
 
@@ -37,9 +43,8 @@ type startMarker struct {
 	Pid      int               `json:"pid"`
 	Starting []string          `json:"starting,omitempty"`
 	Held     map[string]string `json:"held,omitempty"`
-	// Adopted are projects a daemon adopted instead of holding (adopt.go), until they settle:
-	// a second death while starting them holds them.
-	Adopted []string `json:"adopted,omitempty"`
+	// Deaths counts, for each project being started, the daemons that died starting it.
+	Deaths map[string]int `json:"deaths,omitempty"`
 }
 
 // holds is what the daemon knows of marked and held projects; guarded by Daemon.mu.
@@ -47,17 +52,15 @@ type holds struct {
 	path     string
 	starting map[string]time.Time
 	held     map[string]string
-	// adopted are the projects adopted instead of held, until they settle; wasAdopted those
-	// the previous daemon had adopted so.
-	adopted, wasAdopted map[string]bool
+	// deaths counts the daemons that died while starting a project, until it settles.
+	deaths map[string]int
 }
 
 // loadHolds reads the marker a previous daemon left: the projects it was starting when it died
 // become held, and those it held stay held (if they are still in state). A saved project that
 // does not pass the checks (saved by an older eco, or edited by hand) is held too.
 func loadHolds(home string, state *savedState) (*holds, error) {
-	h := &holds{path: startingPath(home), starting: map[string]time.Time{}, held: map[string]string{},
-		adopted: map[string]bool{}, wasAdopted: map[string]bool{}}
+	h := &holds{path: startingPath(home), starting: map[string]time.Time{}, held: map[string]string{}, deaths: map[string]int{}}
 	for p, ps := range state.Projects {
 		if why := checkSaved(ps); why != "" {
 			h.held[p] = why
@@ -78,12 +81,13 @@ func loadHolds(home string, state *savedState) (*holds, error) {
 		}
 		return h, nil
 	}
-	for _, p := range m.Adopted {
-		h.wasAdopted[p] = true
-	}
 	for _, p := range m.Starting {
-		if state.Projects[p] != nil && h.held[p] == "" {
+		if state.Projects[p] == nil || h.held[p] != "" {
+			continue
+		}
+		if h.deaths[p] = m.Deaths[p] + 1; h.deaths[p] >= holdAfter {
 			h.held[p] = heldReason
+			delete(h.deaths, p)
 		}
 	}
 	for p, why := range m.Held {
@@ -118,20 +122,19 @@ func (h *holds) isHeld(project string) bool {
 
 // write saves the marker, or removes it when nothing is starting or held.
 func (h *holds) write() error {
-	if len(h.starting) == 0 && len(h.held) == 0 && len(h.adopted) == 0 {
+	if len(h.starting) == 0 && len(h.held) == 0 {
 		if err := os.Remove(h.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 		return nil
 	}
-	m := startMarker{Pid: os.Getpid(), Held: h.held}
+	m := startMarker{Pid: os.Getpid(), Held: h.held, Deaths: map[string]int{}}
 	for p := range h.starting {
 		m.Starting = append(m.Starting, p)
+		if n := h.deaths[p]; n > 0 {
+			m.Deaths[p] = n
+		}
 	}
-	for p := range h.adopted {
-		m.Adopted = append(m.Adopted, p)
-	}
-	sort.Strings(m.Adopted)
 	sort.Strings(m.Starting)
 	b, err := json.Marshal(m)
 	if err != nil {
@@ -209,7 +212,6 @@ func (d *Daemon) settleMarks(ctx context.Context) {
 		case <-ctx.Done():
 			d.mu.Lock()
 			clear(d.holds.starting)
-			clear(d.holds.adopted)
 			if err := d.holds.write(); err != nil {
 				d.log.Error("cannot remove the start-up marker", "path", d.holds.path, "err", err)
 			}
@@ -250,7 +252,7 @@ func (d *Daemon) settleMarks(ctx context.Context) {
 			gone := !found && (d.state.Projects[p] == nil || time.Since(since) > time.Second)
 			if done || gone || time.Since(since) > markGrace {
 				delete(d.holds.starting, p)
-				delete(d.holds.adopted, p)
+				delete(d.holds.deaths, p)
 				changed = true
 			}
 		}

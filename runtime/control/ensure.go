@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -35,7 +36,7 @@ func EnsureDaemon(ctx context.Context, home, exe string, args []string) (started
 		return false, err
 	}
 	c := NewClient(home)
-	if _, _, err := ping(ctx, c, startTimeout); err == nil {
+	if _, err := pingSettled(ctx, c); err == nil {
 		return false, nil
 	} else if !errors.Is(err, ErrNoDaemon) {
 		return false, fmt.Errorf("ping the daemon: %w", err)
@@ -174,6 +175,41 @@ func waitKeeper(ctx context.Context, c *Client, k int) (bool, error) {
 		case <-time.After(backoff):
 		}
 	}
+}
+
+// dyingWait bounds how long EnsureDaemon waits for a daemon that is dying to let go of its socket.
+const dyingWait = 2 * time.Second
+
+// pingSettled pings the daemon; a connection that is reset or cut is a daemon that is dying
+// (its socket still accepts until its last thread has exited: a SIGKILLed daemon's main thread
+// is already a zombie then), so it pings again until the socket refuses (ErrNoDaemon), a daemon
+// answers, or dyingWait passes.
+func pingSettled(ctx context.Context, c *Client) (int, error) {
+	deadline := time.Now().Add(dyingWait)
+	for backoff := 2 * time.Millisecond; ; backoff = min(2*backoff, 100*time.Millisecond) {
+		pid, _, err := ping(ctx, c, startTimeout)
+		if err == nil || !dying(err) || time.Now().After(deadline) {
+			return pid, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// dying reports whether err is a connection that the daemon's end cut (reset, closed before
+// answering) rather than an answer, a refusal or a timeout.
+func dying(err error) bool {
+	var api *APIError
+	var ne net.Error
+	switch {
+	case errors.As(err, &api), errors.Is(err, ErrNoDaemon), errors.Is(err, context.Canceled),
+		errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return false
+	}
+	return true
 }
 
 // waitExit reaps the child pid once it exits, or gives up when ctx ends.
