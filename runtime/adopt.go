@@ -134,6 +134,23 @@ func (a *adoptions) take(app string, count int) map[int]*adoptee {
 	return out
 }
 
+// covers reports whether every instance of apps has a running adoptee.
+func (a *adoptions) covers(apps []ecosystem.App) bool {
+	if a == nil {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, app := range apps {
+		for i := range app.Instances {
+			if ad := a.byApp[app.Name][i]; ad == nil || !ad.alive {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // rest removes and returns every adoptee left.
 func (a *adoptions) rest() []*adoptee {
 	if a == nil {

@@ -172,7 +172,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for p := range state.Projects {
 		if holds.isHeld(p) {
 			d.log.Warn("holding a project instead of starting it", "project", p, "reason", holds.held[p])
-		} else {
+		} else if !d.adoptions.covers(d.desiredApps(p)) {
+			// A project whose every instance is adopted running starts nothing: a death
+			// now says nothing about it.
 			starting = append(starting, p)
 		}
 	}
