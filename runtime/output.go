@@ -339,7 +339,9 @@ func (c *capture) flush() {
 	if c.peek != nil {
 		defer func() {
 			if err := c.peek.commit(); err != nil {
+				// The ledger stays: the next reader finds the batch written and skips it.
 				c.o.log.Warn("cannot consume the output written", "app", c.o.app, "instance", c.o.index, "err", err)
+				return
 			}
 			if raw != nil {
 				c.ledger.done()

@@ -207,28 +207,30 @@ func (p *peekReader) commit() error {
 	return nil
 }
 
-// consume reads k bytes from the pipe and drops them.
+// consume reads k bytes from the pipe and drops them. They are there (tee saw them), so it
+// does not wait for the poller, whose deadline (a handover) must not stop it halfway.
 func (p *peekReader) consume(k int) error {
 	var b [32 << 10]byte
 	var rerr error
-	err := p.rc.Read(func(fd uintptr) bool {
+	err := p.rc.Control(func(fd uintptr) {
 		for k > 0 {
 			m, err := unix.Read(int(fd), b[:min(k, len(b))])
 			switch {
 			case err == unix.EINTR:
 				continue
 			case err == unix.EAGAIN:
-				return false
+				// Not there after all: wait for it without the poller.
+				_, _ = unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 100)
+				continue
 			case err != nil:
 				rerr = err
-				return true
+				return
 			case m == 0:
 				rerr = io.ErrUnexpectedEOF
-				return true
+				return
 			}
 			k -= m
 		}
-		return true
 	})
 	return errors.Join(err, rerr)
 }

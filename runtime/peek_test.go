@@ -191,3 +191,42 @@ func TestPeek_LedgerSkipsAWrittenBatch(t *testing.T) {
 		q.close()
 	}
 }
+
+// TestPeek_CommitAfterHandoverDeadline: a handover sets a read deadline on the pipe while a
+// batch is being written; its commit still consumes it (else the next daemon writes it again),
+// and the next Read says the reads stopped.
+func TestPeek_CommitAfterHandoverDeadline(t *testing.T) {
+	r, w := peekPipe(t)
+	held := dupFile(t, r)
+	if _, err := w.WriteString("x=1\nx=2\n"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := newPeekReader(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	if got := readSome(t, p); got != "x=1\nx=2\n" {
+		t.Fatalf("read %q", got)
+	}
+	if err := r.SetReadDeadline(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.commit(); err != nil {
+		t.Fatalf("commit after the deadline: %v", err)
+	}
+	if _, err := p.Read(make([]byte, 10)); err != errPeekStopped || !p.stopped {
+		t.Fatalf("Read after the deadline: %v, want errPeekStopped", err)
+	}
+	if _, err := w.WriteString("x=3\n"); err != nil {
+		t.Fatal(err)
+	}
+	q, err := newPeekReader(held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.close()
+	if got := readSome(t, q); got != "x=3\n" {
+		t.Fatalf("the next daemon read %q, want only what came after the commit", got)
+	}
+}
