@@ -75,7 +75,7 @@ func (c *cli) newDaemonCmd() *cobra.Command {
 	var foreground, detached, noKeeper bool
 	cmd := &cobra.Command{
 		Use:   "daemon",
-		Short: "Start the eco daemon (--foreground to run it in this process, for systemd)",
+		Short: "Start the eco daemon and its keeper (--foreground to run them from this process, for systemd)",
 		Long: `The daemon runs the applied configurations and serves the control socket
 ECO_HOME/eco.sock (ECO_HOME defaults to ~/.eco). Commands start it in the background
 when none runs; "eco daemon --foreground" runs it in this process instead, logging to
@@ -256,8 +256,8 @@ goes back to the old one.`,
 func (c *cli) newKillCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "kill",
-		Short: "Stop every app and the daemon (the next command brings them back)",
-		Long: `Stop every app, then the daemon. The applied configurations stay saved in
+		Short: "Stop every app, the daemon and its keeper (the next command brings them back)",
+		Long: `Stop every app, then the daemon and its keeper. The applied configurations stay saved in
 ECO_HOME/state.json, so the next eco command starts the daemon again and it runs the
 same apps (use "eco delete all" first to forget them).`,
 		Args: cobra.NoArgs,
