@@ -155,6 +155,15 @@ func (c *cli) runKeeper(ctx context.Context, detached bool) error {
 		return err
 	}
 	defer unlock()
+	// A daemon that runs without a keeper holds the home: the keeper's would fail on its lock
+	// again and again.
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	var p runtime.Ping
+	err = control.NewClient(h).Do(pctx, "GET", "/v1/ping", nil, &p)
+	cancel()
+	if err == nil {
+		return fmt.Errorf("an eco daemon (pid %d) already runs on %s without a keeper; stop it first (eco kill)", p.Pid, h)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find the eco executable: %w", err)

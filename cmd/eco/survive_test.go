@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -477,5 +478,33 @@ func TestSurvive_KillLeavesNothing(t *testing.T) {
 			cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
 			t.Errorf("pid %d (%q) runs after eco kill", pid, bytes.ReplaceAll(cmd, []byte{0}, []byte{' '}))
 		}
+	}
+}
+
+// TestKeeper_RefusesAHomeWithADaemonAlone: a keeper does not start on a home whose daemon runs
+// without one (its own daemon would fail on the lock again and again), and says why.
+func TestKeeper_RefusesAHomeWithADaemonAlone(t *testing.T) {
+	home := ecoHome(t)
+	alone := exec.Command(os.Args[0], "daemon", "--foreground", "--no-keeper")
+	alone.Env = os.Environ()
+	alone.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := alone.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = alone.Process.Signal(syscall.SIGTERM)
+		_ = alone.Wait()
+	})
+	cl := control.NewClient(home)
+	waitFor(t, "the daemon to answer", func() bool {
+		p, err := ping(cl)
+		return err == nil && p.Pid == alone.Process.Pid && p.Keeper == 0
+	})
+	_, stderr, code := runEco(t, "daemon", "--foreground")
+	if code == 0 || !strings.Contains(stderr, "without a keeper") {
+		t.Fatalf("keeper on a home with a daemon alone: exit %d, %s", code, stderr)
+	}
+	if _, _, code := runEco(t, "daemon", "upgrade"); code == 0 {
+		t.Fatal("upgrade of a daemon without a keeper succeeded")
 	}
 }
