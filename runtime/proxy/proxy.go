@@ -9,6 +9,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -237,7 +238,7 @@ type deadliner interface {
 // it started and returns nil. It never closes the listener; when the listener
 // cannot take a deadline (it is not a TCP or unix listener), Run closes it as
 // the only way to unblock Accept. Run returns an error when Accept fails for good (the caller
-// closed the listener). Calls to Run must not overlap.
+// closed the listener, or a process sharing the socket shut it down). Calls to Run must not overlap.
 func (p *Proxy) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -290,7 +291,9 @@ func (p *Proxy) acceptLoop(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if errors.Is(err, net.ErrClosed) {
+			// EINVAL: the socket does not listen any more (another process sharing it
+			// shut it down); it never will again.
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.EINVAL) {
 				return fmt.Errorf("proxy accept: %w", err)
 			}
 			// Out of file descriptors and the like: back off as net/http does.
@@ -312,4 +315,11 @@ func (p *Proxy) acceptLoop(ctx context.Context) error {
 			p.serve(ctx, c)
 		}()
 	}
+}
+
+// Mode returns how new connections pick their backend now.
+func (p *Proxy) Mode() Mode {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.mode
 }
