@@ -36,6 +36,16 @@ type harness struct {
 	out  string
 	cl   *control.Client
 	stop func()
+	// inDaemon runs the proxies in the daemon instead of in proxy processes.
+	inDaemon bool
+}
+
+// proxyCmd is the daemon's proxy command: this binary as a proxy process, unless inDaemon.
+func (h *harness) proxyCmd() []string {
+	if h.inDaemon {
+		return nil
+	}
+	return []string{os.Args[0], ProxyArg}
 }
 
 // shortTempDir is a temporary folder with a short path: unix socket paths hold 108 bytes.
@@ -60,7 +70,8 @@ func startDaemon(t *testing.T) *harness {
 func (h *harness) start() {
 	t := h.t
 	ctx, cancel := context.WithCancel(context.Background())
-	d := New(Options{Home: h.home, Version: "test", Log: slog.New(slog.DiscardHandler), Shim: []string{os.Args[0], ShimArg}})
+	d := New(Options{Home: h.home, Version: "test", Log: slog.New(slog.DiscardHandler), Shim: []string{os.Args[0], ShimArg},
+		Proxy: h.proxyCmd()})
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 	h.cl = control.NewClient(h.home)
