@@ -36,14 +36,14 @@ type harness struct {
 	out  string
 	cl   *control.Client
 	stop func()
-	// inDaemon runs the proxies in the daemon instead of in proxy processes.
-	inDaemon bool
+	// proxy, if set, is the daemon's proxy command instead of this binary as a proxy process.
+	proxy []string
 }
 
-// proxyCmd is the daemon's proxy command: this binary as a proxy process, unless inDaemon.
+// proxyCmd is the daemon's proxy command.
 func (h *harness) proxyCmd() []string {
-	if h.inDaemon {
-		return nil
+	if h.proxy != nil {
+		return h.proxy
 	}
 	return []string{os.Args[0], ProxyArg}
 }

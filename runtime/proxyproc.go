@@ -344,7 +344,7 @@ func (p *procProxy) replay(ctx context.Context) {
 }
 
 // run supervises the process until ctx ends, replacing it when it dies, then stops it: drain
-// for up to grace, exit. The port's socket is shut down if the process cannot be stopped.
+// for up to grace, exit.
 func (p *procProxy) run(ctx context.Context, grace time.Duration) {
 	defer p.ln.Close()
 	backoff := time.Duration(0)
@@ -409,8 +409,8 @@ func (p *procProxy) reconnect(ctx context.Context) bool {
 }
 
 // stop ends the process: over its socket (drain for up to grace, then exit); if it does not
-// answer, by shutting the public socket down (its accept fails for good and it exits) and at
-// last SIGKILL.
+// answer, with SIGTERM, then SIGKILL, each to the pid it started with only. The public socket
+// is left alone: it may serve on (the app's balance changed to kernel).
 func (p *procProxy) stop(grace time.Duration) {
 	p.mu.Lock()
 	cl := p.cl
@@ -425,22 +425,20 @@ func (p *procProxy) stop(grace time.Duration) {
 			p.log.Warn("proxy process did not stop when asked", "err", err)
 		}
 	}
-	if p.waitGone(5 * time.Second) {
-		return
-	}
-	if raw, err := p.ln.SyscallConn(); err == nil {
-		raw.Control(func(fd uintptr) { _ = unix.Shutdown(int(fd), unix.SHUT_RDWR) })
-	}
-	if p.waitGone(5 * time.Second) {
-		return
-	}
-	p.mu.Lock()
-	pid, start := p.pid, p.start
-	p.mu.Unlock()
-	if s, err := proc.StartTime(pid); err == nil && s == start && pid > 1 {
-		p.log.Warn("killing the proxy process", "pid", pid)
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-		p.waitGone(5 * time.Second)
+	for _, sig := range []syscall.Signal{0, syscall.SIGTERM, syscall.SIGKILL} {
+		if sig != 0 {
+			p.mu.Lock()
+			pid, start := p.pid, p.start
+			p.mu.Unlock()
+			if s, err := proc.StartTime(pid); err != nil || s != start || pid <= 1 {
+				return
+			}
+			p.log.Warn("signalling the proxy process", "pid", pid, "signal", sig)
+			_ = syscall.Kill(pid, sig)
+		}
+		if p.waitGone(5 * time.Second) {
+			return
+		}
 	}
 }
 

@@ -88,6 +88,7 @@ func startController(t *testing.T, home, app string, mode proxy.Mode, backends m
 	cmd.Env = append(os.Environ(), "ECO_TEST_HELPER=proxyctl", "ECO_HOME="+home, "APP="+app, "OUT="+out,
 		"MODE="+string(mode), "BACKENDS="+strings.Join(list, ","))
 	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -120,10 +121,11 @@ func startController(t *testing.T, home, app string, mode proxy.Mode, backends m
 	return c
 }
 
-// kill SIGKILLs the controller and waits until it is gone.
+// kill SIGKILLs the controller's process group, as a signal to a daemon's group would, and
+// waits until the controller is gone.
 func (c *ctlRun) kill(t *testing.T) {
 	t.Helper()
-	if err := c.cmd.Process.Kill(); err != nil {
+	if err := syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	gone(t, c.cmd.Process.Pid)
@@ -555,6 +557,27 @@ func TestBalance_ProxyProcessKilled(t *testing.T) {
 		if !slices.Contains(pids, pid) {
 			t.Errorf("answer from %d, not an instance %v", pid, pids)
 		}
+	}
+	// The daemon shutting down (eco kill) stops it.
+	h.stop()
+	gone(t, next.Pid)
+}
+
+// TestBalance_ProxyProcessCannotStart: when the proxy process cannot start, the daemon runs the
+// proxy itself, and the cluster serves.
+func TestBalance_ProxyProcessCannotStart(t *testing.T) {
+	h := &harness{t: t, home: shortTempDir(t), out: t.TempDir(), proxy: []string{filepath.Join(t.TempDir(), "no-such-eco")}}
+	h.start()
+	app := proxied(h, "web", 2, ecosystem.RoundRobin)
+	h.apply("shop", app)
+	pids := h.online("web", 2)
+	for range 4 {
+		if pid, err := getNew(app.Port); err != nil || !slices.Contains(pids, pid) {
+			t.Fatalf("answer %d, %v", pid, err)
+		}
+	}
+	if _, err := os.Lstat(proxySocketPath(h.home, "web", app.Port)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a proxy process socket exists: %v", err)
 	}
 }
 
