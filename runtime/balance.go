@@ -23,6 +23,16 @@ import (
 // ready when wait_ready) until it is told to stop: then it drains, taking no new connection,
 // for up to kill_timeout before the stop signal. A crashed instance is out at once.
 
+// backendSet is what an instance behind the proxy needs of it: the in-process *proxy.Proxy, or
+// a proxy process's procProxy.
+type backendSet interface {
+	Add(key, addr string)
+	Drain(key string) <-chan struct{}
+	Remove(key string)
+	Stats() []proxy.BackendStats
+	SetMode(m proxy.Mode)
+}
+
 // balancer is one running proxy of an app's public port: a proxy process's procProxy, or, when
 // the daemon has no proxy command or the process cannot start, an in-process *proxy.Proxy.
 type balancer struct {

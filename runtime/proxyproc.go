@@ -33,16 +33,6 @@ import (
 // with the app (eco stop, eco delete, eco kill); a daemon that starts and finds one for an app it
 // does not run stops it (sweepProxies).
 
-// backendSet is what an instance behind the proxy needs of it: the in-process *proxy.Proxy, or
-// a proxy process's procProxy.
-type backendSet interface {
-	Add(key, addr string)
-	Drain(key string) <-chan struct{}
-	Remove(key string)
-	Stats() []proxy.BackendStats
-	SetMode(m proxy.Mode)
-}
-
 // ProxyArg is the hidden first argument that makes eco run as a proxy process:
 // eco __proxy --socket PATH --mode MODE --app NAME, with the listening socket as fd 3.
 const ProxyArg = "__proxy"
