@@ -178,7 +178,8 @@ type load struct {
 	wg             sync.WaitGroup
 	mu             sync.Mutex
 	errs           []string
-	byPid          map[int]int64
+	byPid          map[int]int64 // answers by pid of requests started in this epoch
+	epoch          int
 	keepAliveRenew int // a kept-alive client opens a new connection after this many requests
 }
 
@@ -197,8 +198,11 @@ func startLoad(t *testing.T, port int) *load {
 					return
 				default:
 				}
+				l.mu.Lock()
+				epoch := l.epoch
+				l.mu.Unlock()
 				pid, err := getPid(&c, url)
-				l.record(pid, err)
+				l.record(epoch, pid, err)
 				if keepAlive && n%l.keepAliveRenew == 0 {
 					tr.CloseIdleConnections()
 				}
@@ -225,11 +229,13 @@ func getPid(c *http.Client, url string) (int, error) {
 	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
 
-func (l *load) record(pid int, err error) {
+func (l *load) record(epoch, pid int, err error) {
 	if err == nil {
 		l.ok.Add(1)
 		l.mu.Lock()
-		l.byPid[pid]++
+		if epoch == l.epoch {
+			l.byPid[pid]++
+		}
 		l.mu.Unlock()
 		return
 	}
@@ -260,12 +266,14 @@ func (l *load) end() {
 	l.wg.Wait()
 }
 
-// pidsSince returns how many answers each pid gave, and resets the counts.
+// pidsSince returns how many answers each pid gave to the requests started since the last
+// call, and starts counting anew.
 func (l *load) pidsSince() map[int]int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := l.byPid
 	l.byPid = map[int]int64{}
+	l.epoch++
 	return out
 }
 
