@@ -37,8 +37,12 @@ import (
 // eco __proxy --socket PATH --mode MODE --app NAME, with the listening socket as fd 3.
 const ProxyArg = "__proxy"
 
-// ctlTimeout bounds one control request to a proxy process.
-const ctlTimeout = 2 * time.Second
+// ctlTimeout bounds one control request to a proxy process; statsTimeout bounds a Stats, which
+// eco ls waits for with the app's lock held.
+const (
+	ctlTimeout   = 2 * time.Second
+	statsTimeout = 250 * time.Millisecond
+)
 
 // RunProxyProcess runs a proxy process (eco __proxy): args are what follows ProxyArg. It serves
 // until told to stop, until SIGTERM or SIGINT, or until its listening socket is shut down.
@@ -109,16 +113,16 @@ func newProcProxy(home, app string, port int, argv []string, ln *os.File, mode p
 		log: log.With("app", app, "port", port), mode: mode, want: map[string]wantBackend{}}
 }
 
-// call runs one request on the current process with the control timeout; without one it does
+// call runs one request on the current process within timeout; without a process it does
 // nothing: run replays the request's effect when a process answers again.
-func (p *procProxy) call(what string, f func(ctx context.Context, cl *proxy.Client) error) {
+func (p *procProxy) call(what string, timeout time.Duration, f func(ctx context.Context, cl *proxy.Client) error) {
 	p.mu.Lock()
 	cl := p.cl
 	p.mu.Unlock()
 	if cl == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), ctlTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := f(ctx, cl); err != nil && !errors.Is(err, proxy.ErrClosed) {
 		p.log.Warn("proxy process: "+what+" failed", "err", err)
@@ -129,7 +133,7 @@ func (p *procProxy) Add(key, addr string) {
 	p.mu.Lock()
 	p.want[key] = wantBackend{addr: addr}
 	p.mu.Unlock()
-	p.call("add", func(ctx context.Context, cl *proxy.Client) error { return cl.Add(ctx, key, addr) })
+	p.call("add", ctlTimeout, func(ctx context.Context, cl *proxy.Client) error { return cl.Add(ctx, key, addr) })
 }
 
 func (p *procProxy) Drain(key string) <-chan struct{} {
@@ -157,7 +161,7 @@ func (p *procProxy) Remove(key string) {
 	p.mu.Lock()
 	delete(p.want, key)
 	p.mu.Unlock()
-	p.call("remove", func(ctx context.Context, cl *proxy.Client) error { return cl.Remove(ctx, key) })
+	p.call("remove", ctlTimeout, func(ctx context.Context, cl *proxy.Client) error { return cl.Remove(ctx, key) })
 }
 
 func (p *procProxy) SetMode(m proxy.Mode) {
@@ -166,16 +170,16 @@ func (p *procProxy) SetMode(m proxy.Mode) {
 	p.mode = m
 	p.mu.Unlock()
 	if !same {
-		p.call("set mode", func(ctx context.Context, cl *proxy.Client) error { return cl.SetMode(ctx, m) })
+		p.call("set mode", ctlTimeout, func(ctx context.Context, cl *proxy.Client) error { return cl.SetMode(ctx, m) })
 	}
 }
 
-// Stats asks the process; without an answer, it reports the backends asked for, with no
+// Stats asks the process; without a prompt answer, it reports the backends asked for, with no
 // counters.
 func (p *procProxy) Stats() []proxy.BackendStats {
 	var out []proxy.BackendStats
 	var err error
-	p.call("stats", func(ctx context.Context, cl *proxy.Client) error {
+	p.call("stats", statsTimeout, func(ctx context.Context, cl *proxy.Client) error {
 		out, err = cl.Stats(ctx)
 		return err
 	})
