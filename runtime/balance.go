@@ -133,20 +133,11 @@ func (r *appRunner) adoptProxy(ctx context.Context, wg *sync.WaitGroup, spec *ec
 	if running {
 		return
 	}
-	pp, f := adoptProcProxy(r.deps.home, spec.Name, spec.Port, r.deps.proxyCmd, r.deps.log)
+	pp, f := adoptProcProxy(ctx, r.deps.home, spec.Name, spec.Port, r.deps.proxyCmd, spec.KillTimeout.D(), r.deps.log)
 	if pp == nil {
 		return
 	}
 	pp.SetMode(proxy.Mode(spec.Balance))
-	dup, err := dupFile(f)
-	if err != nil {
-		r.deps.log.Error("cannot keep the adopted proxy's socket", "app", spec.Name, "err", err)
-		pp.ln = nil
-		pp.stop(0)
-		f.Close()
-		return
-	}
-	pp.ln = dup
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.listeners[spec.Port] == nil {

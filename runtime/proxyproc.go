@@ -464,18 +464,21 @@ func (p *procProxy) waitGone(limit time.Duration) bool {
 }
 
 // adoptProcProxy takes over the proxy process already serving app's port, if one answers on its
-// socket: it returns the process's listening socket, for the port's listener, and the proxy,
-// with the backends whose instance still runs; the others are removed. It returns nil when no
-// process answers (and removes a stale socket file).
-func adoptProcProxy(home, app string, port int, argv []string, log *slog.Logger) (*procProxy, *os.File) {
+// socket: it returns the proxy, with the backends whose instance still runs (the others are
+// removed), and the process's listening socket, for the port's listener (the proxy has its own
+// duplicate). A process of another protocol version or binary (eco was upgraded) is replaced:
+// a new one starts on the same socket, then the old one drains for up to grace and exits; both
+// accept meanwhile, so no connection is refused. It returns nil when no process answers (and
+// removes a stale socket file).
+func adoptProcProxy(ctx context.Context, home, app string, port int, argv []string, grace time.Duration, log *slog.Logger) (*procProxy, *os.File) {
 	sock := proxySocketPath(home, app, port)
 	if _, err := os.Lstat(sock); err != nil {
 		return nil, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), ctlTimeout)
+	cctx, cancel := context.WithTimeout(ctx, ctlTimeout)
 	defer cancel()
 	p := newProcProxy(home, app, port, argv, nil, "", log)
-	cl, st, err := proxy.Dial(ctx, sock, p.logRecord)
+	cl, st, err := proxy.Dial(cctx, sock, p.logRecord)
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
 			removeStaleSocket(sock)
@@ -489,25 +492,82 @@ func adoptProcProxy(home, app string, port int, argv []string, log *slog.Logger)
 		cl.Close()
 		return nil, nil
 	}
-	ln, err := proxy.FetchListener(ctx, sock)
+	ln, err := proxy.FetchListener(cctx, sock)
+	var dup *os.File
+	if err == nil {
+		if dup, err = dupFile(ln); err != nil {
+			ln.Close()
+		}
+	}
 	if err != nil {
 		log.Warn("cannot take over the proxy process of a previous daemon", "app", app, "port", port, "err", err)
 		cl.Close()
 		return nil, nil
 	}
 	start, _ := proc.StartTime(st.Pid)
-	p.ln, p.cl, p.pid, p.start, p.mode = ln, cl, st.Pid, start, st.Mode
+	p.ln, p.pid, p.start, p.mode = dup, st.Pid, start, st.Mode
 	for _, b := range st.Backends {
-		if !backendAlive(b.Key) {
-			rctx, rcancel := context.WithTimeout(context.Background(), ctlTimeout)
+		if backendAlive(b.Key) {
+			p.want[b.Key] = wantBackend{addr: b.Addr, draining: b.Draining}
+		}
+	}
+	if why := staleProxy(st, argv); why != "" {
+		log.Info("replacing the proxy process of a previous daemon", "app", app, "port", port, "pid", st.Pid, "why", why)
+		old := &procProxy{log: p.log, cl: cl, pid: st.Pid, start: start}
+		p.pid, p.start = 0, 0
+		// The new process takes the control socket's path; the old one goes on serving, and
+		// is still reached through cl, until it is stopped.
+		os.Remove(sock)
+		if err := p.spawn(ctx); err != nil {
+			log.Error("cannot start a new proxy process; stopping the old one", "app", app, "err", err)
+		} else {
+			p.replay(ctx)
+		}
+		old.stop(grace)
+		if p.pidNow() == 0 {
+			dup.Close()
+			ln.Close()
+			return nil, nil
+		}
+		return p, ln
+	}
+	p.cl = cl
+	for _, b := range st.Backends {
+		if _, ok := p.want[b.Key]; !ok {
+			rctx, rcancel := context.WithTimeout(ctx, ctlTimeout)
 			_ = cl.Remove(rctx, b.Key)
 			rcancel()
-			continue
 		}
-		p.want[b.Key] = wantBackend{addr: b.Addr, draining: b.Draining}
 	}
 	log.Info("took over the proxy process of a previous daemon", "app", app, "port", port, "pid", st.Pid, "backends", len(p.want))
 	return p, ln
+}
+
+// staleProxy says why a proxy process must be replaced rather than taken over: it speaks
+// another version of the protocol, or runs another binary than argv's (or one since replaced
+// on disk, as an upgrade does); "" when it is current.
+func staleProxy(st proxy.State, argv []string) string {
+	if st.V != proxy.WireVersion {
+		return fmt.Sprintf("protocol version %d, not %d", st.V, proxy.WireVersion)
+	}
+	if len(argv) == 0 {
+		return ""
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", st.Pid))
+	if err != nil {
+		return "" // not ours to read: keep it
+	}
+	if strings.HasSuffix(exe, " (deleted)") {
+		return "its binary was replaced"
+	}
+	want, err := filepath.EvalSymlinks(argv[0])
+	if err == nil {
+		want, err = filepath.Abs(want)
+	}
+	if err == nil && want != exe {
+		return "it runs " + exe + ", not " + want
+	}
+	return ""
 }
 
 // backendAlive reports whether the instance behind a backend key ("web[0]#<pid>") still runs.

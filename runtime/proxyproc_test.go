@@ -30,7 +30,8 @@ import (
 )
 
 // proxyController is the proxyctl helper: it stands for a daemon. It binds a public port on
-// 127.0.0.1, starts a proxy process for app $APP in $ECO_HOME on it, adds the backends of
+// 127.0.0.1, starts a proxy process for app $APP in $ECO_HOME on it (this binary, or
+// $PROXY_EXE), adds the backends of
 // $BACKENDS ("key=addr,..."), writes "<port> <proxy pid>" to $OUT/ctl.ready and waits to be
 // killed.
 func proxyController() int {
@@ -48,7 +49,11 @@ func proxyController() int {
 	port := ln.Addr().(*net.TCPAddr).Port
 	home := os.Getenv("ECO_HOME")
 	os.MkdirAll(runDir(home), 0o700)
-	p := newProcProxy(home, os.Getenv("APP"), port, []string{os.Args[0], ProxyArg}, f,
+	exe := os.Args[0]
+	if e := os.Getenv("PROXY_EXE"); e != "" {
+		exe = e
+	}
+	p := newProcProxy(home, os.Getenv("APP"), port, []string{exe, ProxyArg}, f,
 		proxy.Mode(os.Getenv("MODE")), slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	if err := p.spawn(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -77,7 +82,7 @@ type ctlRun struct {
 
 // startController runs proxyctl for app in home with backends, and ends it and its proxy
 // process in t.Cleanup.
-func startController(t *testing.T, home, app string, mode proxy.Mode, backends map[string]string) *ctlRun {
+func startController(t *testing.T, home, app string, mode proxy.Mode, backends map[string]string, env ...string) *ctlRun {
 	t.Helper()
 	out := t.TempDir()
 	var list []string
@@ -85,8 +90,8 @@ func startController(t *testing.T, home, app string, mode proxy.Mode, backends m
 		list = append(list, k+"="+v)
 	}
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), "ECO_TEST_HELPER=proxyctl", "ECO_HOME="+home, "APP="+app, "OUT="+out,
-		"MODE="+string(mode), "BACKENDS="+strings.Join(list, ","))
+	cmd.Env = append(append(os.Environ(), "ECO_TEST_HELPER=proxyctl", "ECO_HOME="+home, "APP="+app, "OUT="+out,
+		"MODE="+string(mode), "BACKENDS="+strings.Join(list, ",")), env...)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -301,7 +306,7 @@ func TestProxyProcess_ControllerKilled(t *testing.T) {
 			l.more(t, 40, "with no controller")
 
 			// A new controller, as a new daemon does (ensurePort -> adoptProxy).
-			pp, f := adoptProcProxy(home, "web", ctl.port, []string{os.Args[0], ProxyArg}, slog.New(slog.DiscardHandler))
+			pp, f := adoptProcProxy(context.Background(), home, "web", ctl.port, []string{os.Args[0], ProxyArg}, 5*time.Second, slog.New(slog.DiscardHandler))
 			if pp == nil {
 				t.Fatal("the proxy process was not taken over")
 			}
@@ -327,11 +332,6 @@ func TestProxyProcess_ControllerKilled(t *testing.T) {
 			if !slices.Equal(keys, wantKeys) {
 				t.Fatalf("backends after the takeover = %v, want %v", keys, wantKeys)
 			}
-			dup, err := dupFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pp.ln = dup
 			ctx, cancel := context.WithCancel(context.Background())
 			supervised := make(chan struct{})
 			go func() {
@@ -393,6 +393,73 @@ func TestProxyProcess_ControllerKilled(t *testing.T) {
 	}
 }
 
+// TestProxyProcess_ReplacedAfterUpgrade: a new controller that finds the proxy process running
+// a binary since replaced on disk (eco was upgraded) starts a new one on the same socket and
+// stops the old one: under load, no request fails, the backends are the same.
+func TestProxyProcess_ReplacedAfterUpgrade(t *testing.T) {
+	home := shortTempDir(t)
+	exe := filepath.Join(shortTempDir(t), "eco")
+	copyExe := func(to string) {
+		b, err := os.ReadFile(os.Args[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyExe(exe)
+	backends := startServe(t, 2)
+	ctl := startController(t, home, "web", proxy.RoundRobin, backends, "PROXY_EXE="+exe)
+	l := startLoad(t, ctl.port)
+	l.more(t, 40, "with the first controller")
+	ctl.kill(t)
+	// The upgrade: a new binary renamed over the old one.
+	copyExe(exe + ".new")
+	if err := os.Rename(exe+".new", exe); err != nil {
+		t.Fatal(err)
+	}
+	l.more(t, 40, "with no controller")
+
+	pp, f := adoptProcProxy(context.Background(), home, "web", ctl.port, []string{exe, ProxyArg}, 5*time.Second, slog.New(slog.DiscardHandler))
+	if pp == nil {
+		t.Fatal("no proxy after the takeover")
+	}
+	defer f.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	supervised := make(chan struct{})
+	go func() {
+		defer close(supervised)
+		pp.run(ctx, 5*time.Second)
+	}()
+	defer func() {
+		cancel()
+		<-supervised
+	}()
+	next := pp.pidNow()
+	if next == ctl.proxyPid || next == 0 {
+		t.Fatalf("the proxy process was not replaced: pid %d", next)
+	}
+	gone(t, ctl.proxyPid)
+	l.more(t, 40, "with the new proxy process")
+	st := pp.Stats()
+	if len(st) != 2 {
+		t.Errorf("backends of the new process: %+v", st)
+	}
+	for _, b := range st {
+		if backends[b.Key] != b.Addr || b.Total == 0 {
+			t.Errorf("backend %+v: not one of %v, or no connection", b, backends)
+		}
+	}
+	l.end()
+	if l.failed.Load() != 0 || l.refused.Load() != 0 {
+		t.Errorf("%d requests failed (%d refused) of %d: %v", l.failed.Load(), l.refused.Load(), l.ok.Load()+l.failed.Load(), l.errs)
+	}
+	cancel()
+	<-supervised
+	gone(t, next)
+}
+
 // TestProxyProcess_PeerCheck: the control socket refuses another user, even when its file
 // and folder let them connect, and lines no client would send leave the process serving.
 func TestProxyProcess_PeerCheck(t *testing.T) {
@@ -408,7 +475,7 @@ func TestProxyProcess_PeerCheck(t *testing.T) {
 	}
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	r := bufio.NewReader(c)
-	for _, line := range []string{"\x00\x01garbage", `{"v":1,"id":1,"op":"stop","grace_ms":"soon"}`, `{"v":99,"op":"stop"}`, `{"v":1,"id":2,"op":"remove"}`, `{}`} {
+	for _, line := range []string{"\x00\x01garbage", `{"v":1,"id":1,"op":"stop","grace_ms":"soon"}`, `{"v":99,"id":3,"op":"stats"}`, `{"v":1,"id":2,"op":"remove"}`, `{}`} {
 		fmt.Fprintln(c, line)
 		got, err := r.ReadString('\n')
 		if err != nil || !strings.Contains(got, `"err"`) {

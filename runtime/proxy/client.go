@@ -50,7 +50,7 @@ func Dial(ctx context.Context, sock string, onLog func(rec json.RawMessage)) (*C
 		c.Close()
 		return nil, State{}, err
 	}
-	return c, State{Pid: r.Pid, App: r.App, Port: r.Port, Mode: r.Mode, Backends: r.Backends}, nil
+	return c, State{V: r.V, Pid: r.Pid, App: r.App, Port: r.Port, Mode: r.Mode, Backends: r.Backends}, nil
 }
 
 // Done is closed when the connection has ended: the process exited, or Close was called.

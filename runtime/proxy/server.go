@@ -50,6 +50,13 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if err != nil {
 		return err
 	}
+	// The file is removed at the end only if it is still this one: a newer process may have
+	// taken the path over (an upgrade).
+	ours, err := os.Lstat(o.Socket)
+	if err != nil {
+		ctl.Close()
+		return fmt.Errorf("control socket: %w", err)
+	}
 	ln, sock := o.Listener, o.Socket
 	s := &server{ln: ln, app: o.App, conns: map[*ctlConn]struct{}{}, stop: make(chan time.Duration, 1)}
 	w := io.Writer(logSink{s})
@@ -69,6 +76,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	select {
 	case <-ctx.Done():
 	case grace := <-s.stop:
+		// Nothing new from here: another process sharing the socket (a replacement) takes
+		// the connections still to come; those open here get up to grace to end.
+		s.p.StopAccepting()
 		s.drainAll(ctx, grace)
 	case err := <-runErr:
 		runErr <- err
@@ -78,7 +88,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	cancelRun()
 	<-runErr
 	ctl.Close()
-	removeIfSocket(sock)
+	if now, err := os.Lstat(sock); err == nil && os.SameFile(ours, now) {
+		os.Remove(sock)
+	}
 	s.closeConns()
 	s.wg.Wait()
 	return result
@@ -233,7 +245,7 @@ func (cc *ctlConn) read(ctx context.Context) {
 			cc.send(reply{Err: fmt.Sprintf("bad request: %v", err)}, true)
 			continue
 		}
-		if req.V != WireVersion {
+		if req.V != WireVersion && req.Op != "hello" && req.Op != "stop" && req.Op != "listener" {
 			cc.send(reply{ID: req.ID, Err: fmt.Sprintf("protocol version %d is not spoken here (%d is)", req.V, WireVersion)}, true)
 			continue
 		}
@@ -383,18 +395,12 @@ func listenControl(sock string) (*net.UnixListener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	ln.SetUnlinkOnClose(false) // removeIfSocket does it, and only while the file is a socket
+	ln.SetUnlinkOnClose(false) // Serve does it, and only while the file is its own
 	if err := os.Chmod(sock, 0o600); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	return ln, nil
-}
-
-func removeIfSocket(path string) {
-	if fi, err := os.Lstat(path); err == nil && fi.Mode().Type() == fs.ModeSocket {
-		os.Remove(path)
-	}
 }
 
 // peerUID is the uid of c's peer when it connected.

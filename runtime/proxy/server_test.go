@@ -294,3 +294,45 @@ func TestFetchListener(t *testing.T) {
 		t.Errorf("listener at %s, want %s", ln.Addr(), s.addr)
 	}
 }
+
+// TestProxy_StopAccepting: a proxy that stops accepting leaves the connections to come to
+// another proxy sharing its socket, and its open connections go on.
+func TestProxy_StopAccepting(t *testing.T) {
+	b1, b2 := startBackend(t, "b1"), startBackend(t, "b2")
+	p1 := startProxy(t, RoundRobin, nil)
+	p1.add(b1)
+	old := connect(t, p1.addr)
+
+	f, err := p1.ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln2, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln2.Close()
+	p2 := New(ln2, RoundRobin, nil)
+	p2.Add("b2", b2.addr())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p2.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	p1.StopAccepting()
+	for range 10 {
+		c := connect(t, p1.addr)
+		if c.name != "b2" {
+			t.Fatalf("a new connection reached %s after StopAccepting", c.name)
+		}
+		c.Close()
+	}
+	old.Write([]byte("still\n"))
+	if got := old.line(t); got != "still" {
+		t.Errorf("the open connection answered %q", got)
+	}
+}

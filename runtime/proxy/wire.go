@@ -7,7 +7,7 @@ import "encoding/json"
 //
 // Each request is one line, {"v":1,"id":N,"op":OP,...}, answered by one line {"id":N,"ok":...}:
 //
-//	hello   logs               -> pid, app, port, mode, backends (with their counters): the state a new
+//	hello   logs               -> v, pid, app, port, mode, backends (with their counters): the state a new
 //	                              controller takes over
 //	add     key addr           -> Add
 //	drain   key                -> drained true when nothing is left to wait for; otherwise an
@@ -16,11 +16,14 @@ import "encoding/json"
 //	remove  key                -> Remove
 //	mode    mode               -> SetMode
 //	stats                      -> backends
-//	stop    grace_ms           -> answered at once; the process then drains every backend for
-//	                              up to grace_ms, stops accepting and exits, which closes every
-//	                              control connection
+//	stop    grace_ms           -> answered at once; the process then stops accepting, drains
+//	                              every backend for up to grace_ms and exits, which closes
+//	                              every control connection
 //	listener                   -> the answer carries the public listening socket as SCM_RIGHTS
 //	                              (read it with ReadMsgUnix; the connection serves nothing else)
+//
+// hello, stop and listener are answered whatever the request's version, so that a daemon of
+// another version can still take the socket over and stop the process (adoption replaces it).
 //
 // A connection that asks hello with logs true also gets the process's log records as events,
 // {"ev":"log","rec":{...slog JSON...}}, dropped when it reads too slowly. A line that is not a
@@ -64,6 +67,7 @@ type reply struct {
 
 // State is what a proxy process reports to a controller that says hello.
 type State struct {
+	V        int // the protocol version the process speaks
 	Pid      int
 	App      string
 	Port     int // the public listener's
