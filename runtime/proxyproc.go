@@ -207,6 +207,9 @@ func (p *procProxy) spawn(ctx context.Context) error {
 	if len(p.argv) == 0 {
 		return errors.New("no proxy command")
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	p.mu.Lock()
 	mode := p.mode
 	p.mu.Unlock()
@@ -332,6 +335,16 @@ func (p *procProxy) replay(ctx context.Context) {
 		cctx, cancel := context.WithTimeout(ctx, ctlTimeout)
 		if err := cl.Add(cctx, k, w.addr); err != nil {
 			p.log.Warn("proxy process: add failed", "backend", k, "err", err)
+		}
+		// An instance that left meanwhile asked the new process already; ask again.
+		p.mu.Lock()
+		now, still := p.want[k]
+		p.mu.Unlock()
+		switch {
+		case !still:
+			_ = cl.Remove(cctx, k)
+		case now.draining:
+			_, _ = cl.Drain(cctx, k)
 		}
 		cancel()
 	}
