@@ -113,7 +113,7 @@ ECO_HOME.`,
 			}
 			return runtime.New(runtime.Options{
 				Home: h, Version: version, Log: log,
-				Shim: []string{exe, runtime.ShimArg},
+				Shim: []string{exe, runtime.ShimArg}, Proxy: []string{exe, runtime.ProxyArg},
 			}).Run(ctx)
 		},
 	}
