@@ -296,6 +296,7 @@ func (r *appRunner) ensurePort(ctx context.Context, wg *sync.WaitGroup, spec *ec
 		r.setListenErr(nil)
 		return nil
 	}
+	r.adoptProxy(ctx, wg, spec) // a previous daemon's proxy process, with the port's socket
 	err := r.listen(spec.Port)
 	if err == nil && usesProxy(spec) {
 		err = r.ensureProxy(ctx, wg, spec)

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/eco-pm/eco/ecosystem"
 	"github.com/eco-pm/eco/runtime/preload"
 	"github.com/eco-pm/eco/runtime/proxy"
@@ -21,9 +23,20 @@ import (
 // ready when wait_ready) until it is told to stop: then it drains, taking no new connection,
 // for up to kill_timeout before the stop signal. A crashed instance is out at once.
 
-// balancer is one running proxy of an app's public port.
+// backendSet is what an instance behind the proxy needs of it: the in-process *proxy.Proxy, or
+// a proxy process's procProxy.
+type backendSet interface {
+	Add(key, addr string)
+	Drain(key string) <-chan struct{}
+	Remove(key string)
+	Stats() []proxy.BackendStats
+	SetMode(m proxy.Mode)
+}
+
+// balancer is one running proxy of an app's public port: a proxy process's procProxy, or, when
+// the daemon has no proxy command or the process cannot start, an in-process *proxy.Proxy.
 type balancer struct {
-	p      *proxy.Proxy
+	p      backendSet
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -37,37 +50,122 @@ func usesProxy(spec *ecosystem.App) bool {
 // must be bound (listen).
 func (r *appRunner) ensureProxy(ctx context.Context, wg *sync.WaitGroup, spec *ecosystem.App) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if b := r.proxies[spec.Port]; b != nil {
+		r.mu.Unlock()
 		b.p.SetMode(proxy.Mode(spec.Balance))
 		return nil
 	}
 	f := r.listeners[spec.Port]
+	r.mu.Unlock()
 	if f == nil {
 		return fmt.Errorf("port %d is not bound", spec.Port)
 	}
-	ln, err := net.FileListener(f)
-	if err != nil {
-		return fmt.Errorf("proxy port %d: %w", spec.Port, err)
+	log := r.deps.log.With("app", spec.Name)
+	var b *balancer
+	if len(r.deps.proxyCmd) > 0 {
+		var err error
+		if b, err = r.startProcProxy(ctx, wg, spec, f); err != nil {
+			log.Error("cannot start the proxy process; the daemon runs the proxy itself", "port", spec.Port, "err", err)
+		}
 	}
-	p := proxy.New(ln, proxy.Mode(spec.Balance), r.deps.log.With("app", spec.Name))
-	pctx, cancel := context.WithCancel(ctx)
-	b := &balancer{p: p, cancel: cancel, done: make(chan struct{})}
+	if b == nil {
+		ln, err := net.FileListener(f)
+		if err != nil {
+			return fmt.Errorf("proxy port %d: %w", spec.Port, err)
+		}
+		p := proxy.New(ln, proxy.Mode(spec.Balance), log)
+		pctx, cancel := context.WithCancel(ctx)
+		b = &balancer{p: p, cancel: cancel, done: make(chan struct{})}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(b.done)
+			defer ln.Close()
+			if err := p.Run(pctx); err != nil {
+				log.Error("the proxy stopped", "port", spec.Port, "err", err)
+			}
+		}()
+	}
+	r.mu.Lock()
 	r.proxies[spec.Port] = b
+	r.mu.Unlock()
+	return nil
+}
+
+// startProcProxy starts a proxy process on the port's socket f; wg owns its supervisor.
+func (r *appRunner) startProcProxy(ctx context.Context, wg *sync.WaitGroup, spec *ecosystem.App, f *os.File) (*balancer, error) {
+	dup, err := dupFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("proxy port %d: %w", spec.Port, err)
+	}
+	pp := newProcProxy(r.deps.home, spec.Name, spec.Port, r.deps.proxyCmd, dup, proxy.Mode(spec.Balance), r.deps.log)
+	if err := pp.spawn(ctx); err != nil {
+		dup.Close()
+		return nil, err
+	}
+	return r.superviseLocked(ctx, wg, pp, spec.KillTimeout.D()), nil
+}
+
+// superviseLocked runs pp's supervisor, owned by wg, and returns its balancer. It needs no
+// lock; the name says that it may be called with r.mu held.
+func (r *appRunner) superviseLocked(ctx context.Context, wg *sync.WaitGroup, pp *procProxy, grace time.Duration) *balancer {
+	pctx, cancel := context.WithCancel(ctx)
+	b := &balancer{p: pp, cancel: cancel, done: make(chan struct{})}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		defer close(b.done)
-		defer ln.Close()
-		if err := p.Run(pctx); err != nil {
-			r.deps.log.Error("the proxy stopped", "app", spec.Name, "port", spec.Port, "err", err)
-		}
+		pp.run(pctx, grace)
 	}()
-	return nil
+	return b
+}
+
+// adoptProxy takes over the proxy process a previous daemon left serving spec's port, with its
+// listening socket: the port then stays bound, and its backends keep serving, without a
+// connection refused. It does nothing when the port's proxy runs or no process answers.
+func (r *appRunner) adoptProxy(ctx context.Context, wg *sync.WaitGroup, spec *ecosystem.App) {
+	if !usesProxy(spec) || len(r.deps.proxyCmd) == 0 {
+		return
+	}
+	r.mu.Lock()
+	running := r.proxies[spec.Port] != nil
+	r.mu.Unlock()
+	if running {
+		return
+	}
+	pp, f := adoptProcProxy(ctx, r.deps.home, spec.Name, spec.Port, r.deps.proxyCmd, spec.KillTimeout.D(), r.deps.log)
+	if pp == nil {
+		return
+	}
+	pp.SetMode(proxy.Mode(spec.Balance))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.listeners[spec.Port] == nil {
+		r.listeners[spec.Port] = f
+	} else {
+		f.Close() // the same socket, already received another way
+	}
+	r.proxies[spec.Port] = r.superviseLocked(ctx, wg, pp, spec.KillTimeout.D())
+}
+
+// dupFile returns a duplicate of f that the caller closes on its own.
+func dupFile(f *os.File) (*os.File, error) {
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("dup %s: %w", f.Name(), err)
+	}
+	fd := -1
+	if cerr := raw.Control(func(s uintptr) { fd, err = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dup %s: %w", f.Name(), err)
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
 }
 
 // backendForLocked returns the proxy an instance of spec joins, or nil.
-func (r *appRunner) backendForLocked(spec *ecosystem.App) *proxy.Proxy {
+func (r *appRunner) backendForLocked(spec *ecosystem.App) backendSet {
 	if !usesProxy(spec) {
 		return nil
 	}

@@ -36,6 +36,10 @@ type Options struct {
 	// Shim is the command that runs an app with LISTEN_PID set to its own pid (eco __shim);
 	// without one, kernel-balanced apps get LISTEN_FDS but no LISTEN_PID.
 	Shim []string
+	// Proxy is the command that runs a proxy process (eco __proxy), which serves a proxied
+	// cluster's port apart from the daemon, so that it outlives it; without one, the daemon
+	// runs the proxies itself.
+	Proxy []string
 	// LogLevel is the least level written to ECO_HOME/daemon.log (and to Log).
 	LogLevel slog.Level
 	// Exit ends the process after a handover to a new daemon (eco daemon upgrade); os.Exit
@@ -149,6 +153,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	sweepProxies(d.opts.Home, state, d.log)
 	strays, stopKeeper, err := d.connectKeeper()
 	if err != nil {
 		return err
@@ -301,7 +306,7 @@ func (d *Daemon) goLocked(f func()) bool {
 
 // deps are what instances need from the daemon.
 func (d *Daemon) deps() instanceDeps {
-	return instanceDeps{home: d.opts.Home, baseEnv: d.opts.Env, log: d.log, now: time.Now, shim: d.opts.Shim,
+	return instanceDeps{home: d.opts.Home, baseEnv: d.opts.Env, log: d.log, now: time.Now, shim: d.opts.Shim, proxyCmd: d.opts.Proxy,
 		files: d.files, hub: d.hub, outputs: &d.outputs, preload: d.preload, sockets: &d.sockets,
 		launches: d.launches, sampledRSS: d.usage.sampledRSS, keeper: d.keeper, captures: d.captures}
 }

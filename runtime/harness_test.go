@@ -36,6 +36,16 @@ type harness struct {
 	out  string
 	cl   *control.Client
 	stop func()
+	// proxy, if set, is the daemon's proxy command instead of this binary as a proxy process.
+	proxy []string
+}
+
+// proxyCmd is the daemon's proxy command.
+func (h *harness) proxyCmd() []string {
+	if h.proxy != nil {
+		return h.proxy
+	}
+	return []string{os.Args[0], ProxyArg}
 }
 
 // shortTempDir is a temporary folder with a short path: unix socket paths hold 108 bytes.
@@ -60,7 +70,8 @@ func startDaemon(t *testing.T) *harness {
 func (h *harness) start() {
 	t := h.t
 	ctx, cancel := context.WithCancel(context.Background())
-	d := New(Options{Home: h.home, Version: "test", Log: slog.New(slog.DiscardHandler), Shim: []string{os.Args[0], ShimArg}})
+	d := New(Options{Home: h.home, Version: "test", Log: slog.New(slog.DiscardHandler), Shim: []string{os.Args[0], ShimArg},
+		Proxy: h.proxyCmd()})
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 	h.cl = control.NewClient(h.home)

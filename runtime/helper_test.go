@@ -35,14 +35,24 @@ import (
 //	             stderr as fast as it can (TAG, default its instance), then a line of LONG bytes
 //	             to stderr, then PARTIAL to stdout with no newline, then exits with EXIT.
 //	chatter      writes "chatter <pid> <n>" to stdout every 10ms until SIGINT or SIGTERM.
+//	proxyctl     acts as a daemon controlling a proxy process (proxyproc_test.go).
+//	ctlpeer      says hello on a proxy process's control socket $SOCK and prints the outcome.
 //
 // With LISTEN_FDS=1, serve also answers HTTP on fd 3 with its pid; behind eco's proxy
 // (ECO_BACKEND_PORT set), on 127.0.0.1:$PORT, unless NO_LISTEN is set. The binary is the
-// socket-activation shim too, when its first argument is ShimArg.
+// socket-activation shim too, when its first argument is ShimArg, and a proxy process when it
+// is ProxyArg.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == ShimArg {
 		fmt.Fprintln(os.Stderr, RunShim(os.Args[2:]))
 		os.Exit(127)
+	}
+	if len(os.Args) > 1 && os.Args[1] == ProxyArg {
+		if err := RunProxyProcess(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
 	if h := os.Getenv("ECO_TEST_HELPER"); h != "" {
 		os.Exit(runHelper(h))
@@ -64,6 +74,10 @@ func runHelper(name string) int {
 		select {}
 	case "flood":
 		return flood()
+	case "proxyctl":
+		return proxyController()
+	case "ctlpeer":
+		return ctlPeer()
 	case "chatter":
 		sigs := make(chan os.Signal, 1)
 		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)

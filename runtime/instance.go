@@ -49,7 +49,6 @@ import (
 	"github.com/eco-pm/eco/logs"
 	"github.com/eco-pm/eco/runtime/keeper"
 	"github.com/eco-pm/eco/runtime/proc"
-	"github.com/eco-pm/eco/runtime/proxy"
 	"github.com/eco-pm/eco/runtime/restart"
 )
 
@@ -59,8 +58,10 @@ type instanceDeps struct {
 	baseEnv []string
 	log     *slog.Logger
 	now     func() time.Time
-	// shim is the command that sets LISTEN_PID and execs the app (eco __shim).
-	shim []string
+	// shim is the command that sets LISTEN_PID and execs the app (eco __shim); proxyCmd runs
+	// a proxy process (eco __proxy; nil: proxies run in the daemon).
+	shim     []string
+	proxyCmd []string
 	// files are the open log files, hub the followers of captured lines.
 	files *logs.Files
 	hub   *logs.Hub
@@ -146,7 +147,7 @@ type instance struct {
 	// proxy balances the app's port over its instances (balance round_robin, least_conn,
 	// ip_hash; nil otherwise). The running process listens on 127.0.0.1:backendPort and is
 	// known to the proxy as backendKey while it is ready; owned by run's goroutine.
-	proxy       *proxy.Proxy
+	proxy       backendSet
 	backendPort int
 	backendKey  string
 	// backendSocket is the unix socket eco's Node preload listens on instead of the port

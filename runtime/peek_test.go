@@ -22,8 +22,8 @@ func peekPipe(t *testing.T) (r, w *os.File) {
 	return r, w
 }
 
-// dupFile is another descriptor of the same pipe end: what the keeper holds.
-func dupFile(t *testing.T, f *os.File) *os.File {
+// dupPipeEnd is another descriptor of the same pipe end: what the keeper holds.
+func dupPipeEnd(t *testing.T, f *os.File) *os.File {
 	t.Helper()
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -68,7 +68,7 @@ func readSome(t *testing.T, p *peekReader) string {
 // writing it) is still in the pipe for the next reader; a commit consumes whole lines only.
 func TestPeek_NothingConsumedUntilCommitted(t *testing.T) {
 	r, w := peekPipe(t)
-	held := dupFile(t, r) // the keeper's copy
+	held := dupPipeEnd(t, r) // the keeper's copy
 	if _, err := w.WriteString("one\ntwo\nthr"); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestPeek_LedgerSkipsAWrittenBatch(t *testing.T) {
 	for _, inFile := range []bool{true, false} {
 		dir := t.TempDir()
 		r, w := peekPipe(t)
-		held := dupFile(t, r)
+		held := dupPipeEnd(t, r)
 		if _, err := w.WriteString("a=1\na=2\n"); err != nil {
 			t.Fatal(err)
 		}
@@ -197,7 +197,7 @@ func TestPeek_LedgerSkipsAWrittenBatch(t *testing.T) {
 // and the next Read says the reads stopped.
 func TestPeek_CommitAfterHandoverDeadline(t *testing.T) {
 	r, w := peekPipe(t)
-	held := dupFile(t, r)
+	held := dupPipeEnd(t, r)
 	if _, err := w.WriteString("x=1\nx=2\n"); err != nil {
 		t.Fatal(err)
 	}

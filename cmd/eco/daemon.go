@@ -140,7 +140,7 @@ func (c *cli) runDaemon(ctx context.Context, detached bool) error {
 	}
 	return runtime.New(runtime.Options{
 		Home: h, Version: version, Log: log,
-		Shim: []string{exe, runtime.ShimArg},
+		Shim: []string{exe, runtime.ShimArg}, Proxy: []string{exe, runtime.ProxyArg},
 	}).Run(ctx)
 }
 

@@ -36,6 +36,7 @@ lives in git describes your apps, and eco makes the running processes match it.`
 	root.SetErr(stderr)
 	root.AddCommand(
 		newVersionCmd(c),
+		newProxyProcessCmd(),
 	)
 	c.addLanguageCommands(root)
 	c.addDaemonCommands(root)

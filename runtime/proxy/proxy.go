@@ -9,6 +9,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -73,9 +74,13 @@ type Proxy struct {
 	ready    []*backend // not draining, sorted by key: the rotation
 	next     int        // round-robin cursor into ready
 	added    chan struct{}
-	conns    *conn // forwarding connections, an intrusive list
-	closing  bool  // Run is cutting connections; register no more
-	waiting  int   // clients held because no backend could take them
+	quit     chan struct{} // closed by StopAccepting
+	quitOnce sync.Once
+	// accepting is closed when Run's accept loop has returned; nil before Run.
+	accepting chan struct{}
+	conns     *conn // forwarding connections, an intrusive list
+	closing   bool  // Run is cutting connections; register no more
+	waiting   int   // clients held because no backend could take them
 }
 
 // backend is one instance incarnation. It outlives Remove while connections
@@ -114,6 +119,7 @@ func New(ln net.Listener, mode Mode, log *slog.Logger) *Proxy {
 		mode:        mode,
 		backends:    make(map[string]*backend),
 		added:       make(chan struct{}),
+		quit:        make(chan struct{}),
 	}
 }
 
@@ -237,7 +243,7 @@ type deadliner interface {
 // it started and returns nil. It never closes the listener; when the listener
 // cannot take a deadline (it is not a TCP or unix listener), Run closes it as
 // the only way to unblock Accept. Run returns an error when Accept fails for good (the caller
-// closed the listener). Calls to Run must not overlap.
+// closed the listener, or a process sharing the socket shut it down). Calls to Run must not overlap.
 func (p *Proxy) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -246,16 +252,21 @@ func (p *Proxy) Run(ctx context.Context) error {
 	if p.DialTimeout <= 0 {
 		p.dialer.Timeout = DefaultDialTimeout
 	}
+	accepting := make(chan struct{})
 	p.mu.Lock()
 	p.closing = false
+	p.accepting = accepting
 	p.mu.Unlock()
 
-	// Unblock Accept when ctx ends.
+	// Unblock Accept when ctx ends or StopAccepting is called.
 	dl, canDeadline := p.ln.(deadliner)
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		<-ctx.Done()
+		select {
+		case <-ctx.Done():
+		case <-p.quit:
+		}
 		if canDeadline {
 			dl.SetDeadline(time.Unix(1, 0))
 		} else {
@@ -264,6 +275,10 @@ func (p *Proxy) Run(ctx context.Context) error {
 	}()
 
 	err := p.acceptLoop(ctx)
+	close(accepting)
+	if err == nil {
+		<-ctx.Done() // StopAccepting: the open connections go on until ctx ends
+	}
 
 	cancel()
 	<-stopped
@@ -287,10 +302,12 @@ func (p *Proxy) acceptLoop(ctx context.Context) error {
 	for {
 		c, err := p.ln.Accept()
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || p.stoppedAccepting() {
 				return nil
 			}
-			if errors.Is(err, net.ErrClosed) {
+			// EINVAL: the socket does not listen any more (another process sharing it
+			// shut it down); it never will again.
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.EINVAL) {
 				return fmt.Errorf("proxy accept: %w", err)
 			}
 			// Out of file descriptors and the like: back off as net/http does.
@@ -300,6 +317,9 @@ func (p *Proxy) acceptLoop(ctx context.Context) error {
 			select {
 			case <-t.C:
 			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-p.quit:
 				t.Stop()
 				return nil
 			}
@@ -312,4 +332,39 @@ func (p *Proxy) acceptLoop(ctx context.Context) error {
 			p.serve(ctx, c)
 		}()
 	}
+}
+
+// StopAccepting makes Run accept no new connection, for good, while the open ones go on until
+// Run's context ends. It returns once Run's accept loop has ended: a connection that comes
+// later is not accepted here. The listener is left open: another process sharing it takes
+// the connections waiting in its backlog.
+func (p *Proxy) StopAccepting() {
+	p.quitOnce.Do(func() {
+		close(p.quit)
+		if dl, ok := p.ln.(deadliner); ok {
+			dl.SetDeadline(time.Unix(1, 0))
+		}
+	})
+	p.mu.Lock()
+	accepting := p.accepting
+	p.mu.Unlock()
+	if accepting != nil {
+		<-accepting
+	}
+}
+
+func (p *Proxy) stoppedAccepting() bool {
+	select {
+	case <-p.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+// Mode returns how new connections pick their backend now.
+func (p *Proxy) Mode() Mode {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.mode
 }
