@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -42,6 +43,8 @@ type adoptions struct {
 	byApp map[string]map[int]*adoptee
 	// marks are those of every adoptee that had a slot at first; read-only.
 	marks map[string]bool
+	// sockets is the highest number of an instance's backend socket (bN.sock) in use.
+	sockets uint64
 }
 
 // loadAdoptions lists what a previous daemon left under the keeper: the records of its
@@ -66,6 +69,10 @@ func loadAdoptions(home string, k *keeperLink) (*adoptions, []*adoptee, error) {
 	a := &adoptions{byApp: map[string]map[int]*adoptee{}}
 	var strays []*adoptee
 	for _, rec := range readRecords(home) {
+		var n uint64
+		if _, err := fmt.Sscanf(filepath.Base(rec.BackendSocket), "b%d.sock", &n); err == nil {
+			a.sockets = max(a.sockets, n)
+		}
 		k := key{rec.Pid, rec.Start}
 		_, alive := live[k]
 		delete(live, k)
@@ -256,7 +263,7 @@ func (in *instance) adoptProcess(spec *ecosystem.App, ad *adoptee) (process, err
 	in.process.Store(p)
 	in.backendPort, in.backendSocket, in.backendKey, in.backendAddr = rec.BackendPort, rec.BackendSocket, "", ""
 	if in.proxy != nil {
-		in.backendAddr = fmt.Sprintf("127.0.0.1:%d", rec.BackendPort)
+		in.backendAddr = cmp.Or(rec.BackendAddr, fmt.Sprintf("127.0.0.1:%d", rec.BackendPort))
 		in.backendKey = fmt.Sprintf("%s#%d", in.name(), p.Pid())
 		in.set(func(st *InstanceStatus) { st.Backend = in.backendAddr })
 	}
@@ -321,6 +328,8 @@ func (d *Daemon) connectKeeper() (strays []*adoptee, stop func(), err error) {
 		stop()
 		return nil, nil, err
 	}
+	// New backend sockets are numbered after those of the adopted instances.
+	d.sockets.Store(d.adoptions.sockets)
 	return strays, stop, nil
 }
 

@@ -416,7 +416,7 @@ func (in *instance) recordReady() {
 	if in.deps.keeper == nil || in.rec.Pid == 0 || in.rec.Ready {
 		return
 	}
-	in.rec.Ready = true
+	in.rec.Ready, in.rec.BackendAddr = true, in.backendAddr
 	if err := recordInstance(in.deps.home, in.rec); err != nil {
 		in.deps.log.Warn("cannot record the instance", "app", in.app, "instance", in.index, "err", err)
 	}
