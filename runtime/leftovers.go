@@ -38,14 +38,14 @@ type pidRecord struct {
 	IPC        bool   `json:"ipc,omitempty"`
 	NotifyPath string `json:"notify_path,omitempty"`
 	// BackendPort and BackendSocket are where the instance listens behind the proxy.
-	BackendPort   int       `json:"backend_port,omitempty"`
-	BackendSocket string    `json:"backend_socket,omitempty"`
+	BackendPort   int    `json:"backend_port,omitempty"`
+	BackendSocket string `json:"backend_socket,omitempty"`
 	// BackendAddr is where the proxy reached the instance once it was ready (its port, or
 	// the unix socket of eco's Node preload).
-	BackendAddr string `json:"backend_addr,omitempty"`
-	Started       time.Time `json:"started,omitzero"`
-	Ready         bool      `json:"ready,omitempty"`
-	Restarts      int       `json:"restarts,omitempty"`
+	BackendAddr string    `json:"backend_addr,omitempty"`
+	Started     time.Time `json:"started,omitzero"`
+	Ready       bool      `json:"ready,omitempty"`
+	Restarts    int       `json:"restarts,omitempty"`
 }
 
 func runDir(home string) string { return filepath.Join(home, "run") }
