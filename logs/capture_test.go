@@ -20,24 +20,28 @@ func collect(t *testing.T, r io.Reader, maxLine int) ([]string, error) {
 	return lines, err
 }
 
+// captureCases are inputs and the lines Capture makes of them, for every kind of reader.
+var captureCases = []struct {
+	name    string
+	in      string
+	maxLine int
+	want    []string
+}{
+	{"empty", "", 0, nil},
+	{"lines", "a\nbb\nccc\n", 0, []string{"a", "bb", "ccc"}},
+	{"empty lines", "\n\nx\n", 0, []string{"", "", "x"}},
+	{"crlf", "a\r\nb\r\n", 0, []string{"a\r", "b\r"}},
+	{"partial last line", "a\nunfinished", 0, []string{"a", "unfinished"}},
+	{"only a partial line", "x", 0, []string{"x"}},
+	{"split", "abcdefg\n", 3, []string{"abc", "def", "g"}},
+	{"exactly max", "abc\nabcdef\n", 3, []string{"abc", "abc", "def"}},
+	{"exactly max at eof", "abcdef", 3, []string{"abc", "def"}},
+	{"two full pieces then a line", "abcdef\nx\n", 3, []string{"abc", "def", "x"}},
+	{"lines around a split one", "a\nbcdefgh\ni\n", 3, []string{"a", "bcd", "efg", "h", "i"}},
+}
+
 func TestCapture(t *testing.T) {
-	tests := []struct {
-		name    string
-		in      string
-		maxLine int
-		want    []string
-	}{
-		{"empty", "", 0, nil},
-		{"lines", "a\nbb\nccc\n", 0, []string{"a", "bb", "ccc"}},
-		{"empty lines", "\n\nx\n", 0, []string{"", "", "x"}},
-		{"crlf", "a\r\nb\r\n", 0, []string{"a\r", "b\r"}},
-		{"partial last line", "a\nunfinished", 0, []string{"a", "unfinished"}},
-		{"only a partial line", "x", 0, []string{"x"}},
-		{"split", "abcdefg\n", 3, []string{"abc", "def", "g"}},
-		{"exactly max", "abc\nabcdef\n", 3, []string{"abc", "abc", "def"}},
-		{"exactly max at eof", "abcdef", 3, []string{"abc", "def"}},
-	}
-	for _, tt := range tests {
+	for _, tt := range captureCases {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, r := range []struct {
 				name string
@@ -45,6 +49,7 @@ func TestCapture(t *testing.T) {
 			}{
 				{"whole", strings.NewReader(tt.in)},
 				{"one byte at a time", iotest.OneByteReader(strings.NewReader(tt.in))},
+				{"half at a time", iotest.HalfReader(strings.NewReader(tt.in))},
 				{"data with EOF", iotest.DataErrReader(strings.NewReader(tt.in))},
 			} {
 				got, err := collect(t, r.r, tt.maxLine)
