@@ -37,8 +37,7 @@ var errPeekStopped = errors.New("output capture stopped for a handover")
 type peekReader struct {
 	r        *os.File
 	rc       syscall.RawConn
-	sr, sw   int // the scratch pipe
-	buf      []byte
+	sr, sw   int    // the scratch pipe
 	handed   []byte // the bytes handed out and still in the pipe
 	owed     int    // bytes handed out and still in the pipe
 	complete int    // of owed, those up to the last '\n' handed out: consumed by commit
@@ -56,7 +55,7 @@ func newPeekReader(r *os.File) (*peekReader, error) {
 		return nil, fmt.Errorf("scratch pipe: %w", err)
 	}
 	_, _ = unix.FcntlInt(uintptr(p[1]), unix.F_SETPIPE_SZ, scratchSize)
-	return &peekReader{r: r, rc: rc, sr: p[0], sw: p[1], buf: make([]byte, 64<<10)}, nil
+	return &peekReader{r: r, rc: rc, sr: p[0], sw: p[1]}, nil
 }
 
 func (p *peekReader) close() {
@@ -64,9 +63,10 @@ func (p *peekReader) close() {
 	unix.Close(p.sw)
 }
 
-// tee copies up to want bytes from the start of the pipe into the scratch pipe and reads them
-// into p.buf; it waits until the pipe holds more than have bytes, or has no writer left.
-func (p *peekReader) tee(want, have int) ([]byte, error) {
+// tee copies up to want bytes from the start of the pipe into the scratch pipe; it waits
+// until the pipe holds more than have bytes, or has no writer left. It returns how many bytes
+// the scratch pipe holds (at most want), or io.EOF when there is nothing new and no writer.
+func (p *peekReader) tee(want, have int) (int, error) {
 	var n int
 	var terr error
 	err := p.rc.Read(func(fd uintptr) bool {
@@ -98,32 +98,50 @@ func (p *peekReader) tee(want, have int) ([]byte, error) {
 		return true
 	})
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	if terr != nil {
-		return nil, terr
+		return 0, terr
 	}
 	if n == 0 || n <= have {
 		if n > 0 {
 			p.drainScratch(n)
 		}
-		return nil, io.EOF
+		return 0, io.EOF
 	}
-	if cap(p.buf) < n {
-		p.buf = make([]byte, n)
-	}
-	b := p.buf[:n]
-	for got := 0; got < n; {
+	return n, nil
+}
+
+// readScratch reads exactly len(b) bytes from the scratch pipe into b.
+func (p *peekReader) readScratch(b []byte) error {
+	for got := 0; got < len(b); {
 		m, err := unix.Read(p.sr, b[got:])
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil || m == 0 {
-			return nil, fmt.Errorf("read the scratch pipe: %v", err)
+			return fmt.Errorf("read the scratch pipe: %v", err)
 		}
 		got += m
 	}
-	return b, nil
+	return nil
+}
+
+// WaitReadable waits until the pipe holds bytes not handed out yet, or has no writer left
+// (logs.Waiter): Capture then borrows a buffer and calls Read.
+func (p *peekReader) WaitReadable() error {
+	if p.eof {
+		return nil
+	}
+	err := p.rc.Read(func(fd uintptr) bool {
+		n, err := unix.IoctlGetInt(int(fd), unix.TIOCINQ)
+		return err != nil || n > p.owed || hungUp(int(fd))
+	})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		p.stopped = true
+		return errPeekStopped
+	}
+	return err
 }
 
 // drainScratch empties n bytes tee'd into the scratch pipe for nothing.
@@ -158,7 +176,7 @@ func (p *peekReader) Read(b []byte) (int, error) {
 	if p.eof {
 		return 0, io.EOF
 	}
-	data, err := p.tee(p.owed+len(b), p.owed)
+	n, err := p.tee(p.owed+len(b), p.owed)
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			p.stopped = true
@@ -169,16 +187,22 @@ func (p *peekReader) Read(b []byte) (int, error) {
 		}
 		return 0, err
 	}
-	n := copy(b, data[p.owed:])
-	p.handed = append(p.handed, b[:n]...)
-	if i := bytes.LastIndexByte(b[:n], '\n'); i >= 0 {
+	// The scratch pipe holds what was handed out already, then the new bytes.
+	p.drainScratch(p.owed)
+	m := n - p.owed
+	if err := p.readScratch(b[:m]); err != nil {
+		p.drainScratch(n) // empty it for the next tee, whatever was read
+		return 0, err
+	}
+	p.handed = append(p.handed, b[:m]...)
+	if i := bytes.LastIndexByte(b[:m], '\n'); i >= 0 {
 		p.complete = p.owed + i + 1
 	}
-	p.owed += n
+	p.owed += m
 	if p.owed-p.complete >= partialMax {
 		p.complete = p.owed
 	}
-	return n, nil
+	return m, nil
 }
 
 // pending is how many bytes commit would consume.
@@ -203,7 +227,11 @@ func (p *peekReader) commit() error {
 	}
 	p.owed -= k
 	p.complete = 0
-	p.handed = append(p.handed[:0], p.handed[k:]...)
+	if p.owed == 0 {
+		p.handed = nil // an idle stream holds no buffer
+	} else {
+		p.handed = append(p.handed[:0:0], p.handed[k:]...)
+	}
 	return nil
 }
 
@@ -318,8 +346,12 @@ func (l *ledger) recover(p *peekReader) {
 		return
 	}
 	file, head := string(rec[:fileLen]), rec[fileLen:]
-	raw, err := p.tee(int(rawLen), 0)
-	if err != nil || uint64(len(raw)) < rawLen || hash(raw[:rawLen]) != rawHash {
+	n, err := p.tee(int(rawLen), 0)
+	if err != nil {
+		return
+	}
+	raw := make([]byte, n)
+	if p.readScratch(raw) != nil || uint64(n) < rawLen || hash(raw[:rawLen]) != rawHash {
 		return // consumed already, or never read: nothing to do
 	}
 	if !written(file, int64(before), head, int(outLen), outHash) {

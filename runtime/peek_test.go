@@ -215,7 +215,10 @@ func TestPeek_CommitAfterHandoverDeadline(t *testing.T) {
 	if err := p.commit(); err != nil {
 		t.Fatalf("commit after the deadline: %v", err)
 	}
-	if _, err := p.Read(make([]byte, 10)); err != errPeekStopped || !p.stopped {
+	if err := p.WaitReadable(); err != errPeekStopped || !p.stopped {
+		t.Fatalf("WaitReadable after the deadline: %v, want errPeekStopped", err)
+	}
+	if _, err := p.Read(make([]byte, 10)); err != errPeekStopped {
 		t.Fatalf("Read after the deadline: %v, want errPeekStopped", err)
 	}
 	if _, err := w.WriteString("x=3\n"); err != nil {
