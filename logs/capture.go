@@ -83,7 +83,14 @@ func readerOf(r io.Reader, s *splitter, pool *bufPool) func() (int, error) {
 		p := &polledReader{rc: rc, s: s, pool: pool}
 		return p.read
 	}
+	w, _ := r.(Waiter)
 	return func() (int, error) {
+		if w != nil {
+			// Borrow the buffer only once there is something to read.
+			if err := w.WaitReadable(); err != nil {
+				return 0, err
+			}
+		}
 		b := pool.get()
 		defer pool.put(b)
 		n, err := r.Read(*b)
@@ -91,6 +98,13 @@ func readerOf(r io.Reader, s *splitter, pool *bufPool) func() (int, error) {
 		s.settle()
 		return n, err
 	}
+}
+
+// Waiter is a reader that can wait until its Read would not block (or would fail), so that
+// Capture borrows its read buffer only then: for readers the poller cannot wait for directly,
+// such as one that reads a pipe without consuming it.
+type Waiter interface {
+	WaitReadable() error
 }
 
 // pollable is what Capture needs of a reader to wait for it without a buffer.

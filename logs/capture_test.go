@@ -203,3 +203,41 @@ func TestCaptureBatches_readSize(t *testing.T) {
 		t.Errorf("%d flushes, want 4 (3 reads and the end)", flushes)
 	}
 }
+
+// waitingReader records whether WaitReadable came before each Read.
+type waitingReader struct {
+	data    []string
+	waited  bool
+	unasked int // Reads without a WaitReadable before them
+}
+
+func (w *waitingReader) WaitReadable() error {
+	w.waited = true
+	return nil
+}
+
+func (w *waitingReader) Read(b []byte) (int, error) {
+	if !w.waited {
+		w.unasked++
+	}
+	w.waited = false
+	if len(w.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(b, w.data[0])
+	w.data = w.data[1:]
+	return n, nil
+}
+
+// TestCapture_Waiter: a reader that can wait is waited for before each Read (the read buffer
+// is borrowed only then).
+func TestCapture_Waiter(t *testing.T) {
+	w := &waitingReader{data: []string{"a\nb", "c\n"}}
+	var got []string
+	if err := Capture(w, 0, func(l []byte) { got = append(got, string(l)) }); err != nil {
+		t.Fatal(err)
+	}
+	if w.unasked != 0 || len(got) != 2 || got[0] != "a" || got[1] != "bc" {
+		t.Fatalf("lines %q, %d reads without a wait", got, w.unasked)
+	}
+}

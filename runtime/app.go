@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eco-pm/eco/ecosystem"
+	"github.com/eco-pm/eco/runtime/keeper"
 	"github.com/eco-pm/eco/runtime/proxy"
 )
 
@@ -59,6 +60,9 @@ type appRunner struct {
 	listeners map[int]*os.File
 	// proxies balance the connections of ports whose app is not in kernel mode.
 	proxies map[int]*balancer
+	// adopt are the processes a previous daemon left for the slots, taken over by the first
+	// instance of each (adopt.go).
+	adopt map[int]*adoptee
 }
 
 func newAppRunner(project string, spec *ecosystem.App, stopped bool, deps instanceDeps) *appRunner {
@@ -170,6 +174,10 @@ func (r *appRunner) startInstance(ctx context.Context, wg *sync.WaitGroup, spec 
 	in.proxy = r.backendForLocked(spec)
 	in.overLimit = r.memoryOver
 	in.idle = r.poke
+	if ad := r.adopt[index]; ad != nil {
+		delete(r.adopt, index)
+		in.adopt = ad
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -241,6 +249,7 @@ func (r *appRunner) converge(ctx context.Context, wg *sync.WaitGroup) {
 			reason = "deleted"
 		}
 		r.stopAll(ctx, reason)
+		r.endAdoptees()
 		r.closeListeners(-1)
 		r.setListenErr(nil)
 		return
@@ -369,25 +378,45 @@ func (r *appRunner) memoryOver(index int, reason string) bool {
 // listenRetry is how often a cluster whose port is taken tries again.
 const listenRetry = 5 * time.Second
 
-// listen binds the cluster's public port once; later calls reuse the socket.
+// listen binds the cluster's public port once (or takes the socket a previous daemon bound,
+// from the keeper); later calls reuse the socket.
 func (r *appRunner) listen(port int) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.listeners[port]; ok {
+	_, ok := r.listeners[port]
+	r.mu.Unlock()
+	if ok {
 		return nil
 	}
-	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
-	if err != nil {
-		return fmt.Errorf("cannot listen on port %d: %w", port, err)
+	name := listenName(r.app, port)
+	f := r.deps.keeper.take(name) // a socket never closed: no connection was refused meanwhile
+	if f == nil {
+		ln, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
+		if err != nil {
+			return fmt.Errorf("cannot listen on port %d: %w", port, err)
+		}
+		f, err = ln.(*net.TCPListener).File()
+		// The file is a duplicate that stays listening; the listener itself is not needed.
+		ln.Close()
+		if err != nil {
+			return fmt.Errorf("listen on port %d: %w", port, err)
+		}
+		r.deps.keeper.put(keeper.Named{Name: name, File: f})
 	}
-	f, err := ln.(*net.TCPListener).File()
-	// The file is a duplicate that stays listening; the listener itself is not needed.
-	ln.Close()
-	if err != nil {
-		return fmt.Errorf("listen on port %d: %w", port, err)
-	}
+	r.mu.Lock()
 	r.listeners[port] = f
+	r.mu.Unlock()
 	return nil
+}
+
+// endAdoptees ends the processes a previous daemon left for slots that were not started.
+func (r *appRunner) endAdoptees() {
+	r.mu.Lock()
+	list := r.adopt
+	r.adopt = nil
+	r.mu.Unlock()
+	for _, ad := range list {
+		endAdoptee(ad, r.deps.keeper, r.deps.home, r.deps.log)
+	}
 }
 
 // closeUnusedListeners closes sockets of ports no instance uses any more (after a port change).
@@ -433,12 +462,15 @@ func (r *appRunner) listenersCopy() map[int]*os.File {
 
 // closeListeners closes the socket of port, or every socket for -1.
 func (r *appRunner) closeListeners(port int) {
+	var names []string
+	defer func() { r.deps.keeper.remove(names...) }() // after the unlock: a request is a wait
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for p, f := range r.listeners {
 		if port == -1 || p == port {
 			f.Close()
 			delete(r.listeners, p)
+			names = append(names, listenName(r.app, p))
 		}
 	}
 	// A proxy accepts on its own copy of the socket: it stops with it.

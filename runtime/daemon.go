@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/eco-pm/eco/ecosystem"
 	"github.com/eco-pm/eco/logs"
 	"github.com/eco-pm/eco/runtime/control"
+	"github.com/eco-pm/eco/runtime/keeper"
 	"github.com/eco-pm/eco/runtime/planner"
 	"github.com/eco-pm/eco/runtime/proc"
 )
@@ -40,6 +42,9 @@ type Options struct {
 	Proxy []string
 	// LogLevel is the least level written to ECO_HOME/daemon.log (and to Log).
 	LogLevel slog.Level
+	// Exit ends the process after a handover to a new daemon (eco daemon upgrade); os.Exit
+	// when nil.
+	Exit func(code int)
 }
 
 // daemonLogRotation is how ECO_HOME/daemon.log rotates.
@@ -93,6 +98,14 @@ type Daemon struct {
 	sockets atomic.Uint64
 	// launches bounds the instances' launches in flight.
 	launches chan struct{}
+	// keeper is the keeper that started the daemon (nil without one); adoptions are the
+	// instances a previous daemon left under it, until their slots take them (adopt.go).
+	keeper    *keeperLink
+	adoptions *adoptions
+	// captures are the output pipes being read.
+	captures *captureSet
+	// shutdownKeeper is set when Run stops cleanly: the keeper ends with the daemon.
+	shutdownKeeper bool
 }
 
 // New returns a daemon; Run starts it.
@@ -103,9 +116,14 @@ func New(opts Options) *Daemon {
 	if opts.Env == nil {
 		opts.Env = os.Environ()
 	}
+	// The keeper's descriptor is the daemon's, never an instance's.
+	opts.Env = slices.DeleteFunc(slices.Clone(opts.Env), func(kv string) bool { return strings.HasPrefix(kv, keeper.EnvFD+"=") })
+	if opts.Exit == nil {
+		opts.Exit = os.Exit
+	}
 	return &Daemon{opts: opts, log: opts.Log, apps: map[string]*appRunner{}, dying: map[*appRunner]bool{}, usage: newUsage(),
 		watchers: map[string]context.CancelFunc{}, watchKeys: map[string]string{},
-		files: logs.NewFiles(), hub: logs.NewHub(), launches: newLaunchSlots()}
+		files: logs.NewFiles(), hub: logs.NewHub(), launches: newLaunchSlots(), captures: newCaptureSet()}
 }
 
 // Run takes the home's lock, re-applies the saved state, and serves the control API until ctx
@@ -136,8 +154,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	sweepProxies(d.opts.Home, state, d.log)
-	if n := endLeftovers(d.opts.Home, 5*time.Second, d.log); n > 0 {
-		d.log.Warn("ended instances a previous daemon left running", "count", n)
+	strays, stopKeeper, err := d.connectKeeper()
+	if err != nil {
+		return err
+	}
+	defer stopKeeper()
+	if d.keeper == nil {
+		if n := endLeftovers(d.opts.Home, 5*time.Second, d.log); n > 0 {
+			d.log.Warn("ended instances a previous daemon left running", "count", n)
+		}
 	}
 	ln, err := control.Listen(d.opts.Home, d.log)
 	if err != nil {
@@ -152,7 +177,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for p := range state.Projects {
 		if holds.isHeld(p) {
 			d.log.Warn("holding a project instead of starting it", "project", p, "reason", holds.held[p])
-		} else {
+		} else if !d.adoptions.covers(d.desiredApps(p)) {
+			// A project whose every instance is adopted running starts nothing: a death
+			// now says nothing about it.
 			starting = append(starting, p)
 		}
 	}
@@ -160,6 +187,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.markLocked(starting...)
 	d.reconcileLocked()
 	d.rewatchAllLocked()
+	d.endStraysLocked(strays)
 	d.mu.Unlock()
 	d.log.Info("daemon started", "pid", os.Getpid(), "home", d.opts.Home, "projects", len(state.Projects))
 
@@ -231,6 +259,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
+	d.shutdownKeeper = true
 	d.log.Info("daemon stopped")
 	return err
 }
@@ -279,7 +308,7 @@ func (d *Daemon) goLocked(f func()) bool {
 func (d *Daemon) deps() instanceDeps {
 	return instanceDeps{home: d.opts.Home, baseEnv: d.opts.Env, log: d.log, now: time.Now, shim: d.opts.Shim, proxyCmd: d.opts.Proxy,
 		files: d.files, hub: d.hub, outputs: &d.outputs, preload: d.preload, sockets: &d.sockets,
-		launches: d.launches, sampledRSS: d.usage.sampledRSS}
+		launches: d.launches, sampledRSS: d.usage.sampledRSS, keeper: d.keeper, captures: d.captures}
 }
 
 // waitOutputs waits up to limit for every instance's output to be captured: a descendant
@@ -433,6 +462,7 @@ func (d *Daemon) executeLocked(changes []planner.Change) {
 		case planner.Create:
 			spec := *c.To
 			r := newAppRunner(c.Project, &spec, d.state.Stopped[c.App], d.deps())
+			r.adopt = d.adoptions.take(c.App, spec.Instances)
 			d.apps[c.App] = r
 			d.goLocked(func() { r.run(d.ctx) })
 		case planner.Update, planner.Replace, planner.Restart:

@@ -473,7 +473,7 @@ func TestDaemon_EndsLeftovers(t *testing.T) {
 	if err := os.MkdirAll(runDir(home), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := recordInstance(home, "web", 0, cmd.Process.Pid); err != nil {
+	if err := recordInstance(home, pidRecord{App: "web", Index: 0, Pid: cmd.Process.Pid}); err != nil {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, home: home, out: t.TempDir()}

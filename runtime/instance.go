@@ -47,6 +47,7 @@ import (
 
 	"github.com/eco-pm/eco/ecosystem"
 	"github.com/eco-pm/eco/logs"
+	"github.com/eco-pm/eco/runtime/keeper"
 	"github.com/eco-pm/eco/runtime/proc"
 	"github.com/eco-pm/eco/runtime/restart"
 )
@@ -75,6 +76,11 @@ type instanceDeps struct {
 	// (unbounded when nil).
 	start    startFunc
 	launches chan struct{}
+	// keeper is the keeper the daemon runs under (nil without one): instances are its
+	// children, and what must outlive the daemon is handed to it (keeperlink.go).
+	keeper *keeperLink
+	// captures are the output pipes being read (nil: not tracked).
+	captures *captureSet
 	// sampledRSS, when set, gives a process tree's memory from the daemon's one /proc scan
 	// (ok false when pid was not sampled yet).
 	sampledRSS func(pid int) (rss uint64, ok bool)
@@ -162,6 +168,10 @@ type instance struct {
 	idle func()
 	// process is the last process launched, for the list of processes in eco describe.
 	process atomic.Pointer[proc.Process]
+	// adopt is the process a previous daemon left for this slot, taken over instead of the
+	// first launch (adopt.go); rec is the running process's record. Owned by run's goroutine.
+	adopt *adoptee
+	rec   pidRecord
 
 	cmds chan instCmd
 	// ready is closed the first time the instance is online; failed when it gives up before.
@@ -294,6 +304,10 @@ func (in *instance) launch(spec *ecosystem.App) (process, error) {
 	if start == nil {
 		start = startProc
 	}
+	var spawner proc.Spawner
+	if in.deps.keeper != nil {
+		spawner = in.deps.keeper
+	}
 	p, err := start(proc.Spec{
 		Argv:       argv,
 		Dir:        spec.Cwd,
@@ -304,14 +318,22 @@ func (in *instance) launch(spec *ecosystem.App) (process, error) {
 		Notify:     true,
 		NotifyDir:  notifyDir,
 		ExtraFiles: extra,
+		Spawner:    spawner,
 	}, in.deps.log.With("app", in.app, "instance", in.index))
 	if err != nil {
 		out.abort()
 		return nil, err
 	}
+	real, _ := p.(*proc.Process) // nil for a test's fake, which has no tree
+	rec := pidRecord{App: in.app, Index: in.index, Pid: p.Pid(), Gen: in.gen, Started: in.deps.now(),
+		BackendPort: in.backendPort, BackendSocket: in.backendSocket, Restarts: in.status().Restarts}
+	if real != nil {
+		rec.Start, rec.Mark, rec.NotifyPath = real.StartTime(), real.Mark(), real.NotifySocket()
+		rec.Out, rec.Err, rec.IPC = in.keep(real, out)
+	}
+	out.mark = rec.Mark
 	out.start(in.deps.outputs)
 	in.out = out
-	real, _ := p.(*proc.Process) // nil for a test's fake, which has no tree
 	if real != nil {
 		in.process.Store(real)
 	}
@@ -319,11 +341,56 @@ func (in *instance) launch(spec *ecosystem.App) (process, error) {
 		in.backendKey = fmt.Sprintf("%s#%d", in.name(), p.Pid())
 		in.set(func(st *InstanceStatus) { st.Backend = in.backendAddr })
 	}
-	if err := recordInstance(in.deps.home, spec.Name, in.index, p.Pid()); err != nil {
+	in.rec = rec
+	if err := recordInstance(in.deps.home, rec); err != nil {
 		in.deps.log.Warn("cannot record the instance's pid", "app", in.app, "instance", in.index, "err", err)
 	}
+	in.watchEnd(p, real, spec)
+	return p, nil
+}
+
+// keep hands the keeper, if any, the descriptors of a started process that must outlive the
+// daemon: the read ends of its output pipes, the daemon's end of its IPC channel, its notify
+// socket. It reports which of the streams and whether the IPC channel were kept.
+func (in *instance) keep(p *proc.Process, out *output) (outKept, errKept, ipcKept bool) {
+	k := in.deps.keeper
+	if k == nil || p.Mark() == "" {
+		return false, false, false
+	}
+	outName, errName, ipcName, notifyName := instanceNames(p.Mark())
+	var files []keeper.Named
+	for i, c := range out.captures {
+		name := outName
+		if c.stream == logs.StreamErr {
+			name, errKept = errName, true
+		} else {
+			outKept = true
+		}
+		files = append(files, keeper.Named{Name: name, File: out.readers[i]})
+	}
+	ipc, notify, err := p.Channels()
+	if err != nil {
+		in.deps.log.Warn("cannot hand the instance's channels to the keeper", "app", in.app, "instance", in.index, "err", err)
+	}
+	if ipc != nil {
+		defer ipc.Close()
+		files = append(files, keeper.Named{Name: ipcName, File: ipc})
+		ipcKept = true
+	}
+	if notify != nil {
+		defer notify.Close()
+		files = append(files, keeper.Named{Name: notifyName, File: notify})
+	}
+	k.put(files...)
+	return outKept, errKept, ipcKept
+}
+
+// watchEnd waits, in a goroutine of deps.outputs, for the process to end, then ends what it
+// left running, and forgets its record, backend socket and descriptors in the keeper.
+func (in *instance) watchEnd(p process, real *proc.Process, spec *ecosystem.App) {
 	in.deps.outputs.Add(1)
 	sock := in.backendSocket
+	pid, mark := p.Pid(), in.rec.Mark
 	leftSig, leftGrace := syscall.Signal(unix.SignalNum(spec.StopSignal)), spec.KillTimeout.D()
 	go func() {
 		defer in.deps.outputs.Done()
@@ -332,12 +399,27 @@ func (in *instance) launch(spec *ecosystem.App) (process, error) {
 		if real != nil {
 			real.Stop(cmp.Or(leftSig, syscall.SIGINT), leftGrace)
 		}
-		forgetInstance(in.deps.home, p.Pid())
+		forgetInstance(in.deps.home, pid)
 		if sock != "" {
 			os.Remove(sock)
 		}
+		if in.deps.keeper != nil && mark != "" {
+			o, e, i, n := instanceNames(mark)
+			in.deps.keeper.remove(o, e, i, n)
+		}
 	}()
-	return p, nil
+}
+
+// recordReady notes in the running process's record that it is ready, so that a daemon that
+// adopts it puts it online at once.
+func (in *instance) recordReady() {
+	if in.deps.keeper == nil || in.rec.Pid == 0 || in.rec.Ready {
+		return
+	}
+	in.rec.Ready, in.rec.BackendAddr = true, in.backendAddr
+	if err := recordInstance(in.deps.home, in.rec); err != nil {
+		in.deps.log.Warn("cannot record the instance", "app", in.app, "instance", in.index, "err", err)
+	}
 }
 
 // memString writes a byte count the way people read memory: "1.2G", "300M".

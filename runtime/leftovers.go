@@ -25,6 +25,27 @@ type pidRecord struct {
 	// Start is the process's start time in clock ticks since boot: with the pid, it tells the
 	// process from a later one that got the same pid.
 	Start uint64 `json:"start"`
+
+	// What a daemon that adopts the instance needs (keeperlink.go, adopt.go).
+	Project string `json:"project,omitempty"`
+	Gen     int    `json:"gen,omitempty"`
+	// Mark is the process's ECO_PROC_ID, which also names its descriptors in the keeper.
+	Mark string `json:"mark,omitempty"`
+	// Out, Err and IPC say which of its descriptors were handed to the keeper; NotifyPath is
+	// its sd_notify socket's path ("" without one).
+	Out        bool   `json:"out,omitempty"`
+	Err        bool   `json:"err,omitempty"`
+	IPC        bool   `json:"ipc,omitempty"`
+	NotifyPath string `json:"notify_path,omitempty"`
+	// BackendPort and BackendSocket are where the instance listens behind the proxy.
+	BackendPort   int    `json:"backend_port,omitempty"`
+	BackendSocket string `json:"backend_socket,omitempty"`
+	// BackendAddr is where the proxy reached the instance once it was ready (its port, or
+	// the unix socket of eco's Node preload).
+	BackendAddr string    `json:"backend_addr,omitempty"`
+	Started     time.Time `json:"started,omitzero"`
+	Ready       bool      `json:"ready,omitempty"`
+	Restarts    int       `json:"restarts,omitempty"`
 }
 
 func runDir(home string) string { return filepath.Join(home, "run") }
@@ -33,35 +54,40 @@ func recordPath(home string, pid int) string {
 	return filepath.Join(runDir(home), fmt.Sprintf("instance-%d.json", pid))
 }
 
-// recordInstance writes the record of a started process.
-func recordInstance(home, app string, index, pid int) error {
-	start, err := proc.StartTime(pid)
+// recordInstance writes the record of a started process, atomically (a daemon killed while
+// writing leaves the old record or none, never half of one). A zero rec.Start is read.
+func recordInstance(home string, rec pidRecord) error {
+	if rec.Start == 0 {
+		start, err := proc.StartTime(rec.Pid)
+		if err != nil {
+			return err
+		}
+		rec.Start = start
+	}
+	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	b, err := json.Marshal(pidRecord{App: app, Index: index, Pid: pid, Start: start})
-	if err != nil {
+	path := recordPath(home, rec.Pid)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return err
 	}
-	return os.WriteFile(recordPath(home, pid), b, 0o600)
+	return os.Rename(tmp, path)
 }
 
 func forgetInstance(home string, pid int) {
 	_ = os.Remove(recordPath(home, pid))
 }
 
-// endLeftovers ends the processes of instances that a previous daemon left running: SIGTERM
-// to each one's group and descendants, SIGKILL to what remains after grace.
-func endLeftovers(home string, grace time.Duration, log *slog.Logger) int {
+// readRecords reads every instance record in home's run folder; removes those that do not
+// parse.
+func readRecords(home string) []pidRecord {
 	entries, err := os.ReadDir(runDir(home))
 	if err != nil {
-		return 0
+		return nil
 	}
-	type target struct {
-		rec  pidRecord
-		pids []int
-	}
-	var targets []target
+	var out []pidRecord
 	for _, e := range entries {
 		if !strings.HasPrefix(e.Name(), "instance-") || !strings.HasSuffix(e.Name(), ".json") {
 			continue
@@ -69,10 +95,25 @@ func endLeftovers(home string, grace time.Duration, log *slog.Logger) int {
 		path := filepath.Join(runDir(home), e.Name())
 		var rec pidRecord
 		b, err := os.ReadFile(path)
-		_ = os.Remove(path)
 		if err != nil || json.Unmarshal(b, &rec) != nil || rec.Pid <= 1 {
+			_ = os.Remove(path)
 			continue
 		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// endLeftovers ends the processes of instances that a previous daemon left running: SIGTERM
+// to each one's group and descendants, SIGKILL to what remains after grace.
+func endLeftovers(home string, grace time.Duration, log *slog.Logger) int {
+	type target struct {
+		rec  pidRecord
+		pids []int
+	}
+	var targets []target
+	for _, rec := range readRecords(home) {
+		forgetInstance(home, rec.Pid)
 		if start, err := proc.StartTime(rec.Pid); err != nil || start != rec.Start {
 			continue // gone, or the pid now belongs to another process
 		}

@@ -36,6 +36,12 @@ type output struct {
 	stdout, stderr *os.File
 	captures       []*capture
 	readers        []*os.File
+	// set knows the pipes being read, for a handover (nil in tests without a daemon).
+	set *captureSet
+	// peek reads the pipes without consuming what is not written yet (peek.go): under a
+	// keeper, which holds them for the next daemon. mark names the process's ledgers.
+	peek bool
+	mark string
 }
 
 // target is where one stream's lines go: its own file, log_file, both or neither. Each
@@ -94,7 +100,7 @@ func (t *target) discards() bool { return t.file == nil && t.combined == nil }
 
 // openOutput opens the log files of instance index of spec and the pipes of its streams.
 func openOutput(deps instanceDeps, spec *ecosystem.App, index int) (*output, error) {
-	o := &output{app: spec.Name, index: index, log: deps.log, hub: deps.hub, files: deps.files, home: deps.home}
+	o := &output{app: spec.Name, index: index, log: deps.log, hub: deps.hub, files: deps.files, home: deps.home, set: deps.captures, peek: deps.keeper != nil}
 	outT, errT, err := openTargets(deps.files, deps.home, spec, index)
 	if err != nil {
 		return nil, err
@@ -122,6 +128,29 @@ func openOutput(deps instanceDeps, spec *ecosystem.App, index int) (*output, err
 		s.t = nil
 	}
 	// Targets of discarded streams hold no file; nothing to close.
+	return o, nil
+}
+
+// resumeOutput captures the output of an adopted instance from the read ends a previous daemon
+// handed to the keeper (nil for a stream it did not capture). The caller no longer owns them.
+func resumeOutput(deps instanceDeps, spec *ecosystem.App, index int, outR, errR *os.File) (*output, error) {
+	o := &output{app: spec.Name, index: index, log: deps.log, hub: deps.hub, files: deps.files, home: deps.home, set: deps.captures, peek: deps.keeper != nil}
+	outT, errT, err := openTargets(deps.files, deps.home, spec, index)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range []struct {
+		stream string
+		t      *target
+		r      *os.File
+	}{{logs.StreamOut, outT, outR}, {logs.StreamErr, errT, errR}} {
+		if s.r == nil {
+			s.t.close(o.log)
+			continue
+		}
+		o.readers = append(o.readers, s.r)
+		o.captures = append(o.captures, &capture{o: o, stream: s.stream, cur: s.t})
+	}
 	return o, nil
 }
 
@@ -154,8 +183,10 @@ func (o *output) start(wg *sync.WaitGroup) {
 	for i, c := range o.captures {
 		r := o.readers[i]
 		wg.Add(1)
+		o.set.add(r)
 		go func() {
 			defer wg.Done()
+			defer o.set.done(r)
 			c.run(r)
 		}()
 	}
@@ -206,6 +237,9 @@ type capture struct {
 	// writes work again); failing is set meanwhile.
 	lost    int
 	failing bool
+	// peek and ledger, under a keeper (peek.go).
+	peek   *peekReader
+	ledger *ledger
 }
 
 // offer hands the capture a new target.
@@ -240,13 +274,36 @@ func (c *capture) finish() {
 func (c *capture) run(r *os.File) {
 	defer c.finish()
 	defer r.Close()
-	err := logs.CaptureBatches(r, logs.DefaultMaxLine, c.line, c.flush)
-	if err != nil {
+	var src io.Reader = r
+	if c.o.peek {
+		p, err := newPeekReader(r)
+		if err != nil {
+			c.o.log.Warn("cannot read the output without consuming it; a daemon killed meanwhile may lose a batch of lines", "app", c.o.app, "err", err)
+		} else {
+			defer p.close()
+			c.peek, src = p, p
+			if c.o.mark != "" {
+				if l, err := openLedger(ledgerPath(c.o.home, c.o.mark, c.stream)); err == nil {
+					c.ledger = l
+					defer func() { l.close(p.eof) }()
+					l.recover(p)
+				}
+			}
+		}
+	}
+	err := logs.CaptureBatches(src, logs.DefaultMaxLine, c.line, c.flush)
+	if errors.Is(err, errPeekStopped) {
+		err = nil
+	}
+	if err != nil && !(errors.Is(err, os.ErrDeadlineExceeded) && c.o.set.isStopped()) {
 		c.o.log.Warn("cannot read the output", "app", c.o.app, "instance", c.o.index, "stream", c.stream, "err", err)
 	}
 }
 
 func (c *capture) line(msg []byte) {
+	if c.peek != nil && c.peek.stopped {
+		return // a partial line at a handover: it stays in the pipe for the next daemon
+	}
 	if len(c.buf) == 0 && len(c.cbuf) == 0 {
 		c.adopt()
 		c.now = time.Now()
@@ -266,6 +323,31 @@ func (c *capture) line(msg []byte) {
 // flush writes the batch. Each file counts the lines it loses (eco ls and eco describe show
 // them); the daemon's log says when writes begin to fail, and when they work again.
 func (c *capture) flush() {
+	var raw []byte
+	if c.peek != nil && c.ledger != nil {
+		raw = c.peek.pendingBytes()
+		file, out := c.cur.file, c.buf
+		if file == nil {
+			file, out = c.cur.combined, c.cbuf
+		}
+		if len(raw) > 0 && file != nil && file.Path() != "" && len(out) > 0 {
+			c.ledger.begin(raw, file.Path(), out)
+		} else {
+			raw = nil
+		}
+	}
+	if c.peek != nil {
+		defer func() {
+			if err := c.peek.commit(); err != nil {
+				// The ledger stays: the next reader finds the batch written and skips it.
+				c.o.log.Warn("cannot consume the output written", "app", c.o.app, "instance", c.o.index, "err", err)
+				return
+			}
+			if raw != nil {
+				c.ledger.done()
+			}
+		}()
+	}
 	var failed error
 	lost := 0
 	write := func(f *logs.File, b []byte) {

@@ -90,7 +90,11 @@ func (in *instance) run(ctx context.Context, spec *ecosystem.App) {
 		tracker: restart.NewTracker(policyOf(spec)),
 		rnd:     rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(in.index))),
 	}
-	for state := stateFn((*machine).launching); state != nil; {
+	first := stateFn((*machine).launching)
+	if in.adopt != nil {
+		first = (*machine).adopting
+	}
+	for state := first; state != nil; {
 		state = state(m)
 	}
 }
@@ -258,6 +262,7 @@ func (m *machine) markReady(how string) bool {
 	}
 	in.set(func(st *InstanceStatus) { st.State, st.Ready, st.Reason = Online, true, how })
 	in.readyOnce.Do(func() { close(in.ready) })
+	in.recordReady()
 	return true
 }
 

@@ -169,4 +169,8 @@ type Ping struct {
 	Pid     int    `json:"pid"`
 	Version string `json:"version"`
 	Home    string `json:"home"`
+	// Keeper is the pid of the keeper that runs the daemon, 0 without one.
+	Keeper int `json:"keeper,omitempty"`
+	// Executable is the daemon's binary.
+	Executable string `json:"executable,omitempty"`
 }

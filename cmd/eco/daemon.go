@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/eco-pm/eco/runtime"
 	"github.com/eco-pm/eco/runtime/control"
+	"github.com/eco-pm/eco/runtime/keeper"
 	"github.com/eco-pm/eco/runtime/proc"
 )
 
@@ -70,16 +72,24 @@ func runningClient(ctx context.Context) (*control.Client, bool, error) {
 }
 
 func (c *cli) newDaemonCmd() *cobra.Command {
-	var foreground, detached bool
+	var foreground, detached, noKeeper bool
 	cmd := &cobra.Command{
 		Use:   "daemon",
-		Short: "Start the eco daemon (--foreground to run it in this process, for systemd)",
+		Short: "Start the eco daemon and its keeper (--foreground to run them from this process, for systemd)",
 		Long: `The daemon runs the applied configurations and serves the control socket
 ECO_HOME/eco.sock (ECO_HOME defaults to ~/.eco). Commands start it in the background
 when none runs; "eco daemon --foreground" runs it in this process instead, logging to
 stderr too, which is what a systemd unit wants. The daemon's log is ECO_HOME/daemon.log
 (rotated at 10 MB, 5 files kept): "eco logs --daemon" shows it. One daemon runs per
-ECO_HOME.`,
+ECO_HOME.
+
+The daemon runs under a keeper: a small process that is the parent of the daemon and of
+every app instance, holds the cluster ports' sockets and the instances' output pipes, and
+restarts the daemon at once if it dies. A new daemon adopts the running instances, so a
+killed or upgraded daemon loses no request, instance or log line. "eco daemon upgrade"
+hands over to a new eco binary that way; "eco kill" stops everything, keeper included.
+--no-keeper runs the daemon alone (its death then stops nothing, but nothing restarts it
+or keeps the instances' output).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -95,39 +105,168 @@ ECO_HOME.`,
 				_, err = fmt.Fprintf(c.stdout, "The eco daemon runs (pid %d, home %s).\n", p.Pid, p.Home)
 				return err
 			}
-			h, err := home()
-			if err != nil {
-				return err
+			if noKeeper {
+				return c.runDaemon(ctx, detached)
 			}
-			// The daemon always logs to ECO_HOME/daemon.log; in the foreground also to stderr
-			// (systemd's journal), unless a CLI started it in the background.
-			log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-			if detached {
-				log = slog.New(slog.DiscardHandler)
-			}
-			ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
-			defer stop()
-			exe, err := os.Executable()
-			if err != nil {
-				return fmt.Errorf("find the eco executable: %w", err)
-			}
-			return runtime.New(runtime.Options{
-				Home: h, Version: version, Log: log,
-				Shim: []string{exe, runtime.ShimArg}, Proxy: []string{exe, runtime.ProxyArg},
-			}).Run(ctx)
+			return c.runKeeper(ctx, detached)
 		},
 	}
 	cmd.Flags().BoolVar(&foreground, "foreground", false, "run the daemon in this process instead of in the background")
 	cmd.Flags().BoolVar(&detached, "detached", false, "log only to ECO_HOME/daemon.log (used when a command starts the daemon)")
+	cmd.Flags().BoolVar(&noKeeper, "no-keeper", false, "with --foreground: run the daemon without a keeper")
 	_ = cmd.Flags().MarkHidden("detached")
+	cmd.AddCommand(c.newUpgradeCmd())
+	return cmd
+}
+
+// runDaemon runs the daemon's logic in this process: under a keeper (eco __daemon, which the
+// keeper starts) or alone (--no-keeper).
+func (c *cli) runDaemon(ctx context.Context, detached bool) error {
+	h, err := home()
+	if err != nil {
+		return err
+	}
+	// The daemon always logs to ECO_HOME/daemon.log; in the foreground also to stderr
+	// (systemd's journal), unless a CLI started it in the background.
+	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if detached {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the eco executable: %w", err)
+	}
+	return runtime.New(runtime.Options{
+		Home: h, Version: version, Log: log,
+		Shim: []string{exe, runtime.ShimArg}, Proxy: []string{exe, runtime.ProxyArg},
+	}).Run(ctx)
+}
+
+// runKeeper runs the keeper in this process; it runs the daemon (eco __daemon) as its child.
+func (c *cli) runKeeper(ctx context.Context, detached bool) error {
+	h, err := home()
+	if err != nil {
+		return err
+	}
+	unlock, err := control.LockKeeper(h)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	// A daemon that runs without a keeper holds the home: the keeper's would fail on its lock
+	// again and again.
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	var p runtime.Ping
+	err = control.NewClient(h).Do(pctx, "GET", "/v1/ping", nil, &p)
+	cancel()
+	if err == nil {
+		return fmt.Errorf("an eco daemon (pid %d) already runs on %s without a keeper; stop it first (eco kill)", p.Pid, h)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the eco executable: %w", err)
+	}
+	argv := []string{exe, daemonArg}
+	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if detached {
+		argv = append(argv, "--detached")
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return keeper.Run(ctx, keeper.Options{
+		DaemonArgv: argv,
+		DaemonEnv:  append(os.Environ(), "ECO_HOME="+h),
+		Stdout:     os.Stdout, Stderr: os.Stderr,
+		// A stop (SIGTERM, systemd) waits for the daemon to stop every app.
+		StopGrace: 2 * time.Minute,
+		Log:       log,
+	})
+}
+
+// daemonArg is the hidden command the keeper runs the daemon with.
+const daemonArg = "__daemon"
+
+func (c *cli) newInnerDaemonCmd() *cobra.Command {
+	var detached bool
+	cmd := &cobra.Command{
+		Use:    daemonArg,
+		Short:  "Run the daemon's logic (started by the keeper)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.runDaemon(cmd.Context(), detached)
+		},
+	}
+	cmd.Flags().BoolVar(&detached, "detached", false, "log only to ECO_HOME/daemon.log")
+	return cmd
+}
+
+func (c *cli) newUpgradeCmd() *cobra.Command {
+	var binary string
+	cmd := &cobra.Command{
+		Use:   "upgrade",
+		Short: "Hand the running daemon over to a new eco binary, without stopping any app",
+		Long: `Replace the running daemon with the eco binary given by --binary (this eco's own
+executable by default). The keeper starts the new binary as soon as the old daemon exits;
+the new daemon adopts every running instance, their ports, output and IPC channels: no
+instance restarts and no connection is refused. If the new binary cannot start, the keeper
+goes back to the old one.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			cl, running, err := runningClient(ctx)
+			if err != nil {
+				return err
+			}
+			if !running {
+				_, err := fmt.Fprintln(c.stdout, "No eco daemon is running; the next command starts this binary's.")
+				return err
+			}
+			if binary == "" {
+				if binary, err = os.Executable(); err != nil {
+					return fmt.Errorf("find the eco executable: %w", err)
+				}
+			}
+			if binary, err = filepath.Abs(binary); err != nil {
+				return err
+			}
+			var resp runtime.UpgradeResponse
+			if err := cl.Do(ctx, "POST", "/v1/upgrade", runtime.UpgradeRequest{Executable: binary}, &resp); err != nil {
+				return err
+			}
+			// Wait for the next daemon to answer.
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				var p runtime.Ping
+				err := cl.Do(ctx, "GET", "/v1/ping", nil, &p)
+				if err == nil && p.Pid != resp.Pid {
+					_, err = fmt.Fprintf(c.stdout, "The eco daemon was upgraded: pid %d hands over to pid %d (%s); the apps kept running.\n",
+						resp.Pid, p.Pid, binary)
+					return err
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("the new daemon (%s) did not answer within 30s (last error: %v); see eco logs --daemon", binary, err)
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		},
+	}
+	cmd.Flags().StringVar(&binary, "binary", "", "the eco binary to hand over to (default: this eco's executable)")
 	return cmd
 }
 
 func (c *cli) newKillCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "kill",
-		Short: "Stop every app and the daemon (the next command brings them back)",
-		Long: `Stop every app, then the daemon. The applied configurations stay saved in
+		Short: "Stop every app, the daemon and its keeper (the next command brings them back)",
+		Long: `Stop every app, then the daemon and its keeper. The applied configurations stay saved in
 ECO_HOME/state.json, so the next eco command starts the daemon again and it runs the
 same apps (use "eco delete all" first to forget them).`,
 		Args: cobra.NoArgs,
@@ -150,9 +289,9 @@ same apps (use "eco delete all" first to forget them).`,
 				return err
 			}
 			printDone(c, resp)
-			// The daemon stops its apps before it exits: wait for it to be gone.
+			// The daemon stops its apps before it exits, then its keeper: wait for both.
 			deadline := time.Now().Add(2 * time.Minute)
-			for proc.Running(p.Pid) {
+			for proc.Running(p.Pid) || (p.Keeper != 0 && proc.Running(p.Keeper)) {
 				if time.Now().After(deadline) {
 					return fmt.Errorf("the daemon (pid %d) is still running after 2m", p.Pid)
 				}

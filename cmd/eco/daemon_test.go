@@ -17,6 +17,9 @@ import (
 // The test binary is also eco itself: with ECO_TEST_MAIN=1 it runs main, so that the daemon
 // that eco starts in the background (os.Executable() daemon --foreground) is this binary.
 func TestMain(m *testing.M) {
+	if h := os.Getenv("ECO_TEST_HELPER"); h != "" && (len(os.Args) < 2 || os.Args[1] != runtime.ShimArg) {
+		os.Exit(runTestHelper(h))
+	}
 	if os.Getenv("ECO_TEST_MAIN") == "1" || (len(os.Args) > 1 && os.Args[1] == runtime.ShimArg) {
 		main()
 	}

@@ -48,7 +48,7 @@ func TestCLI_HoldsAProjectWhoseStartCrashedTheDaemon(t *testing.T) {
 	// death in the mark); after the second, it is held.
 	cl := control.NewClient(home)
 	for death := range holdAfter {
-		daemon := exec.Command(os.Args[0], "daemon", "--foreground")
+		daemon := exec.Command(os.Args[0], "daemon", "--foreground", "--no-keeper")
 		daemon.Env = os.Environ()
 		daemon.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := daemon.Start(); err != nil {

@@ -422,6 +422,7 @@ func (c *cli) addDaemonCommands(root *cobra.Command) {
 		c.newLogsCmd(),
 		c.newFlushCmd(),
 		c.newDaemonCmd(),
+		c.newInnerDaemonCmd(),
 		c.newKillCmd(),
 		c.newSimpleCmd("save", "Save the running apps to ECO_HOME/dump.json (the state is also saved on every change)", "/v1/save"),
 		c.newSimpleCmd("resurrect", "Run the apps saved by eco save", "/v1/resurrect"),

@@ -41,6 +41,10 @@ func EnsureDaemon(ctx context.Context, home, exe string, args []string) (started
 	} else if !errors.Is(err, ErrNoDaemon) {
 		return false, fmt.Errorf("ping the daemon: %w", err)
 	}
+	if k := KeeperPid(home); k != 0 {
+		// A keeper runs: its daemon is restarting. Another keeper must never start.
+		return waitKeeper(ctx, c, k)
+	}
 
 	outName := outPath(home)
 	out, err := os.OpenFile(outName, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
@@ -85,10 +89,10 @@ func EnsureDaemon(ctx context.Context, home, exe string, args []string) (started
 				return false, fmt.Errorf("%w%s", err, outTail(outName, offset))
 			}
 		}
-		var answered int
-		answered, lastErr = ping(waitCtx, c, 2*time.Second)
+		var answered, keeper int
+		answered, keeper, lastErr = ping(waitCtx, c, 2*time.Second)
 		if lastErr == nil {
-			if exitedAt.IsZero() && answered != 0 && answered != pid {
+			if exitedAt.IsZero() && answered != 0 && answered != pid && keeper != pid {
 				// Another CLI's daemon answered first: ours is failing on the lock. Reap it
 				// rather than leave a zombie behind.
 				waitExit(waitCtx, pid)
@@ -126,6 +130,9 @@ func afterExit(home string, pid int, status string, exitedAt time.Time, other in
 			"and the one started (pid %d) %s", other, LockPath(home), SocketPath(home), pid, status)
 	}
 	holder := lockPid(LockPath(home))
+	if k := KeeperPid(home); k != 0 && k != pid && (holder == 0 || !alive(holder)) {
+		holder = k // another CLI's keeper, whose daemon has not taken the lock yet
+	}
 	_, statErr := os.Stat(LockPath(home))
 	switch {
 	case holder != 0 && holder != pid && alive(holder):
@@ -137,15 +144,37 @@ func afterExit(home string, pid int, status string, exitedAt time.Time, other in
 }
 
 // ping asks the daemon behind c for GET /v1/ping, within timeout, and returns the pid it
-// answers with (0 if none).
-func ping(ctx context.Context, c *Client, timeout time.Duration) (pid int, err error) {
+// answers with and its keeper's (0 if none).
+func ping(ctx context.Context, c *Client, timeout time.Duration) (pid, keeper int, err error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var answer struct {
-		Pid int `json:"pid"`
+		Pid    int `json:"pid"`
+		Keeper int `json:"keeper"`
 	}
 	err = c.Do(ctx, "GET", "/v1/ping", nil, &answer)
-	return answer.Pid, err
+	return answer.Pid, answer.Keeper, err
+}
+
+// waitKeeper waits, up to startTimeout or ctx, for the daemon of the live keeper k to answer.
+func waitKeeper(ctx context.Context, c *Client, k int) (bool, error) {
+	waitCtx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	for backoff := 5 * time.Millisecond; ; backoff = min(2*backoff, 100*time.Millisecond) {
+		_, _, err := ping(waitCtx, c, 2*time.Second)
+		if err == nil {
+			return false, nil
+		}
+		if !alive(k) {
+			return false, fmt.Errorf("the eco keeper (pid %d) ended before its daemon answered on %s: %w", k, SocketPath(c.home), err)
+		}
+		select {
+		case <-waitCtx.Done():
+			return false, fmt.Errorf("the eco keeper (pid %d) runs but its daemon did not answer on %s within %s: %w",
+				k, SocketPath(c.home), startTimeout, err)
+		case <-time.After(backoff):
+		}
+	}
 }
 
 // dyingWait bounds how long EnsureDaemon waits for a daemon that is dying to let go of its socket.
@@ -158,7 +187,7 @@ const dyingWait = 2 * time.Second
 func pingSettled(ctx context.Context, c *Client) (int, error) {
 	deadline := time.Now().Add(dyingWait)
 	for backoff := 2 * time.Millisecond; ; backoff = min(2*backoff, 100*time.Millisecond) {
-		pid, err := ping(ctx, c, startTimeout)
+		pid, _, err := ping(ctx, c, startTimeout)
 		if err == nil || !dying(err) || time.Now().After(deadline) {
 			return pid, err
 		}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,16 +20,22 @@ var ErrDaemonRunning = errors.New("daemon already running")
 type runningError struct {
 	pid  int // 0 when the lock file names no pid
 	home string
+	who  string // "daemon" or "keeper"
 }
 
 func (e *runningError) Error() string {
 	if e.pid == 0 {
-		return fmt.Sprintf("another eco daemon is running on %s", e.home)
+		return fmt.Sprintf("another eco %s is running on %s", e.who, e.home)
 	}
-	return fmt.Sprintf("another eco daemon (pid %d) is running on %s", e.pid, e.home)
+	return fmt.Sprintf("another eco %s (pid %d) is running on %s", e.who, e.pid, e.home)
 }
 
-func (e *runningError) Unwrap() error { return ErrDaemonRunning }
+func (e *runningError) Unwrap() error {
+	if e.who == "keeper" {
+		return ErrKeeperRunning
+	}
+	return ErrDaemonRunning
+}
 
 // Lock takes the daemon's exclusive lock on home (after SecureHome, which creates it) and writes
 // this process's pid into the lock file. While it is held, Lock from any process, this one
@@ -37,18 +45,56 @@ func (e *runningError) Unwrap() error { return ErrDaemonRunning }
 // The lock file is never removed (removing a flock'd file lets two holders coexist) and keeps the
 // last holder's pid, so a reader must check that the pid is alive.
 func Lock(home string) (unlock func() error, err error) {
+	return lockFile(home, LockPath(home), "daemon")
+}
+
+// LockKeeper takes the keeper's lock on home (KeeperLockPath) as Lock takes the daemon's: one
+// keeper per home. Its error names the keeper that holds it and wraps ErrKeeperRunning.
+func LockKeeper(home string) (unlock func() error, err error) {
+	return lockFile(home, KeeperLockPath(home), "keeper")
+}
+
+// ErrKeeperRunning is wrapped by the error of LockKeeper when another keeper owns the home.
+var ErrKeeperRunning = errors.New("keeper already running")
+
+// KeeperLockPath is the lock the keeper holds while it runs.
+func KeeperLockPath(home string) string { return filepath.Join(home, "keeper.lock") }
+
+// KeeperPid returns the pid of the keeper that holds home's keeper lock, or 0 when none does.
+func KeeperPid(home string) int {
+	f, err := os.Open(KeeperLockPath(home))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	if err := flockShared(f); err == nil {
+		return 0 // nobody holds it
+	}
+	pid := lockPid(KeeperLockPath(home))
+	if pid == 0 || !alive(pid) {
+		return 0
+	}
+	return pid
+}
+
+func lockFile(home, path, who string) (unlock func() error, err error) {
 	if err := SecureHome(home); err != nil {
 		return nil, err
 	}
-	path := LockPath(home)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", home, err)
 	}
-	if err := flock(f); err != nil {
+	err = flock(f)
+	// KeeperPid's look holds a shared lock for a moment: a keeper tries again over 100ms.
+	for i := 0; who == "keeper" && errors.Is(err, unix.EWOULDBLOCK) && i < 10; i++ {
+		time.Sleep(10 * time.Millisecond)
+		err = flock(f)
+	}
+	if err != nil {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, &runningError{pid: lockPid(path), home: home}
+			return nil, &runningError{pid: lockPid(path), home: home, who: who}
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
@@ -65,6 +111,17 @@ func Lock(home string) (unlock func() error, err error) {
 		return nil, fmt.Errorf("write pid to %s: %w", path, err)
 	}
 	return sync.OnceValue(f.Close), nil
+}
+
+// flockShared takes a shared, non-blocking flock on f, to see whether anyone holds it
+// exclusively; closing f releases it.
+func flockShared(f *os.File) error {
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+		if !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
 }
 
 // flock takes an exclusive, non-blocking flock on f.

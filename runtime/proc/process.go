@@ -45,6 +45,10 @@ type Spec struct {
 	// NoCgroup keeps the process out of a cgroup of its own where one could be made, so that
 	// its tree is found by its mark (MarkVar) alone.
 	NoCgroup bool
+	// Spawner, when set, starts the process instead of os/exec, as another process's child
+	// (the keeper's; see spawn.go). Stdout and Stderr must then be files or nil; the process
+	// is moved into its cgroup right after it started, not cloned into it.
+	Spawner Spawner
 }
 
 // ExitStatus is how a process ended.
@@ -103,6 +107,10 @@ type Process struct {
 	mark string
 	// cg is the process's own cgroup; nil where cgroups cannot be made or with Spec.NoCgroup.
 	cg *cgroup
+
+	// reportWait bounds the wait for the exit report of a process that is not this one's child
+	// (spawn.go); 0 means exitReportWait.
+	reportWait time.Duration
 
 	stopMu sync.Mutex // one Stop at a time
 	ended  bool       // a Stop saw the whole tree gone; guarded by stopMu
@@ -177,6 +185,12 @@ func start(spec Spec, log *slog.Logger) (_ *Process, err error) {
 		env = setenv(env, "NOTIFY_SOCKET", p.notifyPath)
 	}
 	env = setenv(env, MarkVar, p.mark) // last, so that no caller's setting replaces it
+	if spec.Spawner != nil {
+		if err := p.spawn(spec, path, env, files, log); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
 	newCmd := func(attr *syscall.SysProcAttr) *exec.Cmd {
 		return &exec.Cmd{
 			Path:        path,
