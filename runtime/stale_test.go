@@ -21,7 +21,7 @@ func TestDaemon_GivenUpInstancesShowNoPid(t *testing.T) {
 	crash := h.app("crash", "crash", 1, nil)
 	crash.MaxRestarts = 0
 	crash.MinUptime = ecosystem.Duration(time.Hour) // every crash is unstable, however slow the machine
-	slow := h.app("slow", "serve", 1, nil) // never says ready
+	slow := h.app("slow", "serve", 1, nil)          // never says ready
 	slow.WaitReady = true
 	slow.ListenTimeout = ecosystem.Duration(300 * time.Millisecond)
 	h.apply("p", crash, slow)
