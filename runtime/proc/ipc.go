@@ -152,6 +152,10 @@ func nodeInternal(msg []byte) bool {
 
 // deliver sends v on ch, waiting while the process runs; after it exited it only fills the
 // buffer and reports false when v was dropped.
+// queued is how many IPC messages and notifications wait for the supervisor before a reader
+// blocks (deliver): enough to smooth a burst, small since every process of a thousand has both.
+const queued = 8
+
 func deliver[T any](ch chan T, v T, exited <-chan struct{}) bool {
 	select {
 	case ch <- v:

@@ -152,8 +152,8 @@ func start(spec Spec, log *slog.Logger) (_ *Process, err error) {
 	p := &Process{
 		exited: make(chan struct{}),
 		done:   make(chan struct{}),
-		msgs:   make(chan json.RawMessage, 64),
-		notes:  make(chan Notification, 64),
+		msgs:   make(chan json.RawMessage, queued),
+		notes:  make(chan Notification, queued),
 		known:  map[int]member{},
 		mark:   newMark(),
 	}

@@ -114,8 +114,8 @@ func Adopt(a Adoption, log *slog.Logger) (*Process, error) {
 		pid: a.Pid, start: a.Start, mark: a.Mark,
 		exited: make(chan struct{}),
 		done:   make(chan struct{}),
-		msgs:   make(chan json.RawMessage, 64),
-		notes:  make(chan Notification, 64),
+		msgs:   make(chan json.RawMessage, queued),
+		notes:  make(chan Notification, queued),
 		known:  map[int]member{},
 		log:    log.With("pid", a.Pid),
 	}
