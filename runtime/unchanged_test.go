@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eco-pm/eco/ecosystem"
+	"github.com/eco-pm/eco/internal/testwait"
 )
 
 // serveScript writes a shell script that runs until SIGINT or SIGTERM.
@@ -77,14 +78,7 @@ func (h *harness) saveUntilProcessed(save func()) {
 
 // waitUntil polls cond until it holds or timeout passes, and reports which.
 func waitUntil(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return true
+	return testwait.Until(timeout, cond)
 }
 
 func (h *harness) daemonLog() string {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eco-pm/eco/internal/testwait"
 )
 
 // TestCLI_Logs runs eco logs as a user would against apps of a real daemon: the tail with
@@ -165,13 +167,7 @@ func TestCLI_LogsOfDeletedApp(t *testing.T) {
 // waitFor polls cond until it holds, failing the test after 30s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testwait.For(t, what, 30*time.Second, cond)
 }
 
 // TestCLI_LogsShowsConfigErrors: after a save that does not check, eco logs says so on stderr,

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/eco-pm/eco/internal/testwait"
 )
 
 // The test binary doubles as the helper processes: with CONTROL_HELPER set it runs that behaviour
@@ -164,13 +166,7 @@ func quickRaceExit() string {
 // waitFor polls cond until it holds, failing the test after timeout.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for backoff := time.Millisecond; !cond(); backoff = min(2*backoff, 100*time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(backoff)
-	}
+	testwait.For(t, what, timeout, cond)
 }
 
 // killChild kills pid, a child of the test process, and reaps it.

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/eco-pm/eco/internal/testwait"
 )
 
 // The test binary doubles as the keeper, the daemon and the daemon's children: with
@@ -262,22 +264,13 @@ func (h *harness) waitExited() error {
 
 // poll reports whether cond became true before d passed.
 func poll(d time.Duration, cond func() bool) bool {
-	for deadline := time.Now().Add(d); ; time.Sleep(5 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-	}
+	return testwait.Until(d, cond)
 }
 
 // waitFor fails the test unless cond becomes true within d.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	if !poll(d, cond) {
-		t.Fatalf("timed out after %s waiting for %s", d, what)
-	}
+	testwait.For(t, what, d, cond)
 }
 
 type procStat struct {

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/eco-pm/eco/internal/testwait"
 )
 
 // The test binary doubles as the child process: with PROC_HELPER set it runs that behaviour and
@@ -252,22 +254,13 @@ func reaperHelper() int {
 
 // poll reports whether cond became true before d passed.
 func poll(d time.Duration, cond func() bool) bool {
-	for deadline := time.Now().Add(d); ; time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-	}
+	return testwait.Until(d, cond)
 }
 
 // waitFor fails the test unless cond becomes true within d.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	if !poll(d, cond) {
-		t.Fatalf("timed out after %s waiting for %s", d, what)
-	}
+	testwait.For(t, what, d, cond)
 }
 
 // output is an io.Writer safe for concurrent use, for a child's output.

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/eco-pm/eco/internal/testwait"
 )
 
 // patience bounds every wait in these tests. It is a guard against hanging, not
@@ -234,13 +236,7 @@ func names(t *testing.T, addr string, n int) []string {
 // waitFor polls cond until it holds, failing the test after patience.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(patience)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.For(t, what, patience, cond)
 }
 
 // waitClosed waits for ch to close, failing the test after patience.

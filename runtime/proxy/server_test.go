@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/eco-pm/eco/internal/testwait"
 )
 
 // served is a Serve running in this process on its own loopback listener.
@@ -59,13 +61,7 @@ func startServe(t *testing.T, mode Mode) *served {
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(patience)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.For(t, what, patience, cond)
 }
 
 func dialCtl(t *testing.T, sock string) (*Client, State) {
