@@ -122,7 +122,10 @@ const holdAfter = 2
 
 // TestCLI_HoldsAProjectWhoseApplyCrashedTheDaemon: the issue's case. An apply whose apps kill
 // the daemon before they settle (instances = 100000 under a process limit) leaves its project
-// marked, so the daemon the next command starts holds it instead of dying in turn.
+// marked; the next daemon starts it once more, and when that one dies too, the daemon after it
+// holds the project instead of dying in turn. The dying daemons run without a keeper, whose
+// successor would adopt the running instance rather than start it: what kills a daemon here is
+// starting instances.
 func TestCLI_HoldsAProjectWhoseApplyCrashedTheDaemon(t *testing.T) {
 	home := ecoHome(t)
 	dir := t.TempDir()
@@ -134,40 +137,35 @@ func TestCLI_HoldsAProjectWhoseApplyCrashedTheDaemon(t *testing.T) {
 	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	cl := control.NewClient(home)
+	marked := func(deaths int) func() bool {
+		return func() bool {
+			var m struct {
+				Starting []string       `json:"starting"`
+				Deaths   map[string]int `json:"deaths"`
+			}
+			b, err := os.ReadFile(filepath.Join(home, "starting.json"))
+			return err == nil && json.Unmarshal(b, &m) == nil && len(m.Starting) == 1 && m.Starting[0] == "crashy" && m.Deaths["crashy"] == deaths
+		}
+	}
+
+	// The apply, to a daemon that dies before slow settles.
+	first := startDaemonAlone(t)
+	waitFor(t, "the first daemon to answer", func() bool { return cl.Do(context.Background(), "GET", "/v1/ping", nil, nil) == nil })
 	if stdout, stderr, code := runEco(t, "apply", "--no-wait", "--no-watch", file); code != 0 {
 		t.Fatalf("apply (exit %d):\n%s%s", code, stdout, stderr)
 	}
-	cl := control.NewClient(home)
-	var ping runtime.Ping
-	if err := cl.Do(context.Background(), "GET", "/v1/ping", nil, &ping); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(home, "starting.json"))
-	if err != nil || !strings.Contains(string(b), `"crashy"`) {
-		t.Fatalf("starting.json after apply: %s %v", b, err)
-	}
-	if err := syscall.Kill(ping.Pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	waitGone(t, ping.Pid)
+	waitFor(t, "the apply to mark its project", marked(0))
+	first.kill(t)
 
 	// One death may have another cause: the next daemon starts the project again, and dies too.
-	if stdout, stderr, code := runEco(t, "ls"); code != 0 || strings.Contains(stdout, "held") {
-		out, _ := os.ReadFile(filepath.Join(home, "daemon.out"))
-		log, _ := os.ReadFile(filepath.Join(home, "daemon.log"))
-		t.Fatalf("ls after one death (exit %d):\n%s%s\ndaemon.out:\n%s\ndaemon.log:\n%s", code, stdout, stderr, out, log)
+	second := startDaemonAlone(t)
+	waitFor(t, "the second daemon to start slow and count the first death", marked(1))
+	var apps []runtime.AppStatus
+	if err := cl.Do(context.Background(), "GET", "/v1/apps", nil, &apps); err != nil || len(apps) != 1 || apps[0].Held {
+		t.Fatalf("after one death: %+v, %v; want slow started again", apps, err)
 	}
-	if err := cl.Do(context.Background(), "GET", "/v1/ping", nil, &ping); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the second daemon to start slow and count the first death", func() bool {
-		b, err := os.ReadFile(filepath.Join(home, "starting.json"))
-		return err == nil && strings.Contains(string(b), `"deaths":{"crashy":1}`)
-	})
-	if err := syscall.Kill(ping.Pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	waitGone(t, ping.Pid)
+	second.kill(t)
 
 	stdout, stderr, code := runEco(t, "ls")
 	if code != 0 || !strings.Contains(stdout, "held") {
@@ -182,4 +180,35 @@ func TestCLI_HoldsAProjectWhoseApplyCrashedTheDaemon(t *testing.T) {
 		return cl.Do(context.Background(), "GET", "/v1/apps", nil, &apps) == nil && len(apps) == 1 && !apps[0].Held &&
 			len(apps[0].Instances) == 1 && apps[0].Instances[0].Pid != 0
 	})
+}
+
+// aloneDaemon is a daemon run by the test without a keeper.
+type aloneDaemon struct{ cmd *exec.Cmd }
+
+// startDaemonAlone runs `eco daemon --foreground --no-keeper` in the test's ECO_HOME.
+func startDaemonAlone(t *testing.T) *aloneDaemon {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "daemon", "--foreground", "--no-keeper")
+	cmd.Env = os.Environ()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &aloneDaemon{cmd: cmd}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return d
+}
+
+// kill SIGKILLs the daemon, as one that ran out of threads dies, and reaps it.
+func (d *aloneDaemon) kill(t *testing.T) {
+	t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = d.cmd.Wait()
 }
