@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	goruntime "runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -28,7 +29,7 @@ var errHeld = errors.New("held")
 func (d *Daemon) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/ping", func(w http.ResponseWriter, r *http.Request) {
-		control.WriteJSON(w, http.StatusOK, Ping{Pid: os.Getpid(), Version: d.opts.Version, Home: d.opts.Home})
+		control.WriteJSON(w, http.StatusOK, Ping{Pid: os.Getpid(), Version: d.opts.Version, Home: d.opts.Home, Goroutines: goruntime.NumGoroutine()})
 	})
 	mux.HandleFunc("POST /v1/apply", func(w http.ResponseWriter, r *http.Request) {
 		req, diags, err := readApplyRequest(r)

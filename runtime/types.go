@@ -169,4 +169,6 @@ type Ping struct {
 	Pid     int    `json:"pid"`
 	Version string `json:"version"`
 	Home    string `json:"home"`
+	// Goroutines is how many goroutines the daemon runs now (soak benchmarks watch it for leaks).
+	Goroutines int `json:"goroutines"`
 }
