@@ -19,6 +19,19 @@ func TestParseStatus(t *testing.T) {
 	}
 }
 
+func TestParseTicks(t *testing.T) {
+	// pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
+	ticks, err := ParseTicks([]byte("42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 250 17 0 0 20 0 9"))
+	if err != nil || ticks != 267 {
+		t.Errorf("ParseTicks = %d, %v; want 267 (250 user + 17 system)", ticks, err)
+	}
+	for _, bad := range []string{"42 (a) S 1 2", "42 (a) S 1 42 42 0 -1 4194560 100 0 0 0 x 17 0", "no parenthesis"} {
+		if _, err := ParseTicks([]byte(bad)); err == nil {
+			t.Errorf("ParseTicks(%q): no error", bad)
+		}
+	}
+}
+
 func TestSampleProc(t *testing.T) {
 	before, err := SampleProc(os.Getpid())
 	if err != nil {
