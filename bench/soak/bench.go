@@ -196,7 +196,6 @@ type results struct {
 	cpuTicks              uint64        // the daemon's CPU time over looped
 	load                  benchkit.LoadResult
 	loadBefore, loadAfter string
-	cgroupDir             string
 	keeperPid             int
 }
 
@@ -263,9 +262,6 @@ func (b *bench) measure(ctx context.Context) (res results, err error) {
 		}
 	}
 	res.load.Merge(loop.stop())
-	if c, err := readCgroups(res.daemonPid); err == nil {
-		res.cgroupDir = c.dir
-	}
 	if k := res.end.samples[0].keeper; k != nil {
 		res.keeperPid, _ = parentPid(res.daemonPid)
 	}

@@ -17,7 +17,8 @@ type measure struct {
 	// of is the checkpoint's value, false when it was not measured (no cgroups, no keeper).
 	of     func(checkpoint) (float64, bool)
 	format func(float64) string
-	rule   string // the flatness rule in words
+	per    func(float64) string // formats a change per 1,000 restarts
+	rule   string               // the flatness rule in words
 	flat   func(start, end float64) bool
 }
 
@@ -28,48 +29,48 @@ type measure struct {
 var measures = []measure{
 	{
 		name: "goroutines (GET /v1/ping)", of: minOf(func(s sample) int { return s.goroutines }),
-		format: count, rule: "end ≤ start", flat: atMost(0),
+		format: count, per: perCount, rule: "end ≤ start", flat: atMost(0),
 	},
 	{
 		name: "OS threads", of: minOf(func(s sample) int { return s.daemon.Threads }),
-		format: count, rule: "end ≤ start + 2", flat: atMost(2),
+		format: count, per: perCount, rule: "end ≤ start + 2", flat: atMost(2),
 	},
 	{
 		name: "open fds", of: minOf(func(s sample) int { return s.daemon.FDs }),
-		format: count, rule: "end ≤ start", flat: atMost(0),
+		format: count, per: perCount, rule: "end ≤ start", flat: atMost(0),
 	},
 	{
 		name: "RSS", of: medianOf(func(s sample) int64 { return s.daemon.RSSKB }),
-		format: mib, rule: "end ≤ start + max(4 MiB, 10%)",
+		format: mib, per: kb, rule: "end ≤ start + max(4 MiB, 10%)",
 		flat: func(start, end float64) bool { return end <= start+max(4096, start/10) },
 	},
 	{
 		name: "ECO_HOME/run entries", of: minOf(func(s sample) int { return s.run.total }),
-		format: count, rule: "end ≤ start", flat: atMost(0),
+		format: count, per: perCount, rule: "end ≤ start", flat: atMost(0),
 	},
 	{
 		name: "stale ECO_HOME/run entries", of: maxOf(func(s sample) int { return s.run.stale }),
-		format: count, rule: "end = 0", flat: func(_, end float64) bool { return end == 0 },
+		format: count, per: perCount, rule: "end = 0", flat: func(_, end float64) bool { return end == 0 },
 	},
 	{
 		name: "eco cgroups", of: cgroupsOf(func(c cgroupCount) int { return c.total }, slices.Min),
-		format: count, rule: "end ≤ start", flat: atMost(0),
+		format: count, per: perCount, rule: "end ≤ start", flat: atMost(0),
 	},
 	{
 		name: "empty eco cgroups", of: cgroupsOf(func(c cgroupCount) int { return c.empty }, slices.Max),
-		format: count, rule: "end = 0", flat: func(_, end float64) bool { return end == 0 },
+		format: count, per: perCount, rule: "end = 0", flat: func(_, end float64) bool { return end == 0 },
 	},
 	{
 		name: "keeper OS threads", of: keeperOf(func(p benchkit.ProcSample) int64 { return int64(p.Threads) }),
-		format: count, rule: "end ≤ start + 2", flat: atMost(2),
+		format: count, per: perCount, rule: "end ≤ start + 2", flat: atMost(2),
 	},
 	{
 		name: "keeper open fds", of: keeperOf(func(p benchkit.ProcSample) int64 { return int64(p.FDs) }),
-		format: count, rule: "end ≤ start", flat: atMost(0),
+		format: count, per: perCount, rule: "end ≤ start", flat: atMost(0),
 	},
 	{
 		name: "keeper RSS", of: keeperOf(func(p benchkit.ProcSample) int64 { return p.RSSKB }),
-		format: mib, rule: "end ≤ start + max(4 MiB, 10%)",
+		format: mib, per: kb, rule: "end ≤ start + max(4 MiB, 10%)",
 		flat: func(start, end float64) bool { return end <= start+max(4096, start/10) },
 	},
 }
@@ -81,6 +82,10 @@ func atMost(tolerance float64) func(start, end float64) bool {
 func count(v float64) string { return fmt.Sprintf("%.0f", v) }
 
 func mib(kb float64) string { return fmt.Sprintf("%.1f MiB", kb/1024) }
+
+func kb(kb float64) string { return fmt.Sprintf("%.1f kB", kb) }
+
+func perCount(v float64) string { return fmt.Sprintf("%.2f", v) }
 
 func minOf(f func(sample) int) func(checkpoint) (float64, bool) {
 	return func(cp checkpoint) (float64, bool) {
@@ -201,7 +206,7 @@ func report(w io.Writer, res results) {
 	for _, v := range vs {
 		per := "-"
 		if measured > 0 {
-			per = signed(v.m.format, (v.end-v.start)*1000/float64(measured))
+			per = signed(v.m.per, (v.end-v.start)*1000/float64(measured))
 		}
 		rows = append(rows, []string{v.m.name, v.m.format(v.start), v.m.format(v.middle), v.m.format(v.end),
 			signed(v.m.format, v.end-v.start), per, v.m.rule, benchkit.YesNo(v.flat)})
@@ -234,8 +239,8 @@ func report(w io.Writer, res results) {
 		fmt.Fprint(w, "; no keeper (the daemon's parent is not eco)")
 	}
 	fmt.Fprintln(w)
-	if res.cgroupDir != "" {
-		fmt.Fprintf(w, "- cgroups: the daemon's are eco-%d-* in %s\n", res.daemonPid, res.cgroupDir)
+	if dir := res.end.samples[0].cgroups.dir; dir != "" {
+		fmt.Fprintf(w, "- cgroups: the daemon's are eco-%d-* in %s\n", res.daemonPid, dir)
 	} else {
 		fmt.Fprintln(w, "- cgroups: the daemon is in no cgroup v2 folder; none counted")
 	}
