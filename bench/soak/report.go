@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -249,12 +250,24 @@ func report(w io.Writer, res results) {
 		fmt.Fprintf(w, "- %s: restarts %s; samples min / median / max: %s\n", cp.name, fmtRestarts(o.apps, cp.restarts), spreads(cp))
 	}
 	if res.load.Total > 0 {
-		fmt.Fprintf(w, "- requests on the proxy's port while it crash-looped (%d/s): %d, %d failed %v (expected: the instances crash)\n",
-			o.rate, res.load.Total, res.load.Failed, res.load.Kinds)
+		fmt.Fprintf(w, "- requests on the proxy's port while it crash-looped (%d/s; not part of the verdict): %d, %d failed%s\n",
+			o.rate, res.load.Total, res.load.Failed, failureKinds(res.load.Kinds))
 	}
 	fmt.Fprintf(w, "- load average before: %s; after: %s\n", res.loadBefore, res.loadAfter)
 	fmt.Fprintf(w, "- command: go run ./bench/soak -restarts %d -warmup %d -apps %s -up %s -rate %d\n",
 		o.restarts, o.warmup, strings.Join(o.apps, ","), o.up, o.rate)
+}
+
+// failureKinds lists failed requests by kind: " (reset 3, timeout 1)", or "" for none.
+func failureKinds(kinds map[string]int64) string {
+	if len(kinds) == 0 {
+		return ""
+	}
+	var s []string
+	for _, k := range slices.Sorted(maps.Keys(kinds)) {
+		s = append(s, fmt.Sprintf("%s %d", k, kinds[k]))
+	}
+	return " (" + strings.Join(s, ", ") + ")"
 }
 
 func appAbout(a string) string {

@@ -397,6 +397,7 @@ func TestReport(t *testing.T) {
 	leaky := flatSample()
 	leaky.daemon.FDs += 30
 	res.end = cp("end", res.end.restarts, leaky, 3)
+	res.load = benchkit.LoadResult{Total: 10, Failed: 3, Kinds: map[string]int64{"reset": 2, "refused": 1}}
 	var b bytes.Buffer
 	report(&b, res)
 	out := b.String()
@@ -413,6 +414,7 @@ func TestReport(t *testing.T) {
 		"50% of one core, 0.84 ms per restart",
 		"no keeper",
 		"eco-42-* in /cg",
+		"requests on the proxy's port while it crash-looped (20/s; not part of the verdict): 10, 3 failed (refused 1, reset 2)\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
