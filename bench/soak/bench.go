@@ -398,7 +398,9 @@ func (b *bench) checkpoint(ctx context.Context, name string, daemonPid int, loop
 	var held listing
 	var prev []int
 	if _, err := b.until(ctx, true, func(l listing) bool {
-		up := len(l.states) == 0 && slices.Equal(l.pids, prev)
+		// Every instance online, with a live process (an exited one the daemon has not seen
+		// yet is a zombie), the same as in the previous poll.
+		up := len(l.states) == 0 && slices.Equal(l.pids, prev) && !slices.ContainsFunc(l.pids, func(pid int) bool { return !benchkit.Running(pid) })
 		prev, held = l.pids, l
 		return up
 	}); err != nil {
