@@ -173,4 +173,6 @@ type Ping struct {
 	Keeper int `json:"keeper,omitempty"`
 	// Executable is the daemon's binary.
 	Executable string `json:"executable,omitempty"`
+	// Goroutines is how many goroutines the daemon runs now (soak benchmarks watch it for leaks).
+	Goroutines int `json:"goroutines"`
 }
