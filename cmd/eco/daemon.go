@@ -88,8 +88,8 @@ every app instance, holds the cluster ports' sockets and the instances' output p
 restarts the daemon at once if it dies. A new daemon adopts the running instances, so a
 killed or upgraded daemon loses no request, instance or log line. "eco daemon upgrade"
 hands over to a new eco binary that way; "eco kill" stops everything, keeper included.
---no-keeper runs the daemon alone (its death then stops nothing, but nothing restarts it
-or keeps the instances' output).`,
+--no-keeper runs the daemon alone: nothing restarts it when it dies, and its instances then
+lose the reader of their output (the next daemon ends any that remain).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
