@@ -345,6 +345,7 @@ func (b *bench) list(ctx context.Context) (listing, error) {
 		if !slices.Contains(b.opts.apps, a.Name) {
 			continue
 		}
+		l.restarts[a.Name] += 0 // listed, maybe with no instance yet (a cluster binding its port)
 		for _, in := range a.Instances {
 			l.restarts[a.Name] += in.Restarts
 			if in.Pid > 0 && in.State != "errored" && in.State != "stopped" {
