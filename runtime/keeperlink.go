@@ -52,7 +52,7 @@ func callCtx() (context.Context, context.CancelFunc) {
 func (k *keeperLink) Spawn(req proc.SpawnRequest) (int, uint64, error) {
 	spec := keeper.SpawnSpec{
 		Argv: append([]string{req.Path}, req.Argv[1:]...), Env: req.Env, Dir: req.Dir,
-		Setpgid: true, Tag: markIn(req.Env),
+		Setpgid: true, Tag: markIn(req.Env), Cgroup: req.Cgroup,
 	}
 	for fd, f := range req.Files {
 		if f != nil {

@@ -37,6 +37,9 @@ type SpawnSpec struct {
 	Tag string
 	// Files give the child its descriptors; 0, 1 and 2 are /dev/null unless given, others closed.
 	Files []FileRef
+	// Cgroup, when set, is a cgroup v2 folder (opened with O_PATH|O_DIRECTORY) that the child
+	// is started in, so that what it forks at once is in it too; the caller keeps and closes it.
+	Cgroup *os.File
 }
 
 // FileRef gives the child's descriptor Fd either the stored descriptor Name or File, which is
@@ -385,6 +388,10 @@ func (c *Conn) Spawn(ctx context.Context, spec SpawnSpec) (Child, error) {
 			ref.Passed = len(pass)
 		}
 		req.Files = append(req.Files, ref)
+	}
+	if spec.Cgroup != nil {
+		pass = append(pass, spec.Cgroup)
+		req.Cgroup = len(pass)
 	}
 	if len(pass) > maxFDs {
 		return Child{}, fmt.Errorf("keeper spawn: %d descriptors passed, at most %d", len(pass), maxFDs)

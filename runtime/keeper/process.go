@@ -57,11 +57,18 @@ func (k *keeper) spawn(req *spawnReq, passed []int) (Child, error) {
 			return Child{}, fmt.Errorf("spawn %s: fd %d: no descriptor %d was passed", req.Argv[0], f.Fd, f.Passed)
 		}
 	}
+	sys := &syscall.SysProcAttr{Setpgid: req.Setpgid}
+	if req.Cgroup != 0 {
+		if req.Cgroup < 1 || req.Cgroup > len(passed) {
+			return Child{}, fmt.Errorf("spawn %s: cgroup: no descriptor %d was passed", req.Argv[0], req.Cgroup)
+		}
+		sys.UseCgroupFD, sys.CgroupFD = true, passed[req.Cgroup-1]
+	}
 	pid, err := syscall.ForkExec(req.Argv[0], req.Argv, &syscall.ProcAttr{
 		Dir:   req.Dir,
 		Env:   req.Env,
 		Files: files,
-		Sys:   &syscall.SysProcAttr{Setpgid: req.Setpgid},
+		Sys:   sys,
 	})
 	if err != nil {
 		return Child{}, fmt.Errorf("spawn %s: %w", req.Argv[0], err)

@@ -94,6 +94,9 @@ type spawnReq struct {
 	Setpgid bool      `json:"setpgid,omitempty"`
 	Tag     string    `json:"tag,omitempty"`
 	Files   []fileRef `json:"files,omitempty"`
+	// Cgroup is the Passed-th descriptor (from 1; 0: none), a cgroup v2 folder the child starts
+	// in (clone into cgroup), so that nothing it forks is ever outside it.
+	Cgroup int `json:"cgroup,omitempty"`
 }
 
 // fileRef gives child descriptor Fd either the stored descriptor Name or the Passed-th descriptor

@@ -186,6 +186,33 @@ func TestStop_NothingEscapes(t *testing.T) {
 	}
 }
 
+// TestStop_SpawnedNothingEscapes: a process the keeper spawns starts inside its cgroup, so the
+// setsid double fork on its first line is in it too (it was outside when the process was moved
+// into its cgroup after its start, and Stop, trusting the cgroup, did not look for the mark).
+func TestStop_SpawnedNothingEscapes(t *testing.T) {
+	t.Parallel()
+	escapeModes(t, func(t *testing.T, noCgroup bool) {
+		tag := fmt.Sprintf("eco-spawned-escape-%d-%t", os.Getpid(), noCgroup)
+		spec := scriptSpec(t, "( setsid bash -c '"+loop(tag)+"' & )\nexec sleep 3600\n", noCgroup)
+		k := newFakeKeeper(t)
+		// The caller hears of the process only once its first line has forked the escapee.
+		k.forked = func(int) {
+			waitFor(t, 20*time.Second, "the first line's fork", func() bool { return len(withCmdlineT(tag)) > 0 })
+		}
+		spec.Spawner = k
+		p := startT(t, spec)
+		killMarkedT(t, p.Mark())
+		esc := escapedT(t, p, tag)
+		endT(t, esc.pid)
+		if !noCgroup && p.cg != nil && !slices.Contains(p.cg.procs(), esc.pid) {
+			t.Errorf("the escaped pid %d is not in the process's cgroup %s", esc.pid, p.cg.dir)
+		}
+		before := withMarkT(p.Mark())
+		stopT(t, p, syscall.SIGINT, 200*time.Millisecond)
+		noneLeftT(t, p.Mark(), tag, append(before, esc))
+	})
+}
+
 // TestStop_ClearedEnvironment: a process that drops its environment (env -i) before anything
 // reads it carries no mark; its cgroup still holds it.
 func TestStop_ClearedEnvironment(t *testing.T) {

@@ -107,6 +107,9 @@ type Process struct {
 	mark string
 	// cg is the process's own cgroup; nil where cgroups cannot be made or with Spec.NoCgroup.
 	cg *cgroup
+	// cgLate is true when the process was moved into cg after it started: what it forked
+	// before may be outside, so Stop also looks for its mark.
+	cgLate bool
 
 	// reportWait bounds the wait for the exit report of a process that is not this one's child
 	// (spawn.go); 0 means exitReportWait.

@@ -38,6 +38,8 @@ type SpawnRequest struct {
 	// Files are the child's descriptors from 0 on; a nil one is /dev/null for 0, 1 and 2 and
 	// closed beyond.
 	Files []*os.File
+	// Cgroup, when set, is the cgroup v2 folder (O_PATH) the process must start in.
+	Cgroup *os.File
 }
 
 // exitReportWait bounds how long a process that is not this one's child waits, once it exited,
@@ -57,14 +59,39 @@ func (p *Process) spawn(spec Spec, path string, env []string, files []*os.File, 
 		}
 	}
 	all := append([]*os.File{nil, std[0], std[1]}, files...)
-	pid, start, err := spec.Spawner.Spawn(SpawnRequest{Path: path, Argv: spec.Argv, Env: env, Dir: spec.Dir, Files: all})
+	req := SpawnRequest{Path: path, Argv: spec.Argv, Env: env, Dir: spec.Dir, Files: all}
+	parent := ""
+	if !spec.NoCgroup {
+		parent = cgroupParent(log)
+	}
+	if parent != "" {
+		// Started inside its cgroup, as Start clones into one: what the process forks on its
+		// first line (a setsid double fork) cannot be outside it.
+		if cg, fd, err := makeCgroup(parent, "eco-"+p.mark); err == nil {
+			req.Cgroup = os.NewFile(uintptr(fd), cg.dir)
+			pid, start, err := spec.Spawner.Spawn(req)
+			req.Cgroup.Close()
+			req.Cgroup = nil
+			if err == nil {
+				p.pid, p.start, p.cg = pid, start, cg
+				p.log = log.With("pid", pid)
+				p.begin()
+				p.log.Debug("process spawned in its cgroup", "path", path)
+				return nil
+			}
+			_ = cg.remove()
+			log.Debug("cannot spawn into a cgroup; moving the process after its start", "err", err)
+		}
+	}
+	pid, start, err := spec.Spawner.Spawn(req)
 	if err != nil {
 		return err
 	}
 	p.pid, p.start = pid, start
 	p.log = log.With("pid", pid)
-	if parent := cgroupParent(log); parent != "" && !spec.NoCgroup {
+	if parent != "" {
 		p.cg = moveToCgroup(parent, "eco-"+p.mark, pid, log)
+		p.cgLate = p.cg != nil
 	}
 	p.begin()
 	p.log.Debug("process spawned", "path", path)

@@ -14,10 +14,13 @@ import (
 // fakeKeeper spawns as a keeper does: it forks the process, then its own goroutine reaps it
 // and reports the exit with ReportExit, so the Process never reaps anything itself.
 type fakeKeeper struct {
-	t     *testing.T
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	taken int
+	t *testing.T
+	// forked, when set, runs after the fork and before Spawn returns: as with the keeper, whose
+	// answer crosses a socket, the process may run its first lines before the caller hears of it.
+	forked func(pid int)
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	taken  int
 }
 
 func newFakeKeeper(t *testing.T) *fakeKeeper {
@@ -40,14 +43,21 @@ func (k *fakeKeeper) Spawn(req SpawnRequest) (int, uint64, error) {
 			fds[i] = f.Fd()
 		}
 	}
+	sys := &syscall.SysProcAttr{Setpgid: true}
+	if req.Cgroup != nil { // as the keeper does: clone into the cgroup
+		sys.UseCgroupFD, sys.CgroupFD = true, int(req.Cgroup.Fd())
+	}
 	pid, err := syscall.ForkExec(req.Path, req.Argv, &syscall.ProcAttr{
-		Env: req.Env, Dir: req.Dir, Files: fds, Sys: &syscall.SysProcAttr{Setpgid: true},
+		Env: req.Env, Dir: req.Dir, Files: fds, Sys: sys,
 	})
 	if err != nil {
 		return 0, 0, err
 	}
 	s, _ := readStat(pid)
 	k.reapLater(pid, s.start)
+	if k.forked != nil {
+		k.forked(pid)
+	}
 	return pid, s.start, nil
 }
 

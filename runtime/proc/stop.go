@@ -116,7 +116,7 @@ func (p *Process) findTree() []member {
 		pids = append(pids, p.cg.procs()...)
 	}
 	p.remember(pids)
-	if p.cg == nil { // a cgroup holds every process its mark would find, for far less
+	if p.cg == nil || p.cgLate { // a cgroup holds every process its mark would find, for far less
 		for _, m := range marked(p.mark) {
 			p.adopt(m)
 		}
