@@ -172,6 +172,11 @@ type instance struct {
 	// first launch (adopt.go); rec is the running process's record. Owned by run's goroutine.
 	adopt *adoptee
 	rec   pidRecord
+	// recMu orders the record's rewrite when the process gets ready (recordReady, run's
+	// goroutine) with its removal when it ends (watchEnd's goroutine); recForgotten is the pid
+	// whose record was removed, never to be written again.
+	recMu        sync.Mutex
+	recForgotten int
 
 	cmds chan instCmd
 	// ready is closed the first time the instance is online; failed when it gives up before.
@@ -399,7 +404,10 @@ func (in *instance) watchEnd(p process, real *proc.Process, spec *ecosystem.App)
 		if real != nil {
 			real.Stop(cmp.Or(leftSig, syscall.SIGINT), leftGrace)
 		}
+		in.recMu.Lock()
 		forgetInstance(in.deps.home, pid)
+		in.recForgotten = pid // recordReady must not write it again
+		in.recMu.Unlock()
 		if sock != "" {
 			os.Remove(sock)
 		}
@@ -417,6 +425,11 @@ func (in *instance) recordReady() {
 		return
 	}
 	in.rec.Ready, in.rec.BackendAddr = true, in.backendAddr
+	in.recMu.Lock()
+	defer in.recMu.Unlock()
+	if in.recForgotten == in.rec.Pid {
+		return // the process has ended already: its record is gone for good
+	}
 	if err := recordInstance(in.deps.home, in.rec); err != nil {
 		in.deps.log.Warn("cannot record the instance", "app", in.app, "instance", in.index, "err", err)
 	}
