@@ -573,7 +573,8 @@ func (d *Daemon) rewatchLocked(project string) {
 }
 
 // sampleUsage measures the instances' CPU and memory until ctx ends: one /proc scan each time,
-// as often as usage.next says, or at once when a reader finds the numbers stale.
+// as often as usage.next says, or at once when a reader finds the numbers stale. At the idle
+// rate it also hands the heap's slack back to the operating system (trimMemory).
 func (d *Daemon) sampleUsage(ctx context.Context) {
 	t := time.NewTimer(usageInterval)
 	defer t.Stop()
@@ -587,7 +588,12 @@ func (d *Daemon) sampleUsage(ctx context.Context) {
 		pids, limit := d.usageTargets()
 		now := time.Now()
 		d.usage.sample(pids, now)
-		t.Reset(d.usage.next(now, limit))
+		next := d.usage.next(now, limit)
+		if next >= usageIdleInterval {
+			// Nobody is looking: hand back what the last burst left behind.
+			trimMemory(trimThreshold)
+		}
+		t.Reset(next)
 	}
 }
 
