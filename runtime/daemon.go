@@ -573,11 +573,12 @@ func (d *Daemon) rewatchLocked(project string) {
 }
 
 // sampleUsage measures the instances' CPU and memory until ctx ends: one /proc scan each time,
-// as often as usage.next says, or at once when a reader finds the numbers stale. At the idle
-// rate it also hands the heap's slack back to the operating system (trimMemory).
+// as often as usage.next says, or at once when a reader finds the numbers stale. Once a burst
+// of work is over it also hands the heap's slack back to the operating system (trimmer).
 func (d *Daemon) sampleUsage(ctx context.Context) {
 	t := time.NewTimer(usageInterval)
 	defer t.Stop()
+	var trim trimmer
 	for {
 		select {
 		case <-ctx.Done():
@@ -589,8 +590,7 @@ func (d *Daemon) sampleUsage(ctx context.Context) {
 		now := time.Now()
 		d.usage.sample(pids, now)
 		next := d.usage.next(now, limit)
-		if next >= usageIdleInterval {
-			// Nobody is looking: hand back what the last burst left behind.
+		if trim.due(next < usageIdleInterval, len(pids)) {
 			trimMemory(trimThreshold)
 		}
 		t.Reset(next)

@@ -39,3 +39,35 @@ func TestTrimMemory_ReturnsGarbage(t *testing.T) {
 		t.Error("trimMemory trimmed with less slack than its threshold")
 	}
 }
+
+// TestTrimmer_OncePerBurst checks that the sampler trims once at the first quiet sample after
+// a burst (instances starting, someone listing), and not again while the daemon stays quiet.
+func TestTrimmer_OncePerBurst(t *testing.T) {
+	type sample struct {
+		fast      bool
+		instances int
+		want      bool
+	}
+	samples := []sample{
+		{false, 0, false},   // the first sample: nothing to compare with yet
+		{false, 0, true},    // quiet after it: the start-up's garbage goes
+		{false, 0, false},   // still quiet: nothing owed
+		{false, 500, false}, // an apply starts instances
+		{false, 1000, false},
+		{false, 1000, true}, // settled
+		{false, 1000, false},
+		{false, 1000, false},
+		{true, 1000, false}, // eco ls: sampling fast
+		{true, 1000, false},
+		{false, 1000, true}, // nobody looks any more
+		{false, 1000, false},
+		{false, 999, false}, // an instance ended
+		{false, 999, true},
+	}
+	var tr trimmer
+	for i, s := range samples {
+		if got := tr.due(s.fast, s.instances); got != s.want {
+			t.Errorf("sample %d (fast %v, %d instances): due = %v, want %v", i, s.fast, s.instances, got, s.want)
+		}
+	}
+}
