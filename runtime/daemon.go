@@ -573,10 +573,12 @@ func (d *Daemon) rewatchLocked(project string) {
 }
 
 // sampleUsage measures the instances' CPU and memory until ctx ends: one /proc scan each time,
-// as often as usage.next says, or at once when a reader finds the numbers stale.
+// as often as usage.next says, or at once when a reader finds the numbers stale. Once a burst
+// of work is over it also hands the heap's slack back to the operating system (trimmer).
 func (d *Daemon) sampleUsage(ctx context.Context) {
 	t := time.NewTimer(usageInterval)
 	defer t.Stop()
+	var trim trimmer
 	for {
 		select {
 		case <-ctx.Done():
@@ -587,7 +589,11 @@ func (d *Daemon) sampleUsage(ctx context.Context) {
 		pids, limit := d.usageTargets()
 		now := time.Now()
 		d.usage.sample(pids, now)
-		t.Reset(d.usage.next(now, limit))
+		next := d.usage.next(now, limit)
+		if trim.due(next < usageIdleInterval, len(pids)) {
+			trimMemory(trimThreshold)
+		}
+		t.Reset(next)
 	}
 }
 

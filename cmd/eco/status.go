@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -58,7 +59,10 @@ func writeAppTable(w io.Writer, apps []runtime.AppStatus, now time.Time) error {
 		writeConfigErrors(w, a, colorFor(w))
 		fmt.Fprintln(w)
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	// tabwriter writes each cell and each padding on its own: with a thousand rows, tens of
+	// thousands of system calls on an unbuffered stdout. bw gathers them.
+	bw := bufio.NewWriterSize(w, 64<<10)
+	tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tID\tMODE\tPID\tSTATUS\tUPTIME\tRESTARTS\tCPU\tMEMORY\tLAST")
 	for _, a := range apps {
 		mode := a.Mode
@@ -101,7 +105,10 @@ func writeAppTable(w io.Writer, apps []runtime.AppStatus, now time.Time) error {
 			fmt.Fprintf(tw, "%s\t\t\t\t\t\t\t\t\t%s\n", a.Name, note)
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // logFaultNote sums up an app's failed log writes for eco ls: the lines lost, whether writes

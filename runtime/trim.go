@@ -1,0 +1,81 @@
+package runtime
+
+import (
+	"runtime/debug"
+	"runtime/metrics"
+)
+
+// trimThreshold is how much heap memory beyond the live objects the daemon keeps from the
+// operating system while nobody is looking: past it, an idle sample hands the rest back.
+const trimThreshold = 4 << 20
+
+// heapMetrics are what heapSlack reads: the heap's objects (live and garbage not yet collected),
+// its unused bytes in spans in use, its free spans not yet returned to the operating system, and
+// the objects the last collection found live.
+var heapMetrics = []string{
+	"/memory/classes/heap/objects:bytes",
+	"/memory/classes/heap/unused:bytes",
+	"/memory/classes/heap/free:bytes",
+	"/gc/heap/live:bytes",
+}
+
+// heapSlack is how many bytes the heap holds from the operating system beyond its live objects:
+// garbage, fragments and free pages that a collection and a scavenge would give back.
+func heapSlack() uint64 {
+	s := make([]metrics.Sample, len(heapMetrics))
+	for i, name := range heapMetrics {
+		s[i].Name = name
+	}
+	metrics.Read(s)
+	var v [4]uint64
+	for i := range s {
+		if s[i].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		v[i] = s[i].Value.Uint64()
+	}
+	held, live := v[0]+v[1]+v[2], v[3]
+	if held <= live {
+		return 0
+	}
+	return held - live
+}
+
+// trimMemory collects the garbage and returns the heap's free pages to the operating system
+// when the heap holds more than threshold bytes beyond its live objects, and reports whether
+// it did. The Go runtime alone keeps what a burst (an apply of a thousand instances, a run of
+// lists) allocated until its next collection, which an idle daemon reaches late, and returns
+// free pages only slowly; this costs one full collection, so the daemon calls it only when
+// idle.
+func trimMemory(threshold uint64) bool {
+	if heapSlack() <= threshold {
+		return false
+	}
+	debug.FreeOSMemory()
+	return true
+}
+
+// trimmer decides when the usage sampler trims memory: once after each burst of work, at the
+// first sample that finds the daemon quiet (sampling at the idle rate, the same number of
+// running instances as the sample before) after a sample that did not. A trim costs a full
+// collection, which every idle sample would pay for the little garbage sampling itself makes:
+// with a thousand instances, about half a percent of a core.
+type trimmer struct {
+	owed    bool // a burst ended since the last trim
+	started bool // instances holds a count
+	count   int  // running instances at the sample before
+}
+
+// due takes one sample's facts (fast: someone is looking, the sampler runs at its fast rate;
+// instances: how many run) and reports whether to trim now.
+func (t *trimmer) due(fast bool, instances int) bool {
+	busy := fast || !t.started || instances != t.count
+	t.started, t.count = true, instances
+	if busy {
+		t.owed = true
+		return false
+	}
+	owed := t.owed
+	t.owed = false
+	return owed
+}
