@@ -141,7 +141,7 @@ func (a *adoptions) take(app string, count int) map[int]*adoptee {
 	return out
 }
 
-// covers reports whether every instance of apps has a running adoptee.
+// covers reports whether every instance of apps has an adoptee, running or not.
 func (a *adoptions) covers(apps []ecosystem.App) bool {
 	if a == nil {
 		return false
@@ -150,7 +150,9 @@ func (a *adoptions) covers(apps []ecosystem.App) bool {
 	defer a.mu.Unlock()
 	for _, app := range apps {
 		for i := range app.Instances {
-			if ad := a.byApp[app.Name][i]; ad == nil || !ad.alive {
+			// One that died while no daemon ran is restarted by its policy, as any crash is:
+			// that is not the start of the project.
+			if a.byApp[app.Name][i] == nil {
 				return false
 			}
 		}
