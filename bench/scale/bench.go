@@ -136,15 +136,15 @@ func (b *bench) close(ctx context.Context) error {
 
 // rep is one repetition's measurements.
 type rep struct {
-	apply       time.Duration // eco apply, from its start until every instance is listed online
-	applyReturn time.Duration // until eco apply returned
-	ls, lsJSON  time.Duration // medians of the rep's timed runs
-	api         time.Duration // median of GET /v1/apps over the socket
-	idleCPU     float64       // % of one CPU over opts.idle
-	idle        daemonSample  // after the idle window
-	afterLs     daemonSample  // after the list runs
-	sampled     int           // instances that eco ls --json gives a memory for
-	deleteAll   time.Duration // eco delete all
+	apply       time.Duration       // eco apply, from its start until every instance is listed online
+	applyReturn time.Duration       // until eco apply returned
+	ls, lsJSON  time.Duration       // medians of the rep's timed runs
+	api         time.Duration       // median of GET /v1/apps over the socket
+	idleCPU     float64             // % of one CPU over opts.idle
+	idle        benchkit.ProcSample // after the idle window
+	afterLs     benchkit.ProcSample // after the list runs
+	sampled     int                 // instances that eco ls --json gives a memory for
+	deleteAll   time.Duration       // eco delete all
 }
 
 // results are every repetition's measurements.
@@ -161,7 +161,7 @@ func (b *bench) measure(ctx context.Context) (results, error) {
 			return res, fmt.Errorf("repetition %d: %w", i+1, err)
 		}
 		b.logf("repetition %d/%d: apply %s, eco ls %s, idle CPU %.2f%%, RSS %d MiB, %d threads, %d fds",
-			i+1, b.opts.reps, benchkit.FmtDuration(r.apply), benchkit.FmtDuration(r.ls), r.idleCPU, r.idle.rssKB>>10, r.idle.threads, r.idle.fds)
+			i+1, b.opts.reps, benchkit.FmtDuration(r.apply), benchkit.FmtDuration(r.ls), r.idleCPU, r.idle.RSSKB>>10, r.idle.Threads, r.idle.FDs)
 		res.reps = append(res.reps, r)
 	}
 	res.loadAfter = benchkit.LoadAvg()
@@ -203,7 +203,7 @@ func (b *bench) rep(ctx context.Context) (r rep, err error) {
 	if err := benchkit.Sleep(ctx, b.opts.settle); err != nil {
 		return r, err
 	}
-	before, err := sampleDaemon(pid)
+	before, err := benchkit.SampleProc(pid)
 	if err != nil {
 		return r, err
 	}
@@ -211,17 +211,17 @@ func (b *bench) rep(ctx context.Context) (r rep, err error) {
 	if err := benchkit.Sleep(ctx, b.opts.idle); err != nil {
 		return r, err
 	}
-	if r.idle, err = sampleDaemon(pid); err != nil {
+	if r.idle, err = benchkit.SampleProc(pid); err != nil {
 		return r, err
 	}
-	r.idleCPU = cpuPercent(r.idle.ticks-before.ticks, time.Since(t1))
+	r.idleCPU = cpuPercent(r.idle.Ticks-before.Ticks, time.Since(t1))
 	if _, r.sampled, err = b.list(ctx); err != nil {
 		return r, err
 	}
 	if r.ls, r.lsJSON, r.api, err = b.timeLists(ctx); err != nil {
 		return r, err
 	}
-	if r.afterLs, err = sampleDaemon(pid); err != nil {
+	if r.afterLs, err = benchkit.SampleProc(pid); err != nil {
 		return r, err
 	}
 	t2 := time.Now()

@@ -71,7 +71,7 @@ func fmtPercent(x float64) string { return fmt.Sprintf("%.2f %%", x) }
 func fmtMiB(x float64) string     { return fmt.Sprintf("%.1f MiB", x) }
 func fmtCount(x float64) string   { return fmt.Sprintf("%.0f", x) }
 
-func mib(s daemonSample) float64 { return float64(s.rssKB) / 1024 }
+func mib(s benchkit.ProcSample) float64 { return float64(s.RSSKB) / 1024 }
 
 // rows are the table's lines.
 func (b *bench) rows(res results) []row {
@@ -85,8 +85,8 @@ func (b *bench) rows(res results) []row {
 		numberRow("daemon CPU, all apps idle", each(reps, func(r rep) float64 { return r.idleCPU }), fmtPercent, targetCPU, true),
 		numberRow("daemon RSS, idle", each(reps, func(r rep) float64 { return mib(r.idle) }), fmtMiB, targetRSSMiB, false),
 		numberRow("daemon RSS, after the list runs", each(reps, func(r rep) float64 { return mib(r.afterLs) }), fmtMiB, 0, false),
-		numberRow("daemon OS threads", each(reps, func(r rep) float64 { return float64(r.idle.threads) }), fmtCount, targetThreads, false),
-		numberRow("daemon fds", each(reps, func(r rep) float64 { return float64(r.idle.fds) }), fmtCount, 0, false),
+		numberRow("daemon OS threads", each(reps, func(r rep) float64 { return float64(r.idle.Threads) }), fmtCount, targetThreads, false),
+		numberRow("daemon fds", each(reps, func(r rep) float64 { return float64(r.idle.FDs) }), fmtCount, 0, false),
 		numberRow("instances with a memory sample in `eco ls --json`", each(reps, func(r rep) float64 { return float64(r.sampled) }), fmtCount, 0, false),
 		durationRow("`eco delete all`", each(reps, func(r rep) time.Duration { return r.deleteAll }), 0),
 	}
@@ -107,6 +107,6 @@ func (b *bench) report(w io.Writer, res results) {
 	writeTable(w, b.rows(res))
 	if total := o.apps * o.instances; len(res.reps) > 0 {
 		fmt.Fprintf(w, "\nThreads target: about 10 (met at ≤ %d). fds per instance: %.1f. Instances: %d.\n",
-			targetThreads, float64(benchkit.Median(each(res.reps, func(r rep) int { return r.idle.fds })))/float64(total), total)
+			targetThreads, float64(benchkit.Median(each(res.reps, func(r rep) int { return r.idle.FDs })))/float64(total), total)
 	}
 }

@@ -16,41 +16,9 @@ import (
 	"github.com/eco-pm/eco/bench/internal/benchkit"
 )
 
-func TestParseTicks(t *testing.T) {
-	// Fields 14 and 15 (utime, stime) are 250 and 50 ticks.
-	stat := "7 (eco (x)) S 1 7 7 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 11 0 123 0 0"
-	if got, err := parseTicks([]byte(stat)); err != nil || got != 300 {
-		t.Errorf("parseTicks = %d, %v; want 300, nil", got, err)
-	}
-	if _, err := parseTicks([]byte("7 (eco) S 1")); err == nil {
-		t.Error("parseTicks of a short line: no error")
-	}
+func TestCPUPercent(t *testing.T) {
 	if got := cpuPercent(50, 10*time.Second); got != 5 {
 		t.Errorf("cpuPercent(50 ticks, 10s) = %v, want 5", got)
-	}
-}
-
-func TestParseStatus(t *testing.T) {
-	status := "Name:\teco\nVmRSS:\t  131072 kB\nThreads:\t1007\n"
-	rss, threads, err := parseStatus(strings.NewReader(status))
-	if err != nil || rss != 131072 || threads != 1007 {
-		t.Errorf("parseStatus = %d, %d, %v; want 131072, 1007, nil", rss, threads, err)
-	}
-	if _, _, err := parseStatus(strings.NewReader("Name:\teco\n")); err == nil {
-		t.Error("parseStatus without VmRSS: no error")
-	}
-	if _, _, err := parseStatus(strings.NewReader("VmRSS:\tx kB\nThreads:\t1\n")); err == nil {
-		t.Error("parseStatus of a bad VmRSS: no error")
-	}
-}
-
-func TestSampleDaemon(t *testing.T) {
-	s, err := sampleDaemon(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.rssKB <= 0 || s.threads < 1 || s.fds < 3 {
-		t.Errorf("sampleDaemon(self) = %+v: want RSS, threads and at least stdin, stdout, stderr", s)
 	}
 }
 
