@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/eco-pm/eco/bench/internal/benchkit"
@@ -26,7 +25,7 @@ type bench struct {
 
 // newBench makes the temp folder, writes the app and the ecosystem file, and builds eco.
 func newBench(ctx context.Context, opts options, stderr io.Writer) (_ *bench, err error) {
-	root, err := repoRoot(ctx)
+	root, err := benchkit.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -79,34 +78,10 @@ func newBench(ctx context.Context, opts options, stderr io.Writer) (_ *bench, er
 		return b, os.WriteFile(b.eco.Bin, data, 0o755)
 	}
 	b.logf("building eco")
-	if out, err := command(ctx, root, "go", "build", "-o", b.eco.Bin, "./cmd/eco"); err != nil {
-		return nil, fmt.Errorf("build eco: %w: %s", err, out)
-	}
-	if c, err := command(ctx, root, "git", "rev-parse", "--short", "HEAD"); err == nil {
-		b.commit = "commit " + c
-		if st, err := command(ctx, root, "git", "status", "--porcelain"); err == nil && st != "" {
-			b.commit += " + uncommitted changes"
-		}
+	if b.commit, err = benchkit.BuildEco(ctx, root, b.eco.Bin); err != nil {
+		return nil, err
 	}
 	return b, nil
-}
-
-// repoRoot is the folder of the go.mod of the current folder's module.
-func repoRoot(ctx context.Context) (string, error) {
-	mod, err := command(ctx, "", "go", "env", "GOMOD")
-	if err != nil || mod == "" || mod == os.DevNull {
-		return "", fmt.Errorf("find the repository root: run the benchmark inside the eco repository (go env GOMOD: %q, %v)", mod, err)
-	}
-	return filepath.Dir(mod), nil
-}
-
-func command(ctx context.Context, dir, name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	return strings.TrimSpace(string(out)), err
 }
 
 func (b *bench) logf(format string, args ...any) {

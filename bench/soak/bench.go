@@ -64,19 +64,13 @@ func newBench(ctx context.Context, opts options, stderr io.Writer) (_ *bench, er
 		// A copy, so that the daemon's command line holds the temp folder.
 		return b, copyFile(opts.ecoBin, b.eco.Bin)
 	}
-	root, err := repoRoot(ctx)
+	root, err := benchkit.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
 	b.logf("building eco")
-	if out, err := command(ctx, root, "go", "build", "-o", b.eco.Bin, "./cmd/eco"); err != nil {
-		return nil, fmt.Errorf("build eco: %w: %s", err, out)
-	}
-	if c, err := command(ctx, root, "git", "rev-parse", "--short", "HEAD"); err == nil {
-		b.commit = "commit " + c
-		if st, err := command(ctx, root, "git", "status", "--porcelain"); err == nil && st != "" {
-			b.commit += " + uncommitted changes"
-		}
+	if b.commit, err = benchkit.BuildEco(ctx, root, b.eco.Bin); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
@@ -130,24 +124,6 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// repoRoot is the folder of the go.mod of the current folder's module.
-func repoRoot(ctx context.Context) (string, error) {
-	mod, err := command(ctx, "", "go", "env", "GOMOD")
-	if err != nil || mod == "" || mod == os.DevNull {
-		return "", fmt.Errorf("find the repository root: run the benchmark inside the eco repository (go env GOMOD: %q, %v)", mod, err)
-	}
-	return filepath.Dir(mod), nil
-}
-
-func command(ctx context.Context, dir, name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	return strings.TrimSpace(string(out)), err
 }
 
 func (b *bench) logf(format string, args ...any) {
