@@ -147,7 +147,7 @@ func (s *server) acceptControl(ctx context.Context, ctl *net.UnixListener) {
 			c.Close()
 			continue
 		}
-		cc := &ctlConn{s: s, c: c, out: make(chan []byte, 256), done: make(chan struct{})}
+		cc := &ctlConn{s: s, c: c, out: make(chan []byte, 256), done: make(chan struct{}), flush: make(chan struct{})}
 		s.mu.Lock()
 		s.conns[cc] = struct{}{}
 		s.mu.Unlock()
@@ -156,12 +156,14 @@ func (s *server) acceptControl(ctx context.Context, ctl *net.UnixListener) {
 	}
 }
 
-// closeConns ends every control connection.
+// closeConns ends every control connection once what is queued to it is written: a stop's
+// reply is queued when the stop begins, and a controller must not read the proxy's exit as
+// its refusal.
 func (s *server) closeConns() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for cc := range s.conns {
-		cc.closeLocked()
+		cc.flushOnce.Do(func() { close(cc.flush) })
 	}
 }
 
@@ -173,6 +175,9 @@ type ctlConn struct {
 	out  chan []byte // lines for write, in order
 	done chan struct{}
 	once sync.Once
+	// flush asks write to write what is queued and then close the connection.
+	flush     chan struct{}
+	flushOnce sync.Once
 	// logs is set by hello: this controller gets the log records. Guarded by server.mu.
 	logs bool
 }
@@ -212,21 +217,37 @@ func (cc *ctlConn) send(r reply, wait bool) {
 }
 
 func (cc *ctlConn) write() {
+	defer cc.close()
 	for {
 		select {
 		case <-cc.done:
 			return
+		case <-cc.flush:
+			for {
+				select {
+				case b := <-cc.out:
+					if !cc.put(b) {
+						return
+					}
+				default:
+					return
+				}
+			}
 		case b := <-cc.out:
-			cc.wmu.Lock()
-			cc.c.SetWriteDeadline(time.Now().Add(writeTimeout))
-			_, err := cc.c.Write(b)
-			cc.wmu.Unlock()
-			if err != nil {
-				cc.close()
+			if !cc.put(b) {
 				return
 			}
 		}
 	}
+}
+
+// put writes one line, bounded by writeTimeout.
+func (cc *ctlConn) put(b []byte) bool {
+	cc.wmu.Lock()
+	defer cc.wmu.Unlock()
+	cc.c.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := cc.c.Write(b)
+	return err == nil
 }
 
 func (cc *ctlConn) read(ctx context.Context) {
@@ -321,10 +342,13 @@ func (cc *ctlConn) do(ctx context.Context, req request) (reply, bool) {
 	case "stats":
 		ok.Backends = s.p.Stats()
 	case "stop":
+		// The reply is queued before the stop begins, so it is written before the end.
+		cc.send(ok, true)
 		select {
 		case s.stop <- time.Duration(req.GraceMS) * time.Millisecond:
 		default:
 		}
+		return ok, true
 	default:
 		return reply{ID: req.ID, Err: fmt.Sprintf("unknown op %q", req.Op)}, false
 	}
