@@ -81,6 +81,10 @@ type Proxy struct {
 	conns     *conn // forwarding connections, an intrusive list
 	closing   bool  // Run is cutting connections; register no more
 	waiting   int   // clients held because no backend could take them
+	// serving counts the accepted connections not yet ended, those still picking or waiting
+	// for a backend included; quiet is closed when it reaches 0 (see Quiet).
+	serving int
+	quiet   chan struct{}
 }
 
 // backend is one instance incarnation. It outlives Remove while connections
@@ -326,9 +330,13 @@ func (p *Proxy) acceptLoop(ctx context.Context) error {
 			continue
 		}
 		backoff = 0
+		p.mu.Lock()
+		p.serving++
+		p.mu.Unlock()
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
+			defer p.served()
 			p.serve(ctx, c)
 		}()
 	}
@@ -350,6 +358,32 @@ func (p *Proxy) StopAccepting() {
 	p.mu.Unlock()
 	if accepting != nil {
 		<-accepting
+	}
+}
+
+// Quiet returns a channel closed once every connection accepted has ended: those relaying,
+// and those still picking or waiting for a backend, which no backend counts yet. Called after
+// StopAccepting, it tells when the process may end without cutting a client.
+func (p *Proxy) Quiet() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.serving == 0 {
+		return closedChan
+	}
+	if p.quiet == nil {
+		p.quiet = make(chan struct{})
+	}
+	return p.quiet
+}
+
+// served notes the end of one accepted connection.
+func (p *Proxy) served() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.serving--
+	if p.serving == 0 && p.quiet != nil {
+		close(p.quiet)
+		p.quiet = nil
 	}
 }
 

@@ -497,3 +497,39 @@ func roundTrip(addr, msg string) error {
 	}
 	return nil
 }
+
+// TestProxy_Quiet: after StopAccepting, Quiet waits for every accepted connection, also one
+// that no backend counts yet because it waits for one: a process stopping on the backends'
+// counts alone cut such a client (TestProxyProcess_ReplacedAfterUpgrade saw a reset).
+func TestProxy_Quiet(t *testing.T) {
+	p := startProxy(t, RoundRobin, nil)
+	c := dial(t, p.addr)
+	waitFor(t, "the client to wait", func() bool { return p.waitingClients() == 1 })
+	p.StopAccepting()
+	quiet := p.Quiet()
+	select {
+	case <-quiet:
+		t.Fatal("quiet while a client waits for a backend")
+	default:
+	}
+	p.add(startBackend(t, "late"))
+	cl := &client{Conn: c, r: bufio.NewReader(c)}
+	if got := cl.line(t); got != "late" {
+		t.Errorf("got %q, want late", got)
+	}
+	cl.echo(t, "still served")
+	select {
+	case <-quiet:
+		t.Fatal("quiet while a client is served")
+	default:
+	}
+	c.Close()
+	waitFor(t, "quiet once the client left", func() bool {
+		select {
+		case <-quiet:
+			return true
+		default:
+			return false
+		}
+	})
+}

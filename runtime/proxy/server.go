@@ -109,19 +109,19 @@ type server struct {
 	conns map[*ctlConn]struct{}
 }
 
-// drainAll takes every backend out of rotation and waits, up to grace, for their connections
-// to end.
+// drainAll takes every backend out of rotation and waits, up to grace, for every connection
+// accepted here to end: also one accepted just before the stop that has no backend yet, which
+// waiting for each backend's count alone would cut.
 func (s *server) drainAll(ctx context.Context, grace time.Duration) {
+	for _, b := range s.p.Stats() {
+		s.p.Drain(b.Key)
+	}
 	t := time.NewTimer(grace)
 	defer t.Stop()
-	for _, b := range s.p.Stats() {
-		select {
-		case <-s.p.Drain(b.Key):
-		case <-t.C:
-			return
-		case <-ctx.Done():
-			return
-		}
+	select {
+	case <-s.p.Quiet():
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 
