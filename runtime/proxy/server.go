@@ -109,13 +109,11 @@ type server struct {
 	conns map[*ctlConn]struct{}
 }
 
-// drainAll takes every backend out of rotation and waits, up to grace, for every connection
-// accepted here to end: also one accepted just before the stop that has no backend yet, which
-// waiting for each backend's count alone would cut.
+// drainAll waits, up to grace, for every connection accepted here to end: also one accepted
+// just before the stop that has no backend yet, which waiting for each backend's count alone
+// would cut. The backends stay in rotation for them: nothing new is accepted here any more,
+// and taking the backends out left such a client waiting for one until the grace was over.
 func (s *server) drainAll(ctx context.Context, grace time.Duration) {
-	for _, b := range s.p.Stats() {
-		s.p.Drain(b.Key)
-	}
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {
