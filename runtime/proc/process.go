@@ -82,8 +82,9 @@ const (
 //	running --exit--> exited (Exited closed, not yet reaped)
 //	        --reaped, output copied, readers drained--> done (Done closed, ExitStatus valid)
 //
-// One goroutine waits for it and owns the transitions; the IPC and notify readers end before
-// Done is closed, so no goroutine of a Process outlives Done.
+// One goroutine owns the end; the IPC channel and notify socket are read through the process's
+// poller (poll.go), by short goroutines only while they hold something, and are closed before
+// Done is, so no goroutine of a Process outlives Done.
 type Process struct {
 	pid   int
 	start uint64 // start time of pid, so the group is not signalled after the pid is recycled
@@ -93,15 +94,22 @@ type Process struct {
 	done   chan struct{}
 	status ExitStatus // written before done is closed
 
-	ipc    *net.UnixConn // nil without IPC
-	sendMu sync.Mutex
-	msgs   chan json.RawMessage
+	ipc       *net.UnixConn // nil without IPC
+	sendMu    sync.Mutex
+	msgs      chan json.RawMessage
+	ipcWatch  *pollWatch    // nil where the poller could not take the channel
+	ipcEOF    chan struct{} // closed when the channel's EOF is read
+	ipcMu     sync.Mutex    // held while reading the channel; guards the fields below
+	ipcLines  lineJoiner
+	ipcAtEOF  bool
+	ipcClosed bool
 
-	notify     *net.UnixConn // nil without Notify
-	notifyPath string
-	notes      chan Notification
-
-	readers sync.WaitGroup
+	notify       *net.UnixConn // nil without Notify
+	notifyPath   string
+	notes        chan Notification
+	notifyWatch  *pollWatch // nil where the poller could not take the socket
+	notifyMu     sync.Mutex // held while reading the socket; guards notifyClosed
+	notifyClosed bool
 
 	// mark is the value of MarkVar in the environment of the process and its descendants.
 	mark string
@@ -233,9 +241,8 @@ func start(spec Spec, log *slog.Logger) (_ *Process, err error) {
 		p.start = s.start
 	}
 	exit := watchExit(p.pid)
-	p.readers.Add(2)
-	go p.readIPC()
-	go p.readNotify()
+	p.startIPC()
+	p.startNotify()
 	go p.wait(cmd, exit)
 	p.log.Debug("process started", "path", path)
 	return p, nil
@@ -299,10 +306,16 @@ func (p *Process) wait(cmd *exec.Cmd, exit *exitWatch) {
 	if err != nil && !errors.As(err, &exitErr) {
 		p.status.Err = err
 	}
-	p.stopReaders()
-	p.readers.Wait()
+	p.finishChannels()
 	p.log.Debug("process ended", "status", p.status.String())
 	close(p.done)
+}
+
+// finishChannels reads what the process's channels still hold once it has exited, and closes
+// them with Messages and Notifications.
+func (p *Process) finishChannels() {
+	p.finishNotify()
+	p.finishIPC()
 }
 
 func exitStatusOf(ws syscall.WaitStatus) ExitStatus {
