@@ -127,6 +127,10 @@ type Process struct {
 	ended  bool       // a Stop saw the whole tree gone; guarded by stopMu
 	treeMu sync.Mutex
 	known  map[int]member // descendants (and marked processes) seen so far, ended by Stop
+
+	afterMu sync.Mutex
+	after   []func() // run by finish; nil once it ran them
+	over    bool     // finish ran
 }
 
 // orDiscard returns log, or a logger that discards when log is nil.
@@ -308,7 +312,32 @@ func (p *Process) wait(cmd *exec.Cmd, exit *exitWatch) {
 	}
 	p.finishChannels()
 	p.log.Debug("process ended", "status", p.status.String())
+	p.finish()
+}
+
+// finish closes Done and runs what AfterDone was given, in the goroutine that owns the end.
+func (p *Process) finish() {
 	close(p.done)
+	p.afterMu.Lock()
+	after := p.after
+	p.after, p.over = nil, true
+	p.afterMu.Unlock()
+	for _, f := range after {
+		f()
+	}
+}
+
+// AfterDone runs f once the process is Done, in the goroutine that ended it, or in a new one
+// when it is Done already: a caller that only waits for the end needs no goroutine of its own
+// for the process's whole life. f should not take long: the next f waits for it.
+func (p *Process) AfterDone(f func()) {
+	p.afterMu.Lock()
+	defer p.afterMu.Unlock()
+	if p.over {
+		go f()
+		return
+	}
+	p.after = append(p.after, f)
 }
 
 // finishChannels reads what the process's channels still hold once it has exited, and closes

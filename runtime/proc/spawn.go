@@ -228,7 +228,7 @@ func (p *Process) endOther() {
 	p.status = awaitReport(p.pid, p.start, cmp.Or(p.reportWait, exitReportWait))
 	p.finishChannels()
 	p.log.Debug("process ended", "status", p.status.String())
-	close(p.done)
+	p.finish()
 }
 
 // Channels returns duplicates of this end of the process's IPC channel and of its notify
