@@ -7,9 +7,12 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/eco-pm/eco/runtime/poll"
 )
 
 const (
@@ -77,7 +80,7 @@ func (p *Process) startIPC() {
 		return
 	}
 	p.ipcEOF = make(chan struct{})
-	if w, err := watchConn(p.ipc, unix.EPOLLIN|unix.EPOLLRDHUP, func(w *pollWatch) { go p.drainIPC(w) }); err == nil {
+	if w, err := poll.WatchConn(p.ipc, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLONESHOT, func(w *poll.Watch) { go p.drainIPC(w) }); err == nil {
 		p.ipcWatch = w
 		return
 	}
@@ -85,7 +88,7 @@ func (p *Process) startIPC() {
 }
 
 // drainIPC reads what the channel holds, then waits for more through the poller.
-func (p *Process) drainIPC(w *pollWatch) {
+func (p *Process) drainIPC(w *poll.Watch) {
 	p.ipcMu.Lock()
 	defer p.ipcMu.Unlock()
 	if p.ipcClosed {
@@ -95,7 +98,7 @@ func (p *Process) drainIPC(w *pollWatch) {
 		p.ipcEndedLocked()
 		return
 	}
-	w.rearm()
+	w.Rearm()
 }
 
 // readIPCAlone is the reader where the poller cannot watch the channel.
@@ -148,6 +151,10 @@ func (p *Process) readIPCQueued() bool {
 	}
 }
 
+// readBufs are what the channel readers read into, only while they read: an idle process
+// holds no buffer.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
+
 // ipcEndedLocked notes the channel's EOF. Held: ipcMu.
 func (p *Process) ipcEndedLocked() {
 	if !p.ipcAtEOF {
@@ -170,7 +177,7 @@ func (p *Process) finishIPC() {
 	}
 	t.Stop()
 	if p.ipcWatch != nil {
-		p.ipcWatch.remove()
+		p.ipcWatch.Remove()
 	}
 	p.ipcMu.Lock()
 	if !p.ipcAtEOF {

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/eco-pm/eco/runtime/poll"
 )
 
 // Notification is one sd_notify datagram from the process or one of its descendants.
@@ -82,7 +84,7 @@ func (p *Process) startNotify() {
 		close(p.notes)
 		return
 	}
-	if w, err := watchConn(p.notify, unix.EPOLLIN, func(w *pollWatch) { go p.drainNotify(w) }); err == nil {
+	if w, err := poll.WatchConn(p.notify, unix.EPOLLIN|unix.EPOLLONESHOT, func(w *poll.Watch) { go p.drainNotify(w) }); err == nil {
 		p.notifyWatch = w
 		return
 	}
@@ -90,14 +92,14 @@ func (p *Process) startNotify() {
 }
 
 // drainNotify reads the queued datagrams, then waits for more through the poller.
-func (p *Process) drainNotify(w *pollWatch) {
+func (p *Process) drainNotify(w *poll.Watch) {
 	p.notifyMu.Lock()
 	defer p.notifyMu.Unlock()
 	if p.notifyClosed {
 		return
 	}
 	p.readNotifyQueued()
-	w.rearm()
+	w.Rearm()
 }
 
 // readNotifyAlone is the reader where the poller cannot watch the socket.
@@ -154,7 +156,7 @@ func (p *Process) finishNotify() {
 		return
 	}
 	if p.notifyWatch != nil {
-		p.notifyWatch.remove()
+		p.notifyWatch.Remove()
 	}
 	p.notifyMu.Lock()
 	p.readNotifyQueued()

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/eco-pm/eco/runtime/poll"
 )
 
 // Spec is what to run.
@@ -97,7 +99,7 @@ type Process struct {
 	ipc       *net.UnixConn // nil without IPC
 	sendMu    sync.Mutex
 	msgs      chan json.RawMessage
-	ipcWatch  *pollWatch    // nil where the poller could not take the channel
+	ipcWatch  *poll.Watch   // nil where the poller could not take the channel
 	ipcEOF    chan struct{} // closed when the channel's EOF is read
 	ipcMu     sync.Mutex    // held while reading the channel; guards the fields below
 	ipcLines  lineJoiner
@@ -107,8 +109,8 @@ type Process struct {
 	notify       *net.UnixConn // nil without Notify
 	notifyPath   string
 	notes        chan Notification
-	notifyWatch  *pollWatch // nil where the poller could not take the socket
-	notifyMu     sync.Mutex // held while reading the socket; guards notifyClosed
+	notifyWatch  *poll.Watch // nil where the poller could not take the socket
+	notifyMu     sync.Mutex  // held while reading the socket; guards notifyClosed
 	notifyClosed bool
 
 	// mark is the value of MarkVar in the environment of the process and its descendants.

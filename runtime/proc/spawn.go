@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/eco-pm/eco/runtime/poll"
 )
 
 // A process need not be this process's child: under the keeper (runtime/keeper), which outlives
@@ -205,15 +207,12 @@ func (p *Process) awaitOther() {
 		go p.endOther() // gone already: its exit report decides
 		return
 	}
-	if pl, err := thePoller(); err == nil {
-		_, err := pl.watch(fd, unix.EPOLLIN, func(w *pollWatch) {
-			w.remove()
-			unix.Close(fd)
-			go p.endOther()
-		})
-		if err == nil {
-			return
-		}
+	if _, err := poll.Add(fd, unix.EPOLLIN|unix.EPOLLONESHOT, func(w *poll.Watch) {
+		w.Remove()
+		unix.Close(fd)
+		go p.endOther()
+	}); err == nil {
+		return
 	}
 	go func() {
 		(&otherWatch{f: os.NewFile(uintptr(fd), "pidfd "+strconv.Itoa(p.pid))}).wait()

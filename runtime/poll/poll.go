@@ -1,4 +1,4 @@
-package proc
+package poll
 
 import (
 	"errors"
@@ -14,9 +14,10 @@ import (
 // 6 KiB at the daemon's average stack size): the IPC channel, notify socket and pidfd of a
 // thousand mostly idle processes made three thousand of them, about 20 MiB.
 //
-// Registrations are one-shot: a watch's callback fires once per arming, in the poller's
-// goroutine, and must not block; it starts the work it needs in a goroutine of its own, which
-// arms the watch again when it wants more. A watch is removed before its descriptor is closed.
+// A watch's callback runs in the poller's goroutine and must not block: it starts the work it
+// needs in a goroutine of its own (see Runner). With EPOLLONESHOT the callback fires once per
+// arming (Rearm); with EPOLLET once per edge. A watch is removed before its descriptor is
+// closed.
 //
 // The poller lives as long as this process, like Go's own netpoller.
 type poller struct {
@@ -25,7 +26,7 @@ type poller struct {
 
 	mu   sync.Mutex
 	next uint64
-	on   map[uint64]*pollWatch
+	on   map[uint64]*Watch
 }
 
 var shared struct {
@@ -54,7 +55,7 @@ func newPoller() (*poller, error) {
 		unix.Close(epfd)
 		return nil, os.NewSyscallError("epoll nonblock", err)
 	}
-	return &poller{epfd: epfd, f: os.NewFile(uintptr(epfd), "epoll"), on: map[uint64]*pollWatch{}}, nil
+	return &poller{epfd: epfd, f: os.NewFile(uintptr(epfd), "epoll"), on: map[uint64]*Watch{}}, nil
 }
 
 // run dispatches readiness to the callbacks, for ever.
@@ -64,7 +65,7 @@ func (pl *poller) run() {
 		return
 	}
 	events := make([]unix.EpollEvent, 128)
-	var fire []*pollWatch
+	var fire []*Watch
 	_ = rc.Read(func(fd uintptr) bool {
 		for {
 			n, err := unix.EpollWait(int(fd), events, 0)
@@ -95,28 +96,30 @@ func (pl *poller) run() {
 
 func eventID(ev unix.EpollEvent) uint64 { return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32 }
 
-// pollWatch is one descriptor's registration.
-type pollWatch struct {
+// Watch is one descriptor's registration.
+type Watch struct {
 	pl     *poller
 	id     uint64
 	fd     int
 	events uint32
-	on     func(*pollWatch) // in the poller's goroutine; must not block
+	on     func(*Watch) // in the poller's goroutine; must not block
 
 	mu   sync.Mutex
 	gone bool
 }
 
-// readBufs are what the channel readers read into, only while they read: an idle process
-// holds no buffer.
-var readBufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
-
-// watchConn watches c's descriptor with the process's poller.
-func watchConn(c syscall.Conn, events uint32, on func(*pollWatch)) (*pollWatch, error) {
-	fd, err := connFD(c)
+// WatchConn watches c's descriptor (see Add).
+func WatchConn(c syscall.Conn, events uint32, on func(*Watch)) (*Watch, error) {
+	fd, err := ConnFD(c)
 	if err != nil {
 		return nil, err
 	}
+	return Add(fd, events, on)
+}
+
+// Add watches fd for events (unix.EPOLLIN and the like, with unix.EPOLLONESHOT or
+// unix.EPOLLET as the caller needs); on runs, given the watch, when one of them is ready.
+func Add(fd int, events uint32, on func(*Watch)) (*Watch, error) {
 	pl, err := thePoller()
 	if err != nil {
 		return nil, err
@@ -124,12 +127,10 @@ func watchConn(c syscall.Conn, events uint32, on func(*pollWatch)) (*pollWatch, 
 	return pl.watch(fd, events, on)
 }
 
-// watch registers fd, armed for events (EPOLLIN, ...); on runs, given the watch, when one of
-// them is ready.
-func (pl *poller) watch(fd int, events uint32, on func(*pollWatch)) (*pollWatch, error) {
+func (pl *poller) watch(fd int, events uint32, on func(*Watch)) (*Watch, error) {
 	pl.mu.Lock()
 	pl.next++
-	w := &pollWatch{pl: pl, id: pl.next, fd: fd, events: events | unix.EPOLLONESHOT, on: on}
+	w := &Watch{pl: pl, id: pl.next, fd: fd, events: events, on: on}
 	pl.on[w.id] = w
 	pl.mu.Unlock()
 	if err := unix.EpollCtl(pl.epfd, unix.EPOLL_CTL_ADD, fd, w.event()); err != nil {
@@ -141,12 +142,12 @@ func (pl *poller) watch(fd int, events uint32, on func(*pollWatch)) (*pollWatch,
 	return w, nil
 }
 
-func (w *pollWatch) event() *unix.EpollEvent {
+func (w *Watch) event() *unix.EpollEvent {
 	return &unix.EpollEvent{Events: w.events, Fd: int32(uint32(w.id)), Pad: int32(uint32(w.id >> 32))}
 }
 
-// rearm arms the watch for one more event; it does nothing once the watch is removed.
-func (w *pollWatch) rearm() {
+// Rearm arms the watch for one more event; it does nothing once the watch is removed.
+func (w *Watch) Rearm() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.gone {
@@ -154,9 +155,9 @@ func (w *pollWatch) rearm() {
 	}
 }
 
-// remove ends the watch; its descriptor may be closed after. A callback already taken from the
+// Remove ends the watch; its descriptor may be closed after. A callback already taken from the
 // set may still run once: the work it starts checks that its descriptor is still open.
-func (w *pollWatch) remove() {
+func (w *Watch) Remove() {
 	w.mu.Lock()
 	if w.gone {
 		w.mu.Unlock()
@@ -170,8 +171,8 @@ func (w *pollWatch) remove() {
 	w.pl.mu.Unlock()
 }
 
-// connFD returns c's descriptor number, valid until c is closed.
-func connFD(c syscall.Conn) (int, error) {
+// ConnFD returns c's descriptor number, valid until c is closed.
+func ConnFD(c syscall.Conn) (int, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return -1, err
@@ -181,4 +182,40 @@ func connFD(c syscall.Conn) (int, error) {
 		return -1, err
 	}
 	return fd, nil
+}
+
+// Runner runs Work in a goroutine of its own each time it is kicked, one run at a time: a kick
+// during a run makes it run once more after. Idle, it holds no goroutine.
+type Runner struct {
+	Work func()
+
+	mu      sync.Mutex
+	running bool
+	again   bool
+}
+
+// Kick makes Work run soon.
+func (r *Runner) Kick() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running {
+		r.again = true
+		return
+	}
+	r.running = true
+	go r.loop()
+}
+
+func (r *Runner) loop() {
+	for {
+		r.Work()
+		r.mu.Lock()
+		if !r.again {
+			r.running = false
+			r.mu.Unlock()
+			return
+		}
+		r.again = false
+		r.mu.Unlock()
+	}
 }
