@@ -156,3 +156,22 @@ func executable() string {
 	}
 	return exe
 }
+
+// binaryReplaced reports whether the file at this process's executable path is no longer the
+// binary it runs: eco was upgraded on disk (a package manager renames the new binary over the
+// old one) since the daemon started.
+func binaryReplaced() bool {
+	exe := executable()
+	if exe == "" {
+		return false
+	}
+	running, err := os.Stat("/proc/self/exe") // the image that runs, even once unlinked
+	if err != nil {
+		return false
+	}
+	onDisk, err := os.Stat(exe)
+	if err != nil {
+		return false // removed, not replaced: nothing to upgrade to
+	}
+	return !os.SameFile(running, onDisk)
+}
