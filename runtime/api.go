@@ -30,7 +30,7 @@ func (d *Daemon) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/ping", func(w http.ResponseWriter, r *http.Request) {
 		control.WriteJSON(w, http.StatusOK, Ping{Pid: os.Getpid(), Version: d.opts.Version, Home: d.opts.Home, Keeper: d.keeperPid(), Executable: executable(),
-			Goroutines: goruntime.NumGoroutine()})
+			Replaced: binaryReplaced(), Goroutines: goruntime.NumGoroutine()})
 	})
 	d.upgradeRoute(mux)
 	mux.HandleFunc("POST /v1/apply", func(w http.ResponseWriter, r *http.Request) {

@@ -34,45 +34,45 @@ var errNoKeeper = errors.New("this daemon runs without a keeper: nothing would k
 // captureSet knows every output pipe being read, so that a handover can stop reading them
 // between two batches: what is not read yet stays in the pipe for the next daemon.
 type captureSet struct {
-	mu      sync.Mutex
-	files   map[*os.File]bool
-	stopped bool
-	wg      sync.WaitGroup
+	mu       sync.Mutex
+	captures map[*capture]bool
+	stopped  bool
+	wg       sync.WaitGroup
 }
 
-func newCaptureSet() *captureSet { return &captureSet{files: map[*os.File]bool{}} }
+func newCaptureSet() *captureSet { return &captureSet{captures: map[*capture]bool{}} }
 
-// add registers r while it is read; done unregisters it.
-func (s *captureSet) add(r *os.File) {
+// add registers c while it reads; done unregisters it.
+func (s *captureSet) add(c *capture) {
 	if s == nil {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.files[r] = true
+	s.captures[c] = true
 	s.wg.Add(1)
 	if s.stopped {
-		_ = r.SetReadDeadline(time.Now())
+		c.stopping.Store(true)
 	}
 }
 
-func (s *captureSet) done(r *os.File) {
+func (s *captureSet) done(c *capture) {
 	if s == nil {
 		return
 	}
 	s.mu.Lock()
-	delete(s.files, r)
+	delete(s.captures, c)
 	s.mu.Unlock()
 	s.wg.Done()
 }
 
-// stop makes every read end now (and those added later at once), and waits up to limit for
-// the captures to write what they read.
+// stop makes every capture stop reading now (and those added later at once), and waits up to
+// limit for them to write what they read.
 func (s *captureSet) stop(limit time.Duration) bool {
 	s.mu.Lock()
 	s.stopped = true
-	for r := range s.files {
-		_ = r.SetReadDeadline(time.Now())
+	for c := range s.captures {
+		c.stopReads()
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})
@@ -80,10 +80,12 @@ func (s *captureSet) stop(limit time.Duration) bool {
 		s.wg.Wait()
 		close(done)
 	}()
+	t := time.NewTimer(limit)
+	defer t.Stop()
 	select {
 	case <-done:
 		return true
-	case <-time.After(limit):
+	case <-t.C:
 		return false
 	}
 }
@@ -153,4 +155,23 @@ func executable() string {
 		return ""
 	}
 	return exe
+}
+
+// binaryReplaced reports whether the file at this process's executable path is no longer the
+// binary it runs: eco was upgraded on disk (a package manager renames the new binary over the
+// old one) since the daemon started.
+func binaryReplaced() bool {
+	exe := executable()
+	if exe == "" {
+		return false
+	}
+	running, err := os.Stat("/proc/self/exe") // the image that runs, even once unlinked
+	if err != nil {
+		return false
+	}
+	onDisk, err := os.Stat(exe)
+	if err != nil {
+		return false // removed, not replaced: nothing to upgrade to
+	}
+	return !os.SameFile(running, onDisk)
 }

@@ -390,16 +390,16 @@ func (in *instance) keep(p *proc.Process, out *output) (outKept, errKept, ipcKep
 	return outKept, errKept, ipcKept
 }
 
-// watchEnd waits, in a goroutine of deps.outputs, for the process to end, then ends what it
-// left running, and forgets its record, backend socket and descriptors in the keeper.
+// watchEnd arranges for what the process left running to end once it has ended, and for its
+// record, backend socket and descriptors in the keeper to be forgotten; deps.outputs counts it
+// until then. A real process runs that in its own end (no goroutine waits for it meanwhile).
 func (in *instance) watchEnd(p process, real *proc.Process, spec *ecosystem.App) {
 	in.deps.outputs.Add(1)
 	sock := in.backendSocket
 	pid, mark := p.Pid(), in.rec.Mark
 	leftSig, leftGrace := syscall.Signal(unix.SignalNum(spec.StopSignal)), spec.KillTimeout.D()
-	go func() {
+	end := func() {
 		defer in.deps.outputs.Done()
-		<-p.Done()
 		// What the process started ends with it, also when it exited by itself.
 		if real != nil {
 			real.Stop(cmp.Or(leftSig, syscall.SIGINT), leftGrace)
@@ -415,6 +415,14 @@ func (in *instance) watchEnd(p process, real *proc.Process, spec *ecosystem.App)
 			o, e, i, n := instanceNames(mark)
 			in.deps.keeper.remove(o, e, i, n)
 		}
+	}
+	if real != nil {
+		real.AfterDone(end)
+		return
+	}
+	go func() {
+		<-p.Done()
+		end()
 	}()
 }
 

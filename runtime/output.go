@@ -13,6 +13,7 @@ import (
 
 	"github.com/eco-pm/eco/ecosystem"
 	"github.com/eco-pm/eco/logs"
+	"github.com/eco-pm/eco/runtime/poll"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,8 +23,8 @@ const pipeSize = 1 << 20
 
 // output carries one launch of an instance's stdout and stderr through pipes into its log
 // files (out_file, error_file, log_file) and to followers (eco logs -f). Each stream is read
-// by its own goroutine until every writer has closed the pipe: the process and any
-// descendant that kept it, so the last lines of a process that exits are never lost. Log
+// while it holds something (begin), until every writer has closed the pipe: the process and
+// any descendant that kept it, so the last lines of a process that exits are never lost. Log
 // settings change in place (retarget): each stream moves to its new files between two batches.
 type output struct {
 	app   string
@@ -176,19 +177,13 @@ func (o *output) retarget(spec *ecosystem.App) error {
 	return nil
 }
 
-// start starts reading the streams; wg owns the goroutines. The process must have been given
-// the write ends, which start closes here: from now on only the process holds them.
+// start starts reading the streams; wg counts them until they end. The process must have
+// been given the write ends, which start closes here: from now on only the process holds them.
 func (o *output) start(wg *sync.WaitGroup) {
 	o.closeWriteEnds()
 	for i, c := range o.captures {
-		r := o.readers[i]
 		wg.Add(1)
-		o.set.add(r)
-		go func() {
-			defer wg.Done()
-			defer o.set.done(r)
-			c.run(r)
-		}()
+		c.begin(o.readers[i], wg.Done)
 	}
 }
 
@@ -240,6 +235,18 @@ type capture struct {
 	// peek and ledger, under a keeper (peek.go).
 	peek   *peekReader
 	ledger *ledger
+
+	// The reading (begin): r is the pipe, src reads it, lines splits what it reads; the
+	// runner's goroutine reads while the watch says there is something to read.
+	r        *os.File
+	src      logs.NowReader
+	lines    *logs.Stream
+	watchMu  sync.Mutex // guards watch: the first read may end the stream before begin set it
+	watch    *poll.Watch
+	runner   poll.Runner
+	stopping atomic.Bool // a handover stops the reads
+	over     atomic.Bool // the reads ended
+	done     func()
 }
 
 // offer hands the capture a new target.
@@ -271,33 +278,138 @@ func (c *capture) finish() {
 	}
 }
 
-func (c *capture) run(r *os.File) {
-	defer c.finish()
-	defer r.Close()
-	var src io.Reader = r
+// begin starts reading r. The pipe is watched by the daemon's poller (edge-triggered: under a
+// keeper the pipe keeps the bytes of a partial line, which must not wake it again); a
+// goroutine reads only while there is something to read (pump). done is called once the
+// stream has ended and its files are closed.
+func (c *capture) begin(r *os.File, done func()) {
+	c.r, c.done = r, done
+	c.o.set.add(c)
+	c.src = pipeReader{r}
 	if c.o.peek {
 		p, err := newPeekReader(r)
 		if err != nil {
 			c.o.log.Warn("cannot read the output without consuming it; a daemon killed meanwhile may lose a batch of lines", "app", c.o.app, "err", err)
 		} else {
-			defer p.close()
-			c.peek, src = p, p
+			c.peek, c.src = p, p
 			if c.o.mark != "" {
 				if l, err := openLedger(ledgerPath(c.o.home, c.o.mark, c.stream)); err == nil {
 					c.ledger = l
-					defer func() { l.close(p.eof) }()
 					l.recover(p)
 				}
 			}
 		}
 	}
-	err := logs.CaptureBatches(src, logs.DefaultMaxLine, c.line, c.flush)
+	c.lines = logs.NewStream(c.src, logs.DefaultMaxLine, c.line, c.flush)
+	c.runner.Work = c.pump
+	c.watchMu.Lock()
+	w, err := poll.WatchConn(r, unix.EPOLLIN|unix.EPOLLET, func(*poll.Watch) { c.runner.Kick() })
+	if err != nil {
+		c.o.log.Debug("the poller cannot watch the output; a goroutine waits for it", "app", c.o.app, "err", err)
+		go c.waitAlone()
+	} else {
+		c.watch = w
+	}
+	c.watchMu.Unlock()
+	c.runner.Kick() // what the pipe holds already
+}
+
+// waitAlone kicks the reads where the poller cannot watch the pipe: Go's own poller wakes it.
+func (c *capture) waitAlone() {
+	rc, err := c.r.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Read(func(uintptr) bool {
+		c.runner.Kick()
+		return c.over.Load()
+	})
+}
+
+// stopReads ends the reads between two batches, for a handover: what is not read stays in
+// the pipe for the next daemon.
+func (c *capture) stopReads() {
+	c.stopping.Store(true)
+	_ = c.r.SetReadDeadline(time.Now()) // a read waiting in the middle of a batch
+	c.runner.Kick()
+}
+
+// pump reads what the pipe holds, in the runner's goroutine, and ends the capture with its
+// stream.
+func (c *capture) pump() {
+	if c.over.Load() {
+		return
+	}
+	if c.stopping.Load() {
+		if c.peek != nil {
+			c.peek.stopped = true // a partial line stays in the pipe
+		}
+		c.lines.End()
+		c.end()
+		return
+	}
+	ended, err := c.lines.Drain()
+	if !ended {
+		return
+	}
 	if errors.Is(err, errPeekStopped) {
 		err = nil
 	}
-	if err != nil && !(errors.Is(err, os.ErrDeadlineExceeded) && c.o.set.isStopped()) {
+	if err != nil && !(errors.Is(err, os.ErrDeadlineExceeded) && c.stopping.Load()) {
 		c.o.log.Warn("cannot read the output", "app", c.o.app, "instance", c.o.index, "stream", c.stream, "err", err)
 	}
+	c.end()
+}
+
+// end closes what reading the stream used, once it ended or its reads stopped.
+func (c *capture) end() {
+	c.over.Store(true)
+	c.watchMu.Lock()
+	if c.watch != nil {
+		c.watch.Remove() // before the pipe is closed
+	}
+	c.watchMu.Unlock()
+	if c.ledger != nil {
+		c.ledger.close(c.peek.eof)
+	}
+	if c.peek != nil {
+		c.peek.close()
+	}
+	c.r.Close()
+	c.finish()
+	c.o.set.done(c)
+	c.done()
+}
+
+// pipeReader reads a pipe without waiting (logs.NowReader).
+type pipeReader struct{ f *os.File }
+
+func (p pipeReader) ReadNow(b []byte) (int, error) {
+	rc, err := p.f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var rerr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			n, rerr = unix.Read(int(fd), b)
+			if rerr != unix.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return 0, err
+	}
+	switch {
+	case rerr == unix.EAGAIN:
+		return 0, logs.ErrWouldBlock
+	case rerr != nil:
+		return 0, fmt.Errorf("read: %w", rerr)
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 func (c *capture) line(msg []byte) {

@@ -127,21 +127,23 @@ func (p *peekReader) readScratch(b []byte) error {
 	return nil
 }
 
-// WaitReadable waits until the pipe holds bytes not handed out yet, or has no writer left
-// (logs.Waiter): Capture then borrows a buffer and calls Read.
-func (p *peekReader) WaitReadable() error {
+// ReadNow hands out the bytes of the pipe after those handed out already, without waiting
+// (logs.NowReader): logs.ErrWouldBlock while the pipe holds none and has a writer left.
+func (p *peekReader) ReadNow(b []byte) (int, error) {
 	if p.eof {
-		return nil
+		return 0, io.EOF
 	}
-	err := p.rc.Read(func(fd uintptr) bool {
+	ready := false
+	if err := p.rc.Control(func(fd uintptr) {
 		n, err := unix.IoctlGetInt(int(fd), unix.TIOCINQ)
-		return err != nil || n > p.owed || hungUp(int(fd))
-	})
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		p.stopped = true
-		return errPeekStopped
+		ready = err != nil || n > p.owed || hungUp(int(fd))
+	}); err != nil {
+		return 0, err
 	}
-	return err
+	if !ready {
+		return 0, logs.ErrWouldBlock
+	}
+	return p.Read(b)
 }
 
 // drainScratch empties n bytes tee'd into the scratch pipe for nothing.

@@ -85,6 +85,11 @@ func TestDaemon_ApplyDuringShutdownIsRefused(t *testing.T) {
 	slow.KillTimeout = ecosystem.Duration(3 * time.Second)
 	h.apply("slow", slow)
 	h.online("slow", 1)
+	// Online is not yet ignoring signals: the helper writes its env file once it does.
+	waitFor(t, "the stubborn instance to ignore its stop signal", 20*time.Second, func() bool {
+		envs, _ := filepath.Glob(filepath.Join(h.out, "*.env"))
+		return len(envs) == 1
+	})
 
 	stopped := make(chan struct{})
 	go func() {

@@ -173,6 +173,9 @@ type Ping struct {
 	Keeper int `json:"keeper,omitempty"`
 	// Executable is the daemon's binary.
 	Executable string `json:"executable,omitempty"`
+	// Replaced is true once another file took Executable's path since the daemon started (eco
+	// was upgraded on disk): a CLI running from that path hands the daemon over to it.
+	Replaced bool `json:"replaced,omitempty"`
 	// Goroutines is how many goroutines the daemon runs now (soak benchmarks watch it for leaks).
 	Goroutines int `json:"goroutines"`
 }

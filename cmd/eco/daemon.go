@@ -47,13 +47,48 @@ func (c *cli) client(ctx context.Context) (*control.Client, error) {
 		return nil, fmt.Errorf("start the eco daemon: %w", err)
 	}
 	cl := control.NewClient(h)
-	if started {
-		var p runtime.Ping
-		if err := cl.Do(ctx, "GET", "/v1/ping", nil, &p); err == nil {
-			fmt.Fprintf(c.stderr, "Started the eco daemon (pid %d, home %s).\n", p.Pid, h)
+	var p runtime.Ping
+	if err := cl.Do(ctx, "GET", "/v1/ping", nil, &p); err != nil {
+		return cl, nil // the command's own request says what is wrong
+	}
+	switch {
+	case started:
+		fmt.Fprintf(c.stderr, "Started the eco daemon (pid %d, home %s).\n", p.Pid, h)
+	case p.Replaced && p.Keeper != 0 && p.Executable == exe && os.Getenv("ECO_NO_AUTO_UPGRADE") == "":
+		// eco was upgraded on disk and this is the new binary: the daemon moves to it, as
+		// eco daemon upgrade does, before the command runs.
+		next, err := upgradeDaemon(ctx, cl, exe)
+		if err != nil {
+			return nil, fmt.Errorf("hand the daemon over to the upgraded %s: %w (ECO_NO_AUTO_UPGRADE=1 skips this)", exe, err)
 		}
+		fmt.Fprintf(c.stderr, "Upgraded the eco daemon to the new %s: pid %d handed over to pid %d; the apps kept running.\n", exe, p.Pid, next)
 	}
 	return cl, nil
+}
+
+// upgradeDaemon hands the daemon over to binary (an absolute path) and waits for the next
+// daemon to answer; it returns the next daemon's pid.
+func upgradeDaemon(ctx context.Context, cl *control.Client, binary string) (int, error) {
+	var resp runtime.UpgradeResponse
+	if err := cl.Do(ctx, "POST", "/v1/upgrade", runtime.UpgradeRequest{Executable: binary}, &resp); err != nil {
+		return 0, err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var p runtime.Ping
+		err := cl.Do(ctx, "GET", "/v1/ping", nil, &p)
+		if err == nil && p.Pid != resp.Pid {
+			return p.Pid, nil
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("the new daemon (%s) did not answer within 30s (last error: %v); see eco logs --daemon", binary, err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // runningClient returns a client of the daemon if one runs, without starting one.
@@ -213,7 +248,10 @@ func (c *cli) newUpgradeCmd() *cobra.Command {
 executable by default). The keeper starts the new binary as soon as the old daemon exits;
 the new daemon adopts every running instance, their ports, output and IPC channels: no
 instance restarts and no connection is refused. If the new binary cannot start, the keeper
-goes back to the old one.`,
+goes back to the old one.
+
+Any eco command does this by itself when the daemon's binary was replaced on disk (eco was
+upgraded) and the command runs from that path; ECO_NO_AUTO_UPGRADE=1 turns that off.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -233,29 +271,17 @@ goes back to the old one.`,
 			if binary, err = filepath.Abs(binary); err != nil {
 				return err
 			}
-			var resp runtime.UpgradeResponse
-			if err := cl.Do(ctx, "POST", "/v1/upgrade", runtime.UpgradeRequest{Executable: binary}, &resp); err != nil {
+			var p runtime.Ping
+			if err := cl.Do(ctx, "GET", "/v1/ping", nil, &p); err != nil {
 				return err
 			}
-			// Wait for the next daemon to answer.
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				var p runtime.Ping
-				err := cl.Do(ctx, "GET", "/v1/ping", nil, &p)
-				if err == nil && p.Pid != resp.Pid {
-					_, err = fmt.Fprintf(c.stdout, "The eco daemon was upgraded: pid %d hands over to pid %d (%s); the apps kept running.\n",
-						resp.Pid, p.Pid, binary)
-					return err
-				}
-				if time.Now().After(deadline) {
-					return fmt.Errorf("the new daemon (%s) did not answer within 30s (last error: %v); see eco logs --daemon", binary, err)
-				}
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(20 * time.Millisecond):
-				}
+			next, err := upgradeDaemon(ctx, cl, binary)
+			if err != nil {
+				return err
 			}
+			_, err = fmt.Fprintf(c.stdout, "The eco daemon was upgraded: pid %d hands over to pid %d (%s); the apps kept running.\n",
+				p.Pid, next, binary)
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&binary, "binary", "", "the eco binary to hand over to (default: this eco's executable)")

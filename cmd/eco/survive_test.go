@@ -245,6 +245,13 @@ func startLoad(t *testing.T, port int) *load {
 	return l
 }
 
+// more waits until n more requests were made (ok or failed), the load going on meanwhile.
+func (l *load) more(t *testing.T, n int64, what string) {
+	t.Helper()
+	from := l.ok.Load() + l.failed.Load()
+	waitFor(t, fmt.Sprintf("%d more requests %s", n, what), func() bool { return l.ok.Load()+l.failed.Load() >= from+n })
+}
+
 func (l *load) end() {
 	select {
 	case <-l.stop:
@@ -329,7 +336,7 @@ func TestSurvive_DaemonSIGKILL(t *testing.T) {
 	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // the load goes on with no daemon
+	l.more(t, 40, "with no daemon")
 	resumed := time.Now()
 	if err := syscall.Kill(first.Keeper, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
@@ -371,7 +378,7 @@ func TestSurvive_DaemonSIGKILL(t *testing.T) {
 			t.Errorf("%s: pid %d before, %d after", k, pid, after[k])
 		}
 	}
-	time.Sleep(300 * time.Millisecond) // more load on the third daemon
+	l.more(t, 40, "on the third daemon")
 	l.end()
 	if n := l.failed.Load(); n != 0 {
 		t.Errorf("%d of %d requests failed: %v", n, n+l.ok.Load(), l.errs)
@@ -431,7 +438,7 @@ func TestSurvive_Upgrade(t *testing.T) {
 			t.Errorf("%s: pid %d before, %d after (%d restarts)", k, pid, after[k], sts[k].Restarts)
 		}
 	}
-	time.Sleep(300 * time.Millisecond)
+	l.more(t, 40, "on the new daemon")
 	l.end()
 	if n := l.failed.Load(); n != 0 {
 		t.Errorf("%d of %d requests failed: %v", n, n+l.ok.Load(), l.errs)

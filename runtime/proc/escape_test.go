@@ -316,7 +316,7 @@ func adoptHelper(dir string) int {
 	}
 	defer p.Stop(syscall.SIGKILL, 0)
 	var orphan int
-	if !poll(20*time.Second, func() bool {
+	if !pollUntil(20*time.Second, func() bool {
 		b, err := os.ReadFile(pidFile)
 		if err == nil && bytes.HasSuffix(b, []byte("\n")) {
 			orphan, err = strconv.Atoi(strings.TrimSpace(string(b)))
@@ -330,7 +330,7 @@ func adoptHelper(dir string) int {
 	if err != nil {
 		return fail(err)
 	}
-	if !poll(20*time.Second, func() bool { s, err = readStat(orphan); return err == nil && s.ppid == os.Getpid() }) {
+	if !pollUntil(20*time.Second, func() bool { s, err = readStat(orphan); return err == nil && s.ppid == os.Getpid() }) {
 		return fail(fmt.Errorf("orphan %d not re-parented to the subreaper %d: %+v", orphan, os.Getpid(), s))
 	}
 	// What the memory sampler does once a second (TreeRSS), without its throttle.
@@ -344,7 +344,7 @@ func adoptHelper(dir string) int {
 	if err := os.WriteFile(goFile, nil, 0o644); err != nil {
 		return fail(err)
 	}
-	if !poll(20*time.Second, func() bool {
+	if !pollUntil(20*time.Second, func() bool {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", orphan))
 		return string(b) == "sleep\x003600\x00" && markOf(orphan) == ""
 	}) {

@@ -223,7 +223,7 @@ func reaperHelper() int {
 		return fail(fmt.Errorf("orphan-maker: %v, %q, %v", p.ExitStatus(), out.String(), err))
 	}
 	// The orphan is now our child; only our wait can make /proc/<pid> disappear.
-	if !poll(10*time.Second, func() bool { _, err := os.Stat(fmt.Sprintf("/proc/%d", orphan)); return err != nil }) {
+	if !pollUntil(10*time.Second, func() bool { _, err := os.Stat(fmt.Sprintf("/proc/%d", orphan)); return err != nil }) {
 		s, _ := readStat(orphan)
 		return fail(fmt.Errorf("orphan %d not reaped: %+v", orphan, s))
 	}
@@ -253,7 +253,7 @@ func reaperHelper() int {
 }
 
 // poll reports whether cond became true before d passed.
-func poll(d time.Duration, cond func() bool) bool {
+func pollUntil(d time.Duration, cond func() bool) bool {
 	return testwait.Until(d, cond)
 }
 

@@ -1,18 +1,18 @@
 package proc
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/eco-pm/eco/runtime/poll"
 )
 
 const (
@@ -72,52 +72,147 @@ func (p *Process) Send(msg any) error {
 // buffer are dropped.
 func (p *Process) Messages() <-chan json.RawMessage { return p.msgs }
 
-func (p *Process) readIPC() {
-	defer p.readers.Done()
-	defer close(p.msgs)
+// startIPC starts reading the IPC channel: through the poller, or where there is none, in a
+// goroutine of its own. Without a channel, Messages is closed at once.
+func (p *Process) startIPC() {
 	if p.ipc == nil {
+		close(p.msgs)
 		return
 	}
-	defer p.ipc.Close()
-	r := bufio.NewReaderSize(p.ipc, 4<<10) // longer lines are joined by readLine
+	p.ipcEOF = make(chan struct{})
+	if w, err := poll.WatchConn(p.ipc, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLONESHOT, func(w *poll.Watch) { go p.drainIPC(w) }); err == nil {
+		p.ipcWatch = w
+		return
+	}
+	go p.readIPCAlone()
+}
+
+// drainIPC reads what the channel holds, then waits for more through the poller.
+func (p *Process) drainIPC(w *poll.Watch) {
+	p.ipcMu.Lock()
+	defer p.ipcMu.Unlock()
+	if p.ipcClosed {
+		return
+	}
+	if p.readIPCQueued() {
+		p.ipcEndedLocked()
+		return
+	}
+	w.Rearm()
+}
+
+// readIPCAlone is the reader where the poller cannot watch the channel.
+func (p *Process) readIPCAlone() {
+	rc, err := p.ipc.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Read(func(uintptr) bool {
+		p.ipcMu.Lock()
+		defer p.ipcMu.Unlock()
+		if p.ipcClosed {
+			return true
+		}
+		if p.readIPCQueued() {
+			p.ipcEndedLocked()
+			return true
+		}
+		return false
+	})
+}
+
+// readIPCQueued reads what the channel holds without waiting, and hands on each whole line. It
+// reports true at EOF or on an error. Held: ipcMu.
+func (p *Process) readIPCQueued() bool {
+	rc, err := p.ipc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
 	for {
-		line, err := readLine(r)
-		if len(line) > 0 {
-			p.handleIPC(line)
+		var n int
+		var rerr error
+		if err := rc.Control(func(fd uintptr) { n, rerr = unix.Read(int(fd), *bp) }); err != nil {
+			return true
 		}
-		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrDeadlineExceeded) {
-				p.log.Debug("ipc read", "err", err)
-			}
-			return
+		switch {
+		case rerr == unix.EINTR:
+			continue
+		case rerr == unix.EAGAIN:
+			return false
+		case rerr != nil:
+			p.log.Debug("ipc read", "err", rerr)
+			return true
+		case n == 0:
+			return true
 		}
+		p.ipcLines.feed((*bp)[:n], p.handleIPC)
 	}
 }
 
-// readLine returns the next line without its newline; a line longer than maxMessage is
-// skipped. A last line without a newline is incomplete and dropped.
-func readLine(r *bufio.Reader) ([]byte, error) {
-	var line []byte
-	tooLong := false
-	for {
-		chunk, err := r.ReadSlice('\n')
-		if !tooLong {
-			if len(line)+len(chunk) > maxMessage {
-				tooLong, line = true, nil
+// readBufs are what the channel readers read into, only while they read: an idle process
+// holds no buffer.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
+
+// ipcEndedLocked notes the channel's EOF. Held: ipcMu.
+func (p *Process) ipcEndedLocked() {
+	if !p.ipcAtEOF {
+		p.ipcAtEOF = true
+		close(p.ipcEOF)
+	}
+}
+
+// finishIPC ends the channel once the process has exited: at its EOF, or after ipcDrain when a
+// descendant still holds the child's end. What is queued then is still read; then Messages is
+// closed.
+func (p *Process) finishIPC() {
+	if p.ipc == nil {
+		return
+	}
+	t := time.NewTimer(ipcDrain)
+	select {
+	case <-p.ipcEOF:
+	case <-t.C:
+	}
+	t.Stop()
+	if p.ipcWatch != nil {
+		p.ipcWatch.Remove()
+	}
+	p.ipcMu.Lock()
+	if !p.ipcAtEOF {
+		p.readIPCQueued()
+	}
+	p.ipcClosed = true
+	p.ipc.Close()
+	p.ipcMu.Unlock()
+	close(p.msgs)
+}
+
+// lineJoiner splits a stream into lines across reads, without their newlines. A line longer
+// than maxMessage is skipped; a last line without a newline is never handed on.
+type lineJoiner struct {
+	part    []byte // the line so far; nil between lines
+	tooLong bool
+}
+
+func (j *lineJoiner) feed(data []byte, line func([]byte)) {
+	for len(data) > 0 {
+		chunk, rest, whole := bytes.Cut(data, []byte{'\n'})
+		if !j.tooLong {
+			if len(j.part)+len(chunk) > maxMessage {
+				j.tooLong, j.part = true, nil
 			} else {
-				line = append(line, chunk...)
+				j.part = append(j.part, chunk...)
 			}
 		}
-		switch {
-		case err == nil && tooLong:
-			return nil, nil
-		case err == nil:
-			return line[:len(line)-1], nil
-		case errors.Is(err, bufio.ErrBufferFull):
-			continue
-		default:
-			return nil, err
+		if !whole {
+			return
 		}
+		if !j.tooLong {
+			line(j.part) // the receiver keeps it: part starts anew
+		}
+		j.part, j.tooLong, data = nil, false, rest
 	}
 }
 
@@ -167,16 +262,5 @@ func deliver[T any](ch chan T, v T, exited <-chan struct{}) bool {
 		return true
 	default:
 		return false
-	}
-}
-
-// stopReaders makes the readers end soon now that the process has exited: IPC after EOF or a
-// short drain, notify after reading what is queued.
-func (p *Process) stopReaders() {
-	if p.ipc != nil {
-		_ = p.ipc.SetReadDeadline(time.Now().Add(ipcDrain))
-	}
-	if p.notify != nil {
-		_ = p.notify.SetReadDeadline(time.Now())
 	}
 }

@@ -1,11 +1,9 @@
 package proc
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"slices"
@@ -164,24 +162,34 @@ process.send('ready');
 	waitClosed(t, p.Messages())
 }
 
-func TestReadLine(t *testing.T) {
+func TestLineJoiner(t *testing.T) {
 	t.Parallel()
 	long := strings.Repeat("x", 100<<10)
 	huge := strings.Repeat("y", maxMessage+1)
-	r := bufio.NewReaderSize(strings.NewReader("a\n\n"+long+"\n"+huge+"\nb\npartial"), 64<<10)
-	var got []string
-	for {
-		line, err := readLine(r)
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				t.Fatal(err)
-			}
-			break
+	stream := []byte("a\n\n" + long + "\n" + huge + "\nb\npartial")
+	want := []string{"a", "", long, "b"} // the huge line skipped, the last one incomplete
+	// Every way of cutting the stream into reads gives the same lines.
+	for _, size := range []int{4093, 64 << 10, len(stream)} {
+		var j lineJoiner
+		var got []string
+		for data := stream; len(data) > 0; {
+			n := min(size, len(data))
+			j.feed(data[:n], func(line []byte) { got = append(got, string(line)) })
+			data = data[n:]
 		}
-		got = append(got, string(line))
+		if !slices.Equal(got, want) {
+			t.Errorf("reads of %d bytes: got %d lines, want %d (a, empty, 100 KiB, b)", size, len(got), len(want))
+		}
 	}
-	if want := []string{"a", "", long, "", "b"}; !slices.Equal(got, want) {
-		t.Errorf("readLine got %d lines, want %d (a, empty, 100 KiB, skipped, b)", len(got), len(want))
+	for size := 1; size <= 3; size++ {
+		var j lineJoiner
+		var got []string
+		for _, b := range slices.Collect(slices.Chunk([]byte("ab\n\ncde\nf"), size)) {
+			j.feed(b, func(line []byte) { got = append(got, string(line)) })
+		}
+		if want := []string{"ab", "", "cde"}; !slices.Equal(got, want) {
+			t.Errorf("reads of %d bytes: got %q, want %q", size, got, want)
+		}
 	}
 }
 

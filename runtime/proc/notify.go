@@ -10,9 +10,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/eco-pm/eco/runtime/poll"
 )
 
 // Notification is one sd_notify datagram from the process or one of its descendants.
@@ -76,45 +77,94 @@ func (p *Process) Notifications() <-chan Notification { return p.notes }
 // NotifySocket returns the path of the sd_notify socket, or "" without Notify.
 func (p *Process) NotifySocket() string { return p.notifyPath }
 
-func (p *Process) readNotify() {
-	defer p.readers.Done()
-	defer close(p.notes)
+// startNotify starts reading the notify socket: through the poller, or where there is none, in
+// a goroutine of its own. Without a socket, Notifications is closed at once.
+func (p *Process) startNotify() {
 	if p.notify == nil {
+		close(p.notes)
 		return
 	}
-	defer os.Remove(p.notifyPath)
-	defer p.notify.Close()
-	buf := make([]byte, 4<<10) // systemd reads notifications into the same size
+	if w, err := poll.WatchConn(p.notify, unix.EPOLLIN|unix.EPOLLONESHOT, func(w *poll.Watch) { go p.drainNotify(w) }); err == nil {
+		p.notifyWatch = w
+		return
+	}
+	go p.readNotifyAlone()
+}
+
+// drainNotify reads the queued datagrams, then waits for more through the poller.
+func (p *Process) drainNotify(w *poll.Watch) {
+	p.notifyMu.Lock()
+	defer p.notifyMu.Unlock()
+	if p.notifyClosed {
+		return
+	}
+	p.readNotifyQueued()
+	w.Rearm()
+}
+
+// readNotifyAlone is the reader where the poller cannot watch the socket.
+func (p *Process) readNotifyAlone() {
+	rc, err := p.notify.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Read(func(uintptr) bool {
+		p.notifyMu.Lock()
+		defer p.notifyMu.Unlock()
+		if p.notifyClosed {
+			return true
+		}
+		p.readNotifyQueued()
+		return false
+	})
+}
+
+// readNotifyQueued reads, without waiting, the datagrams queued. Held: notifyMu.
+func (p *Process) readNotifyQueued() {
+	rc, err := p.notify.SyscallConn()
+	if err != nil {
+		return
+	}
+	bp := readBufs.Get().(*[]byte) // systemd reads notifications into the same size
+	defer readBufs.Put(bp)
 	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(4*64))
 	for {
-		n, oobn, flags, _, err := p.notify.ReadMsgUnix(buf, oob)
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				p.drainNotify(buf, oob)
-			} else {
-				p.log.Debug("notify read", "err", err)
+		var n, oobn, flags int
+		var rerr error
+		if err := rc.Control(func(fd uintptr) {
+			n, oobn, flags, _, rerr = unix.Recvmsg(int(fd), *bp, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+		}); err != nil {
+			return
+		}
+		if rerr == unix.EINTR {
+			continue
+		}
+		if rerr != nil {
+			if rerr != unix.EAGAIN {
+				p.log.Debug("notify read", "err", rerr)
 			}
 			return
 		}
-		p.handleNotify(buf[:n], oob[:oobn], flags)
+		p.handleNotify((*bp)[:n], oob[:oobn], flags)
 	}
 }
 
-// drainNotify reads, without waiting, the datagrams queued when the process exited.
-func (p *Process) drainNotify(buf, oob []byte) {
-	rc, err := p.notify.SyscallConn()
-	if err != nil || p.notify.SetReadDeadline(time.Time{}) != nil {
+// finishNotify reads what is queued once the process has exited, then closes the socket and
+// Notifications.
+func (p *Process) finishNotify() {
+	if p.notify == nil {
 		return
 	}
-	_ = rc.Read(func(fd uintptr) bool {
-		for {
-			n, oobn, flags, _, err := unix.Recvmsg(int(fd), buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
-			if err != nil {
-				return true
-			}
-			p.handleNotify(buf[:n], oob[:oobn], flags)
-		}
-	})
+	if p.notifyWatch != nil {
+		p.notifyWatch.Remove()
+	}
+	p.notifyMu.Lock()
+	p.readNotifyQueued()
+	p.notifyClosed = true
+	p.notify.Close()
+	os.Remove(p.notifyPath)
+	p.notifyMu.Unlock()
+	close(p.notes)
 }
 
 func (p *Process) handleNotify(b, oob []byte, flags int) {

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/eco-pm/eco/runtime/poll"
 )
 
 // Spec is what to run.
@@ -82,8 +84,9 @@ const (
 //	running --exit--> exited (Exited closed, not yet reaped)
 //	        --reaped, output copied, readers drained--> done (Done closed, ExitStatus valid)
 //
-// One goroutine waits for it and owns the transitions; the IPC and notify readers end before
-// Done is closed, so no goroutine of a Process outlives Done.
+// One goroutine owns the end; the IPC channel and notify socket are read through the process's
+// poller (poll.go), by short goroutines only while they hold something, and are closed before
+// Done is, so no goroutine of a Process outlives Done.
 type Process struct {
 	pid   int
 	start uint64 // start time of pid, so the group is not signalled after the pid is recycled
@@ -93,15 +96,22 @@ type Process struct {
 	done   chan struct{}
 	status ExitStatus // written before done is closed
 
-	ipc    *net.UnixConn // nil without IPC
-	sendMu sync.Mutex
-	msgs   chan json.RawMessage
+	ipc       *net.UnixConn // nil without IPC
+	sendMu    sync.Mutex
+	msgs      chan json.RawMessage
+	ipcWatch  *poll.Watch   // nil where the poller could not take the channel
+	ipcEOF    chan struct{} // closed when the channel's EOF is read
+	ipcMu     sync.Mutex    // held while reading the channel; guards the fields below
+	ipcLines  lineJoiner
+	ipcAtEOF  bool
+	ipcClosed bool
 
-	notify     *net.UnixConn // nil without Notify
-	notifyPath string
-	notes      chan Notification
-
-	readers sync.WaitGroup
+	notify       *net.UnixConn // nil without Notify
+	notifyPath   string
+	notes        chan Notification
+	notifyWatch  *poll.Watch // nil where the poller could not take the socket
+	notifyMu     sync.Mutex  // held while reading the socket; guards notifyClosed
+	notifyClosed bool
 
 	// mark is the value of MarkVar in the environment of the process and its descendants.
 	mark string
@@ -119,6 +129,10 @@ type Process struct {
 	ended  bool       // a Stop saw the whole tree gone; guarded by stopMu
 	treeMu sync.Mutex
 	known  map[int]member // descendants (and marked processes) seen so far, ended by Stop
+
+	afterMu sync.Mutex
+	after   []func() // run by finish; nil once it ran them
+	over    bool     // finish ran
 }
 
 // orDiscard returns log, or a logger that discards when log is nil.
@@ -233,9 +247,8 @@ func start(spec Spec, log *slog.Logger) (_ *Process, err error) {
 		p.start = s.start
 	}
 	exit := watchExit(p.pid)
-	p.readers.Add(2)
-	go p.readIPC()
-	go p.readNotify()
+	p.startIPC()
+	p.startNotify()
 	go p.wait(cmd, exit)
 	p.log.Debug("process started", "path", path)
 	return p, nil
@@ -299,10 +312,41 @@ func (p *Process) wait(cmd *exec.Cmd, exit *exitWatch) {
 	if err != nil && !errors.As(err, &exitErr) {
 		p.status.Err = err
 	}
-	p.stopReaders()
-	p.readers.Wait()
+	p.finishChannels()
 	p.log.Debug("process ended", "status", p.status.String())
+	p.finish()
+}
+
+// finish closes Done and runs what AfterDone was given, in the goroutine that owns the end.
+func (p *Process) finish() {
 	close(p.done)
+	p.afterMu.Lock()
+	after := p.after
+	p.after, p.over = nil, true
+	p.afterMu.Unlock()
+	for _, f := range after {
+		f()
+	}
+}
+
+// AfterDone runs f once the process is Done, in the goroutine that ended it, or in a new one
+// when it is Done already: a caller that only waits for the end needs no goroutine of its own
+// for the process's whole life. f should not take long: the next f waits for it.
+func (p *Process) AfterDone(f func()) {
+	p.afterMu.Lock()
+	defer p.afterMu.Unlock()
+	if p.over {
+		go f()
+		return
+	}
+	p.after = append(p.after, f)
+}
+
+// finishChannels reads what the process's channels still hold once it has exited, and closes
+// them with Messages and Notifications.
+func (p *Process) finishChannels() {
+	p.finishNotify()
+	p.finishIPC()
 }
 
 func exitStatusOf(ws syscall.WaitStatus) ExitStatus {

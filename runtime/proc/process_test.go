@@ -225,3 +225,30 @@ func TestProcess_Stop(t *testing.T) {
 		waitFor(t, 10*time.Second, "the grandchild to end", func() bool { return goneOrZombie(gc, gs.start) })
 	})
 }
+
+// TestProcess_AfterDone: what AfterDone is given runs once the process is Done, given before
+// its end or after.
+func TestProcess_AfterDone(t *testing.T) {
+	p := startT(t, helperSpec(t, "sleep"))
+	before := make(chan bool, 1)
+	p.AfterDone(func() {
+		select {
+		case <-p.Done():
+			before <- true
+		default:
+			before <- false
+		}
+	})
+	select {
+	case <-before:
+		t.Fatal("ran while the process runs")
+	default:
+	}
+	stopT(t, p, syscall.SIGTERM, 5*time.Second)
+	if done := <-before; !done {
+		t.Error("ran before Done was closed")
+	}
+	after := make(chan struct{})
+	p.AfterDone(func() { close(after) })
+	<-after
+}

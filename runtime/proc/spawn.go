@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/eco-pm/eco/runtime/poll"
 )
 
 // A process need not be this process's child: under the keeper (runtime/keeper), which outlives
@@ -192,22 +194,40 @@ func (p *Process) begin() {
 	if p.mark != "" {
 		registerMark(p.mark, p)
 	}
-	w := watchOther(p.pid, p.start)
-	p.readers.Add(2)
-	go p.readIPC()
-	go p.readNotify()
-	go p.waitOther(w)
+	p.startIPC()
+	p.startNotify()
+	p.awaitOther()
 }
 
-// waitOther is the goroutine that owns the end of a process that is not this one's child.
-func (p *Process) waitOther(w *otherWatch) {
-	w.wait()
+// awaitOther starts endOther once the process has exited: its pidfd is watched by the poller,
+// or where that cannot be, by a goroutine of its own.
+func (p *Process) awaitOther() {
+	fd := openPidfd(p.pid, p.start)
+	if fd < 0 {
+		go p.endOther() // gone already: its exit report decides
+		return
+	}
+	if _, err := poll.Add(fd, unix.EPOLLIN|unix.EPOLLONESHOT, func(w *poll.Watch) {
+		w.Remove()
+		unix.Close(fd)
+		go p.endOther()
+	}); err == nil {
+		return
+	}
+	go func() {
+		(&otherWatch{f: os.NewFile(uintptr(fd), "pidfd "+strconv.Itoa(p.pid))}).wait()
+		p.endOther()
+	}()
+}
+
+// endOther is the goroutine that owns the end of a process that is not this one's child, once
+// it has exited.
+func (p *Process) endOther() {
 	close(p.exited)
 	p.status = awaitReport(p.pid, p.start, cmp.Or(p.reportWait, exitReportWait))
-	p.stopReaders()
-	p.readers.Wait()
+	p.finishChannels()
 	p.log.Debug("process ended", "status", p.status.String())
-	close(p.done)
+	p.finish()
 }
 
 // Channels returns duplicates of this end of the process's IPC channel and of its notify
@@ -250,27 +270,25 @@ func dupConn(c syscall.Conn, name string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), name), nil
 }
 
-// otherWatch learns that a process that is not this one's child has exited: its pidfd becomes
-// readable then. The pidfd is opened when the watch starts and checked against the start time,
-// so that a pid already reused does not stand for the process.
+// otherWatch learns, in a goroutine of its own, that a process that is not this one's child has
+// exited: its pidfd (from openPidfd) becomes readable then. It is used where the poller cannot
+// watch the pidfd.
 type otherWatch struct {
 	f *os.File // nil when the process is gone already
 }
 
-func watchOther(pid int, start uint64) *otherWatch {
-	fd, err := unix.PidfdOpen(pid, 0)
+// openPidfd opens the pidfd of pid, non-blocking, checked against its start time: -1 when the
+// process is gone already or the pid names another one now.
+func openPidfd(pid int, start uint64) int {
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
 	if err != nil {
-		return &otherWatch{}
+		return -1
 	}
 	if s, err := readStat(pid); err != nil || (start != 0 && s.start != start) {
 		unix.Close(fd)
-		return &otherWatch{}
+		return -1
 	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
-		return &otherWatch{} // cannot happen for a pidfd; then the exit report alone decides
-	}
-	return &otherWatch{f: os.NewFile(uintptr(fd), "pidfd "+strconv.Itoa(pid))}
+	return fd
 }
 
 // wait returns once the process has exited, and closes the pidfd.
