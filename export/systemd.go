@@ -130,6 +130,10 @@ func systemdService(cfg *ecosystem.Config, app *ecosystem.App, unit, socket stri
 	}
 	line("WorkingDirectory", cwd)
 	command, args := argv(app, func(p string) string { return p })
+	if c := command[0]; strings.Contains(c, "/") && !filepath.IsAbs(c) {
+		// ExecStart wants an absolute path; eco runs a relative one from cwd.
+		command[0] = filepath.Join(app.Cwd, c)
+	}
 	words := make([]string, 0, len(command)+len(args))
 	for _, w := range append(command, args...) {
 		words = append(words, sdExecWord(w))
