@@ -30,7 +30,15 @@ func (o Options) root() string {
 	if o.Root == "" {
 		return DefaultRoot
 	}
-	return o.Root
+	return path.Clean(o.Root)
+}
+
+// check reports options that cannot be used.
+func (o Options) check() error {
+	if !path.IsAbs(o.root()) {
+		return fmt.Errorf("root %q: the configuration's folder in the image must be an absolute path", o.Root)
+	}
+	return nil
 }
 
 // File is one object of an export, written to its own file with --out.

@@ -122,3 +122,24 @@ func TestResult_Stream(t *testing.T) {
 		}
 	}
 }
+
+// TestOptions_Root: --root moves the configuration's folder inside the image; paths outside
+// it stay; a relative root is refused.
+func TestOptions_Root(t *testing.T) {
+	cfg := load(t, goldenCases[1].path, "")
+	res, err := Kubernetes(cfg, Options{Root: "/srv/every/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(res.Stream())
+	for _, want := range []string{"- /srv/every/api/server.mjs\n", "workingDir: /srv/every/api\n", "- /opt/run.sh\n", "workingDir: /srv/every\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	for _, run := range []func(*ecosystem.Config, Options) (*Result, error){Kubernetes, Nomad} {
+		if _, err := run(cfg, Options{Root: "srv"}); err == nil || !strings.Contains(err.Error(), "absolute") {
+			t.Errorf("relative root: err = %v", err)
+		}
+	}
+}

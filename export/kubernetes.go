@@ -41,6 +41,9 @@ var kubernetesNotes = map[string]string{
 // Kubernetes builds a Deployment for every app and a Service for every app with a port.
 // The files are <app>-deployment.yaml and <app>-service.yaml.
 func Kubernetes(cfg *ecosystem.Config, opts Options) (*Result, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
 	r := &report{messages: kubernetesNotes}
 	res := &Result{before: func(i int, _ File) string {
 		if i == 0 {
@@ -81,7 +84,16 @@ func Kubernetes(cfg *ecosystem.Config, opts Options) (*Result, error) {
 }
 
 func kubeLabels(cfg *ecosystem.Config, name string) map[string]string {
-	return map[string]string{"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": cfg.Project}
+	return map[string]string{"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": labelValue(cfg.Project)}
+}
+
+// labelValue makes a project name a label value: at most 63 characters, ending with a letter
+// or digit (a project name starts with one).
+func labelValue(s string) string {
+	if len(s) > 63 {
+		s = s[:63]
+	}
+	return strings.TrimRight(s, "-_.")
 }
 
 func kubeDeployment(cfg *ecosystem.Config, app *ecosystem.App, name string, opts Options, r *report) *appsv1.Deployment {

@@ -42,6 +42,9 @@ const nomadPortLabel = "http"
 // Nomad builds one service job, named after the project, with a group per app. The file is
 // <project>.nomad.json, the JSON that nomad job run -json takes.
 func Nomad(cfg *ecosystem.Config, opts Options) (*Result, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
 	r := &report{messages: nomadNotes}
 	job := &api.Job{ID: ptr(cfg.Project), Name: ptr(cfg.Project), Type: ptr(api.JobTypeService)}
 	for i := range cfg.Apps {

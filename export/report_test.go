@@ -185,3 +185,5 @@ func notesText(notes []Note) string {
 	}
 	return b.String()
 }
+
+func writeFile(path, src string) error { return os.WriteFile(path, []byte(src), 0o644) }
