@@ -33,6 +33,7 @@ var nomadNotes = map[string]string{
 	"restart-policy":  "Nomad allows %d restarts within %s, then fails the allocation and reschedules it; eco counts unstable restarts in a row and then gives up",
 	"restart-backoff": "Nomad waits a fixed delay between restarts; a growing delay has no equivalent",
 	"stop-exit-codes": "Nomad restarts the task whatever its exit code",
+	"kill-timeout":    "Nomad clients cap kill_timeout at their max_kill_timeout, 30s unless raised",
 	"increment-var":   "Nomad cannot add the allocation's index to a variable: every allocation gets %s=%s",
 }
 
@@ -148,6 +149,9 @@ func nomadGroup(cfg *ecosystem.Config, app *ecosystem.App, opts Options, r *repo
 		r.addIfSet(app, "listen_timeout", "listen-timeout")
 	}
 	r.addIfSet(app, "shutdown_with_message", "shutdown-msg")
+	if app.KillTimeout.D() > 30*time.Second {
+		r.add(app, "kill_timeout", "kill-timeout")
+	}
 
 	// Memory.
 	if app.MaxMemoryRestart > 0 {

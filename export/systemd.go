@@ -117,7 +117,7 @@ func systemdService(cfg *ecosystem.Config, app *ecosystem.App, unit, socket stri
 	if app.WaitReady {
 		line("Type", "notify")
 		line("NotifyAccess", "all")
-		line("TimeoutStartSec", sdDuration(app.ListenTimeout.D()))
+		line("TimeoutStartSec", sdTimeout(app.ListenTimeout.D()))
 		if interpreterName(app) == "node" {
 			r.add(app, "wait_ready", "wait-ready")
 		}
@@ -164,7 +164,7 @@ func systemdService(cfg *ecosystem.Config, app *ecosystem.App, unit, socket stri
 
 	// Stopping.
 	line("KillSignal", app.StopSignal)
-	line("TimeoutStopSec", sdDuration(app.KillTimeout.D()))
+	line("TimeoutStopSec", sdTimeout(app.KillTimeout.D()))
 	r.addIfSet(app, "shutdown_with_message", "shutdown-msg")
 	r.addIfSet(app, "max_parallel", "max-parallel")
 
@@ -239,6 +239,15 @@ func sdDuration(d time.Duration) string {
 		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
 	}
 	return strconv.FormatInt(int64((d+time.Millisecond-1)/time.Millisecond), 10) + "ms"
+}
+
+// sdTimeout writes a timeout: 0 is "no time at all" in eco but "no timeout" to systemd, so
+// it becomes the shortest span systemd takes.
+func sdTimeout(d time.Duration) string {
+	if d <= 0 {
+		return "1us"
+	}
+	return sdDuration(d)
 }
 
 // sdPath escapes a path for a unit file's value: "%" becomes "%%". A path with a control

@@ -111,3 +111,18 @@ app "job" {
 		}
 	})
 }
+
+// TestSystemd_ZeroTimeouts: kill_timeout = 0 is "SIGKILL at once" in eco, but 0 means "wait
+// for ever" to systemd; the unit gets the shortest span instead.
+func TestSystemd_ZeroTimeouts(t *testing.T) {
+	res := exportSource(t, "systemd", "app \"web\" {\n  command = [\"/bin/sh\"]\n  kill_timeout = 0\n  wait_ready = true\n  listen_timeout = 0\n}\n")
+	unit := string(res.Files[0].Data)
+	for _, want := range []string{"\nTimeoutStopSec=1us\n", "\nTimeoutStartSec=1us\n"} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("unit lacks %q:\n%s", strings.TrimSpace(want), unit)
+		}
+	}
+	if out, err := verifyUnits(t, res.Files); err != nil || out != "" {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
