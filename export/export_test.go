@@ -74,7 +74,8 @@ func TestExport_Golden(t *testing.T) {
 				}
 				dir := filepath.Join("testdata", "golden")
 				base := filepath.Join(dir, c.name+"."+e.name)
-				golden(t, base+".out", bytes.ReplaceAll(res.Stream(), []byte(cfg.Dir), []byte("$DIR")))
+				ext := map[string]string{"kubernetes": ".yaml", "nomad": ".json", "systemd": ".units"}[e.name]
+				golden(t, base+ext, bytes.ReplaceAll(res.Stream(), []byte(cfg.Dir), []byte("$DIR")))
 				golden(t, base+".report", []byte(report.String()))
 			})
 		}

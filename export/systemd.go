@@ -21,7 +21,7 @@ var systemdNotes = map[string]string{
 	"log-format":      "no equivalent: lines are written as the app prints them",
 	"cron":            "no equivalent in the units (a timer unit that runs systemctl restart can do it)",
 	"watch":           "no equivalent in the units (a path unit that runs systemctl restart can do it)",
-	"wait-ready":      "Type=notify waits for READY=1 on NOTIFY_SOCKET; Node's process.send('ready') has no equivalent",
+	"wait-ready":      "Node's process.send('ready') has no equivalent: an instance counts as started once node runs (Type=exec); an app that sends READY=1 on NOTIFY_SOCKET can use Type=notify",
 	"shutdown-msg":    "no IPC channel carries the message \"shutdown\"; only the stop signal is sent",
 	"restart-policy":  "systemd stops restarting after StartLimitBurst=%d starts within StartLimitIntervalSec=%s; eco counts unstable restarts in a row",
 	"restart-backoff": "no growing delay: RestartSec=%s is fixed",
@@ -114,14 +114,17 @@ func systemdService(cfg *ecosystem.Config, app *ecosystem.App, unit, socket stri
 	}
 
 	b.WriteString("\n[Service]\n")
-	if app.WaitReady {
+	switch {
+	case app.WaitReady && interpreterName(app) == "node":
+		// A Node app most likely says ready with process.send('ready'), which never reaches
+		// systemd: waiting for READY=1 would fail every start.
+		line("Type", "exec")
+		r.add(app, "wait_ready", "wait-ready")
+	case app.WaitReady:
 		line("Type", "notify")
 		line("NotifyAccess", "all")
 		line("TimeoutStartSec", sdTimeout(app.ListenTimeout.D()))
-		if interpreterName(app) == "node" {
-			r.add(app, "wait_ready", "wait-ready")
-		}
-	} else {
+	default:
 		line("Type", "exec")
 	}
 	cwd, err := sdPath(app.Cwd)
