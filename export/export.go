@@ -135,7 +135,6 @@ func rangeOf(app *ecosystem.App, attr string) hcl.Range {
 	var first *hcl.Range
 	for name, r := range app.Ranges {
 		if strings.HasPrefix(name, attr+".") && (first == nil || r.Start.Byte < first.Start.Byte) {
-			r := r
 			first = &r
 		}
 	}

@@ -2,7 +2,6 @@ package export
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -242,6 +241,3 @@ func kubeService(cfg *ecosystem.Config, app *ecosystem.App, name string, r *repo
 	}
 	return svc
 }
-
-// itoa is strconv.Itoa, short for the engines' string fields.
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -70,7 +71,7 @@ func TestKubernetes_PreStopHookStops(t *testing.T) {
 	})
 	var pid1 string
 	testwait.For(t, "the app's pid outside its namespace", 30*time.Second, func() bool {
-		b, _ := os.ReadFile(filepath.Join("/proc", itoa(ctr.Process.Pid), "task", itoa(ctr.Process.Pid), "children"))
+		b, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(ctr.Process.Pid), "task", strconv.Itoa(ctr.Process.Pid), "children"))
 		pid1, _, _ = strings.Cut(strings.TrimSpace(string(b)), " ")
 		return pid1 != ""
 	})
