@@ -79,6 +79,7 @@ var noteCases = []noteCase{
 	{engine: "systemd", kind: "restart-policy", body: "script = \"s.js\"\n max_restarts = 3", attr: "max_restarts", at: "max_restarts"},
 	{engine: "systemd", kind: "restart-backoff", body: "script = \"s.js\"\n exp_backoff_restart_delay = 100", attr: "exp_backoff_restart_delay", at: "exp_backoff_restart_delay"},
 	{engine: "systemd", kind: "max-parallel", body: "script = \"s.js\"\n max_parallel = 2", attr: "max_parallel", at: "max_parallel"},
+	{engine: "systemd", kind: "env-name", body: "script = \"s.js\"\n env = { \"MY-VAR\" = 1 }", attr: "env", at: "env"},
 	{engine: "systemd", kind: "increment-var", body: "script = \"s.js\"\n instances = 2\n env = { P = 3000 }\n increment_var = \"P\"", attr: "increment_var", at: "increment_var"},
 }
 

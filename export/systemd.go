@@ -3,6 +3,7 @@ package export
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,7 @@ var systemdNotes = map[string]string{
 	"restart-policy":  "systemd stops restarting after StartLimitBurst=%d starts within StartLimitIntervalSec=%s; eco counts unstable restarts in a row",
 	"restart-backoff": "no growing delay: RestartSec=%s is fixed",
 	"max-parallel":    "no rolling restart: systemctl restart stops and starts the instances it is given",
+	"env-name":        "systemd ignores a variable named %q (a name there is letters, digits and _, not starting with a digit): it is left out",
 	"increment-var":   "an instance cannot add its number to a variable: every instance gets %s=%s",
 }
 
@@ -150,6 +152,10 @@ func systemdService(cfg *ecosystem.Config, app *ecosystem.App, unit, socket stri
 		}
 	}
 	for _, k := range sortedKeys(env) {
+		if !sdEnvNameRE.MatchString(k) {
+			r.add(app, "env", "env-name", k)
+			continue
+		}
 		line("Environment", sdQuote(k+"="+env[k]))
 	}
 	// The instance's number is the template's instance name.
@@ -232,6 +238,9 @@ func systemdService(cfg *ecosystem.Config, app *ecosystem.App, unit, socket stri
 	r.addIfSet(app, "image", "image")
 	return []byte(b.String()), nil
 }
+
+// sdEnvNameRE is what systemd takes as a variable's name in Environment=.
+var sdEnvNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // sdDuration writes d as systemd reads a time span: "1600ms", "5s", "0".
 func sdDuration(d time.Duration) string {

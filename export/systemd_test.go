@@ -79,7 +79,7 @@ app "web" {
   max_memory_restart = "64M"
   stop_exit_codes    = [0, 3]
   restart_delay      = "1.5s"
-  env                = { A = "x y", B = "say \"hi\"", C = "100%", D = "$HOME", E = "line\nbreak", F = "back\\slash" }
+  env                = { A = "x y", B = "say \"hi\"", C = "100%", D = "$HOME", E = "line\nbreak", F = "back\\slash", "MY-VAR" = "left out" }
   out_file           = "logs dir/100%/web.log"
   error_file         = "null"
 }
