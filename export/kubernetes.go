@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
 	"github.com/eco-pm/eco/ecosystem"
@@ -33,6 +34,7 @@ var kubernetesNotes = map[string]string{
 	"kill-timeout":   "terminationGracePeriodSeconds is whole seconds: %s becomes %ds",
 	"restart-never":  "a Deployment's pods always restart (restartPolicy: Always); autorestart = false has no equivalent",
 	"restart-policy": "the kubelet restarts a container that exits, forever, with its own back-off (10s doubling up to 5m)",
+	"env-name":       "variable %q %s",
 	"instance-var":   "a Deployment's pods have no instance number: %s is not set",
 	"increment-var":  "a Deployment's pods have no instance number to add: every pod gets %s=%s",
 }
@@ -210,6 +212,13 @@ func kubeEnv(app *ecosystem.App, r *report) []corev1.EnvVar {
 	}
 	var out []corev1.EnvVar
 	for _, k := range sortedKeys(env) {
+		switch {
+		case len(validation.IsRelaxedEnvVarName(k)) > 0:
+			r.add(app, "env", "env-name", k, "is left out: Kubernetes takes printable ASCII names without '='")
+			continue
+		case len(validation.IsEnvVarName(k)) > 0:
+			r.add(app, "env", "env-name", k, "is kept, but only clusters that take relaxed variable names (Kubernetes 1.34, or the RelaxedEnvironmentVariableValidation gate) accept it")
+		}
 		out = append(out, corev1.EnvVar{Name: k, Value: env[k]})
 	}
 	return out

@@ -42,6 +42,7 @@ var noteCases = []noteCase{
 	{engine: "kubernetes", kind: "restart-never", body: "script = \"s.js\"\n autorestart = false", attr: "autorestart", at: "autorestart"},
 	{engine: "kubernetes", kind: "restart-policy", body: "script = \"s.js\"\n max_restarts = 3", attr: "max_restarts", at: "max_restarts"},
 	{engine: "kubernetes", kind: "instance-var", body: "script = \"s.js\"\n instances = 2\n instance_var = \"N\"", attr: "instance_var", at: "instance_var"},
+	{engine: "kubernetes", kind: "env-name", body: "script = \"s.js\"\n env = { \"café\" = 1 }", attr: "env", at: "env"},
 	{engine: "kubernetes", kind: "increment-var", body: "script = \"s.js\"\n instances = 2\n env = { P = 3000 }\n increment_var = \"P\"", attr: "increment_var", at: "increment_var"},
 
 	{engine: "nomad", kind: "name", name: "my_app", body: "script = \"s.js\"\n port = 3000", attr: "name", at: `app "my_app"`},
