@@ -144,3 +144,22 @@ func TestOptions_Root(t *testing.T) {
 		}
 	}
 }
+
+// TestKubeEscape: what Kubernetes would expand ("$(NAME)", "$$") is escaped; other dollars
+// stay as they are, since Kubernetes leaves them alone.
+func TestKubeEscape(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":        "plain",
+		"$HOME":        "$HOME",
+		"$(HOME)":      "$$(HOME)",
+		"a$$b":         "a$$$b",
+		"cost: 5$":     "cost: 5$",
+		"$($(X))":      "$$($$(X))",
+		"${BRACES}":    "${BRACES}",
+		"$$(ESCAPED)$": "$$$$(ESCAPED)$",
+	} {
+		if got := kubeEscape(in); got != want {
+			t.Errorf("kubeEscape(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

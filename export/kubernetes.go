@@ -108,8 +108,8 @@ func kubeDeployment(cfg *ecosystem.Config, app *ecosystem.App, name string, opts
 	c := corev1.Container{
 		Name:       name,
 		Image:      image,
-		Command:    command,
-		Args:       args,
+		Command:    kubeLiteral(command),
+		Args:       kubeLiteral(args),
 		WorkingDir: move(app.Cwd),
 		Env:        kubeEnv(app, r),
 	}
@@ -219,7 +219,32 @@ func kubeEnv(app *ecosystem.App, r *report) []corev1.EnvVar {
 		case len(validation.IsEnvVarName(k)) > 0:
 			r.add(app, "env", "env-name", k, "is kept, but only clusters that take relaxed variable names (Kubernetes 1.34, or the RelaxedEnvironmentVariableValidation gate) accept it")
 		}
-		out = append(out, corev1.EnvVar{Name: k, Value: env[k]})
+		out = append(out, corev1.EnvVar{Name: k, Value: kubeEscape(env[k])})
+	}
+	return out
+}
+
+// kubeEscape keeps s literal where Kubernetes expands variable references (command, args
+// and env values): "$(NAME)" would become NAME's value and "$$" a single "$", so a "$"
+// before "(" or "$" is doubled. eco passes them as they are.
+func kubeEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		b.WriteByte(s[i])
+		if s[i] == '$' && i+1 < len(s) && (s[i+1] == '(' || s[i+1] == '$') {
+			b.WriteByte('$')
+		}
+	}
+	return b.String()
+}
+
+func kubeLiteral(words []string) []string {
+	if words == nil {
+		return nil
+	}
+	out := make([]string, len(words))
+	for i, w := range words {
+		out[i] = kubeEscape(w)
 	}
 	return out
 }

@@ -9,7 +9,7 @@ variable "port" {
 
 app "api" {
   script      = "server.mjs"
-  args        = "--color 'two words' \"and \\\"quoted\\\"\" 100% $HOME"
+  args        = "--color 'two words' \"and \\\"quoted\\\"\" 100% $HOME $(PORT)"
   interpreter = "node"
   node_args   = ["--max-old-space-size=512"]
   cwd         = "./api"
