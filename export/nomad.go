@@ -33,6 +33,7 @@ var nomadNotes = map[string]string{
 	"restart-policy":  "Nomad allows %d restarts within %s, then fails the allocation and reschedules it; eco counts unstable restarts in a row and then gives up",
 	"restart-backoff": "Nomad waits a fixed delay between restarts; a growing delay has no equivalent",
 	"stop-exit-codes": "Nomad restarts the task whatever its exit code",
+	"interpolation":   "%q holds ${...}, which Nomad replaces with the value of its own variable of that name",
 	"kill-timeout":    "Nomad clients cap kill_timeout at their max_kill_timeout, 30s unless raised",
 	"increment-var":   "Nomad cannot add the allocation's index to a variable: every allocation gets %s=%s",
 }
@@ -100,6 +101,19 @@ func nomadGroup(cfg *ecosystem.Config, app *ecosystem.App, opts Options, r *repo
 			"args":    append(append([]string{"-c", `cd "$0" && exec "$@"`, app.Cwd}, command...), args...),
 		}
 		r.add(app, "image", "raw-exec")
+	}
+
+	// Nomad interpolates ${...} in args and env values; eco passes them as they are.
+	for _, attr := range []struct {
+		name   string
+		values []string
+	}{{"command", app.Command}, {"args", app.Args}, {"node_args", app.NodeArgs}, {"env", mapValues(app.Env)}} {
+		for _, v := range attr.values {
+			if strings.Contains(v, "${") {
+				r.add(app, attr.name, "interpolation", v)
+				break
+			}
+		}
 	}
 
 	// Instances: the allocation's index is the instance number.
@@ -293,6 +307,15 @@ func prune(gv reflect.Value, j any) {
 			}
 		}
 	}
+}
+
+// mapValues returns m's values, ordered by key.
+func mapValues(m map[string]string) []string {
+	var out []string
+	for _, k := range sortedKeys(m) {
+		out = append(out, m[k])
+	}
+	return out
 }
 
 func ptr[T any](v T) *T { return &v }

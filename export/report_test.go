@@ -64,6 +64,7 @@ var noteCases = []noteCase{
 	{engine: "nomad", kind: "restart-backoff", body: "script = \"s.js\"\n exp_backoff_restart_delay = 100", attr: "exp_backoff_restart_delay", at: "exp_backoff_restart_delay"},
 	{engine: "nomad", kind: "stop-exit-codes", body: "script = \"s.js\"\n stop_exit_codes = [0]", attr: "stop_exit_codes", at: "stop_exit_codes"},
 	{engine: "nomad", kind: "kill-timeout", body: "script = \"s.js\"\n kill_timeout = \"1m\"", attr: "kill_timeout", at: "kill_timeout"},
+	{engine: "nomad", kind: "interpolation", body: "script = \"s.js\"\n args = [\"--home=$${HOME}\"]", attr: "args", at: "args"},
 	{engine: "nomad", kind: "increment-var", body: "script = \"s.js\"\n instances = 2\n env = { P = 3000 }\n increment_var = \"P\"", attr: "increment_var", at: "increment_var"},
 
 	{engine: "systemd", kind: "image", body: "script = \"s.js\"\n image = \"shop/web:1\"", attr: "image", at: "image"},
