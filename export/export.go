@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/eco-pm/eco/ecosystem"
+	"github.com/eco-pm/eco/schema"
 )
 
 // DefaultRoot is where the configuration's folder is inside a container image, unless
@@ -142,6 +143,39 @@ func rangeOf(app *ecosystem.App, attr string) hcl.Range {
 		return *first
 	}
 	return app.DeclRange
+}
+
+// exportedAttrs are the attributes the exports were written for: each one is mapped or
+// reported by every engine. An attribute added to the schema later is reported as not
+// exported until the exports learn it, never dropped in silence.
+var exportedAttrs = map[string]bool{}
+
+func init() {
+	for _, name := range strings.Fields(`script command args interpreter node_args cwd env image
+		instances max_instances exec_mode port balance instance_var increment_var
+		wait_ready listen_timeout kill_timeout max_parallel stop_signal shutdown_with_message
+		autorestart max_restarts min_uptime restart_delay exp_backoff_restart_delay
+		stop_exit_codes cron_restart max_memory_restart memory_check_interval
+		watch ignore_watch watch_delay
+		out_file error_file log_file merge_logs log_date_format log_type log_rotate`) {
+		exportedAttrs[name] = true
+	}
+}
+
+// unknownMessage is every engine's line for an attribute the exports do not know.
+const unknownMessage = "not exported: eco export does not handle this attribute yet"
+
+// unknownAttrs reports the attributes app sets that the exports were not written for.
+func (r *report) unknownAttrs(app *ecosystem.App) {
+	seen := map[string]bool{}
+	for name := range app.Ranges {
+		top, _, _ := strings.Cut(name, ".")
+		if exportedAttrs[top] || seen[top] || strings.HasPrefix(top, schema.EnvProfilePrefix) {
+			continue
+		}
+		seen[top] = true
+		r.add(app, top, "unknown")
+	}
 }
 
 // rotateSet reports whether the file has a log_rotate block with any attribute.

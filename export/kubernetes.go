@@ -17,6 +17,7 @@ import (
 
 // kubernetesNotes are the Kubernetes export's report lines, by kind.
 var kubernetesNotes = map[string]string{
+	"unknown":        unknownMessage,
 	"name":           "%q is not a DNS name; its objects are named %q",
 	"image-default":  "not set: the interpreter's official image %s runs the app, so its code must be in that image under %s (build an image FROM it and set image)",
 	"memory":         "eco replaces an instance gracefully once its processes use more than %s; Kubernetes kills the container (OOM) at its memory limit",
@@ -66,6 +67,7 @@ func Kubernetes(cfg *ecosystem.Config, opts Options) (*Result, error) {
 		if name != app.Name {
 			r.add(app, "name", "name", app.Name, name)
 		}
+		r.unknownAttrs(app)
 		objs := []any{kubeDeployment(cfg, app, name, opts, r)}
 		kinds := []string{"deployment"}
 		if svc := kubeService(cfg, app, name, r); svc != nil {

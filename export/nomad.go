@@ -15,6 +15,7 @@ import (
 
 // nomadNotes are the Nomad export's report lines, by kind.
 var nomadNotes = map[string]string{
+	"unknown":         unknownMessage,
 	"name":            "%q is not a DNS name; its service is named %q",
 	"raw-exec":        "not set: the task runs with the raw_exec driver (enable it on the clients), on the client's host, so the code and interpreter must be there at the same paths",
 	"memory":          "eco replaces an instance gracefully once its processes use more than %s; Nomad kills the task (OOM) at %d MB",
@@ -50,6 +51,7 @@ func Nomad(cfg *ecosystem.Config, opts Options) (*Result, error) {
 	r := &report{messages: nomadNotes}
 	job := &api.Job{ID: ptr(cfg.Project), Name: ptr(cfg.Project), Type: ptr(api.JobTypeService)}
 	for i := range cfg.Apps {
+		r.unknownAttrs(&cfg.Apps[i])
 		tg, err := nomadGroup(cfg, &cfg.Apps[i], opts, r)
 		if err != nil {
 			return nil, err

@@ -9,6 +9,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/eco-pm/eco/ecosystem"
+	"github.com/eco-pm/eco/schema"
 )
 
 // noteCase is a file that makes one kind of report line: body is the inside of app "web"
@@ -19,11 +22,17 @@ type noteCase struct {
 	name         string
 	body         string
 	attr, at     string
+	// fake, when set, is an attribute the schema does not have (yet), recorded as set where
+	// at is: a file cannot set it.
+	fake string
 }
 
 const cluster = "exec_mode = \"cluster\"\n port = 3000\n"
 
 var noteCases = []noteCase{
+	{engine: "kubernetes", kind: "unknown", body: `script = "s.js"`, fake: "future_attr", attr: "future_attr", at: "script"},
+	{engine: "nomad", kind: "unknown", body: `script = "s.js"`, fake: "future_attr", attr: "future_attr", at: "script"},
+	{engine: "systemd", kind: "unknown", body: `script = "s.js"`, fake: "future_attr", attr: "future_attr", at: "script"},
 	{engine: "kubernetes", kind: "name", name: "my_app", body: `script = "s.js"`, attr: "name", at: `app "my_app"`},
 	{engine: "kubernetes", kind: "image-default", body: `script = "s.js"`, attr: "image", at: `app "web"`},
 	{engine: "kubernetes", kind: "memory", body: "script = \"s.js\"\n max_memory_restart = \"1G\"", attr: "max_memory_restart", at: "max_memory_restart"},
@@ -85,14 +94,18 @@ var noteCases = []noteCase{
 	{engine: "systemd", kind: "increment-var", body: "script = \"s.js\"\n instances = 2\n env = { P = 3000 }\n increment_var = \"P\"", attr: "increment_var", at: "increment_var"},
 }
 
-// exportSource writes src as ecosystem.hcl into a fresh folder and exports it with engine.
-func exportSource(t *testing.T, engine, src string) *Result {
+// exportSource writes src as ecosystem.hcl into a fresh folder and exports it with engine;
+// edit, when given, changes the configuration first.
+func exportSource(t *testing.T, engine, src string, edit ...func(*ecosystem.Config)) *Result {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "ecosystem.hcl")
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfg := load(t, path, "")
+	for _, e := range edit {
+		e(cfg)
+	}
 	for _, e := range engines {
 		if e.name == engine {
 			res, err := e.run(cfg, Options{})
@@ -128,7 +141,11 @@ func TestReport_EveryKind(t *testing.T) {
 			if line == 0 {
 				t.Fatalf("%q is not in the file", c.at)
 			}
-			res := exportSource(t, c.engine, src)
+			res := exportSource(t, c.engine, src, func(cfg *ecosystem.Config) {
+				if c.fake != "" {
+					cfg.Apps[0].Ranges[c.fake] = cfg.Apps[0].Ranges["script"]
+				}
+			})
 			var found []Note
 			for _, n := range res.Notes {
 				if n.Kind == c.kind {
@@ -191,3 +208,29 @@ func notesText(notes []Note) string {
 }
 
 func writeFile(path, src string) error { return os.WriteFile(path, []byte(src), 0o644) }
+
+// TestEveryFile_SetsEveryAttribute: testdata/every.hcl sets every attribute of the schema, so
+// its golden files show how each one exports; an attribute added to the schema fails here
+// until the exports handle it (exportedAttrs) and the file sets it.
+func TestEveryFile_SetsEveryAttribute(t *testing.T) {
+	cfg := load(t, goldenCases[1].path, goldenCases[1].profile)
+	set := map[string]bool{}
+	for _, app := range cfg.Apps {
+		for name := range app.Ranges {
+			set[name] = true
+		}
+	}
+	for _, a := range schema.App.Attrs {
+		if !set[a.Name] {
+			t.Errorf("testdata/every.hcl does not set %s", a.Name)
+		}
+		if !exportedAttrs[a.Name] {
+			t.Errorf("the exports do not handle %s: map or report it on every engine, then add it to exportedAttrs", a.Name)
+		}
+	}
+	for _, a := range schema.LogRotate.Attrs {
+		if !set["log_rotate."+a.Name] {
+			t.Errorf("testdata/every.hcl does not set log_rotate.%s", a.Name)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 // systemdNotes are the systemd export's report lines, by kind.
 var systemdNotes = map[string]string{
+	"unknown":         unknownMessage,
 	"image":           "not used: the units run the app on this host",
 	"memory":          "MemoryHigh=%s throttles the instance above it and MemoryMax=%s kills it (OOM); eco replaces it gracefully above %s",
 	"balance-proxy":   "%q through eco's proxy has no equivalent: the instances share one socket from %s (LISTEN_FDS, as with balance = \"kernel\") and the kernel gives each connection to one of them",
@@ -46,6 +47,7 @@ func Systemd(cfg *ecosystem.Config, opts Options) (*Result, error) {
 	var wants []string
 	for i := range cfg.Apps {
 		app := &cfg.Apps[i]
+		r.unknownAttrs(app)
 		unit := cfg.Project + "-" + app.Name
 		var socket string
 		if app.ExecMode == ecosystem.Cluster && app.Port != 0 {
