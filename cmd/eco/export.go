@@ -58,7 +58,7 @@ check for an app with a port.`,
 			long: `Write <project>-<app>@.service per app, run as instances @0 to @N-1; a
 <project>-<app>.socket for a cluster app, whose instances share its listening socket
 (LISTEN_FDS, as eco's balance = "kernel"); and <project>.target, which wants them all.`,
-			example: "  eco export systemd --out units/ examples/ecosystem.hcl\n  sudo systemctl link units/*  &&  sudo systemctl enable --now examples.target",
+			example: "  eco export systemd --out \"$PWD/units\" examples/ecosystem.hcl\n  sudo systemctl link \"$PWD\"/units/*  &&  sudo systemctl enable --now examples.target",
 			run:     export.Systemd,
 		},
 	}
@@ -115,7 +115,7 @@ check for an app with a port.`,
 		sub.Flags().StringVar(&out, "out", "", "write one file per object into `DIR` (made if missing) instead of stdout")
 		sub.Flags().BoolVar(&strict, "strict", false, "fail (exit 1, nothing written) when an attribute does not map exactly")
 		if e.containers {
-			sub.Flags().StringVar(&opts.Root, "root", export.DefaultRoot, "where the configuration's folder is inside the container `PATH`")
+			sub.Flags().StringVar(&opts.Root, "root", export.DefaultRoot, "the `PATH` of the configuration's folder inside the container image")
 		}
 		cmd.AddCommand(sub)
 	}
