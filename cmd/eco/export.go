@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -150,5 +151,27 @@ func (c *cli) writeExport(dir string, files []export.File) error {
 		}
 		fmt.Fprintln(c.stdout, path)
 	}
+	c.warnStale(dir, files)
 	return nil
+}
+
+// warnStale names the files of dir that look like this export's (same extension) but that it
+// did not write: most likely objects of an app removed since, which kubectl apply -f DIR or
+// systemctl link would still use. They are left alone.
+func (c *cli) warnStale(dir string, files []export.File) {
+	written, exts := map[string]bool{}, map[string]bool{}
+	for _, f := range files {
+		written[f.Name] = true
+		exts[filepath.Ext(f.Name)] = true
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if e.Type().IsRegular() && !written[name] && exts[filepath.Ext(name)] && !strings.HasPrefix(name, ".") {
+			fmt.Fprintf(c.stderr, "%s was not written by this export (an app removed since?); delete it if it is not needed.\n", filepath.Join(dir, name))
+		}
+	}
 }

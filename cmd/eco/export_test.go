@@ -70,6 +70,13 @@ func TestExport_Strict(t *testing.T) {
 // what stdout would have had.
 func TestExport_OutDir(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "deep", "k8s")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(out, "gone-deployment.yaml")
+	if err := os.WriteFile(stale, []byte("kind: Deployment\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	stdout, stderr, code := runEco(t, "export", "kubernetes", "--out", out, exampleFile)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -91,8 +98,11 @@ func TestExport_OutDir(t *testing.T) {
 		t.Error("the files differ from the objects written to stdout")
 	}
 	entries, err := os.ReadDir(out)
-	if err != nil || len(entries) != len(names) {
-		t.Errorf("folder holds %d entries (%v), want %d: no temporary file left", len(entries), err, len(names))
+	if err != nil || len(entries) != len(names)+1 {
+		t.Errorf("folder holds %d entries (%v), want %d and the stale one: no temporary file left", len(entries), err, len(names))
+	}
+	if _, err := os.Stat(stale); err != nil || !strings.Contains(stderr, stale+" was not written by this export") {
+		t.Errorf("the stale file is gone (%v) or not named:\n%s", err, stderr)
 	}
 }
 
