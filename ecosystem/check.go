@@ -3,6 +3,7 @@ package ecosystem
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -184,6 +185,11 @@ func (c *checker) app(app *App, skip func(attr string) bool) {
 			}
 		}
 	}
+	// image is read by eco export only, but a broken one would make broken objects there.
+	if (app.Image != "" || app.IsSet("image")) && !imageRE.MatchString(app.Image) {
+		c.appError(app, "image", "Invalid image",
+			`image must be a container image reference such as "registry.example.com/shop/api:1.4" (letters, digits and . _ - / : @, at most 255); got %q.`, app.Image)
+	}
 	for k, v := range app.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") || strings.IndexByte(v, 0) >= 0 {
 			c.appError(app, "env", "Invalid environment variable",
@@ -280,6 +286,9 @@ func (c *checker) app(app *App, skip func(attr string) bool) {
 		}
 	}
 }
+
+// imageRE is what an image reference may be made of: [registry[:port]/]name[:tag][@digest].
+var imageRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$`)
 
 // enum checks an attribute whose value is one of the schema's; empty passes when optional.
 func (c *checker) enum(app *App, attr, v string, optional bool) {

@@ -110,6 +110,8 @@ type App struct {
 	Cwd string `json:"cwd"`
 	// Env is env with the selected profile merged over it.
 	Env map[string]string `json:"env,omitempty"`
+	// Image is the container image of the exports; eco apply ignores it.
+	Image string `json:"image,omitempty"`
 
 	// Instances is resolved: "max" and negative counts have become a number >= 1.
 	Instances int `json:"instances"`

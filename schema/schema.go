@@ -228,6 +228,8 @@ var App = Block{
 			Description: "Working directory, relative to the folder of the file that declares the app."},
 		{Name: "env", Kind: Env, Class: Restart,
 			Description: "Environment variables for every instance. Values may be strings, numbers or bools."},
+		{Name: "image", Kind: String, Class: InPlace,
+			Description: `Container image that runs the app once exported (eco export kubernetes, and eco export nomad's docker driver), such as "registry.example.com/shop/api:1.4". eco apply ignores it: it never restarts anything, and without it the exports use the interpreter's official image.`},
 
 		// How many and how they share a port.
 		{Name: "instances", Kind: Instances, Default: cty.NumberIntVal(1), Class: Scale,

@@ -9,6 +9,7 @@ app "api" {
   node_args   = ["--max-old-space-size=512"]
   cwd         = "./api"
   env         = { NODE_ENV = "production", WORKERS = 2, DEBUG = false, PORT = 4000 }
+  image       = "registry.example.com/full/api:1.0"
 
   instances     = 3
   exec_mode     = "cluster"
