@@ -37,6 +37,7 @@ lives in git describes your apps, and eco makes the running processes match it.`
 	root.AddCommand(
 		newVersionCmd(c),
 		newProxyProcessCmd(),
+		c.newImportCmd(),
 	)
 	c.addLanguageCommands(root)
 	c.addDaemonCommands(root)

@@ -261,7 +261,7 @@ func (c *converter) app(body *hclwrite.Body, i int, m map[string]any, perAppName
 		out.set("command", strList(append([]string{script}, args...)), fmt.Sprintf("PM2's script = %q: a program found in PATH, which eco runs as a command.", script))
 		args = nil
 	default:
-		out.set("script", cty.StringVal(c.path(script)))
+		out.set("script", cty.StringVal(script)) // relative to cwd, in PM2 as in eco
 	}
 	if len(args) > 0 {
 		out.set("args", strList(args))

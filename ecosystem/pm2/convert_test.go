@@ -204,7 +204,7 @@ func TestConvert_ReadyOnTimeout(t *testing.T) {
 func TestConvert_Base(t *testing.T) {
 	res := convert(t, `{"apps":[{"name":"a","script":"a.js","out_file":"logs/a.log","error_file":"/var/log/a.err"},{"name":"b","script":"b.js","cwd":"srv"}]}`, pm2.Options{Base: "pm2"})
 	got := string(res.HCL)
-	for _, w := range []string{`script     = "pm2/a.js"`, `cwd        = "pm2"`, `out_file   = "pm2/logs/a.log"`, `error_file = "/var/log/a.err"`, `cwd    = "pm2/srv"`} {
+	for _, w := range []string{`script     = "a.js"`, `cwd        = "pm2"`, `out_file   = "pm2/logs/a.log"`, `error_file = "/var/log/a.err"`, `cwd    = "pm2/srv"`} {
 		if !strings.Contains(got, w) {
 			t.Errorf("missing %q in:\n%s", w, got)
 		}

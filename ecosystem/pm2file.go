@@ -1,0 +1,55 @@
+package ecosystem
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+var (
+	// pm2AppsRE finds PM2's apps list in JavaScript, JSON or YAML.
+	pm2AppsRE = regexp.MustCompile(`(?m)(^|[\s{,"'])apps["']?\s*[:=]`)
+	// pm2ExportsRE finds a JavaScript module's export.
+	pm2ExportsRE = regexp.MustCompile(`module\.exports|export\s+default`)
+)
+
+// pm2FileDiag returns the error for a PM2 ecosystem file given where an HCL file is expected,
+// which says how to convert it, or nil when src is not one. It goes by the name first
+// (ecosystem.config.js, process.json, .yaml, dump.pm2) and then by the content, so an HCL file
+// that merely mentions apps is never taken for one.
+func pm2FileDiag(name string, src []byte) *hcl.Diagnostic {
+	base := strings.ToLower(filepath.Base(name))
+	head := src[:min(len(src), 1<<20)]
+	isPM2 := false
+	switch filepath.Ext(base) {
+	case ".js", ".cjs", ".mjs":
+		isPM2 = pm2ExportsRE.Match(head) || pm2AppsRE.Match(head)
+	case ".json", ".yaml", ".yml":
+		isPM2 = pm2AppsRE.Match(head) || bytes.Contains(head, []byte(`"pm_exec_path"`))
+	case ".pm2":
+		isPM2 = true
+	}
+	if !isPM2 {
+		return nil
+	}
+	end := bytes.IndexByte(src, '\n')
+	if end < 0 {
+		end = len(src)
+	}
+	arg := name
+	if strings.ContainsAny(arg, " \t'\"$`\\") {
+		arg = "'" + strings.ReplaceAll(arg, "'", `'\''`) + "'"
+	}
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "This is a PM2 ecosystem file",
+		Detail: fmt.Sprintf("eco reads HCL ecosystem files. Convert this one once, and apply the result:\n"+
+			"  eco import %s > ecosystem.hcl\n  eco apply ecosystem.hcl\n"+
+			"eco import maps every PM2 attribute, and says in a comment why when eco has no equivalent.", arg),
+		Subject: &hcl.Range{Filename: name, Start: hcl.InitialPos, End: hcl.Pos{Line: 1, Column: end + 1, Byte: end}},
+	}
+}
