@@ -202,11 +202,11 @@ func (c *cli) startScript(ctx context.Context, cmd *cobra.Command, script, name,
 	if err := replaceFile(startFile, out); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	verb := "Added"
-	if !exists {
-		verb = "Created " + startFile + " with"
+	if exists {
+		fmt.Fprintf(c.stdout, "Added app %q (%s) to %s.\n", name, describeStart(rel, instances, port), startFile)
+	} else {
+		fmt.Fprintf(c.stdout, "Created %s with app %q (%s).\n", startFile, name, describeStart(rel, instances, port))
 	}
-	fmt.Fprintf(c.stdout, "%s app %q (%s) to %s.\n", verb, name, describeStart(rel, instances, port), startFile)
 	if instances != "" && port == 0 {
 		fmt.Fprintf(c.stdout, "Its instances run in fork mode, each on its own; give --port for cluster mode, where they share the port.\n")
 	}

@@ -105,7 +105,7 @@ func TestCLI_StartCreatesTheFile(t *testing.T) {
 	})
 	t.Chdir(dir)
 	stdout, stderr, code := runEco(t, "start", "job.sh", "--name", "jobs", "--port", "45123")
-	if code != 0 || !strings.Contains(stdout, `Created ecosystem.hcl with app "jobs" (job.sh, PORT=45123)`) || !strings.Contains(stdout, "jobs: 1/1 online") {
+	if code != 0 || !strings.Contains(stdout, `Created ecosystem.hcl with app "jobs" (job.sh, PORT=45123).`) || !strings.Contains(stdout, "jobs: 1/1 online") {
 		t.Fatalf("start: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	want := "app \"jobs\" {\n  script = \"job.sh\"\n  port   = 45123\n}\n"

@@ -120,7 +120,11 @@ func appList(doc *Document) ([]map[string]any, map[string]any, error) {
 			return nil, nil, fmt.Errorf("%s: no apps: PM2's ecosystem file exports { apps: [ { name, script, ... } ] }", doc.Path)
 		}
 	default:
-		return nil, nil, fmt.Errorf("%s: the file holds %s, not PM2's { apps: [...] }", doc.Path, typeName(doc.Value))
+		what := typeName(doc.Value)
+		if doc.Value == nil && len(doc.Dropped) > 0 {
+			what = doc.Dropped[0]
+		}
+		return nil, nil, fmt.Errorf("%s: the file holds %s, not PM2's { apps: [...] }", doc.Path, what)
 	}
 	var apps []map[string]any
 	index := map[string]int{}

@@ -13,22 +13,22 @@ function clean(v, p, seen) {
     case 'boolean':
       return v;
     case 'number':
-      if (!Number.isFinite(v)) { dropped.push(p + ': ' + v + ' is not a number a config can hold'); return undefined; }
+      if (!Number.isFinite(v)) { dropped.push((p || 'module.exports') + ': ' + v + ' is not a number a config can hold'); return undefined; }
       return v;
     case 'bigint':
       return v.toString();
     case 'undefined':
       return undefined;
     case 'function':
-      dropped.push(p + ': a JavaScript function (' + (v.name || 'anonymous') + '), which an ecosystem file cannot hold');
+      dropped.push((p || 'module.exports') + ': a JavaScript function (' + (v.name || 'anonymous') + '), which an ecosystem file cannot hold');
       return undefined;
     case 'symbol':
-      dropped.push(p + ': a JavaScript symbol');
+      dropped.push((p || 'module.exports') + ': a JavaScript symbol');
       return undefined;
   }
-  if (v instanceof RegExp) { dropped.push(p + ': the regular expression ' + v + ', written as its source text'); return v.source; }
+  if (v instanceof RegExp) { dropped.push((p || 'module.exports') + ': the regular expression ' + v + ', written as its source text'); return v.source; }
   if (v instanceof Date) return v.toISOString();
-  if (seen.has(v)) { dropped.push(p + ': refers to itself'); return undefined; }
+  if (seen.has(v)) { dropped.push((p || 'module.exports') + ': refers to itself'); return undefined; }
   seen.add(v);
   let r;
   if (Array.isArray(v)) {

@@ -87,6 +87,17 @@ module.exports = { apps: [{ name: "api", script: "a.js", env: { PORT: process.en
 			t.Errorf("no comment for the function:\n%s", res.HCL)
 		}
 	})
+	t.Run("module.exports is a function", func(t *testing.T) {
+		p := write(t, "ecosystem.config.js", "module.exports = () => ({ apps: [] });\n")
+		doc, err := pm2.Read(ctx, p, pm2.ReadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = pm2.Convert(doc, pm2.Options{})
+		if err == nil || !strings.Contains(err.Error(), "module.exports: a JavaScript function") {
+			t.Errorf("got %v", err)
+		}
+	})
 	t.Run("an exception says where", func(t *testing.T) {
 		p := write(t, "ecosystem.config.js", "const a = 1;\nmodule.exports = { apps: [ undefinedThing ] };\n")
 		_, err := pm2.Read(ctx, p, pm2.ReadOptions{})
