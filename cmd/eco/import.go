@@ -73,7 +73,17 @@ folder for stdout). -o never overwrites a file unless --force.`,
 			if err != nil {
 				return fmt.Errorf("import: %w", err)
 			}
-			res, err := pm2.Convert(doc, pm2.Options{Base: base})
+			pm2Dir := filepath.Dir(absSrc)
+			findPort := func(cwd, script string) (int, string) {
+				if cwd == "" || !filepath.IsAbs(cwd) {
+					cwd = filepath.Join(pm2Dir, cwd)
+				}
+				if !filepath.IsAbs(script) {
+					script = filepath.Join(cwd, script)
+				}
+				return pm2.ScriptPort(script)
+			}
+			res, err := pm2.Convert(doc, pm2.Options{Base: base, FindPort: findPort})
 			if err != nil {
 				return fmt.Errorf("import: %w", err)
 			}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -66,7 +67,7 @@ func TestCLI_ImportAndApply(t *testing.T) {
 	}
 	ecoHome(t)
 	dir := t.TempDir()
-	port := freeTCPPort(t)
+	port, port2 := freeTCPPort(t), freeTCPPort(t)
 	writeFiles(t, dir, map[string]string{
 		"pm2/ecosystem.config.js": fmt.Sprintf(`module.exports = {
   apps: [{
@@ -78,9 +79,17 @@ func TestCLI_ImportAndApply(t *testing.T) {
     combine_logs: true,
     pid_file: './api.pid',
     min_uptime: 3600000,
+  }, {
+    name: 'tutorial',
+    script: 'tutorial.js',
+    cwd: './',
+    instances: 2,
+    exec_mode: 'cluster',
   }],
 };
 `, port),
+		// The tutorial's code: the port is in the script only.
+		"pm2/tutorial.js": fmt.Sprintf("const express = { listen: (p, cb) => require('http').createServer((q, s) => s.end('tutorial')).listen(p, cb) };\nexpress.listen(%d, () => console.log('listening'));\n", port2),
 		"pm2/server.js": fmt.Sprintf("require('http').createServer((q, s) => s.end(process.env.GREETING + ' from ' + process.env.NODE_APP_INSTANCE)).listen(%d);\n", port),
 	})
 	t.Setenv("ECO_TEST_GREETING", "hello")
@@ -95,7 +104,10 @@ func TestCLI_ImportAndApply(t *testing.T) {
 			t.Errorf("import output lacks %q:\n%s", want, stdout)
 		}
 	}
-	if !strings.Contains(stderr, "Imported 1 app from pm2/ecosystem.config.js: api.") || !strings.Contains(stderr, "1 PM2 setting with no equivalent") {
+	if flat := strings.Join(strings.Fields(stdout), " "); !strings.Contains(flat, fmt.Sprintf("found in tutorial.js: listen(%d). port = %d", port2, port2)) {
+		t.Errorf("the tutorial's port was not found:\n%s", stdout)
+	}
+	if !strings.Contains(stderr, "Imported 2 apps from pm2/ecosystem.config.js: api, tutorial.") || !strings.Contains(stderr, "1 PM2 setting with no equivalent") {
 		t.Errorf("import report:\n%s", stderr)
 	}
 
@@ -118,11 +130,17 @@ func TestCLI_ImportAndApply(t *testing.T) {
 	if out, errOut, code := runEco(t, "validate", "ecosystem.hcl"); code != 0 || strings.Contains(errOut, "Warning") {
 		t.Fatalf("validate: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if out, errOut, code := runEco(t, "apply", "ecosystem.hcl"); code != 0 || !strings.Contains(out, "api: 2/2 online") {
+	if out, errOut, code := runEco(t, "apply", "ecosystem.hcl"); code != 0 || !strings.Contains(out, "api: 2/2 online") || !strings.Contains(out, "tutorial: 2/2 online") {
 		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
 	}
 	if got := httpGet(t, port); !strings.HasPrefix(got, "hello from ") {
 		t.Errorf("answer %q", got)
+	}
+	if got := httpGet(t, port2); got != "tutorial" {
+		t.Errorf("answer %q", got)
+	}
+	if ls, _, _ := runEco(t, "ls"); len(regexp.MustCompile(`(?m)^tutorial\s+\d\s+cluster`).FindAllString(ls, -1)) != 2 {
+		t.Errorf("ls:\n%s", ls)
 	}
 }
 

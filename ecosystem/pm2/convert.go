@@ -35,6 +35,10 @@ type Options struct {
 	// Base is the PM2 file's folder, relative to the folder the HCL file is written to; "" when
 	// it is the same folder. Relative paths of the PM2 file are rewritten from it.
 	Base string
+	// FindPort, when set, looks in an app's script (as cwd and script are written in the PM2
+	// file) for the port it listens on, for a cluster app whose file does not say: eco binds
+	// the port its instances share, so it must know it. ScriptPort reads the script.
+	FindPort func(cwd, script string) (port int, where string)
 }
 
 // Result is the HCL that Convert wrote and what the user should know about it.
@@ -454,6 +458,17 @@ func (c *converter) cluster(m map[string]any, get func(string) (any, string, boo
 	why := "PM2's cluster mode"
 	if implied {
 		why = "PM2 runs a Node app with instances in cluster mode"
+	}
+	if port == 0 && c.opts.FindPort != nil {
+		script, _ := m["script"].(string)
+		if c.doc.Format == Dump {
+			script, _ = m["pm_exec_path"].(string)
+		}
+		cwd, _ := m["cwd"].(string)
+		if n, where := c.opts.FindPort(cwd, script); n > 0 {
+			port = n
+			out.set("port", cty.NumberIntVal(int64(port)), fmt.Sprintf("The port the app listens on, found in %s.", where))
+		}
 	}
 	if port == 0 {
 		out.head = append(out.head, why+`: its instances share the port the app listens on. eco binds that port itself and shares it, so it must know it: set port = <the port> and exec_mode = "cluster". Until then the instances run in fork mode.`)

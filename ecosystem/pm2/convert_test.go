@@ -281,3 +281,34 @@ func TestPM2Hints(t *testing.T) {
 		}
 	}
 }
+
+// TestConvert_FindPort: a cluster app whose file gives no port gets the one its script listens
+// on, when the lookup finds one; otherwise it runs in fork mode with a comment.
+func TestConvert_FindPort(t *testing.T) {
+	app := `{"apps":[{"name":"a","script":"server.js","cwd":"srv","instances":"max","exec_mode":"cluster"}]}`
+	var asked []string
+	res := convert(t, app, pm2.Options{FindPort: func(cwd, script string) (int, string) {
+		asked = append(asked, cwd+"|"+script)
+		return 3000, "server.js: listen(3000)"
+	}})
+	got := strings.Join(strings.Fields(string(res.HCL)), " ")
+	for _, w := range []string{`exec_mode = "cluster"`, "found in server.js: listen(3000). port = 3000"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("missing %q in:\n%s", w, res.HCL)
+		}
+	}
+	if d := cmp.Diff([]string{"srv|server.js"}, asked); d != "" {
+		t.Errorf("FindPort asked (-want +got):\n%s", d)
+	}
+	decode(t, res.HCL)
+
+	res = convert(t, app, pm2.Options{FindPort: func(string, string) (int, string) { return 0, "" }})
+	if strings.Contains(string(res.HCL), "\n  exec_mode") || !strings.Contains(string(res.HCL), "set port = <the port>") {
+		t.Errorf("no port found, yet:\n%s", res.HCL)
+	}
+	// An app with its port in the file is not looked up.
+	convert(t, `{"apps":[{"name":"a","script":"s.js","instances":2,"exec_mode":"cluster","port":80}]}`, pm2.Options{FindPort: func(string, string) (int, string) {
+		t.Error("FindPort called for an app that has a port")
+		return 0, ""
+	}})
+}
