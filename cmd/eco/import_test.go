@@ -90,7 +90,7 @@ func TestCLI_ImportAndApply(t *testing.T) {
 `, port),
 		// The tutorial's code: the port is in the script only.
 		"pm2/tutorial.js": fmt.Sprintf("const express = { listen: (p, cb) => require('http').createServer((q, s) => s.end('tutorial')).listen(p, cb) };\nexpress.listen(%d, () => console.log('listening'));\n", port2),
-		"pm2/server.js": fmt.Sprintf("require('http').createServer((q, s) => s.end(process.env.GREETING + ' from ' + process.env.NODE_APP_INSTANCE)).listen(%d);\n", port),
+		"pm2/server.js":   fmt.Sprintf("require('http').createServer((q, s) => s.end(process.env.GREETING + ' from ' + process.env.NODE_APP_INSTANCE)).listen(%d);\n", port),
 	})
 	t.Setenv("ECO_TEST_GREETING", "hello")
 	t.Chdir(dir)
