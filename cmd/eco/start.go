@@ -15,6 +15,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/eco-pm/eco/ecosystem"
+	"github.com/eco-pm/eco/ecosystem/pm2"
 	"github.com/eco-pm/eco/runtime"
 )
 
@@ -38,9 +39,9 @@ func (c *cli) newStartCmd() *cobra.Command {
 eco start SCRIPT is PM2's "pm2 start script.js -i max": it adds an app that runs SCRIPT to
 ./ecosystem.hcl (creating the file if needed; everything already in it, comments included,
 is kept), checks the result like eco validate, then applies it like eco apply. The file stays
-the truth: edit it and eco apply from then on. -i N or -i max sets the instances; with --port
-they run in cluster mode and share that port, as pm2 start -i does (without --port each one
-runs on its own). --name names the app (default: the script's name without its extension);
+the truth: edit it and eco apply from then on. -i N or -i max sets the instances; they run in
+cluster mode and share the port, as with pm2 start -i, given with --port or else found in the
+script (listen(3000), process.env.PORT || 3000); with neither, each one runs on its own. --name names the app (default: the script's name without its extension);
 arguments after -- go to the script.
 
 Which one: the flags -i, --name, --port or arguments after -- always mean a script. Otherwise
@@ -148,6 +149,11 @@ func (c *cli) startScript(ctx context.Context, cmd *cobra.Command, script, name,
 		}
 		attrs = append(attrs, ecosystem.NamedValue{Name: "args", Value: cty.ListVal(vals)})
 	}
+	found := ""
+	if instances != "" && port == 0 {
+		// pm2 start -i runs a cluster on the port the app listens on; find it the same way.
+		port, found = pm2.ScriptPort(abs)
+	}
 	if instances != "" {
 		var v cty.Value
 		if strings.EqualFold(instances, "max") {
@@ -207,7 +213,10 @@ func (c *cli) startScript(ctx context.Context, cmd *cobra.Command, script, name,
 	} else {
 		fmt.Fprintf(c.stdout, "Created %s with app %q (%s).\n", startFile, name, describeStart(rel, instances, port))
 	}
-	if instances != "" && port == 0 {
+	switch {
+	case found != "":
+		fmt.Fprintf(c.stdout, "Its instances share port %d (found in %s) in cluster mode; --port gives another.\n", port, found)
+	case instances != "" && port == 0:
 		fmt.Fprintf(c.stdout, "Its instances run in fork mode, each on its own; give --port for cluster mode, where they share the port.\n")
 	}
 	apply := c.newApplyCmd(false)

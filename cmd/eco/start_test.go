@@ -59,6 +59,21 @@ func TestCLI_StartScript(t *testing.T) {
 		t.Errorf("second start: exit %d\n%s", code, stderr)
 	}
 
+	// The issue's one-liner: eco start index.js -i max, the port hard-coded in the script.
+	port2 := freeTCPPort(t)
+	writeFiles(t, dir, map[string]string{"index.js": fmt.Sprintf("const app = require('http').createServer((q, s) => s.end('index'));\napp.listen(%d);\n", port2)})
+	stdout, stderr, code = runEco(t, "start", "index.js", "-i", "max")
+	if code != 0 || !strings.Contains(stdout, fmt.Sprintf("Its instances share port %d (found in index.js: listen(%d)) in cluster mode", port2, port2)) || !strings.Contains(stdout, "index: ") {
+		t.Fatalf("start index.js -i max: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if got := httpGet(t, port2); got != "index" {
+		t.Errorf("answer %q", got)
+	}
+	want += fmt.Sprintf("\napp \"index\" {\n  script    = \"index.js\"\n  instances = \"max\"\n  exec_mode = \"cluster\"\n  port      = %d\n}\n", port2)
+	if got := readFile(t, "ecosystem.hcl"); got != want {
+		t.Errorf("ecosystem.hcl:\n%s\nwant:\n%s", got, want)
+	}
+
 	// A script without flags, in fork mode, with -i but no port.
 	stdout, stderr, code = runEco(t, "start", "worker.sh", "-i", "2")
 	if code != 0 || !strings.Contains(stdout, `Added app "worker"`) || !strings.Contains(stdout, "fork mode") || !strings.Contains(stdout, "worker: 2/2 online") {
