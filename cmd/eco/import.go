@@ -31,8 +31,8 @@ func (c *cli) newImportCmd() *cobra.Command {
 
 It reads ecosystem.config.js (.cjs, .mjs), process.json, .yaml/.yml, and the dump.pm2 that
 pm2 save writes. A JavaScript file is code: it is run once with node (at most --timeout), as
-PM2 does, and what module.exports holds is converted; functions cannot be carried over and
-are listed. Every attribute of PM2's schema is mapped: PM2's other spellings (combine_logs,
+PM2 does (so import only a file you would run), and what module.exports holds is converted;
+functions cannot be carried over and are listed. Every attribute of PM2's schema is mapped: PM2's other spellings (combine_logs,
 output, interpreter_args, cron, ...), milliseconds to durations, instances "max", 0 and -1,
 env_<profile>, cluster mode (eco needs the port the instances share), and each one eco has
 no equivalent for becomes a comment that says why. The result is checked like eco validate
