@@ -65,7 +65,7 @@ func TestCLI_ImportAndApply(t *testing.T) {
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Skip("needs node")
 	}
-	ecoHome(t)
+	home := ecoHome(t)
 	dir := t.TempDir()
 	port, port2 := freeTCPPort(t), freeTCPPort(t)
 	writeFiles(t, dir, map[string]string{
@@ -79,12 +79,14 @@ func TestCLI_ImportAndApply(t *testing.T) {
     combine_logs: true,
     pid_file: './api.pid',
     min_uptime: 3600000,
+    listen_timeout: 60000,
   }, {
     name: 'tutorial',
     script: 'tutorial.js',
     cwd: './',
     instances: 2,
     exec_mode: 'cluster',
+    listen_timeout: '1m',
   }],
 };
 `, port),
@@ -131,7 +133,9 @@ func TestCLI_ImportAndApply(t *testing.T) {
 		t.Fatalf("validate: exit %d\n%s\n%s", code, out, errOut)
 	}
 	if out, errOut, code := runEco(t, "apply", "ecosystem.hcl"); code != 0 || !strings.Contains(out, "api: 2/2 online") || !strings.Contains(out, "tutorial: 2/2 online") {
-		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
+		ls, _, _ := runEco(t, "ls")
+		log, _ := os.ReadFile(filepath.Join(home, "daemon.log"))
+		t.Fatalf("apply: exit %d\n%s\n%s\nls:\n%s\ndaemon.log:\n%s", code, out, errOut, ls, log)
 	}
 	if got := httpGet(t, port); !strings.HasPrefix(got, "hello from ") {
 		t.Errorf("answer %q", got)

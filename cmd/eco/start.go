@@ -27,12 +27,13 @@ const startFile = "ecosystem.hcl"
 func (c *cli) newStartCmd() *cobra.Command {
 	verb := c.newVerbCmd("start", "", true)
 	var (
-		instances string
-		name      string
-		port      int
+		instances     string
+		name          string
+		port          int
+		listenTimeout string
 	)
 	cmd := &cobra.Command{
-		Use:   "start APP|all|SCRIPT [-i N|max] [--name NAME] [--port PORT] [-- ARGS...]",
+		Use:   "start APP|all|SCRIPT [-i N|max] [--name NAME] [--port PORT] [--listen-timeout D] [-- ARGS...]",
 		Short: "Start a stopped app, or add a script to ./ecosystem.hcl and run it (PM2's one-liner)",
 		Long: `eco start APP starts an app that was stopped (eco stop), or whose instances gave up.
 
@@ -44,7 +45,8 @@ cluster mode and share the port, as with pm2 start -i, given with --port or else
 script (listen(3000), process.env.PORT || 3000); with neither, each one runs on its own. --name names the app (default: the script's name without its extension);
 arguments after -- go to the script.
 
-Which one: the flags -i, --name, --port or arguments after -- always mean a script. Otherwise
+Which one: the flags -i, --name, --port, --listen-timeout or arguments after -- always mean
+a script. Otherwise
 eco start X starts the app named X when the daemon knows one (and "all" means every app);
 when it does not and X is a file, X is a script.`,
 		Example: `  eco start api                          # start the stopped app api
@@ -60,7 +62,7 @@ when it does not and X is a file, X is a script.`,
 				return fmt.Errorf("start: one APP or SCRIPT at a time; give the script's arguments after --: eco start %s -- %s", target, strings.Join(extra, " "))
 			}
 			f := cmd.Flags()
-			scriptFlags := f.Changed("instances") || f.Changed("name") || f.Changed("port") || len(extra) > 0
+			scriptFlags := f.Changed("instances") || f.Changed("name") || f.Changed("port") || f.Changed("listen-timeout") || len(extra) > 0
 			info, statErr := os.Stat(target)
 			isFile := statErr == nil && !info.IsDir()
 			if !scriptFlags {
@@ -81,11 +83,12 @@ when it does not and X is a file, X is a script.`,
 				}
 				return fmt.Errorf("start: no script %s: %w", target, statErr)
 			}
-			return c.startScript(ctx, cmd, target, name, instances, port, extra)
+			return c.startScript(ctx, target, name, instances, port, listenTimeout, extra)
 		},
 	}
 	cmd.Flags().StringVarP(&instances, "instances", "i", "", "how many instances to run: `N`, max (one per CPU), or -N (CPUs minus N)")
 	cmd.Flags().StringVar(&name, "name", "", "the app's `NAME` (default: the script's name without its extension)")
+	cmd.Flags().StringVar(&listenTimeout, "listen-timeout", "", "how long an instance has to become ready: `DURATION` (\"30s\") or milliseconds, as in PM2 (listen_timeout)")
 	cmd.Flags().IntVar(&port, "port", 0, "the `PORT` the app listens on; with -i the instances share it (cluster mode)")
 	return cmd
 }
@@ -105,7 +108,7 @@ func (c *cli) knownApp(ctx context.Context, name string) (bool, error) {
 }
 
 // startScript adds script to ./ecosystem.hcl as an app and applies the file.
-func (c *cli) startScript(ctx context.Context, cmd *cobra.Command, script, name, instances string, port int, args []string) error {
+func (c *cli) startScript(ctx context.Context, script, name, instances string, port int, listenTimeout string, args []string) error {
 	dir, err := os.Getwd()
 	if err != nil {
 		return err
@@ -170,6 +173,13 @@ func (c *cli) startScript(ctx context.Context, cmd *cobra.Command, script, name,
 	}
 	if port != 0 {
 		attrs = append(attrs, ecosystem.NamedValue{Name: "port", Value: cty.NumberIntVal(int64(port))})
+	}
+
+	if listenTimeout != "" {
+		if _, err := ecosystem.ParseDuration(listenTimeout); err != nil {
+			return fmt.Errorf("start: --listen-timeout: %w", err)
+		}
+		attrs = append(attrs, ecosystem.NamedValue{Name: "listen_timeout", Value: cty.StringVal(listenTimeout)})
 	}
 
 	// The file as it is must be good, and must not have the app yet.

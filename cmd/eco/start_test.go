@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/hcl/v2/hclwrite"
+
 	"github.com/eco-pm/eco/internal/testwait"
 )
 
@@ -32,7 +34,7 @@ func TestCLI_StartScript(t *testing.T) {
 	})
 	t.Chdir(dir)
 
-	stdout, stderr, code := runEco(t, "start", "server.js", "-i", "2", "--port", fmt.Sprint(port), "--", "--flag", "x y")
+	stdout, stderr, code := runEco(t, "start", "server.js", "-i", "2", "--port", fmt.Sprint(port), "--listen-timeout", "1m", "--", "--flag", "x y")
 	if code != 0 {
 		t.Fatalf("start server.js: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -41,7 +43,7 @@ func TestCLI_StartScript(t *testing.T) {
 			t.Errorf("start output lacks %q:\n%s", want, stdout)
 		}
 	}
-	want := mine + fmt.Sprintf("\napp \"server\" {\n  script    = \"server.js\"\n  args      = [\"--flag\", \"x y\"]\n  instances = 2\n  exec_mode = \"cluster\"\n  port      = %d\n}\n", port)
+	want := formatted(mine + fmt.Sprintf("\napp \"server\" {\n  script    = \"server.js\"\n  args      = [\"--flag\", \"x y\"]\n  instances = 2\n  exec_mode = \"cluster\"\n  port      = %d\n  listen_timeout = \"1m\"\n}\n", port))
 	if got := readFile(t, "ecosystem.hcl"); got != want {
 		t.Errorf("ecosystem.hcl:\n%s\nwant:\n%s", got, want)
 	}
@@ -62,14 +64,14 @@ func TestCLI_StartScript(t *testing.T) {
 	// The one-liner: eco start index.js -i max, the port hard-coded in the script.
 	port2 := freeTCPPort(t)
 	writeFiles(t, dir, map[string]string{"index.js": fmt.Sprintf("const app = require('http').createServer((q, s) => s.end('index'));\napp.listen(%d);\n", port2)})
-	stdout, stderr, code = runEco(t, "start", "index.js", "-i", "max")
+	stdout, stderr, code = runEco(t, "start", "index.js", "-i", "max", "--listen-timeout", "60000")
 	if code != 0 || !strings.Contains(stdout, fmt.Sprintf("Its instances share port %d (found in index.js: listen(%d)) in cluster mode", port2, port2)) || !strings.Contains(stdout, "index: ") {
 		t.Fatalf("start index.js -i max: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	if got := httpGet(t, port2); got != "index" {
 		t.Errorf("answer %q", got)
 	}
-	want += fmt.Sprintf("\napp \"index\" {\n  script    = \"index.js\"\n  instances = \"max\"\n  exec_mode = \"cluster\"\n  port      = %d\n}\n", port2)
+	want = formatted(want + fmt.Sprintf("\napp \"index\" {\n  script    = \"index.js\"\n  instances = \"max\"\n  exec_mode = \"cluster\"\n  port      = %d\n  listen_timeout = \"60000\"\n}\n", port2))
 	if got := readFile(t, "ecosystem.hcl"); got != want {
 		t.Errorf("ecosystem.hcl:\n%s\nwant:\n%s", got, want)
 	}
@@ -152,3 +154,6 @@ func TestCLI_StartCreatesTheFile(t *testing.T) {
 		t.Error("ecosystem.hcl was created next to apps.hcl")
 	}
 }
+
+// formatted is src in HCL's canonical style, as eco start writes its blocks.
+func formatted(src string) string { return string(hclwrite.Format([]byte(src))) }
