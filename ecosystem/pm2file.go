@@ -53,3 +53,6 @@ func pm2FileDiag(name string, src []byte) *hcl.Diagnostic {
 		Subject: &hcl.Range{Filename: name, Start: hcl.InitialPos, End: hcl.Pos{Line: 1, Column: end + 1, Byte: end}},
 	}
 }
+
+// IsPM2File reports whether src, the content of the file name, is a PM2 ecosystem file.
+func IsPM2File(name string, src []byte) bool { return pm2FileDiag(name, src) != nil }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -82,6 +83,13 @@ when it does not and X is a file, X is a script.`,
 					return fmt.Errorf("start: %s is a folder; name the script to run", target)
 				}
 				return fmt.Errorf("start: no script %s: %w", target, statErr)
+			}
+			// pm2 start ecosystem.config.js runs a PM2 file; eco apply runs an eco one.
+			if strings.HasSuffix(target, ecosystem.Ext) {
+				return fmt.Errorf("start: %s is an ecosystem file, not a script: eco apply %s runs its apps", target, target)
+			}
+			if src, err := readHead(target); err == nil && ecosystem.IsPM2File(target, src) {
+				return fmt.Errorf("start: %s is a PM2 ecosystem file, not a script: convert it with eco import %s > %s, then eco apply", target, target, startFile)
 			}
 			return c.startScript(ctx, target, name, instances, port, listenTimeout, extra)
 		},
@@ -284,4 +292,14 @@ func replaceFile(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// readHead reads the first MiB of a file.
+func readHead(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 1<<20))
 }

@@ -109,6 +109,19 @@ func TestCLI_StartScript(t *testing.T) {
 		t.Errorf("start worker.sh --name worker: exit %d\n%s", code, stderr)
 	}
 
+	// pm2 start's other habits: a PM2 file, an ecosystem file.
+	writeFiles(t, dir, map[string]string{"ecosystem.config.js": "module.exports = { apps: [{ script: 'server.js' }] };\n"})
+	before = readFile(t, "ecosystem.hcl")
+	if _, stderr, code = runEco(t, "start", "ecosystem.config.js"); code != 1 || !strings.Contains(stderr, "is a PM2 ecosystem file, not a script: convert it with eco import ecosystem.config.js > ecosystem.hcl") {
+		t.Errorf("start ecosystem.config.js: exit %d\n%s", code, stderr)
+	}
+	if _, stderr, code = runEco(t, "start", "ecosystem.hcl"); code != 1 || !strings.Contains(stderr, "eco apply ecosystem.hcl runs its apps") {
+		t.Errorf("start ecosystem.hcl: exit %d\n%s", code, stderr)
+	}
+	if readFile(t, "ecosystem.hcl") != before {
+		t.Error("ecosystem.hcl changed")
+	}
+
 	// Neither an app nor a file.
 	if _, stderr, code = runEco(t, "start", "nothing"); code != 1 || !strings.Contains(stderr, `no app named "nothing"`) {
 		t.Errorf("start nothing: exit %d\n%s", code, stderr)
