@@ -27,7 +27,9 @@ func pm2FileDiag(name string, src []byte) *hcl.Diagnostic {
 	isPM2 := false
 	switch filepath.Ext(base) {
 	case ".js", ".cjs", ".mjs":
-		isPM2 = pm2ExportsRE.Match(head) || pm2AppsRE.Match(head)
+		// An app's own script may export something (module.exports = app): it takes the apps
+		// list, or a *.config.js name, to be a PM2 file.
+		isPM2 = pm2ExportsRE.Match(head) && (pm2AppsRE.Match(head) || strings.Contains(base, ".config."))
 	case ".json", ".yaml", ".yml":
 		isPM2 = pm2AppsRE.Match(head) || bytes.Contains(head, []byte(`"pm_exec_path"`))
 	case ".pm2":

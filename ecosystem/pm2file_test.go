@@ -23,6 +23,8 @@ func TestParse_PM2File(t *testing.T) {
 		{"dump.pm2", "[{\"name\":\"a\",\"pm_exec_path\":\"/a.js\"}]", true},
 		{"saved.json", "[{\"name\":\"a\",\"pm_exec_path\":\"/a.js\"}]", true},
 		{"ecosystem.hcl", "# apps: not PM2\napp \"a\" {\n  script = \"a.js\"\n}\n", false},
+		{"app.js", "const app = require('express')();\napp.listen(3000);\nmodule.exports = app;\n", false},
+		{"pm2.config.js", "const base = require('./base');\nmodule.exports = base;\n", true},
 		{"other.json", "{\"name\": \"not pm2\"}", false},
 	}
 	for _, tt := range tests {
