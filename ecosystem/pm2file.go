@@ -3,6 +3,8 @@ package ecosystem
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -58,3 +60,28 @@ func pm2FileDiag(name string, src []byte) *hcl.Diagnostic {
 
 // IsPM2File reports whether src, the content of the file name, is a PM2 ecosystem file.
 func IsPM2File(name string, src []byte) bool { return pm2FileDiag(name, src) != nil }
+
+// pm2FileIn returns the path of the PM2 ecosystem file in folder dir, if one of the usual
+// names (ecosystem.config.js, .cjs, .mjs, .json, .yaml, .yml, process.json) is there.
+func pm2FileIn(dir string, entries []os.DirEntry) string {
+	for _, e := range entries {
+		name := e.Name()
+		switch name {
+		case "ecosystem.config.js", "ecosystem.config.cjs", "ecosystem.config.mjs", "ecosystem.json",
+			"ecosystem.config.json", "ecosystem.yaml", "ecosystem.yml", "ecosystem.config.yaml", "process.json", "process.yml", "process.yaml":
+		default:
+			continue
+		}
+		path := filepath.Join(dir, name)
+		f, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		head, _ := io.ReadAll(io.LimitReader(f, 1<<20))
+		f.Close()
+		if IsPM2File(path, head) {
+			return path
+		}
+	}
+	return ""
+}

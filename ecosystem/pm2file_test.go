@@ -51,3 +51,19 @@ func TestParse_PM2File(t *testing.T) {
 		})
 	}
 }
+
+// TestFiles_PM2Folder: a folder with a PM2 file and no .hcl file says how to convert it.
+func TestFiles_PM2Folder(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "ecosystem.config.js"), []byte("module.exports = { apps: [] };\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Files(dir)
+	want := "eco import " + filepath.Join(dir, "ecosystem.config.js") + " > " + filepath.Join(dir, "ecosystem.hcl")
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("got %v, want %q", err, want)
+	}
+	if _, err := Files(t.TempDir()); err == nil || strings.Contains(err.Error(), "eco import") {
+		t.Errorf("an empty folder: %v", err)
+	}
+}

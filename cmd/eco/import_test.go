@@ -199,4 +199,10 @@ func TestCLI_ValidatePM2File(t *testing.T) {
 			}
 		}
 	}
+	// eco apply with no path, in a PM2 project's folder.
+	t.Chdir(dir)
+	_, stderr, code := runEco(t, "apply")
+	if code != 1 || !strings.Contains(stderr, "\n  eco import ecosystem.config.js > ecosystem.hcl\n") || strings.Contains(stderr, "Started the eco daemon") {
+		t.Errorf("apply in the folder: exit %d\n%s", code, stderr)
+	}
 }
