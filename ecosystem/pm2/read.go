@@ -210,9 +210,12 @@ func evalNode(ctx context.Context, path, mode string, opts ReadOptions, doc *Doc
 		return fmt.Errorf("run %s: %w", bin, err)
 	}
 	w.Close()
+	// A process the file started, and that escaped the group, may hold fd 3 open: stop reading
+	// when the time is up whatever it does.
+	_ = r.SetReadDeadline(time.Now().Add(timeout + 2*time.Second))
 	result, readErr := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
 	waitErr := cmd.Wait()
-	if ctx.Err() == context.DeadlineExceeded {
+	if ctx.Err() == context.DeadlineExceeded || errors.Is(readErr, os.ErrDeadlineExceeded) {
 		return fmt.Errorf("%s: node did not finish evaluating it within %s (does it wait for something, or start a server?)%s", path, timeout, tail(output.String()))
 	}
 	if readErr != nil {

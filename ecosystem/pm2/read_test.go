@@ -2,6 +2,7 @@ package pm2_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,6 +115,17 @@ module.exports = { apps: [{ name: "api", script: "a.js", env: { PORT: process.en
 	})
 	t.Run("a config that never ends is stopped", func(t *testing.T) {
 		p := write(t, "ecosystem.config.js", "while (true) {}\n")
+		_, err := pm2.Read(ctx, p, pm2.ReadOptions{Timeout: time.Second})
+		if err == nil || !strings.Contains(err.Error(), "did not finish evaluating it within 1s") {
+			t.Errorf("got %v", err)
+		}
+	})
+	t.Run("a config whose escaped child holds the result pipe is stopped", func(t *testing.T) {
+		// The child leaves the process group (detached) and keeps fd 3 until the test ends (its
+		// temporary folder is removed): without a limit on reading, Read would wait forever.
+		alive := t.TempDir()
+		child := fmt.Sprintf("setInterval(() => { if (!require('fs').existsSync(%q)) process.exit(0) }, 100)", alive)
+		p := write(t, "ecosystem.config.js", fmt.Sprintf("require('child_process').spawn(process.execPath, ['-e', %q], { detached: true, stdio: ['ignore', 'ignore', 'ignore', 3] }).unref();\nwhile (true) {}\n", child))
 		_, err := pm2.Read(ctx, p, pm2.ReadOptions{Timeout: time.Second})
 		if err == nil || !strings.Contains(err.Error(), "did not finish evaluating it within 1s") {
 			t.Errorf("got %v", err)
