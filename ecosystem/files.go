@@ -34,6 +34,9 @@ func Files(path string) ([]string, error) {
 		files = append(files, filepath.Join(path, name))
 	}
 	if len(files) == 0 {
+		if pm2 := pm2FileIn(path, entries); pm2 != "" {
+			return nil, fmt.Errorf("%s: no %s files in this folder, but a PM2 ecosystem file, %s. Convert it once:\n  eco import %s > %s", path, Ext, filepath.Base(pm2), pm2, filepath.Join(path, "ecosystem"+Ext))
+		}
 		return nil, fmt.Errorf("%s: no %s files in this folder", path, Ext)
 	}
 	sort.Strings(files)

@@ -100,7 +100,13 @@ func ParseSource(dir, name string, src []byte) (*Parsed, hcl.Diagnostics) {
 
 // Add parses src as the file name and adds it to p.
 func (p *Parsed) Add(name string, src []byte) hcl.Diagnostics {
-	f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
+	var f *hcl.File
+	var diags hcl.Diagnostics
+	if d := pm2FileDiag(name, src); d != nil {
+		diags = hcl.Diagnostics{d} // not HCL: its syntax errors would only confuse
+	} else {
+		f, diags = hclsyntax.ParseConfig(src, name, hcl.InitialPos)
+	}
 	if f == nil {
 		// The file did not parse at all; keep its bytes so its diagnostics can be printed.
 		f = &hcl.File{Body: hcl.EmptyBody(), Bytes: src}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -82,7 +83,7 @@ func writeDiagnostic(b *strings.Builder, d *hcl.Diagnostic, sources map[string][
 
 	if d.Detail != "" {
 		b.WriteByte('\n')
-		b.WriteString(wordwrap.WrapString(d.Detail, detailWidth))
+		b.WriteString(wrapDetail(d.Detail, detailWidth))
 		b.WriteByte('\n')
 	}
 }
@@ -237,7 +238,7 @@ func newContextFinder(sources map[string][]byte) *contextFinder {
 func (f *contextFinder) find(rng hcl.Range) string {
 	file, ok := f.files[rng.Filename]
 	if !ok {
-		if src, found := f.sources[rng.Filename]; found && !strings.HasSuffix(rng.Filename, ".json") {
+		if src, found := f.sources[rng.Filename]; found && !notHCL(rng.Filename) {
 			// A file with syntax errors still gives the blocks that parsed.
 			file, _ = hclsyntax.ParseConfig(src, rng.Filename, hcl.InitialPos)
 		}
@@ -314,4 +315,26 @@ func jsonDiagnostics(diags hcl.Diagnostics, sources map[string][]byte) []jsonDia
 		out = append(out, jd)
 	}
 	return out
+}
+
+// notHCL reports whether name is a JSON, JavaScript or YAML file (a PM2 file), which has no
+// HCL blocks to name.
+func notHCL(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".json", ".js", ".cjs", ".mjs", ".yaml", ".yml", ".pm2":
+		return true
+	}
+	return false
+}
+
+// wrapDetail wraps a diagnostic's detail to width, except lines indented by two spaces, which
+// are kept whole (commands to copy, for instance).
+func wrapDetail(detail string, width uint) string {
+	lines := strings.Split(detail, "\n")
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "  ") {
+			lines[i] = wordwrap.WrapString(l, width)
+		}
+	}
+	return strings.Join(lines, "\n")
 }

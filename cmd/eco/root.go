@@ -38,6 +38,7 @@ lives in git describes your apps, and eco makes the running processes match it.`
 		newVersionCmd(c),
 		newProxyProcessCmd(),
 		c.newExportCmd(),
+		c.newImportCmd(),
 	)
 	c.addLanguageCommands(root)
 	c.addDaemonCommands(root)

@@ -419,7 +419,7 @@ func (c *cli) addDaemonCommands(root *cobra.Command) {
 		c.newApplyCmd(true),
 		c.newLsCmd(),
 		c.newDescribeCmd(),
-		c.newVerbCmd("start", "Start a stopped app, or instances that gave up", true),
+		c.newStartCmd(),
 		c.newVerbCmd("stop", "Stop an app's instances (it stays stopped until eco start)", false),
 		c.newVerbCmd("restart", "Restart an app's instances (all at once; reload does it without downtime)", true),
 		c.newVerbCmd("reload", "Replace an app's instances one at a time (or max_parallel), each new one ready before the old one stops", true),
