@@ -292,9 +292,9 @@ func (h *health) status() []ProbeStatus {
 	return out
 }
 
-// readyLimit is how long an instance of spec has to become ready: listen_timeout, and with a
+// ReadyLimit is how long an instance of spec has to become ready: listen_timeout, and with a
 // readiness probe at least long enough for failure_threshold checks after initial_delay.
-func readyLimit(spec *ecosystem.App) time.Duration {
+func ReadyLimit(spec *ecosystem.App) time.Duration {
 	d := spec.ListenTimeout.D()
 	if p := spec.ReadinessProbe; p != nil {
 		d = max(d, p.InitialDelay.D()+time.Duration(p.FailureThreshold)*p.Interval.D()+p.Timeout.D())

@@ -20,11 +20,14 @@ func TestProbe_LivenessRestarts(t *testing.T) {
 	h := startDaemon(t)
 	web := h.healthApp(t, "web", nil)
 	web.LivenessProbe = httpProbe("/health", 2)
+	// Online once it listens: liveness is checked from then on.
+	web.ReadinessProbe = &ecosystem.Probe{TCP: fmt.Sprintf("127.0.0.1:%d", web.Port), Interval: ecosystem.Duration(50 * time.Millisecond),
+		Timeout: ecosystem.Duration(time.Second), SuccessThreshold: 1, FailureThreshold: 3}
 	h.apply("shop", web)
 	pid := h.online("web", 1)[0]
 	waitFor(t, "the liveness probe to pass", 20*time.Second, func() bool {
 		in := h.apps()["web"].Instances[0]
-		return len(in.Probes) == 1 && in.Probes[0].Checks > 0 && in.Health == "healthy"
+		return len(in.Probes) == 2 && in.Probes[1].Kind == "liveness" && in.Probes[1].Checks > 0 && in.Health == "healthy"
 	})
 
 	fail := filepath.Join(h.out, "fail-0")
@@ -64,12 +67,19 @@ func TestProbe_LivenessReplacesFirst(t *testing.T) {
 
 	fail := filepath.Join(h.out, "fail-0")
 	touch(t, fail)
+	// While web[0] fails, each new web[0] is replaced in turn: catch one replacement under
+	// way, the old instance still there beside the new one.
 	var list []InstanceStatus
-	waitFor(t, "web[0] to be replaced", 20*time.Second, func() bool {
+	waitFor(t, "a new web[0] beside the old one", 30*time.Second, func() bool {
 		list = h.apps()["web"].Instances
-		return len(list) == 2 && list[0].Pid != pids[0] && list[0].State == Online
+		return len(list) == 3 && list[0].Index == 0 && list[1].Index == 0
 	})
 	os.Remove(fail)
+	waitFor(t, "web[0] to be replaced", 30*time.Second, func() bool {
+		a := h.apps()["web"]
+		list = a.Instances
+		return a.Settled && len(list) == 2 && list[0].Pid != pids[0] && list[0].State == Online && list[0].Health == "healthy"
+	})
 	if !strings.Contains(list[0].Reason, "liveness probe: GET /health -> 500") {
 		t.Errorf("web[0]'s reason %q does not say why it was replaced", list[0].Reason)
 	}
@@ -145,7 +155,7 @@ func TestProbe_ReadinessNeverPasses(t *testing.T) {
 	if len(a.Instances) != 1 || a.Instances[0].State != Errored {
 		t.Fatalf("web: %+v, want errored", a.Instances)
 	}
-	want := fmt.Sprintf("readiness probe did not pass within %s: GET /health -> 503", readyLimit(&web))
+	want := fmt.Sprintf("readiness probe did not pass within %s: GET /health -> 503", ReadyLimit(&web))
 	if got := a.Instances[0].Reason; got != want {
 		t.Errorf("reason %q, want %q", got, want)
 	}

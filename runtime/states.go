@@ -184,7 +184,7 @@ func (m *machine) waitingReady() stateFn {
 	in, r, s := m.in, m.run, m.spec
 	var readyTimer, timeoutTimer <-chan time.Time
 	if s.WaitReady || in.proxy != nil || s.ReadinessProbe != nil {
-		t := time.NewTimer(readyLimit(s))
+		t := time.NewTimer(ReadyLimit(s))
 		defer t.Stop()
 		timeoutTimer = t.C
 	} else {
@@ -223,7 +223,7 @@ func (m *machine) waitingReady() stateFn {
 			if !r.accepting {
 				reason = fmt.Sprintf("not accepting on its port 127.0.0.1:%d (PORT) within listen_timeout %s", in.backendPort, m.spec.ListenTimeout)
 			} else if !r.health.readyPassed() {
-				reason = r.health.notReadyReason(readyLimit(s))
+				reason = r.health.notReadyReason(ReadyLimit(s))
 			}
 			return m.stopping(reason, afterErrored, nil)
 		case <-r.health.C():
