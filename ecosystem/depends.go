@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The rules of depends_on, readiness_probe and liveness_probe.
@@ -189,11 +190,14 @@ func (c *checker) probe(app *App, block string, p *Probe, ok func(attr string) b
 		name string
 		d    Duration
 		min  Duration
-	}{{"interval", p.Interval, 1}, {"timeout", p.Timeout, 1}, {"initial_delay", p.InitialDelay, 0}} {
+	}{{"interval", p.Interval, MinProbeInterval}, {"timeout", p.Timeout, 1}, {"initial_delay", p.InitialDelay, 0}} {
 		if d.d < d.min {
 			want := "more than 0"
-			if d.min == 0 {
+			switch d.min {
+			case 0:
 				want = "not negative"
+			case MinProbeInterval:
+				want = "at least " + MinProbeInterval.String()
 			}
 			c.appError(app, attr(d.name), "Invalid "+block+"."+d.name, "%s must be %s; got %s.", d.name, want, d.d.D())
 		}
@@ -207,6 +211,9 @@ func (c *checker) probe(app *App, block string, p *Probe, ok func(attr string) b
 		}
 	}
 }
+
+// MinProbeInterval is the shortest interval of a probe: checks back to back would only burn CPU.
+const MinProbeInterval = Duration(10 * time.Millisecond)
 
 func validPort(s string) bool {
 	n, err := strconv.Atoi(s)

@@ -466,7 +466,7 @@ func (d *Daemon) executeLocked(changes []planner.Change) {
 			r.peers = func() []depApp {
 				d.mu.Lock()
 				defer d.mu.Unlock()
-				return d.depAppsLocked(r.project)
+				return d.depAppsLocked(r.project, r.app)
 			}
 			d.apps[c.App] = r
 			d.goLocked(func() { r.run(d.ctx) })

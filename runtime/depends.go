@@ -168,8 +168,29 @@ func mapValues(m map[int]*instance) []*instance {
 	return out
 }
 
-// depAppsLocked lists the apps of project for depGates.
-func (d *Daemon) depAppsLocked(project string) []depApp {
+// depAppsLocked lists the apps of project for depGates' decision about app self; nil when
+// no app of the project depends on self and self depends on none, which needs no decision
+// (and reads no instance's status: a project of many apps without dependencies stays cheap).
+func (d *Daemon) depAppsLocked(project, self string) []depApp {
+	relevant := false
+	look := func(r *appRunner) {
+		if r.project != project || relevant {
+			return
+		}
+		r.mu.Lock()
+		deps := r.spec.DependsOn
+		r.mu.Unlock()
+		relevant = (r.app == self && len(deps) > 0) || slices.Contains(deps, self)
+	}
+	for _, r := range d.apps {
+		look(r)
+	}
+	for r := range d.dying {
+		look(r)
+	}
+	if !relevant {
+		return nil
+	}
 	closing := d.closingLocked()
 	var out []depApp
 	for _, r := range d.apps {

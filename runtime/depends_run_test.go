@@ -84,6 +84,7 @@ func TestDepends_WaitsForReadinessProbe(t *testing.T) {
 	if w := h.apps()["web"]; w.Waiting != "" {
 		t.Errorf("web still says %q", w.Waiting)
 	}
+	waitFor(t, "web to listen", 20*time.Second, func() bool { return len(h.order()) == 2 })
 	if got := h.order(); strings.Join(got, " ") != "db:start web:start" {
 		t.Errorf("started: %v, want db then web", got)
 	}
@@ -112,6 +113,7 @@ func TestDepends_OneShot(t *testing.T) {
 	if m := h.apps()["migrate"]; !m.Instances[0].Finished {
 		t.Errorf("migrate: %+v, want finished", m.Instances[0])
 	}
+	waitFor(t, "web to listen", 20*time.Second, func() bool { return len(h.order()) == 2 })
 	if got := strings.Join(h.order(), " "); got != "migrate:start web:start" {
 		t.Errorf("order %q, want migrate then web", got)
 	}
@@ -229,4 +231,48 @@ func TestDepends_Refused(t *testing.T) {
 	if len(h.apps()) != 0 {
 		t.Errorf("something was applied: %v", h.apps())
 	}
+}
+
+// TestDepends_OneShotRerun: a changed file runs the migration again, and web's rollout of the
+// same change waits for it to finish; a migration alone changed leaves web alone.
+func TestDepends_OneShotRerun(t *testing.T) {
+	h := startDaemon(t)
+	job := h.app("migrate", "job", 1, map[string]string{"EXIT": "0"})
+	job.Autorestart = false
+	// On no fixed port: in fork mode a rolling restart starts the new instance beside the old.
+	web := h.app("web", "serve", 1, nil)
+	web.DependsOn = []string{"migrate"}
+	h.apply("shop", job, web)
+	webPid := h.online("web", 1)[0]
+
+	// The migration alone changes: it runs again; web is not touched.
+	job.Env["VERSION"] = "2"
+	h.apply("shop", job, web)
+	waitFor(t, "migrate to run again", 20*time.Second, func() bool {
+		m := h.apps()["migrate"]
+		return m.Settled && len(m.Instances) == 1 && m.Instances[0].Generation == 2 && m.Instances[0].Finished
+	})
+	if m := h.apps()["migrate"]; m.Message != "" {
+		t.Errorf("migrate's rollout: %q", m.Message)
+	}
+	if w := h.apps()["web"]; w.Instances[0].Pid != webPid {
+		t.Errorf("web was restarted by migrate's run")
+	}
+
+	// Both change: web's rollout waits until the new migration has exited 0.
+	goFile := filepath.Join(h.out, "go3")
+	job.Env["VERSION"], job.Env["GO_FILE"] = "3", goFile
+	web.Env["VERSION"] = "3"
+	h.apply("shop", job, web)
+	waitFor(t, "web's rollout to wait for migrate", 20*time.Second, func() bool {
+		return h.apps()["web"].Waiting == "waiting for migrate: not finished"
+	})
+	if w := h.apps()["web"]; len(w.Instances) != 1 || w.Instances[0].Pid != webPid {
+		t.Fatalf("web rolled before migrate finished: %+v", w.Instances)
+	}
+	touch(t, goFile)
+	waitFor(t, "web to roll once migrate is done", 20*time.Second, func() bool {
+		w := h.apps()["web"]
+		return w.Settled && len(w.Instances) == 1 && w.Instances[0].Pid != webPid && w.Instances[0].Generation == 2
+	})
 }

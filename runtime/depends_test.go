@@ -1,9 +1,13 @@
 package runtime
 
 import (
+	"math"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/eco-pm/eco/ecosystem"
 )
 
 // TestDepGates is the decision of depends_on: which apps may start now, and which may stop.
@@ -148,6 +152,32 @@ func TestStopOrder(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if diff := cmp.Diff(tt.want, stopOrder(tt.names, tt.deps)); diff != "" {
 				t.Errorf("order (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestReadyLimit: listen_timeout, or long enough for the readiness probe's checks; huge
+// settings from a request saturate instead of wrapping around.
+func TestReadyLimit(t *testing.T) {
+	probe := func(interval, timeout, delay time.Duration, failures int) *ecosystem.App {
+		return &ecosystem.App{ListenTimeout: ecosystem.Duration(3 * time.Second), ReadinessProbe: &ecosystem.Probe{
+			Interval: ecosystem.Duration(interval), Timeout: ecosystem.Duration(timeout), InitialDelay: ecosystem.Duration(delay), FailureThreshold: failures}}
+	}
+	for _, tt := range []struct {
+		name string
+		app  *ecosystem.App
+		want time.Duration
+	}{
+		{"no probe", &ecosystem.App{ListenTimeout: ecosystem.Duration(3 * time.Second)}, 3 * time.Second},
+		{"short probe", probe(100*time.Millisecond, 100*time.Millisecond, 0, 3), 3 * time.Second},
+		{"long probe", probe(10*time.Second, time.Second, 2*time.Second, 3), 33 * time.Second},
+		{"huge threshold", probe(time.Hour, time.Second, 0, math.MaxInt), time.Duration(math.MaxInt64)},
+		{"huge delay", probe(time.Second, time.Second, time.Duration(math.MaxInt64-1), 3), time.Duration(math.MaxInt64)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ReadyLimit(tt.app); got != tt.want {
+				t.Errorf("ReadyLimit = %s, want %s", got, tt.want)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -297,7 +298,21 @@ func (h *health) status() []ProbeStatus {
 func ReadyLimit(spec *ecosystem.App) time.Duration {
 	d := spec.ListenTimeout.D()
 	if p := spec.ReadinessProbe; p != nil {
-		d = max(d, p.InitialDelay.D()+time.Duration(p.FailureThreshold)*p.Interval.D()+p.Timeout.D())
+		// Saturating: thresholds and intervals from a request may be huge.
+		const most = time.Duration(math.MaxInt64)
+		checks := most
+		if n := time.Duration(max(p.FailureThreshold, 0)); p.Interval <= 0 || n <= most/max(p.Interval.D(), 1) {
+			checks = n * max(p.Interval.D(), 0)
+		}
+		probe := p.InitialDelay.D()
+		for _, add := range []time.Duration{checks, p.Timeout.D()} {
+			if add > 0 && probe > most-add {
+				probe = most
+			} else {
+				probe += max(add, 0)
+			}
+		}
+		d = max(d, probe)
 	}
 	return d
 }

@@ -214,7 +214,7 @@ func probeAttrs(failureDoc string) []Attr {
 		{Name: "exec", Kind: Args, Class: InPlace,
 			Description: "Passes when this command, run in the app's cwd with the instance's environment, exits 0 within timeout."},
 		{Name: "interval", Kind: Duration, Default: ms(10000), Class: InPlace,
-			Description: "Time between two checks."},
+			Description: "Time between two checks; at least 10ms."},
 		{Name: "timeout", Kind: Duration, Default: ms(1000), Class: InPlace,
 			Description: "A check that takes longer fails."},
 		{Name: "initial_delay", Kind: Duration, Default: ms(0), Class: InPlace,
