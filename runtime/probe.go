@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -119,6 +120,9 @@ func newHealth(ctx context.Context, in *instance, spec *ecosystem.App, started t
 // starts over; one that did not change keeps its counts.
 func (h *health) configure(in *instance, spec *ecosystem.App) {
 	env := instanceEnv(in.deps.baseEnv, spec, in.index)
+	if in.backendPort != 0 {
+		env = setEnv(env, "PORT", strconv.Itoa(in.backendPort)) // its own port behind the proxy
+	}
 	h.env, h.dir, h.port = env, spec.Cwd, ""
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "PORT="); ok {

@@ -231,7 +231,7 @@ var ReadinessProbe = Block{
 	Type: "readiness_probe",
 	Description: "A check that says when an instance is ready, set with exactly one of http, tcp or exec. It replaces min_uptime as the sign of readiness (with wait_ready, both must say ready): " +
 		"an instance is online, takes over from the one it replaces in a rollout, and lets dependents start once the probe passes. " +
-		"Until then the check is repeated every 250ms (or interval, when shorter), within listen_timeout or initial_delay + failure_threshold x interval, whichever is longer; an instance that does not pass in that time is stopped and errored. " +
+		"Until then the check is repeated every 250ms (or interval, when shorter), within listen_timeout or initial_delay + failure_threshold x interval + timeout, whichever is longer; an instance that does not pass in that time is stopped and errored. " +
 		"Once online, a probe that fails failure_threshold times in a row makes the instance unready: eco's proxy sends it no new connection until it passes success_threshold times again.",
 	Attrs: probeAttrs("Checks in a row that must fail for an online instance to become unready."),
 	Example: `readiness_probe {
