@@ -201,3 +201,42 @@ func getFresh(port int) (string, error) {
 	b, err := io.ReadAll(resp.Body)
 	return strings.TrimSpace(string(b)), err
 }
+
+// TestProbe_RolloutWaitsForReadiness: a new instance takes over only once its readiness probe
+// passes; one that never passes stops the rollout, and the old instance keeps serving.
+func TestProbe_RolloutWaitsForReadiness(t *testing.T) {
+	h := startDaemon(t)
+	web := h.app("web", "health", 1, nil)
+	web.ExecMode, web.Balance, web.Port = ecosystem.Cluster, ecosystem.RoundRobin, freePort(t)
+	web.ReadinessProbe = httpProbe("/health", 3)
+	web.ListenTimeout = ecosystem.Duration(300 * time.Millisecond)
+	h.apply("shop", web)
+	old := h.online("web", 1)[0]
+
+	// The new version's /health answers 503 until the file exists.
+	readyFile := filepath.Join(h.out, "v2-ready")
+	web.Env = map[string]string{"ECO_TEST_HELPER": "health", "OUT": h.out, "READY_FILE": readyFile}
+	h.apply("shop", web)
+	a := h.settled("web")
+	want := "readiness probe did not pass within " + ReadyLimit(&web).String() + ": GET /health -> 503"
+	if !strings.Contains(a.Message, "rollout stopped") || !strings.Contains(a.Message, want) {
+		t.Errorf("message %q, want the rollout stopped with %q", a.Message, want)
+	}
+	if len(a.Instances) != 1 || a.Instances[0].Pid != old || a.Instances[0].State != Online {
+		t.Fatalf("instances %+v, want the old one (pid %d) online", a.Instances, old)
+	}
+	if body, err := getFresh(web.Port); err != nil || body != strconv.Itoa(old) {
+		t.Errorf("GET: %q %v, want the old instance %d", body, err, old)
+	}
+
+	// Ready this time: the new instance takes over once its probe passes.
+	touch(t, readyFile)
+	if _, err := h.act("web", "reload", ActionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new instance to take over", 20*time.Second, func() bool {
+		a := h.apps()["web"]
+		return a.Settled && len(a.Instances) == 1 && a.Instances[0].Pid != old && a.Instances[0].State == Online
+	})
+	gone(t, old)
+}
