@@ -390,10 +390,9 @@ func (h *health) checkHTTP(ctx context.Context, spec *ecosystem.Probe, addr stri
 		return false, fmt.Sprintf("%s: %s", spec, errText(err))
 	}
 	req.Header.Set("User-Agent", "eco-probe")
-	client := &http.Client{
-		Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true, Proxy: nil,
-			TLSClientConfig: insecureTLS()},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	client := probeClient
+	if strings.HasPrefix(addr, "unix:") && spec.PathOnly() {
+		client = &http.Client{Transport: probeTransport(dial), CheckRedirect: probeClient.CheckRedirect}
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -401,6 +400,17 @@ func (h *health) checkHTTP(ctx context.Context, spec *ecosystem.Probe, addr stri
 	}
 	resp.Body.Close()
 	return resp.StatusCode >= 200 && resp.StatusCode < 400, fmt.Sprintf("%s -> %d", spec, resp.StatusCode)
+}
+
+// probeClient asks HTTP probes over TCP: one for every probe of the daemon, a new connection
+// each time (an instance is asked as a new client would), no redirect followed.
+var probeClient = &http.Client{
+	Transport:     probeTransport((&net.Dialer{}).DialContext),
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+func probeTransport(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Transport {
+	return &http.Transport{DialContext: dial, DisableKeepAlives: true, Proxy: nil, TLSClientConfig: insecureTLS()}
 }
 
 // errText is the short cause of a network or start error: "connection refused".
