@@ -33,6 +33,7 @@ func fieldIndex(t reflect.Type) map[string]int {
 var (
 	appFields       = fieldIndex(reflect.TypeFor[App]())
 	logRotateFields = fieldIndex(reflect.TypeFor[LogRotate]())
+	probeFields     = fieldIndex(reflect.TypeFor[Probe]())
 )
 
 // Attr returns the value of the attribute named name (its name in the file and the schema),
@@ -108,6 +109,11 @@ func (d *decoder) app(b *hclsyntax.Block, ctx *hcl.EvalContext, profiles map[str
 			continue
 		}
 		a.app.Ranges[name] = attr.SrcRange
+		if tuple, ok := attr.Expr.(*hclsyntax.TupleConsExpr); ok && name == "depends_on" {
+			for i, e := range tuple.Exprs {
+				a.app.Ranges[fmt.Sprintf("depends_on.%d", i)] = e.Range()
+			}
+		}
 		if name == "env" {
 			a.env = v.(map[string]*string)
 			continue
@@ -116,7 +122,17 @@ func (d *decoder) app(b *hclsyntax.Block, ctx *hcl.EvalContext, profiles map[str
 	}
 
 	var rotate *hclsyntax.Block
+	probes := map[string]*hclsyntax.Block{}
 	for _, nb := range b.Body.Blocks {
+		if nb.Type == schema.ReadinessProbe.Type || nb.Type == schema.LivenessProbe.Type {
+			if prev := probes[nb.Type]; prev != nil {
+				d.errorf(nb.TypeRange.Ptr(), "Duplicate "+nb.Type+" block", "App %q already has a %s block at %s.", a.app.Name, nb.Type, prev.DefRange())
+				continue
+			}
+			probes[nb.Type] = nb
+			a.probe(nb)
+			continue
+		}
 		if nb.Type != schema.LogRotate.Type {
 			d.unsupportedBlock(nb, &schema.App, where)
 			continue
@@ -182,6 +198,39 @@ func (a *appDecoder) logRotate(b *hclsyntax.Block) {
 	for _, nb := range b.Body.Blocks {
 		a.unsupportedBlock(nb, &schema.LogRotate, where)
 	}
+}
+
+// probe decodes a readiness_probe or liveness_probe block, defaults first; what involves
+// several settings (exactly one of http, tcp and exec) is checked with the values (check.go).
+func (a *appDecoder) probe(b *hclsyntax.Block) {
+	block, dst := &schema.ReadinessProbe, &a.app.ReadinessProbe
+	if b.Type == schema.LivenessProbe.Type {
+		block, dst = &schema.LivenessProbe, &a.app.LivenessProbe
+	}
+	where := fmt.Sprintf("in the %s block of app %q", b.Type, a.app.Name)
+	if len(b.Labels) > 0 {
+		a.errorf(b.LabelRanges[0].Ptr(), "Extraneous label for "+b.Type, "A %s block has no label.", b.Type)
+	}
+	p := &Probe{}
+	a.defaults(block, p, probeFields)
+	a.app.Ranges[b.Type] = b.DefRange()
+	for _, name := range sortedAttrNames(b.Body) {
+		attr := b.Body.Attributes[name]
+		sa, ok := block.Attr(name)
+		if !ok {
+			a.unsupportedAttr(attr, block, where)
+			continue
+		}
+		a.present[b.Type+"."+name] = true
+		if v, ok := a.eval(sa, attr); ok {
+			set(p, probeFields, name, v)
+			a.app.Ranges[b.Type+"."+name] = attr.SrcRange
+		}
+	}
+	for _, nb := range b.Body.Blocks {
+		a.unsupportedBlock(nb, block, where)
+	}
+	*dst = p
 }
 
 // rangeOf returns where attr was set, or the app's header.

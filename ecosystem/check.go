@@ -22,7 +22,10 @@ const MaxNameLen = 100
 // is sent, so a file and a request are held to the same rules. Every problem is reported. A
 // diagnostic points at the attribute's range when the Config came from a file; one that came as
 // JSON has no ranges, and then the summary names the app.
-func Check(cfg *Config) hcl.Diagnostics {
+func Check(cfg *Config) hcl.Diagnostics { return check(cfg, nil) }
+
+// check is Check; declared are the names of the apps a file declares (nil: those of cfg).
+func check(cfg *Config, declared []string) hcl.Diagnostics {
 	c := &checker{}
 	if cfg == nil {
 		c.add(nil, "Missing configuration", "The request has no configuration.")
@@ -36,6 +39,7 @@ func Check(cfg *Config) hcl.Diagnostics {
 		c.app(&cfg.Apps[i], nil)
 	}
 	c.duplicates(cfg.Apps)
+	c.depends(cfg.Apps, declared)
 	return c.diags
 }
 
@@ -112,6 +116,12 @@ func (c *checker) appError(app *App, attr, summary, format string, args ...any) 
 func (a *App) rangeFor(attr string) *hcl.Range {
 	if r, ok := a.Ranges[attr]; ok && r.Filename != "" {
 		return r.Ptr()
+	}
+	if i := strings.LastIndexByte(attr, '.'); i > 0 {
+		// An element or a block's attribute: the attribute or the block, if set.
+		if r, ok := a.Ranges[attr[:i]]; ok && r.Filename != "" {
+			return r.Ptr()
+		}
 	}
 	if a.DeclRange.Filename != "" {
 		return a.DeclRange.Ptr()
@@ -278,6 +288,8 @@ func (c *checker) app(app *App, skip func(attr string) bool) {
 			c.appError(app, "cron_restart", "Invalid cron expression", "cron_restart %q: %s.", app.CronRestart, err)
 		}
 	}
+
+	c.probes(app, ok)
 
 	// Logs: absolute, or the default (named after the app, inside ECO_HOME/logs), or /dev/null.
 	for _, f := range []struct{ attr, path string }{{"out_file", app.OutFile}, {"error_file", app.ErrorFile}, {"log_file", app.LogFile}} {

@@ -3,6 +3,7 @@ package ecosystem
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,6 +59,12 @@ func (a *App) Normalize() {
 	a.StopExitCodes = nilIfEmpty(a.StopExitCodes)
 	a.Watch = nilIfEmpty(a.Watch)
 	a.IgnoreWatch = nilIfEmpty(a.IgnoreWatch)
+	a.DependsOn = nilIfEmpty(a.DependsOn)
+	for _, p := range []*Probe{a.ReadinessProbe, a.LivenessProbe} {
+		if p != nil {
+			p.Exec = nilIfEmpty(p.Exec)
+		}
+	}
 	if len(a.Env) == 0 {
 		a.Env = nil
 	}
@@ -156,6 +163,12 @@ type App struct {
 	LogType       string    `json:"log_type"`
 	LogRotate     LogRotate `json:"log_rotate"`
 
+	// DependsOn names the apps of the same project that must be ready before this one starts.
+	DependsOn []string `json:"depends_on,omitempty"`
+	// ReadinessProbe and LivenessProbe are the app's health checks; nil when not set.
+	ReadinessProbe *Probe `json:"readiness_probe,omitempty"`
+	LivenessProbe  *Probe `json:"liveness_probe,omitempty"`
+
 	// ConfigPath is the file or folder of the configuration that declares the app, absolute
 	// (empty when it was decoded from memory). Saving the configuration's own files never
 	// counts as a change of the app's watch.
@@ -194,6 +207,49 @@ type LogRotate struct {
 	MaxFiles int      `json:"max_files"`
 	MaxAge   Duration `json:"max_age"`
 	Compress bool     `json:"compress"`
+}
+
+// Probe is a readiness or liveness check: exactly one of HTTP, TCP and Exec is set.
+type Probe struct {
+	// HTTP is a URL, or a path ("/health") asked on the instance's own port.
+	HTTP string `json:"http,omitempty"`
+	// TCP is a "host:port" to connect to.
+	TCP string `json:"tcp,omitempty"`
+	// Exec is a command that passes by exiting 0.
+	Exec             []string `json:"exec,omitempty"`
+	Interval         Duration `json:"interval"`
+	Timeout          Duration `json:"timeout"`
+	InitialDelay     Duration `json:"initial_delay"`
+	SuccessThreshold int      `json:"success_threshold"`
+	FailureThreshold int      `json:"failure_threshold"`
+}
+
+// Equal reports whether p and o check alike; nil equals nil only, and an empty Exec equals a
+// nil one.
+func (p *Probe) Equal(o *Probe) bool {
+	if p == nil || o == nil {
+		return p == o
+	}
+	return p.HTTP == o.HTTP && p.TCP == o.TCP && slices.Equal(p.Exec, o.Exec) &&
+		p.Interval == o.Interval && p.Timeout == o.Timeout && p.InitialDelay == o.InitialDelay &&
+		p.SuccessThreshold == o.SuccessThreshold && p.FailureThreshold == o.FailureThreshold
+}
+
+// PathOnly reports whether the probe is an HTTP path, asked on the instance's own port.
+func (p *Probe) PathOnly() bool { return p != nil && strings.HasPrefix(p.HTTP, "/") }
+
+// String says what the probe checks, as its results are written: "GET /health",
+// "tcp 127.0.0.1:5432", "exec pg_isready -q".
+func (p *Probe) String() string {
+	switch {
+	case p == nil:
+		return ""
+	case p.HTTP != "":
+		return "GET " + p.HTTP
+	case p.TCP != "":
+		return "tcp " + p.TCP
+	}
+	return "exec " + strings.Join(p.Exec, " ")
 }
 
 // DevNull is the log path that discards a stream.

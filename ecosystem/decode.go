@@ -26,7 +26,7 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 func Decode(p *Parsed, opts Options) (*Config, hcl.Diagnostics) {
 	d := &decoder{opts: &opts, dir: p.Dir}
 	cfg := d.decode(p)
-	d.diags = append(d.diags, Check(cfg)...)
+	d.diags = append(d.diags, check(cfg, d.declared)...)
 	sortDiagnostics(d.diags, p.Names)
 	if d.diags.HasErrors() {
 		return nil, d.diags
@@ -65,6 +65,9 @@ type decoder struct {
 	// configPath is the file or folder that was parsed, absolute ("" from memory).
 	configPath string
 	diags      hcl.Diagnostics
+	// declared are the names of every app block, also of those left out of the Config for
+	// their errors: depends_on may name them.
+	declared []string
 }
 
 func (d *decoder) errorf(rng *hcl.Range, summary, format string, args ...any) {
@@ -124,6 +127,7 @@ func (d *decoder) decode(p *Parsed) *Config {
 			continue
 		}
 		seen[name] = b.DefRange()
+		d.declared = append(d.declared, name)
 		if app, ok := d.app(b, ctx, profiles); ok {
 			cfg.Apps = append(cfg.Apps, app)
 		}

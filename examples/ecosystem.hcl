@@ -1,4 +1,5 @@
-# An ecosystem file for eco: a clustered web app and a background worker.
+# An ecosystem file for eco: a clustered web app, the migration that runs before it, and a
+# background worker.
 #
 #   eco validate examples/ecosystem.hcl    check it, with every problem's position
 #   eco config examples/ecosystem.hcl      see what it resolves to ("max" -> a number)
@@ -19,6 +20,16 @@ locals {
   common_env = {
     LOG_LEVEL = "info"
   }
+}
+
+# A one-shot job (autorestart = false): the database migration, run once per apply of a
+# changed file. web depends on it, so web starts only once it has exited 0.
+app "migrate" {
+  script      = "migrate.sh"
+  cwd         = "./migrate"
+  autorestart = false
+  out_file    = "./logs/migrate.out.log"
+  error_file  = "./logs/migrate.err.log"
 }
 
 # A Node HTTP server (standard library only), one instance per CPU behind one port.
@@ -42,10 +53,26 @@ app "web" {
     LOG_LEVEL = "warn"
   }
 
-  # server.js calls process.send('ready') once it listens.
+  # Starts once the migration is done.
+  depends_on = ["migrate"]
+
+  # server.js calls process.send('ready') once it listens; its /health must answer too.
   wait_ready     = true
   listen_timeout = "5s"
   kill_timeout   = "3s"
+
+  # An instance whose /health fails 3 times in a row (every 5s) gets no new connections
+  # until it answers again; one that stops answering for 30s is restarted, a new one first.
+  readiness_probe {
+    http     = "/health"
+    interval = "5s"
+  }
+  liveness_probe {
+    http              = "/health"
+    interval          = "10s"
+    timeout           = "2s"
+    failure_threshold = 3
+  }
 
   max_memory_restart = "1G"
   out_file           = "./logs/web.out.log"

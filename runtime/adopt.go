@@ -228,6 +228,7 @@ func (m *machine) adopting() stateFn {
 		r.portUp = probeBackend(probeCtx, &r.probes, in.backendPort, in.backendSocket)
 	}
 	r.memTicker = time.NewTicker(max(m.spec.MemoryCheckInterval.D(), 10*time.Millisecond))
+	r.health = newHealth(m.ctx, in, m.spec, started, ad.rec.Ready)
 	if ad.rec.Ready && m.markReady("online (adopted from the previous daemon)") {
 		return (*machine).online
 	}

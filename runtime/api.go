@@ -186,6 +186,9 @@ func (d *Daemon) act(ctx context.Context, name, verb string, req ActionRequest) 
 			runners = append(runners, r)
 		}
 		sort.Slice(runners, func(i, j int) bool { return runners[i].name() < runners[j].name() })
+		if verb == "stop" || verb == "delete" {
+			runners = dependentsFirst(runners)
+		}
 	} else if r := d.apps[name]; r != nil {
 		runners = []*appRunner{r}
 	}

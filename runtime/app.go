@@ -63,6 +63,13 @@ type appRunner struct {
 	// adopt are the processes a previous daemon left for the slots, taken over by the first
 	// instance of each (adopt.go).
 	adopt map[int]*adoptee
+	// peers lists the project's apps for depends_on (depends.go; nil: no dependencies); it
+	// takes the daemon's lock, so it is called holding no lock. waiting says what the app
+	// waits for (its dependencies, or its dependents to stop), waitHeld that it waits for a
+	// dependency that gave up.
+	peers    func() []depApp
+	waiting  string
+	waitHeld bool
 }
 
 func newAppRunner(project string, spec *ecosystem.App, stopped bool, deps instanceDeps) *appRunner {
@@ -109,15 +116,31 @@ func (r *appRunner) run(ctx context.Context) {
 	defer r.closeListeners(-1)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// The instances' context (and its proxies') ends when the daemon shuts down, once the apps
+	// that depend on this one have stopped: dependents stop first (depends.go).
+	ictx, icancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer icancel()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-ctx.Done():
+			r.awaitDependents(ictx, time.Minute)
+			icancel()
+		case <-ictx.Done():
+		}
+	}()
 	var trig triggers
 	defer trig.stopWatch()
 	for {
-		r.converge(ctx, &wg)
+		r.converge(ictx, &wg)
 		r.mu.Lock()
 		finished := r.deleted && len(r.instances) == 0
 		var retry <-chan time.Time
 		if r.listenErr != nil {
 			retry = time.After(listenRetry)
+		} else if r.waiting != "" {
+			retry = time.After(depPoll)
 		}
 		spec, active := r.spec, !r.stopped && !r.deleted
 		r.mu.Unlock()
@@ -151,6 +174,7 @@ func (r *appRunner) run(ctx context.Context) {
 			}
 			r.roll("files changed: " + changedFiles(spec, c))
 		case <-ctx.Done():
+			<-ictx.Done()
 			r.stopAll(context.WithoutCancel(ctx), "daemon shutting down")
 			return
 		}
@@ -244,6 +268,11 @@ func (r *appRunner) converge(ctx context.Context, wg *sync.WaitGroup) {
 	}()
 
 	if stopped || deleted {
+		if g := r.gate(); !g.Stop {
+			r.setWaiting(g.StopReason, false) // its dependents stop first
+			return
+		}
+		r.setWaiting("", false)
 		reason := "stopped by eco stop"
 		if deleted {
 			reason = "deleted"
@@ -255,6 +284,9 @@ func (r *appRunner) converge(ctx context.Context, wg *sync.WaitGroup) {
 		return
 	}
 	actions := planSlots(in)
+	if g := r.startGate(spec, actions); !g.Start {
+		actions = holdStarts(actions)
+	}
 	serve := serving(in, actions)
 	if err := r.ensurePort(ctx, wg, spec, serve); err != nil {
 		r.deps.log.Error("cannot listen; retrying", "app", spec.Name, "err", err, "in", listenRetry)
@@ -524,6 +556,14 @@ func (r *appRunner) replace(ctx context.Context, wg *sync.WaitGroup, spec *ecosy
 			r.mu.Unlock()
 			retired = append(retired, olds[i])
 		case <-in.failed:
+			if in.status().Finished {
+				// A one-shot job that did its work: it takes the slot, as a ready one would.
+				r.mu.Lock()
+				r.instances[in.index] = in
+				r.mu.Unlock()
+				retired = append(retired, olds[i])
+				continue
+			}
 			reason := in.status().Reason
 			in.stop(ctx, "rollout stopped")
 			r.mu.Lock()
@@ -549,7 +589,7 @@ func (r *appRunner) status(withConfig bool) AppStatus {
 		Name: r.spec.Name, Project: r.project, Mode: string(r.spec.ExecMode),
 		Port: r.spec.Port, Balance: string(r.spec.Balance), Desired: r.spec.Instances,
 		Stopped: r.stopped, Message: r.message, Instances: []InstanceStatus{},
-		NextCronRestart: r.nextCron, Watching: r.watching,
+		NextCronRestart: r.nextCron, Watching: r.watching, Waiting: r.waiting,
 	}
 	if r.listenErr != nil {
 		s.Message = fmt.Sprintf("%v (retrying every %s)", r.listenErr, listenRetry)
@@ -598,6 +638,10 @@ func (r *appRunner) settledLocked(list []InstanceStatus) bool {
 		// eco start or apply asked for given-up instances to start again: the runner has not
 		// acted on it yet, so the given-up ones are not the outcome.
 		return false
+	}
+	if r.waiting != "" {
+		// Waiting for a dependency: an outcome once the dependency gave up.
+		return r.waitHeld
 	}
 	if r.listenErr != nil {
 		// Nothing moves until the port is free: that is an outcome to report.

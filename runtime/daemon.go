@@ -463,6 +463,11 @@ func (d *Daemon) executeLocked(changes []planner.Change) {
 			spec := *c.To
 			r := newAppRunner(c.Project, &spec, d.state.Stopped[c.App], d.deps())
 			r.adopt = d.adoptions.take(c.App, spec.Instances)
+			r.peers = func() []depApp {
+				d.mu.Lock()
+				defer d.mu.Unlock()
+				return d.depAppsLocked(r.project, r.app)
+			}
 			d.apps[c.App] = r
 			d.goLocked(func() { r.run(d.ctx) })
 		case planner.Update, planner.Replace, planner.Restart:

@@ -74,6 +74,8 @@ func runHelper(name string) int {
 		select {}
 	case "flood":
 		return flood()
+	case "health", "job":
+		return healthHelper(name)
 	case "proxyctl":
 		return proxyController()
 	case "ctlpeer":

@@ -52,6 +52,8 @@ type procRun struct {
 	// limit, so that a thousand idle instances do not wake the daemon every second.
 	memTicker   *time.Ticker
 	memInterval time.Duration
+	// health runs the readiness and liveness probes (probe.go); nil without probes.
+	health *health
 }
 
 // armMemory starts, changes or stops the memory checks for spec's max_memory_restart.
@@ -143,6 +145,8 @@ func (m *machine) launching() stateFn {
 		r.portUp = probeBackend(probeCtx, &r.probes, in.backendPort, in.backendSocket)
 	}
 	r.armMemory(m.spec)
+	r.health = newHealth(m.ctx, in, m.spec, r.started, false)
+	m.showHealth()
 	return (*machine).waitingReady
 }
 
@@ -179,8 +183,8 @@ func (m *machine) startFailed(err error) stateFn {
 func (m *machine) waitingReady() stateFn {
 	in, r, s := m.in, m.run, m.spec
 	var readyTimer, timeoutTimer <-chan time.Time
-	if s.WaitReady || in.proxy != nil {
-		t := time.NewTimer(s.ListenTimeout.D())
+	if s.WaitReady || in.proxy != nil || s.ReadinessProbe != nil {
+		t := time.NewTimer(ReadyLimit(s))
 		defer t.Stop()
 		timeoutTimer = t.C
 	} else {
@@ -218,8 +222,16 @@ func (m *machine) waitingReady() stateFn {
 			reason := fmt.Sprintf("not ready within listen_timeout %s", m.spec.ListenTimeout)
 			if !r.accepting {
 				reason = fmt.Sprintf("not accepting on its port 127.0.0.1:%d (PORT) within listen_timeout %s", in.backendPort, m.spec.ListenTimeout)
+			} else if !r.health.readyPassed() {
+				reason = r.health.notReadyReason(ReadyLimit(s))
 			}
 			return m.stopping(reason, afterErrored, nil)
+		case <-r.health.C():
+			r.health.fire(in.deps.now(), m.probeAddr())
+		case res := <-r.health.Results():
+			if next, ok := m.probed(res); ok {
+				return next
+			}
 		case msg, ok := <-messages:
 			if !ok {
 				messages = nil
@@ -250,7 +262,7 @@ func (m *machine) waitingReady() stateFn {
 // markReady puts the instance online once it has said ready and accepts; it reports whether it did.
 func (m *machine) markReady(how string) bool {
 	in, r := m.in, m.run
-	if !r.signalled || !r.accepting {
+	if !r.signalled || !r.accepting || !r.health.readyPassed() {
 		return false
 	}
 	if in.lastRestart != "" {
@@ -261,6 +273,8 @@ func (m *machine) markReady(how string) bool {
 		r.inBalancer = true
 	}
 	in.set(func(st *InstanceStatus) { st.State, st.Ready, st.Reason = Online, true, how })
+	r.health.becameReady(in.deps.now())
+	m.showHealth()
 	in.readyOnce.Do(func() { close(in.ready) })
 	in.recordReady()
 	return true
@@ -287,6 +301,12 @@ func (m *machine) online() stateFn {
 		case _, ok := <-messages:
 			if !ok {
 				messages = nil
+			}
+		case <-r.health.C():
+			r.health.fire(in.deps.now(), m.probeAddr())
+		case res := <-r.health.Results():
+			if next, ok := m.probed(res); ok {
+				return next
 			}
 		case n, ok := <-notes:
 			if !ok {
@@ -334,6 +354,7 @@ func (m *machine) update(spec *ecosystem.App) {
 	m.tracker.SetPolicy(policyOf(spec))
 	if m.run != nil {
 		m.run.armMemory(spec)
+		m.rearmHealth(spec)
 	}
 }
 
@@ -454,8 +475,9 @@ func (m *machine) endRun() {
 		r.probes.Wait()
 	}
 	r.armMemory(&ecosystem.App{}) // no limit: stops the checks
+	r.health.stop()
 	in.set(func(st *InstanceStatus) {
-		st.Pid, st.Started, st.Backend, st.Ready = 0, time.Time{}, "", false
+		st.Pid, st.Started, st.Backend, st.Ready, st.Health, st.Probes = 0, time.Time{}, "", false, "", nil
 	})
 	m.run = nil
 }

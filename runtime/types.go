@@ -91,6 +91,10 @@ type InstanceStatus struct {
 	// Finished is true for an instance that stopped on its own as expected: it exited 0 or
 	// with one of stop_exit_codes, and is not restarted (a one-shot job that is done).
 	Finished bool `json:"finished,omitempty"`
+	// Health sums up the probes (eco ls's HEALTH column): "starting", "healthy", "unready",
+	// "failing 1/3"; empty without probes. Probes are their last results.
+	Health string        `json:"health,omitempty"`
+	Probes []ProbeStatus `json:"probes,omitempty"`
 	// Processes are the live processes of the instance: its own and every one it started,
 	// including those that left its process group or were re-parented. Only `eco describe`
 	// (GET /v1/apps/{name}) fills it.
@@ -127,6 +131,9 @@ type AppStatus struct {
 	// ConfigDiagnostics are the same errors as data, with their ranges (when the save did not
 	// check), for the CLI to print with the source lines.
 	ConfigDiagnostics []control.Diagnostic `json:"config_diagnostics,omitempty"`
+	// Waiting says what the app waits for before it starts, from depends_on: "waiting for
+	// db: not ready"; empty when it does not wait.
+	Waiting string `json:"waiting,omitempty"`
 	// Held is true for an app of a project the daemon holds instead of starting: the previous
 	// daemon crashed while starting it (Message says so).
 	Held bool `json:"held,omitempty"`

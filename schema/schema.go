@@ -204,13 +204,63 @@ var LogRotate = Block{
 }`,
 }
 
+// probeAttrs are the settings of readiness_probe and liveness_probe.
+func probeAttrs(failureDoc string) []Attr {
+	return []Attr{
+		{Name: "http", Kind: String, Class: InPlace,
+			Description: `A GET of this URL ("http://127.0.0.1:8080/health") or path ("/health", asked on the instance's own port: its loopback PORT behind eco's proxy, else port or env.PORT) passes with a status from 200 to 399. Redirects are not followed; https is not verified.`},
+		{Name: "tcp", Kind: String, Class: InPlace,
+			Description: `Passes when a TCP connection to this "host:port" opens.`},
+		{Name: "exec", Kind: Args, Class: InPlace,
+			Description: "Passes when this command, run in the app's cwd with the instance's environment, exits 0 within timeout."},
+		{Name: "interval", Kind: Duration, Default: ms(10000), Class: InPlace,
+			Description: "Time between two checks; at least 10ms."},
+		{Name: "timeout", Kind: Duration, Default: ms(1000), Class: InPlace,
+			Description: "A check that takes longer fails."},
+		{Name: "initial_delay", Kind: Duration, Default: ms(0), Class: InPlace,
+			Description: "Time after the process starts before the first check."},
+		{Name: "success_threshold", Kind: Int, Default: cty.NumberIntVal(1), Class: InPlace,
+			Description: "Checks in a row that must pass for the probe to pass."},
+		{Name: "failure_threshold", Kind: Int, Default: cty.NumberIntVal(3), Class: InPlace,
+			Description: failureDoc},
+	}
+}
+
+// ReadinessProbe is the readiness_probe block inside an app.
+var ReadinessProbe = Block{
+	Type: "readiness_probe",
+	Description: "A check that says when an instance is ready, set with exactly one of http, tcp or exec. It replaces min_uptime as the sign of readiness (with wait_ready, both must say ready): " +
+		"an instance is online, takes over from the one it replaces in a rollout, and lets dependents start once the probe passes. " +
+		"Until then the check is repeated every 250ms (or interval, when shorter), within listen_timeout or initial_delay + failure_threshold x interval + timeout, whichever is longer; an instance that does not pass in that time is stopped and errored. " +
+		"Once online, a probe that fails failure_threshold times in a row makes the instance unready: eco's proxy sends it no new connection until it passes success_threshold times again.",
+	Attrs: probeAttrs("Checks in a row that must fail for an online instance to become unready."),
+	Example: `readiness_probe {
+  http     = "/health"
+  interval = "5s"
+}`,
+}
+
+// LivenessProbe is the liveness_probe block inside an app.
+var LivenessProbe = Block{
+	Type: "liveness_probe",
+	Description: "A check that says an instance is still alive, set with exactly one of http, tcp or exec. It runs while the instance is online, from initial_delay after the process started. " +
+		"When it fails failure_threshold times in a row, the instance is restarted gracefully (with several instances or in cluster mode, a new one starts and is ready first), and the reason (\"liveness probe: GET /health -> 500\") shows in eco ls, eco describe and the daemon's log.",
+	Attrs: probeAttrs("Checks in a row that must fail for the instance to be restarted."),
+	Example: `liveness_probe {
+  http              = "/health"
+  interval          = "10s"
+  timeout           = "2s"
+  failure_threshold = 3
+}`,
+}
+
 // App is the app block.
 var App = Block{
 	Type:        "app",
 	Labels:      []string{"name"},
 	Repeatable:  true,
 	Description: "One application: a script or command and how eco runs it. The label is the app's name, unique across the configuration.",
-	Blocks:      []Block{LogRotate},
+	Blocks:      []Block{LogRotate, ReadinessProbe, LivenessProbe},
 	Attrs: []Attr{
 		// What runs.
 		{Name: "script", Kind: String, Class: Restart,
@@ -304,6 +354,10 @@ var App = Block{
 			Description: `Prefix each line with a timestamp in this layout (Go's "2006-01-02T15:04:05Z07:00" or PM2's "YYYY-MM-DD HH:mm:ss").`},
 		{Name: "log_type", Kind: Enum, Values: []string{"text", "json"}, Default: cty.StringVal("text"), Class: InPlace,
 			Description: `"json" writes one JSON object per line (time, app, instance, stream, message).`},
+
+		// Dependencies (the probes are blocks: readiness_probe, liveness_probe).
+		{Name: "depends_on", Kind: StringList, Class: InPlace,
+			Description: "Apps of the same project that must be ready before this one starts: a service once an instance of it is ready (its readiness_probe passes, or as wait_ready says), a one-shot app (autorestart = false) once every instance has exited 0. While one is not, the app waits, and eco ls says for what. eco stop all, eco kill and the delete of a project stop dependents before what they depend on. A rolling restart of a dependency does not restart its dependents."},
 	},
 	Example: `app "api" {
   script     = "server.js"

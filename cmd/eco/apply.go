@@ -167,6 +167,9 @@ func (c *cli) waitSettled(ctx context.Context, cl *control.Client, names []strin
 	progress := colorFor(c.stdout)
 	shown := map[string]string{}
 	for {
+		// A fresh slice: decoding into the last one would keep the fields this answer omits
+		// (omitempty), such as a Waiting or Message that has been cleared since.
+		apps = nil
 		if err := cl.Do(ctx, "GET", "/v1/apps", nil, &apps); err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
 				return fmt.Errorf("apps still not settled after %s (eco ls shows where they are)", timeout)
@@ -224,6 +227,9 @@ func progressLine(a runtime.AppStatus) string {
 		counts[in.State]++
 	}
 	line := fmt.Sprintf("%s: %d/%d online", a.Name, counts[runtime.Online], a.Desired)
+	if a.Waiting != "" {
+		line += ", " + a.Waiting
+	}
 	if n := counts[runtime.Launching] + counts[runtime.WaitingReady]; n > 0 {
 		line += fmt.Sprintf(", %d starting", n)
 	}
@@ -256,6 +262,9 @@ func outcomeLine(a runtime.AppStatus) (string, bool) {
 		line += fmt.Sprintf(", %d finished", finished)
 	}
 	ok := online+finished == a.Desired && a.Message == ""
+	if a.Waiting != "" {
+		line += "; " + a.Waiting
+	}
 	if a.Message != "" {
 		line += "; " + a.Message
 	}

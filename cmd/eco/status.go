@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -63,7 +64,7 @@ func writeAppTable(w io.Writer, apps []runtime.AppStatus, now time.Time) error {
 	// thousands of system calls on an unbuffered stdout. bw gathers them.
 	bw := bufio.NewWriterSize(w, 64<<10)
 	tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tID\tMODE\tPID\tSTATUS\tUPTIME\tRESTARTS\tCPU\tMEMORY\tLAST")
+	fmt.Fprintln(tw, "NAME\tID\tMODE\tPID\tSTATUS\tHEALTH\tUPTIME\tRESTARTS\tCPU\tMEMORY\tLAST")
 	for _, a := range apps {
 		mode := a.Mode
 		if a.Port != 0 && a.Mode == "cluster" {
@@ -77,7 +78,11 @@ func writeAppTable(w io.Writer, apps []runtime.AppStatus, now time.Time) error {
 			if a.Held {
 				status = "held"
 			}
-			fmt.Fprintf(tw, "%s\t-\t%s\t-\t%s\t-\t-\t-\t-\t%s\n", a.Name, mode, status, a.Message)
+			last := a.Message
+			if a.Waiting != "" && !a.Stopped {
+				status, last = "waiting", strings.Join(nonEmpty(a.Waiting, a.Message), "; ")
+			}
+			fmt.Fprintf(tw, "%s\t-\t%s\t-\t%s\t-\t-\t-\t-\t-\t%s\n", a.Name, mode, status, last)
 			continue
 		}
 		for _, in := range a.Instances {
@@ -95,14 +100,11 @@ func writeAppTable(w io.Writer, apps []runtime.AppStatus, now time.Time) error {
 			if in.Pid != 0 {
 				cpu = fmt.Sprintf("%.0f%%", in.CPU)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n",
-				a.Name, in.Index, mode, pid, in.State, uptime, in.Restarts, cpu, mem, in.Reason)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n",
+				a.Name, in.Index, mode, pid, in.State, cmp.Or(in.Health, "-"), uptime, in.Restarts, cpu, mem, in.Reason)
 		}
-		if a.Message != "" {
-			fmt.Fprintf(tw, "%s\t\t\t\t\t\t\t\t\t%s\n", a.Name, a.Message)
-		}
-		if note := logFaultNote(a.LogFaults); note != "" {
-			fmt.Fprintf(tw, "%s\t\t\t\t\t\t\t\t\t%s\n", a.Name, note)
+		for _, note := range nonEmpty(a.Waiting, a.Message, logFaultNote(a.LogFaults)) {
+			fmt.Fprintf(tw, "%s\t\t\t\t\t\t\t\t\t\t%s\n", a.Name, note)
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -221,7 +223,11 @@ func writeDescribe(w io.Writer, a runtime.AppStatus, now time.Time) error {
 		case proxied:
 			ready = "when it accepts on its port (PORT), within " + cfg.ListenTimeout.String()
 		}
+		if p := cfg.ReadinessProbe; p != nil {
+			ready = probeReadyLine(cfg)
+		}
 		fmt.Fprintf(&b, "  ready      %s\n", ready)
+		writeDependsAndProbes(&b, cfg)
 		fmt.Fprintf(&b, "  stop       %s, then SIGKILL after %s\n", cfg.StopSignal, cfg.KillTimeout)
 		if cfg.Autorestart {
 			fmt.Fprintf(&b, "  restart    on exit; errored after %d unstable restarts (up less than %s)\n", cfg.MaxRestarts, cfg.MinUptime)
@@ -268,6 +274,10 @@ func writeDescribe(w io.Writer, a runtime.AppStatus, now time.Time) error {
 			fmt.Fprintf(&b, "    %s[%d]  %s  %d open, %d in all%s\n", a.Name, in.Index, in.Backend, in.Connections, in.ConnectionsTotal, note)
 		}
 	}
+	if a.Waiting != "" {
+		fmt.Fprintf(&b, "  waiting    %s\n", a.Waiting)
+	}
+	writeProbeResults(&b, a, now)
 	writeProcesses(&b, a)
 	fmt.Fprintln(&b)
 	if _, err := io.WriteString(w, b.String()); err != nil {

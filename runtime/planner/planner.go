@@ -207,6 +207,9 @@ func Diff(from, to *ecosystem.App) (Change, bool) {
 	if !from.LogRotate.Equal(to.LogRotate) {
 		c.Reasons = append(c.Reasons, describe("log_rotate", from.LogRotate, to.LogRotate)...)
 	}
+	// The probes apply in place: running instances check with the new settings.
+	c.Reasons = append(c.Reasons, probeChanges("readiness_probe", from.ReadinessProbe, to.ReadinessProbe)...)
+	c.Reasons = append(c.Reasons, probeChanges("liveness_probe", from.LivenessProbe, to.LivenessProbe)...)
 	if from.ConfigPath != to.ConfigPath {
 		c.Reasons = append(c.Reasons, describe("configuration", from.ConfigPath, to.ConfigPath)...)
 	}
@@ -327,4 +330,34 @@ func plural(n int, word string) string {
 		return fmt.Sprintf("1 %s", word)
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// probeChanges says how a probe changed: added, removed, or each setting that differs.
+func probeChanges(name string, from, to *ecosystem.Probe) []string {
+	switch {
+	case from.Equal(to):
+		return nil
+	case from == nil:
+		return []string{fmt.Sprintf("%s added (%s)", name, to)}
+	case to == nil:
+		return []string{fmt.Sprintf("%s removed", name)}
+	}
+	var out []string
+	if from.String() != to.String() {
+		out = append(out, fmt.Sprintf("%s %s -> %s", name, from, to))
+	}
+	for _, d := range []struct {
+		attr   string
+		af, at any
+	}{
+		{"interval", from.Interval, to.Interval}, {"timeout", from.Timeout, to.Timeout},
+		{"initial_delay", from.InitialDelay, to.InitialDelay},
+		{"success_threshold", from.SuccessThreshold, to.SuccessThreshold},
+		{"failure_threshold", from.FailureThreshold, to.FailureThreshold},
+	} {
+		if d.af != d.at {
+			out = append(out, fmt.Sprintf("%s.%s %v -> %v", name, d.attr, d.af, d.at))
+		}
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -206,6 +207,11 @@ func TestDiff_Classes(t *testing.T) {
 		{"kill_timeout", func(a *ecosystem.App) { a.KillTimeout = 5 }, Update, false},
 		{"out_file", func(a *ecosystem.App) { a.OutFile = "/tmp/x" }, Update, false},
 		{"instances", func(a *ecosystem.App) { a.Instances = 2 }, Update, true},
+		// Dependencies order starts and stops to come; running instances are left alone.
+		{"depends_on", func(a *ecosystem.App) { a.DependsOn = []string{"db"} }, Update, false},
+		// Probes apply in place: the running instances check with the new settings.
+		{"readiness_probe added", func(a *ecosystem.App) { a.ReadinessProbe = &ecosystem.Probe{HTTP: "/health", Interval: 5} }, Update, false},
+		{"liveness_probe added", func(a *ecosystem.App) { a.LivenessProbe = &ecosystem.Probe{TCP: "127.0.0.1:1", Interval: 5} }, Update, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -213,6 +219,39 @@ func TestDiff_Classes(t *testing.T) {
 			c, changed := Diff(&from, &to)
 			if !changed || c.Action != tt.action || c.Scaled != tt.scaled {
 				t.Errorf("Diff = %c scaled=%v changed=%v, want %c scaled=%v", c.Action, c.Scaled, changed, tt.action, tt.scaled)
+			}
+		})
+	}
+}
+
+// TestDiff_Probes: probe changes are described setting by setting, an empty exec equals a nil
+// one, and equal probes (also as distinct pointers) make no change.
+func TestDiff_Probes(t *testing.T) {
+	probe := func(edit func(p *ecosystem.Probe)) *ecosystem.Probe {
+		p := &ecosystem.Probe{HTTP: "/health", Interval: ecosystem.Duration(10 * time.Second), Timeout: ecosystem.Duration(time.Second), SuccessThreshold: 1, FailureThreshold: 3}
+		edit(p)
+		return p
+	}
+	for _, tt := range []struct {
+		name     string
+		from, to *ecosystem.Probe
+		want     []string
+	}{
+		{"same", probe(func(*ecosystem.Probe) {}), probe(func(*ecosystem.Probe) {}), nil},
+		{"empty exec", probe(func(p *ecosystem.Probe) { p.HTTP, p.Exec = "", []string{} }), probe(func(p *ecosystem.Probe) { p.HTTP = ""; p.Exec = nil }), nil},
+		{"added", nil, probe(func(*ecosystem.Probe) {}), []string{"liveness_probe added (GET /health)"}},
+		{"removed", probe(func(*ecosystem.Probe) {}), nil, []string{"liveness_probe removed"}},
+		{"settings", probe(func(*ecosystem.Probe) {}), probe(func(p *ecosystem.Probe) { p.TCP, p.HTTP, p.FailureThreshold = "127.0.0.1:5432", "", 5 }),
+			[]string{"liveness_probe GET /health -> tcp 127.0.0.1:5432", "liveness_probe.failure_threshold 3 -> 5"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			from, to := app("web", func(a *ecosystem.App) { a.LivenessProbe = tt.from }), app("web", func(a *ecosystem.App) { a.LivenessProbe = tt.to })
+			c, changed := Diff(&from, &to)
+			if diff := cmp.Diff(tt.want, c.Reasons); diff != "" {
+				t.Errorf("reasons (-want +got):\n%s", diff)
+			}
+			if changed && c.Action != Update {
+				t.Errorf("action %c, want an in-place update", c.Action)
 			}
 		})
 	}
