@@ -29,14 +29,17 @@ func (c *cli) newLsCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			var apps []runtime.AppStatus
-			_, err := c.call(ctx, "GET", "/v1/apps", nil, &apps)
+			cl, err := c.call(ctx, "GET", "/v1/apps", nil, &apps)
 			if err != nil {
 				return err
 			}
 			if jsonOut {
 				return writeJSON(c.stdout, apps)
 			}
-			return writeAppTable(c.stdout, apps, time.Now())
+			if err := writeAppTable(c.stdout, apps, time.Now()); err != nil {
+				return err
+			}
+			return writeGitLines(ctx, cl, c.stdout)
 		},
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print as JSON")
@@ -269,6 +272,10 @@ func writeDescribe(w io.Writer, a runtime.AppStatus, now time.Time) error {
 		}
 	}
 	writeProcesses(&b, a)
+	if a.Git != nil {
+		b.WriteString("  ")
+		writeGitStatus(&b, *a.Git, now)
+	}
 	fmt.Fprintln(&b)
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return err

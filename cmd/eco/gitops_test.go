@@ -1,0 +1,75 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/eco-pm/eco/internal/gittest"
+	"github.com/eco-pm/eco/runtime"
+	"github.com/eco-pm/eco/runtime/gitsource"
+)
+
+func gitEcoFile(version string) string {
+	return "project = \"gitshop\"\n\napp \"worker\" {\n  command    = [\"sh\", \"-c\", \"trap 'exit 0' INT TERM; while :; do sleep 1 & wait $!; done\"]\n  min_uptime = 100\n  env        = { VERSION = \"" + version + "\" }\n}\n"
+}
+
+// TestCLI_GitOps drives a git project through the CLI: apply --git, ls, describe --json,
+// sync, a broken commit, history, rollback (pinned), sync --resume and sync --stop.
+func TestCLI_GitOps(t *testing.T) {
+	ecoHome(t)
+	repo := gittest.New(t)
+	v1 := repo.Commit("first", map[string]string{"ecosystem.hcl": gitEcoFile("1")})
+	stdout, stderr, code := runEco(t, "apply", "--git", repo.URL(), "--ref", "main", "--interval", "1h")
+	if code != 0 || !strings.Contains(stdout, gitsource.Short(v1)+` applied "first"`) || !strings.Contains(stdout, "+ worker") ||
+		!strings.Contains(stdout, "git gitshop: Synced") {
+		t.Fatalf("apply --git: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	stdout, _, _ = runEco(t, "ls")
+	if !strings.Contains(stdout, "git gitshop: Synced Healthy at "+gitsource.Short(v1)+` "first" (Test Author`) {
+		t.Errorf("ls:\n%s", stdout)
+	}
+	stdout, _, _ = runEco(t, "describe", "--json", "worker")
+	var a runtime.AppStatus
+	if err := json.Unmarshal([]byte(stdout), &a); err != nil || a.Git == nil || a.Git.Revision.SHA != v1 || a.Git.Ref != "main" || a.Git.Sync != "Synced" || a.Git.Health != "Healthy" {
+		t.Errorf("describe --json: %v\n%s", err, stdout)
+	}
+
+	v2 := repo.Commit("second", map[string]string{"ecosystem.hcl": gitEcoFile("2")})
+	stdout, stderr, code = runEco(t, "sync", "gitshop")
+	if code != 0 || !strings.Contains(stdout, gitsource.Short(v2)+` applied "second"`) || !strings.Contains(stdout, "± worker  env.VERSION changed") {
+		t.Fatalf("sync: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+
+	bad := repo.Commit("broken", map[string]string{"ecosystem.hcl": strings.Replace(gitEcoFile("3"), "min_uptime", "min_uptim", 1)})
+	stdout, stderr, code = runEco(t, "sync")
+	if code != 1 || !strings.Contains(stdout, "OutOfSync") || !strings.Contains(stdout, "ecosystem.hcl:5:3: Unsupported attribute") ||
+		!strings.Contains(stdout, "(commit "+gitsource.Short(bad)+")") {
+		t.Errorf("sync of a broken commit: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+
+	stdout, stderr, code = runEco(t, "rollback", "gitshop", gitsource.Short(v1))
+	if code != 0 || !strings.Contains(stdout, "pinned at "+gitsource.Short(v1)) {
+		t.Errorf("rollback: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	stdout, _, _ = runEco(t, "history", "gitshop")
+	for _, want := range []string{"pinned       " + gitsource.Short(v1), "invalid      " + gitsource.Short(bad), "applied      " + gitsource.Short(v2), "applied      " + gitsource.Short(v1)} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("history lacks %q:\n%s", want, stdout)
+		}
+	}
+	v4 := repo.Commit("fixed", map[string]string{"ecosystem.hcl": gitEcoFile("4")})
+	stdout, stderr, code = runEco(t, "sync", "--resume", "gitshop")
+	if code != 0 || !strings.Contains(stdout, gitsource.Short(v4)+` applied "fixed"`) {
+		t.Errorf("sync --resume: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if stdout, _, code := runEco(t, "sync", "--stop", "gitshop"); code != 0 || !strings.Contains(stdout, "no longer following") {
+		t.Errorf("sync --stop: exit %d\n%s", code, stdout)
+	}
+	if stdout, _, _ := runEco(t, "ls"); strings.Contains(stdout, "git gitshop") || !strings.Contains(stdout, "worker") {
+		t.Errorf("ls after sync --stop:\n%s", stdout)
+	}
+	if _, stderr, code := runEco(t, "apply", "--git", "ftp://example.com/x"); code == 0 || !strings.Contains(stderr, "unsupported scheme") {
+		t.Errorf("bad URL: exit %d\n%s", code, stderr)
+	}
+}
