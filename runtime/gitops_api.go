@@ -46,6 +46,14 @@ func (d *Daemon) gitRoutes(mux *http.ServeMux) {
 		}
 		control.WriteJSON(w, http.StatusOK, ActionResponse{Done: []string{fmt.Sprintf("no longer following the git source of %s; its apps keep running (eco delete stops them)", r.PathValue("name"))}})
 	})
+	mux.HandleFunc("GET /v1/apps/{name}/source", func(w http.ResponseWriter, r *http.Request) {
+		src, ok := d.appSource(r.PathValue("name"))
+		if !ok {
+			control.WriteError(w, http.StatusNotFound, fmt.Errorf("%w: no app named %q (eco ls lists them)", errNotFound, r.PathValue("name")))
+			return
+		}
+		control.WriteJSON(w, http.StatusOK, src)
+	})
 	mux.HandleFunc("POST /v1/git/{name}/{verb}", func(w http.ResponseWriter, r *http.Request) {
 		op := gitOp{done: make(chan error, 1)}
 		switch r.PathValue("verb") {
@@ -83,6 +91,36 @@ func (d *Daemon) gitRoutes(mux *http.ServeMux) {
 		}
 		control.WriteJSON(w, http.StatusOK, resp)
 	})
+}
+
+// appSource says where app name's configuration comes from.
+func (d *Daemon) appSource(name string) (AppSource, bool) {
+	d.mu.Lock()
+	r := d.apps[name]
+	if r == nil {
+		d.mu.Unlock()
+		return AppSource{}, false
+	}
+	src := AppSource{App: name, Project: r.project}
+	if ps := d.state.Projects[r.project]; ps != nil {
+		src.Path = ps.Source.Path
+		_, src.Watched = d.watchers[r.project]
+	}
+	d.mu.Unlock()
+	r.mu.Lock()
+	src.Desired = r.spec.Instances
+	r.mu.Unlock()
+	if d.git != nil {
+		d.git.mu.Lock()
+		for _, p := range d.git.state.Projects {
+			if p.Project == src.Project {
+				spec := p.Req.Spec
+				src.Git, src.GitPath = &spec, p.Req.Path
+			}
+		}
+		d.git.mu.Unlock()
+	}
+	return src, true
 }
 
 func errNoGitSource(name string) error {

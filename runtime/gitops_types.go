@@ -115,3 +115,20 @@ type GitSyncResponse struct {
 	// Error is why the request did not reach Synced, in words ("" when it did).
 	Error string `json:"error,omitempty"`
 }
+
+// AppSource is GET /v1/apps/{name}/source: where an app's configuration comes from, for eco
+// scale to write the count there.
+type AppSource struct {
+	App     string `json:"app"`
+	Project string `json:"project"`
+	// Path is the file or folder applied ("" when the configuration came without one).
+	Path string `json:"path,omitempty"`
+	// Watched is true when a save of Path is applied by the hot reconcile.
+	Watched bool `json:"watched"`
+	// Desired is the app's instance count now.
+	Desired int `json:"desired"`
+	// Git is set for an app of a git project: what it follows, and the file or folder inside
+	// the repository.
+	Git     *gitsource.Spec `json:"git,omitempty"`
+	GitPath string          `json:"git_path,omitempty"`
+}

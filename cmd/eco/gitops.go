@@ -96,6 +96,9 @@ func planSummary(plan []runtime.PlanChange) string {
 	if len(plan) == 0 {
 		return "no change to the running apps"
 	}
+	if len(plan) == 1 {
+		return "1 change"
+	}
 	return fmt.Sprintf("%d changes", len(plan))
 }
 

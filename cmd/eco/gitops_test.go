@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -71,5 +73,65 @@ func TestCLI_GitOps(t *testing.T) {
 	}
 	if _, stderr, code := runEco(t, "apply", "--git", "ftp://example.com/x"); code == 0 || !strings.Contains(stderr, "unsupported scheme") {
 		t.Errorf("bad URL: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestCLI_ScaleWritesTheFile: eco scale writes instances into the applied file, comments
+// and layout kept, the hot reconcile applies it, -1 works without "--", --commit commits
+// only that file; for a git project it refuses unless --commit --push.
+func TestCLI_ScaleWritesTheFile(t *testing.T) {
+	ecoHome(t)
+	repo := gittest.New(t)
+	src := "project = \"scaled\" # comment kept\n\n// the worker\napp \"worker\" {\n  command    = [\"sh\", \"-c\", \"trap 'exit 0' INT TERM; while :; do sleep 1 & wait $!; done\"]\n  min_uptime = 100 # ms\n}\n"
+	repo.Commit("first", map[string]string{"ecosystem.hcl": src})
+	file := filepath.Join(repo.Dir, "ecosystem.hcl")
+	if stdout, stderr, code := runEco(t, "apply", file); code != 0 {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	stdout, stderr, code := runEco(t, "scale", "worker", "3")
+	if code != 0 || !strings.Contains(stdout, "worker: 3/3 online") {
+		t.Fatalf("scale 3: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	want := strings.Replace(src, "  min_uptime = 100 # ms\n}", "  min_uptime = 100 # ms\n  instances = 3\n}", 1)
+	if got := readFile(t, file); got != want {
+		t.Errorf("file after scale 3:\n%s\nwant:\n%s", got, want)
+	}
+	stdout, stderr, code = runEco(t, "scale", "worker", "-1", "--commit")
+	if code != 0 || !strings.Contains(stdout, "worker: 2/2 online") || !strings.Contains(stdout, `"eco scale worker: instances = 2"`) {
+		t.Fatalf("scale -1 --commit: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if got := readFile(t, file); got != strings.Replace(want, "instances = 3", "instances = 2", 1) {
+		t.Errorf("file after scale -1:\n%s", got)
+	}
+	head, err := gitsource.Resolve(context.Background(), gitsource.Spec{URL: repo.URL(), Ref: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, "Committed "+gitsource.Short(head)) {
+		t.Errorf("HEAD is %s, not the commit eco scale printed:\n%s", head, stdout)
+	}
+	if _, stderr, code := runEco(t, "scale", "worker", "0"); code == 0 || !strings.Contains(stderr, "eco stop worker") {
+		t.Errorf("scale 0: exit %d\n%s", code, stderr)
+	}
+
+	// A git project: the repository is the source of truth.
+	runEco(t, "delete", "worker")
+	gitRepo := gittest.New(t)
+	gitRepo.Commit("first", map[string]string{"ecosystem.hcl": gitEcoFile("1")})
+	if stdout, stderr, code := runEco(t, "apply", "--git", gitRepo.URL(), "--interval", "1h"); code != 0 {
+		t.Fatalf("apply --git: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if _, stderr, code := runEco(t, "scale", "worker", "+1"); code == 0 || !strings.Contains(stderr, "the repository is the source of truth") {
+		t.Errorf("scale of a git app: exit %d\n%s", code, stderr)
+	}
+	stdout, stderr, code = runEco(t, "scale", "worker", "+1", "--commit", "--push")
+	if code != 0 || !strings.Contains(stdout, "pushed it") || !strings.Contains(stdout, "~ worker  instances 1 -> 2") {
+		t.Fatalf("scale --commit --push: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	head, _ = gitsource.Resolve(context.Background(), gitsource.Spec{URL: gitRepo.URL()})
+	out, _, _ := runEco(t, "describe", "--json", "worker")
+	var a runtime.AppStatus
+	if err := json.Unmarshal([]byte(out), &a); err != nil || a.Git == nil || a.Git.Revision.SHA != head || a.Desired != 2 {
+		t.Errorf("after the push: %v\n%s", err, out)
 	}
 }

@@ -342,31 +342,6 @@ func (c *cli) newVerbCmd(verb, short string, wait bool) *cobra.Command {
 	return cmd
 }
 
-func (c *cli) newScaleCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "scale APP N|+N|-N",
-		Short: "Set how many instances an app runs (until the next apply of its file)",
-		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			spec := args[1]
-			req := runtime.ActionRequest{Relative: strings.HasPrefix(spec, "+") || strings.HasPrefix(spec, "-")}
-			n, err := strconv.Atoi(spec)
-			if err != nil {
-				return fmt.Errorf("scale %s: %q is not a number, +N or -N", args[0], spec)
-			}
-			req.Instances = n
-			var resp runtime.ActionResponse
-			cl, err := c.call(ctx, "POST", "/v1/apps/"+url.PathEscape(args[0])+"/scale", req, &resp)
-			if err != nil {
-				return err
-			}
-			printDone(c, resp)
-			return c.waitSettled(ctx, cl, []string{args[0]}, 5*time.Minute)
-		},
-	}
-}
-
 func (c *cli) newSendCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "send APP|all MESSAGE",

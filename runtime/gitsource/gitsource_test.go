@@ -2,6 +2,7 @@ package gitsource
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,5 +151,52 @@ func TestAuth_TokenNeverShown(t *testing.T) {
 	}
 	if got := Redact("https://me:pw@example.com/r.git"); strings.Contains(got, "pw") {
 		t.Errorf("Redact = %s", got)
+	}
+}
+
+func TestPush(t *testing.T) {
+	ctx := context.Background()
+	r := gittest.New(t)
+	r.Commit("first", map[string]string{"e.hcl": "one"})
+	c, err := Push(ctx, Spec{URL: r.URL(), Ref: "main"}, "edit", func(dir string) error {
+		return os.WriteFile(filepath.Join(dir, "e.hcl"), []byte("two"), 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := Resolve(ctx, Spec{URL: r.URL(), Ref: "main"}); got != c.SHA || c.Subject != "edit" {
+		t.Fatalf("the ref is at %s, pushed %+v", got, c)
+	}
+	dir := filepath.Join(t.TempDir(), "c")
+	if _, err := Clone(ctx, Spec{URL: r.URL(), Ref: "main"}, dir); err != nil || read(t, filepath.Join(dir, "e.hcl")) != "two" {
+		t.Fatalf("pushed content: %v", err)
+	}
+	if _, err := Push(ctx, Spec{URL: r.URL(), Ref: c.SHA}, "x", func(string) error { return nil }); err == nil {
+		t.Error("pushed to a SHA")
+	}
+}
+
+func TestCommitFile(t *testing.T) {
+	r := gittest.New(t)
+	r.Commit("first", map[string]string{"deploy/e.hcl": "one", "other": "x"})
+	file := filepath.Join(r.Dir, "deploy", "e.hcl")
+	os.WriteFile(file, []byte("two"), 0o644)
+	os.WriteFile(filepath.Join(r.Dir, "other"), []byte("changed, not staged"), 0o644)
+	c, err := CommitFile(file, "eco scale")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := Resolve(context.Background(), Spec{URL: r.URL(), Ref: "main"}); got != c.SHA {
+		t.Fatalf("HEAD %s, committed %s", got, c.SHA)
+	}
+	dir := filepath.Join(t.TempDir(), "c")
+	if _, err := Clone(context.Background(), Spec{URL: r.URL()}, dir); err != nil {
+		t.Fatal(err)
+	}
+	if read(t, filepath.Join(dir, "deploy", "e.hcl")) != "two" || read(t, filepath.Join(dir, "other")) != "x" {
+		t.Error("the commit holds more or less than the file")
+	}
+	if _, err := CommitFile(filepath.Join(t.TempDir(), "e.hcl"), "x"); !errors.Is(err, ErrNotInRepo) {
+		t.Errorf("outside a repository: %v", err)
 	}
 }
