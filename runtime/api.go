@@ -43,6 +43,10 @@ func (d *Daemon) routes() http.Handler {
 			control.WriteDiagnostics(w, http.StatusBadRequest, diags)
 			return
 		}
+		if err := d.git.refuseLocal(req.Config.Project); err != nil {
+			control.WriteError(w, http.StatusConflict, err)
+			return
+		}
 		resp, err := d.apply(req)
 		var conflict *planner.ConflictError
 		switch {

@@ -123,6 +123,23 @@ func (d *Daemon) appSource(name string) (AppSource, bool) {
 	return src, true
 }
 
+// refuseLocal refuses an eco apply of a file to a project that follows a git source: the
+// next sync would undo it.
+func (g *gitOps) refuseLocal(project string) error {
+	if g == nil {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, p := range g.state.Projects {
+		if p.Project == project {
+			return fmt.Errorf("project %q follows %s: the repository is its source of truth (eco sync --stop %s first to apply files to it)",
+				project, gitsource.Redact(p.Req.Spec.URL), project)
+		}
+	}
+	return nil
+}
+
 func errNoGitSource(name string) error {
 	return fmt.Errorf("%w: no git source for project %q (eco ls lists them)", errNotFound, name)
 }

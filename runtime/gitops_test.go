@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eco-pm/eco/ecosystem"
 	"github.com/eco-pm/eco/internal/gittest"
 	"github.com/eco-pm/eco/runtime/gitsource"
 )
@@ -427,4 +428,22 @@ func TestGitOps_Webhook(t *testing.T) {
 		t.Fatalf("gitea signature: status %d", code)
 	}
 	waitFor(t, "the fourth commit to be applied", 30*time.Second, func() bool { return h.gitInfo("shop").Status.Revision.SHA == v4 })
+}
+
+func TestGitOps_LocalApplyRefused(t *testing.T) {
+	h := startDaemon(t)
+	repo := gittest.New(t)
+	repo.Commit("first", map[string]string{"ecosystem.hcl": h.ecoFile("1", "serve", false)})
+	h.register(GitRegisterRequest{Spec: gitsource.Spec{URL: repo.URL()}, Interval: time.Hour})
+	var resp ApplyResponse
+	err := h.cl.Do(context.Background(), "POST", "/v1/apply", ApplyRequest{Config: ecosystem.Config{Project: "shop", Apps: []ecosystem.App{h.app("web", "serve", 2, nil)}}}, &resp)
+	if err == nil || !strings.Contains(err.Error(), "the repository is its source of truth") {
+		t.Fatalf("local apply to a git project: %v", err)
+	}
+	// Stopped following, the project takes files again.
+	if err := h.cl.Do(context.Background(), "DELETE", "/v1/git/shop", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	h.apply("shop", h.app("web", "serve", 2, nil))
+	h.online("web", 2)
 }
