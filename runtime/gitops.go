@@ -338,6 +338,20 @@ func (g *gitOps) deploy(ctx context.Context, slug string, p *gitProject) error {
 	cctx, cancel := context.WithTimeout(ctx, gitFetchTimeout)
 	c, err := gitsource.Clone(cctx, p.Req.Spec, tmp)
 	cancel()
+	var unverified *gitsource.UnverifiedError
+	if errors.As(err, &unverified) {
+		if p.Failed[c.SHA] != "" {
+			return nil
+		}
+		g.d.log.Error("the new commit is refused by verify_keys; nothing was applied", "source", slug, "commit", c.Short(), "err", err)
+		g.update(slug, func(p *gitProject) {
+			p.Errors, p.ErrorCommit = []string{err.Error()}, &c
+			p.Failed = setFailed(p.Failed, c.SHA, "refused by verify_keys")
+			p.History = appendHistory(p.History, gitHistory{GitHistoryEntry: GitHistoryEntry{Commit: c, At: time.Now(), Result: GitInvalid,
+				Plan: []PlanChange{}, Message: err.Error()}})
+		})
+		return err
+	}
 	if err != nil {
 		g.d.log.Warn("cannot clone the git source; the apps keep running", "source", slug, "err", err)
 		g.update(slug, func(p *gitProject) { p.LastFetchError, p.LastFetchErrorAt = err.Error(), time.Now() })

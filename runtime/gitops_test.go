@@ -447,3 +447,28 @@ func TestGitOps_LocalApplyRefused(t *testing.T) {
 	h.apply("shop", h.app("web", "serve", 2, nil))
 	h.online("web", 2)
 }
+
+func TestGitOps_VerifyKeys(t *testing.T) {
+	h := startDaemon(t)
+	key, pub := gittest.NewKey(t, "deployer")
+	repo := gittest.New(t)
+	v1 := repo.CommitSigned("signed", map[string]string{"ecosystem.hcl": h.ecoFile("1", "serve", false)}, key)
+	resp := h.register(GitRegisterRequest{Spec: gitsource.Spec{URL: repo.URL(), VerifyKeys: pub}, Interval: time.Hour})
+	if resp.Error != "" || resp.Status.Revision == nil || resp.Status.Revision.SHA != v1 {
+		t.Fatalf("signed commit: %+v", resp)
+	}
+	_, pid := h.version("web")
+	unsigned := repo.Commit("unsigned", map[string]string{"ecosystem.hcl": h.ecoFile("2", "serve", false)})
+	resp = h.gitSync("shop", false)
+	if resp.Status.Sync != GitOutOfSync || resp.Status.ErrorCommit == nil || resp.Status.ErrorCommit.SHA != unsigned ||
+		len(resp.Status.Errors) != 1 || !strings.Contains(resp.Status.Errors[0], "is not signed") || resp.Status.Revision.SHA != v1 {
+		t.Fatalf("unsigned commit: %+v", resp.Status)
+	}
+	if v, p := h.version("web"); v != "1" || p != pid {
+		t.Errorf("an unsigned commit touched web: VERSION=%s", v)
+	}
+	v3 := repo.CommitSigned("signed again", map[string]string{"ecosystem.hcl": h.ecoFile("3", "serve", false)}, key)
+	if resp := h.gitSync("shop", false); resp.Error != "" || resp.Status.Revision.SHA != v3 || resp.Status.Sync != GitSynced {
+		t.Fatalf("signed again: %+v", resp)
+	}
+}

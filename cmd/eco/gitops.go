@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ type gitFlags struct {
 	url, ref, path                   string
 	interval                         time.Duration
 	keyFile, tokenFile, tokenEnv, as string
+	verifyKeys                       string
 	selfHeal                         bool
 }
 
@@ -34,6 +36,7 @@ func (g *gitFlags) register(cmd *cobra.Command) {
 	f.StringVar(&g.tokenFile, "token-file", "", "with --git: a `FILE` holding the token of an https remote")
 	f.StringVar(&g.tokenEnv, "token-env", "", "with --git: the environment `VARIABLE` of the daemon that holds the token of an https remote")
 	f.StringVar(&g.as, "username", "", "with --git: the user name sent with the token (default git)")
+	f.StringVar(&g.verifyKeys, "verify-keys", "", "with --git: a `FILE` of armored OpenPGP public keys; a commit unsigned or signed by another key is never applied")
 	f.BoolVar(&g.selfHeal, "self-heal", true, "with --git: put back what was stopped, deleted or scaled by hand within one interval (false: only report it)")
 }
 
@@ -44,8 +47,16 @@ func (c *cli) applyGit(ctx context.Context, g *gitFlags, flags *configFlags, arg
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	var keys string
+	if g.verifyKeys != "" {
+		b, err := os.ReadFile(g.verifyKeys)
+		if err != nil {
+			return fmt.Errorf("--verify-keys: %w", err)
+		}
+		keys = string(b)
+	}
 	req := runtime.GitRegisterRequest{
-		Spec:     gitsource.Spec{URL: g.url, Ref: g.ref, Auth: gitsource.Auth{KeyFile: absOrEmpty(g.keyFile), TokenFile: absOrEmpty(g.tokenFile), TokenEnv: g.tokenEnv, Username: g.as}},
+		Spec:     gitsource.Spec{URL: g.url, Ref: g.ref, Auth: gitsource.Auth{KeyFile: absOrEmpty(g.keyFile), TokenFile: absOrEmpty(g.tokenFile), TokenEnv: g.tokenEnv, Username: g.as}, VerifyKeys: keys},
 		Path:     g.path,
 		Interval: g.interval,
 		Profile:  flags.profile,

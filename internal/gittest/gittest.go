@@ -7,8 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -41,6 +46,36 @@ func (r *Repo) URL() string { return "file://" + r.Dir }
 // current branch and returns the commit's SHA.
 func (r *Repo) Commit(msg string, files map[string]string) string {
 	r.t.Helper()
+	return r.commit(msg, files, nil)
+}
+
+// CommitSigned is Commit, the commit signed with key.
+func (r *Repo) CommitSigned(msg string, files map[string]string, key *openpgp.Entity) string {
+	r.t.Helper()
+	return r.commit(msg, files, key)
+}
+
+// NewKey makes an OpenPGP key pair and returns it with its armored public key.
+func NewKey(t testing.TB, name string) (*openpgp.Entity, string) {
+	t.Helper()
+	e, err := openpgp.NewEntity(name, "", name+"@example.com", &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	w, err := armor.Encode(&b, openpgp.PublicKeyType, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Serialize(w); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	return e, b.String()
+}
+
+func (r *Repo) commit(msg string, files map[string]string, key *openpgp.Entity) string {
+	r.t.Helper()
 	wt, err := r.repo.Worktree()
 	if err != nil {
 		r.t.Fatal(err)
@@ -63,7 +98,7 @@ func (r *Repo) Commit(msg string, files map[string]string) string {
 	if err := wt.AddWithOptions(&git.AddOptions{All: true}); err != nil {
 		r.t.Fatal(err)
 	}
-	h, err := wt.Commit(msg, &git.CommitOptions{AllowEmptyCommits: true,
+	h, err := wt.Commit(msg, &git.CommitOptions{AllowEmptyCommits: true, SignKey: key,
 		Author: &object.Signature{Name: "Test Author", Email: "test@example.com", When: time.Now()}})
 	if err != nil {
 		r.t.Fatal(err)

@@ -65,6 +65,9 @@ type Spec struct {
 	// Ref is a branch, a tag, a full ref name or a commit SHA; empty is the remote's HEAD.
 	Ref  string `json:"ref,omitempty"`
 	Auth Auth   `json:"auth,omitzero"`
+	// VerifyKeys are armored OpenPGP public keys: when set, a commit that is unsigned or
+	// signed by another key is refused (an *UnverifiedError).
+	VerifyKeys string `json:"verify_keys,omitempty"`
 }
 
 // Commit describes a fetched revision.
@@ -104,6 +107,11 @@ func (s Spec) Check() error {
 	}
 	if s.Auth.KeyFile != "" && (s.Auth.TokenFile != "" || s.Auth.TokenEnv != "") {
 		return errors.New("git source: give either a key file (ssh) or a token (https), not both")
+	}
+	if s.VerifyKeys != "" {
+		if err := checkKeys(s.VerifyKeys); err != nil {
+			return err
+		}
 	}
 	if s.Auth.TokenFile != "" && s.Auth.TokenEnv != "" {
 		return errors.New("git source: give the token either in a file or in an environment variable, not both")
@@ -274,6 +282,20 @@ func Clone(ctx context.Context, s Spec, dir string) (Commit, error) {
 			return Commit{}, fmt.Errorf("clone %s: %w", Redact(s.URL), err)
 		}
 		hash = head.Hash()
+	}
+	if s.VerifyKeys != "" {
+		obj, err := repo.CommitObject(hash)
+		if err == nil {
+			err = verify(obj, s.VerifyKeys)
+		}
+		if err != nil {
+			os.RemoveAll(dir)
+			var unverified *UnverifiedError
+			if errors.As(err, &unverified) {
+				return unverified.Commit, err
+			}
+			return Commit{}, err
+		}
 	}
 	c, err := checkout(repo, hash)
 	if err != nil {

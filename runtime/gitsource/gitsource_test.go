@@ -200,3 +200,41 @@ func TestCommitFile(t *testing.T) {
 		t.Errorf("outside a repository: %v", err)
 	}
 }
+
+func TestClone_VerifyKeys(t *testing.T) {
+	ctx := context.Background()
+	trusted, pub := gittest.NewKey(t, "trusted")
+	other, _ := gittest.NewKey(t, "other")
+	r := gittest.New(t)
+	signed := r.CommitSigned("signed", map[string]string{"e.hcl": "one"}, trusted)
+	spec := Spec{URL: r.URL(), Ref: "main", VerifyKeys: pub}
+	if err := spec.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Clone(ctx, spec, filepath.Join(t.TempDir(), "c")); err != nil || c.SHA != signed {
+		t.Fatalf("signed by a trusted key: %+v %v", c, err)
+	}
+	for _, c := range []struct {
+		name   string
+		commit func() string
+		reason string
+	}{
+		{"unsigned", func() string { return r.Commit("unsigned", map[string]string{"e.hcl": "two"}) }, "is not signed"},
+		{"another key", func() string { return r.CommitSigned("by another", map[string]string{"e.hcl": "three"}, other) }, "not signed by a key of verify_keys"},
+	} {
+		sha := c.commit()
+		dir := filepath.Join(t.TempDir(), "c")
+		got, err := Clone(ctx, spec, dir)
+		var unverified *UnverifiedError
+		if !errors.As(err, &unverified) || got.SHA != sha || !strings.Contains(err.Error(), c.reason) {
+			t.Errorf("%s: %+v %v", c.name, got, err)
+		}
+		if _, statErr := os.Stat(dir); statErr == nil {
+			t.Errorf("%s: the refused commit's files were left", c.name)
+		}
+		r.Reset(signed)
+	}
+	if err := (Spec{URL: r.URL(), VerifyKeys: "not a key"}).Check(); err == nil || !strings.Contains(err.Error(), "verify_keys") {
+		t.Errorf("bad keys: %v", err)
+	}
+}

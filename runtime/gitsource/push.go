@@ -86,6 +86,9 @@ func CommitFile(file, msg string) (Commit, error) {
 // commits every change with msg and pushes the commit to the branch (eco scale --commit
 // --push). A ref that is a tag or a SHA cannot take a commit.
 func Push(ctx context.Context, s Spec, msg string, edit func(dir string) error) (Commit, error) {
+	if s.VerifyKeys != "" {
+		return Commit{}, errors.New("the source requires commits signed by verify_keys, and eco does not sign: commit the change yourself")
+	}
 	if IsSHA(s.Ref) {
 		return Commit{}, fmt.Errorf("the source follows commit %s, not a branch: there is nothing to push to", Short(s.Ref))
 	}
