@@ -196,6 +196,9 @@ func (g *gitOps) work(ctx context.Context, slug string, w *gitWorker, first time
 		}
 		var err error
 		var delay time.Duration
+		// The next fetch is an interval after this one began, not after it ended: a
+		// rollout's time does not push the polls apart.
+		began := time.Now()
 		switch {
 		case op != nil && op.rollback:
 			err = g.rollback(ctx, slug, op.rev)
@@ -219,7 +222,7 @@ func (g *gitOps) work(ctx context.Context, slug string, w *gitWorker, first time
 			default:
 			}
 		}
-		t.Reset(delay)
+		t.Reset(max(delay-time.Since(began), 0))
 	}
 }
 
@@ -565,7 +568,7 @@ func (g *gitOps) waitRollout(ctx context.Context, names []string) (bool, string)
 	ctx, cancel := context.WithTimeout(ctx, gitRolloutTimeout)
 	defer cancel()
 	streak := 0
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		var problems []string
