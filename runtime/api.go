@@ -43,7 +43,7 @@ func (d *Daemon) routes() http.Handler {
 			control.WriteDiagnostics(w, http.StatusBadRequest, diags)
 			return
 		}
-		if err := d.git.refuseLocal(req.Config.Project); err != nil {
+		if err := d.git.refuseLocal(req.Config); err != nil {
 			control.WriteError(w, http.StatusConflict, err)
 			return
 		}

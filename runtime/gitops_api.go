@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/eco-pm/eco/ecosystem"
 	"github.com/eco-pm/eco/runtime/control"
 	"github.com/eco-pm/eco/runtime/gitsource"
 )
@@ -123,9 +124,13 @@ func (d *Daemon) appSource(name string) (AppSource, bool) {
 	return src, true
 }
 
-// refuseLocal refuses an eco apply of a file to a project that follows a git source: the
-// next sync would undo it.
-func (g *gitOps) refuseLocal(project string) error {
+// refuseLocal refuses an eco apply of a file to a project that follows a git source (the
+// next sync would undo it), and of a bootstrap file's source block (POST /v1/git registers it).
+func (g *gitOps) refuseLocal(cfg ecosystem.Config) error {
+	if cfg.Source != nil {
+		return errors.New("a configuration with a source block is registered with POST /v1/git (eco apply does it), not applied")
+	}
+	project := cfg.Project
 	if g == nil {
 		return nil
 	}

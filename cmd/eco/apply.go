@@ -71,6 +71,9 @@ errored), - delete, each with its reasons.`
 				fmt.Fprintln(c.stderr, "Nothing was applied.")
 				return errReported
 			}
+			if cfg.Source != nil {
+				return c.applySource(ctx, cfg.Source, &flags, dryRun, timeout)
+			}
 			path := defaultConfigPath()
 			if len(args) > 0 {
 				path = args[0]

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/eco-pm/eco/ecosystem"
 	"github.com/eco-pm/eco/runtime"
 	"github.com/eco-pm/eco/runtime/control"
 	"github.com/eco-pm/eco/runtime/gitsource"
@@ -45,8 +46,6 @@ func (c *cli) applyGit(ctx context.Context, g *gitFlags, flags *configFlags, arg
 	if len(args) > 0 {
 		return fmt.Errorf("apply --git takes no FILE argument (--path picks the file inside the repository)")
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	var keys string
 	if g.verifyKeys != "" {
 		b, err := os.ReadFile(g.verifyKeys)
@@ -63,6 +62,33 @@ func (c *cli) applyGit(ctx context.Context, g *gitFlags, flags *configFlags, arg
 		Vars:     flags.varMap(),
 		SelfHeal: &g.selfHeal,
 	}
+	return c.register(ctx, req, timeout)
+}
+
+// applySource registers the repository of a bootstrap file's source "git" block, as
+// eco apply --git does; eco plan only says what it would follow.
+func (c *cli) applySource(ctx context.Context, s *ecosystem.GitSource, flags *configFlags, dryRun bool, timeout time.Duration) error {
+	if dryRun {
+		fmt.Fprintf(c.stdout, "This file follows %s (ref %s, path %q): eco apply registers it, and the daemon applies each new commit.\n",
+			gitsource.Redact(s.URL), nonEmpty(s.Ref, "HEAD"), s.Path)
+		return nil
+	}
+	selfHeal := s.SelfHeal
+	req := runtime.GitRegisterRequest{
+		Spec: gitsource.Spec{URL: s.URL, Ref: s.Ref, VerifyKeys: s.VerifyKeys,
+			Auth: gitsource.Auth{KeyFile: s.KeyFile, TokenFile: s.TokenFile, TokenEnv: s.TokenEnv, Username: s.Username}},
+		Path:     s.Path,
+		Interval: s.Interval.D(),
+		Profile:  flags.profile,
+		Vars:     flags.varMap(),
+		SelfHeal: &selfHeal,
+	}
+	return c.register(ctx, req, timeout)
+}
+
+func (c *cli) register(ctx context.Context, req runtime.GitRegisterRequest, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	var resp runtime.GitSyncResponse
 	if _, err := c.call(ctx, "POST", "/v1/git", req, &resp); err != nil {
 		return err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -133,5 +134,39 @@ func TestCLI_ScaleWritesTheFile(t *testing.T) {
 	var a runtime.AppStatus
 	if err := json.Unmarshal([]byte(out), &a); err != nil || a.Git == nil || a.Git.Revision.SHA != head || a.Desired != 2 {
 		t.Errorf("after the push: %v\n%s", err, out)
+	}
+}
+
+// TestCLI_GitOpsBootstrapFile: eco apply of a file holding only a source "git" block follows
+// the repository, with the --env profile applied to the repository's files.
+func TestCLI_GitOpsBootstrapFile(t *testing.T) {
+	ecoHome(t)
+	repo := gittest.New(t)
+	src := strings.Replace(gitEcoFile("1"), `env        = { VERSION = "1" }`, `env        = { VERSION = "1" }
+  env_prod   = { VERSION = "prod" }`, 1)
+	v1 := repo.Commit("first", map[string]string{"deploy/ecosystem.hcl": src})
+	dir := t.TempDir()
+	boot := filepath.Join(dir, "bootstrap.hcl")
+	if err := os.WriteFile(boot, []byte("source \"git\" {\n  url      = \""+repo.URL()+"\"\n  path     = \"deploy/ecosystem.hcl\"\n  interval = \"1h\"\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if stdout, _, code := runEco(t, "plan", boot); code != 0 || !strings.Contains(stdout, "This file follows "+repo.URL()) {
+		t.Errorf("plan of a bootstrap file: exit %d\n%s", code, stdout)
+	}
+	stdout, stderr, code := runEco(t, "apply", "--env", "prod", boot)
+	if code != 0 || !strings.Contains(stdout, gitsource.Short(v1)+` applied "first"`) || !strings.Contains(stdout, "deploy/ecosystem.hcl") {
+		t.Fatalf("apply of a bootstrap file: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	out, _, _ := runEco(t, "describe", "--json", "worker")
+	var a runtime.AppStatus
+	if err := json.Unmarshal([]byte(out), &a); err != nil || a.Git == nil || a.Git.Path != "deploy/ecosystem.hcl" || a.Config == nil || a.Config.Env["VERSION"] != "prod" {
+		t.Errorf("describe: %v\n%s", err, out)
+	}
+	// A source block beside apps is an error with its position.
+	if err := os.WriteFile(boot, []byte("source \"git\" {\n  url = \""+repo.URL()+"\"\n}\napp \"x\" {\n  script = \"x.js\"\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := runEco(t, "apply", boot); code == 0 || !strings.Contains(stderr, "App beside a source block") || !strings.Contains(stderr, "line 4") {
+		t.Errorf("apps beside a source block: exit %d\n%s", code, stderr)
 	}
 }
