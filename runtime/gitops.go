@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -109,6 +110,8 @@ type gitOps struct {
 	mu      sync.Mutex
 	state   *gitState
 	workers map[string]*gitWorker
+	// wakes counts the workers woken by webhooks.
+	wakes atomic.Int64
 }
 
 func gitStatePath(home string) string { return filepath.Join(home, "gitops.json") }
@@ -277,7 +280,7 @@ func (g *gitOps) cycle(ctx context.Context, slug string, failures *int) (time.Du
 			return 0, ctx.Err()
 		}
 		*failures++
-		delay := min(p.Req.Interval<<min(*failures, 16), max(p.Req.Interval, gitMaxBackoff))
+		delay := gitBackoff(p.Req.Interval, *failures)
 		g.d.log.Warn("cannot fetch the git source; the apps keep running", "source", slug, "err", err, "retry_in", delay)
 		g.update(slug, func(p *gitProject) { p.LastFetchError, p.LastFetchErrorAt = err.Error(), time.Now() })
 		return delay, fmt.Errorf("fetch: %w", err)
@@ -299,6 +302,12 @@ func (g *gitOps) cycle(ctx context.Context, slug string, failures *int) (time.Du
 		return p.Req.Interval, errors.Join(fmt.Errorf("%s is not applied: %s", gitsource.Short(sha), p.Failed[sha]), g.heal(slug))
 	}
 	return p.Req.Interval, g.deploy(ctx, slug, p)
+}
+
+// gitBackoff is the wait before the next fetch after failures fetches in a row failed:
+// doubling from the interval, up to gitMaxBackoff (or the interval, when longer).
+func gitBackoff(interval time.Duration, failures int) time.Duration {
+	return min(interval<<min(failures, 16), max(interval, gitMaxBackoff))
 }
 
 // gitDirs are a registration's folders: the source link and the revisions.

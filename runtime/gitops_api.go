@@ -281,6 +281,7 @@ func (g *gitOps) wake(project string) int {
 		default:
 		}
 		n++
+		g.wakes.Add(1)
 	}
 	return n
 }

@@ -405,6 +405,12 @@ func TestGitOps_Webhook(t *testing.T) {
 	if code := post("/hooks", strings.Repeat("x", webhookMaxBody+1), map[string]string{"X-Hub-Signature-256": sign("s3cret", "")}); code != http.StatusRequestEntityTooLarge {
 		t.Errorf("huge body: status %d, want 413", code)
 	}
+	h.d.mu.Lock()
+	g := h.d.git
+	h.d.mu.Unlock()
+	if n := g.wakes.Load(); n != 0 {
+		t.Fatalf("refused webhooks woke %d workers", n)
+	}
 	if got := h.gitInfo("shop").Status; got.Revision.SHA != v1 || got.Latest != v1 {
 		t.Fatalf("a refused webhook fetched: %+v", got)
 	}
@@ -470,5 +476,49 @@ func TestGitOps_VerifyKeys(t *testing.T) {
 	v3 := repo.CommitSigned("signed again", map[string]string{"ecosystem.hcl": h.ecoFile("3", "serve", false)}, key)
 	if resp := h.gitSync("shop", false); resp.Error != "" || resp.Status.Revision.SHA != v3 || resp.Status.Sync != GitSynced {
 		t.Fatalf("signed again: %+v", resp)
+	}
+}
+
+func TestGitBackoff(t *testing.T) {
+	for _, c := range []struct {
+		interval time.Duration
+		failures int
+		want     time.Duration
+	}{
+		{time.Second, 1, 2 * time.Second},
+		{time.Second, 2, 4 * time.Second},
+		{time.Second, 7, 2 * time.Minute},
+		{time.Second, 1000, 2 * time.Minute},
+		{time.Hour, 1, time.Hour},
+		{time.Minute, 1, 2 * time.Minute},
+	} {
+		if got := gitBackoff(c.interval, c.failures); got != c.want {
+			t.Errorf("gitBackoff(%s, %d) = %s, want %s", c.interval, c.failures, got, c.want)
+		}
+	}
+}
+
+func TestVerifyWebhook(t *testing.T) {
+	body := []byte(`{"ref":"refs/heads/main"}`)
+	secret := []byte("s3cret")
+	good := sign("s3cret", string(body))
+	for _, c := range []struct {
+		name string
+		h    http.Header
+		ok   bool
+	}{
+		{"github", http.Header{"X-Hub-Signature-256": {good}}, true},
+		{"gitea", http.Header{"X-Gitea-Signature": {strings.TrimPrefix(good, "sha256=")}}, true},
+		{"gitlab", http.Header{"X-Gitlab-Token": {"s3cret"}}, true},
+		{"none", http.Header{}, false},
+		{"github wrong", http.Header{"X-Hub-Signature-256": {sign("x", string(body))}}, false},
+		{"github wrong, gitlab right", http.Header{"X-Hub-Signature-256": {sign("x", string(body))}, "X-Gitlab-Token": {"s3cret"}}, false},
+		{"sha1 prefix", http.Header{"X-Hub-Signature-256": {"sha1=" + strings.TrimPrefix(good, "sha256=")}}, false},
+		{"truncated", http.Header{"X-Hub-Signature-256": {good[:len(good)-2]}}, false},
+		{"gitlab prefix", http.Header{"X-Gitlab-Token": {"s3cre"}}, false},
+	} {
+		if err := verifyWebhook(c.h, body, secret); (err == nil) != c.ok {
+			t.Errorf("%s: %v", c.name, err)
+		}
 	}
 }

@@ -39,7 +39,7 @@ const (
 // GitStatus is what eco ls, eco describe and eco sync show of a git project.
 type GitStatus struct {
 	Project  string        `json:"project"`
-	URL      string        `json:"url"` // any password in it replaced by ***
+	URL      string        `json:"url"` // any password in it shown as xxxxx
 	Ref      string        `json:"ref,omitempty"`
 	Path     string        `json:"path,omitempty"`
 	Interval time.Duration `json:"interval"`

@@ -143,10 +143,7 @@ func Redact(raw string) string {
 	if err != nil || u.User == nil {
 		return raw
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "***")
-	}
-	return u.String()
+	return u.Redacted()
 }
 
 // auth builds go-git's auth method; nil for none.

@@ -149,7 +149,14 @@ func TestAuth_TokenNeverShown(t *testing.T) {
 	if _, err := (Spec{URL: "https://x/r", Auth: Auth{TokenEnv: "ECO_TEST_UNSET_TOKEN"}}).auth(); err == nil {
 		t.Error("an unset token variable is no error")
 	}
-	if got := Redact("https://me:pw@example.com/r.git"); strings.Contains(got, "pw") {
+	// A password in the URL itself is not shown by errors either.
+	if _, err := Resolve(context.Background(), Spec{URL: "http://me:s3cr3t-url@127.0.0.1:1/r.git"}); err == nil || strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("error shows the URL's password or is nil: %v", err)
+	}
+	if _, err := Clone(context.Background(), Spec{URL: "http://me:s3cr3t-url@127.0.0.1:1/r.git", Ref: "main"}, filepath.Join(t.TempDir(), "c")); err == nil || strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("clone error shows the URL's password or is nil: %v", err)
+	}
+	if got := Redact("https://me:pw@example.com/r.git"); got != "https://me:xxxxx@example.com/r.git" {
 		t.Errorf("Redact = %s", got)
 	}
 }
