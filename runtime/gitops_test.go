@@ -261,21 +261,38 @@ func TestGitOps_SelfHeal(t *testing.T) {
 	h.version("web")
 	h.version("other")
 
-	// Stopped, deleted and scaled by hand: all back within an interval or two, by the timer.
+	// Stopped, deleted and scaled by hand: all put back by the timer's polls. What is
+	// observed is the outcome only (a new pid, the file's count): the heal may come before
+	// any look at the hand-made state.
+	_, pid := h.version("web")
 	if _, err := h.act("web", "stop", ActionRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.act("other", "scale", ActionRequest{Instances: 2}); err != nil {
-		t.Fatal(err)
-	}
-	h.online("other", 2)
-	h.online("web", 1)
-	h.online("other", 1)
+	pid = h.newPid("web", pid)
 	if _, err := h.act("web", "delete", ActionRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "web to be deleted", 10*time.Second, func() bool { _, ok := h.apps()["web"]; return !ok })
-	h.online("web", 1)
+	h.newPid("web", pid)
+	resp, err := h.act("other", "scale", ActionRequest{Instances: 2})
+	if err != nil || !strings.Contains(strings.Join(resp.Done, ""), "to 2 instances") {
+		t.Fatalf("scale: %v %v", resp, err)
+	}
+	h.online("other", 1) // not settled with 1 until the heal set it back
+}
+
+// newPid waits until app runs one online instance whose pid is not old.
+func (h *harness) newPid(app string, old int) int {
+	h.t.Helper()
+	var pid int
+	waitFor(h.t, app+" to run again", 30*time.Second, func() bool {
+		a, ok := h.apps()[app]
+		if !ok || !a.Settled || len(a.Instances) != 1 || a.Instances[0].State != Online {
+			return false
+		}
+		pid = a.Instances[0].Pid
+		return pid != old
+	})
+	return pid
 }
 
 func TestGitOps_DriftReported(t *testing.T) {
