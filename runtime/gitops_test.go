@@ -539,3 +539,21 @@ func TestVerifyWebhook(t *testing.T) {
 		}
 	}
 }
+
+func TestGitOps_SSHRemote(t *testing.T) {
+	h := startDaemon(t)
+	repo := gittest.New(t)
+	repo.Commit("first", map[string]string{"ecosystem.hcl": h.ecoFile("1", "serve", false)})
+	url, key := repo.ServeSSH()
+	resp := h.register(GitRegisterRequest{Spec: gitsource.Spec{URL: url, Ref: "main", Auth: gitsource.Auth{KeyFile: key}}, Interval: time.Hour})
+	if resp.Error != "" || resp.Status.Sync != GitSynced {
+		t.Fatalf("register: %+v", resp)
+	}
+	v2 := repo.Commit("second", map[string]string{"ecosystem.hcl": h.ecoFile("2", "serve", false)})
+	if resp := h.gitSync("shop", false); resp.Error != "" || resp.Status.Revision.SHA != v2 {
+		t.Fatalf("sync: %+v", resp)
+	}
+	if v, _ := h.version("web"); v != "2" {
+		t.Fatalf("web runs VERSION=%s", v)
+	}
+}

@@ -245,3 +245,30 @@ func TestClone_VerifyKeys(t *testing.T) {
 		t.Errorf("bad keys: %v", err)
 	}
 }
+
+func TestClone_SSH(t *testing.T) {
+	ctx := context.Background()
+	r := gittest.New(t)
+	first := r.Commit("first", map[string]string{"ecosystem.hcl": "one"})
+	url, key := r.ServeSSH()
+	spec := Spec{URL: url, Ref: "main", Auth: Auth{KeyFile: key}}
+	if err := spec.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Resolve(ctx, spec); err != nil || got != first {
+		t.Fatalf("Resolve over ssh = %q, %v", got, err)
+	}
+	second := r.Commit("second", map[string]string{"ecosystem.hcl": "two"})
+	dir := filepath.Join(t.TempDir(), "c")
+	c, err := Clone(ctx, spec, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SHA != second || read(t, filepath.Join(dir, "ecosystem.hcl")) != "two" {
+		t.Errorf("clone over ssh = %+v", c)
+	}
+	// Without the key, the server refuses.
+	if _, err := Resolve(ctx, Spec{URL: url, Ref: "main"}); err == nil {
+		t.Error("resolved over ssh without a key")
+	}
+}
