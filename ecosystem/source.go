@@ -64,8 +64,8 @@ func (d *decoder) source(blocks []*hclsyntax.Block, apps []*hclsyntax.Block, ctx
 			src.Path = v.(string)
 		case "interval":
 			src.Interval = v.(Duration)
-			if src.Interval.D() < time.Second {
-				d.errorf(attr.Expr.Range().Ptr(), "Interval too short", "interval is %s; the shortest is 1s.", src.Interval.D())
+			if iv := src.Interval.D(); iv < time.Second || iv > 24*time.Hour {
+				d.errorf(attr.Expr.Range().Ptr(), "Invalid interval", "interval is %s; want 1s to 24h.", iv)
 			}
 		case "self_heal":
 			src.SelfHeal = v.(bool)

@@ -36,8 +36,9 @@ import (
 
 const (
 	gitStateVersion = 1
-	// gitMinInterval is the shortest poll interval.
+	// gitMinInterval and gitMaxInterval bound the poll interval.
 	gitMinInterval = time.Second
+	gitMaxInterval = 24 * time.Hour
 	// gitMaxBackoff bounds the wait between fetches of an unreachable remote.
 	gitMaxBackoff = 2 * time.Minute
 	// gitFetchTimeout bounds one fetch or clone.
@@ -307,7 +308,16 @@ func (g *gitOps) cycle(ctx context.Context, slug string, failures *int) (time.Du
 // gitBackoff is the wait before the next fetch after failures fetches in a row failed:
 // doubling from the interval, up to gitMaxBackoff (or the interval, when longer).
 func gitBackoff(interval time.Duration, failures int) time.Duration {
-	return min(interval<<min(failures, 16), max(interval, gitMaxBackoff))
+	if interval >= gitMaxBackoff {
+		return interval
+	}
+	d := interval
+	for range failures {
+		if d *= 2; d >= gitMaxBackoff {
+			return gitMaxBackoff
+		}
+	}
+	return d
 }
 
 // gitDirs are a registration's folders: the source link and the revisions.

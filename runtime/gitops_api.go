@@ -160,8 +160,8 @@ func (g *gitOps) register(ctx context.Context, req GitRegisterRequest) (GitSyncR
 	if req.Interval == 0 {
 		req.Interval = time.Minute
 	}
-	if req.Interval < gitMinInterval {
-		return GitSyncResponse{}, http.StatusBadRequest, fmt.Errorf("interval %s: the shortest is %s", req.Interval, gitMinInterval)
+	if req.Interval < gitMinInterval || req.Interval > gitMaxInterval {
+		return GitSyncResponse{}, http.StatusBadRequest, fmt.Errorf("interval %s: want %s to %s", req.Interval, gitMinInterval, gitMaxInterval)
 	}
 	fctx, cancel := context.WithTimeout(ctx, gitFetchTimeout)
 	_, err := gitsource.Resolve(fctx, req.Spec)

@@ -508,10 +508,44 @@ func TestGitBackoff(t *testing.T) {
 		{time.Second, 1000, 2 * time.Minute},
 		{time.Hour, 1, time.Hour},
 		{time.Minute, 1, 2 * time.Minute},
+		{24 * time.Hour, 1 << 20, 24 * time.Hour},
+		{time.Second, 0, time.Second},
 	} {
 		if got := gitBackoff(c.interval, c.failures); got != c.want {
 			t.Errorf("gitBackoff(%s, %d) = %s, want %s", c.interval, c.failures, got, c.want)
 		}
+	}
+}
+
+func TestGitOps_RegisterRefusesBadRequests(t *testing.T) {
+	h := startDaemon(t)
+	repo := gittest.New(t)
+	repo.Commit("first", map[string]string{"ecosystem.hcl": h.ecoFile("1", "serve", false)})
+	for name, c := range map[string]struct {
+		req  GitRegisterRequest
+		want string
+	}{
+		"short interval":  {GitRegisterRequest{Spec: gitsource.Spec{URL: repo.URL()}, Interval: time.Millisecond}, "want 1s to 24h0m0s"},
+		"huge interval":   {GitRegisterRequest{Spec: gitsource.Spec{URL: repo.URL()}, Interval: 1 << 62}, "want 1s to 24h0m0s"},
+		"path outside":    {GitRegisterRequest{Spec: gitsource.Spec{URL: repo.URL()}, Path: "../x", Interval: time.Minute}, "inside the repository"},
+		"absolute path":   {GitRegisterRequest{Spec: gitsource.Spec{URL: repo.URL()}, Path: "/etc", Interval: time.Minute}, "inside the repository"},
+		"scheme":          {GitRegisterRequest{Spec: gitsource.Spec{URL: "ftp://x/y"}, Interval: time.Minute}, "unsupported scheme"},
+		"missing repo":    {GitRegisterRequest{Spec: gitsource.Spec{URL: repo.URL() + "-nope"}, Interval: time.Minute}, "nothing registered"},
+		"missing branch":  {GitRegisterRequest{Spec: gitsource.Spec{URL: repo.URL(), Ref: "nope"}, Interval: time.Minute}, `no branch or tag "nope"`},
+		"bad verify keys": {GitRegisterRequest{Spec: gitsource.Spec{URL: repo.URL(), VerifyKeys: "x"}, Interval: time.Minute}, "verify_keys"},
+	} {
+		var resp GitSyncResponse
+		err := h.cl.Do(context.Background(), "POST", "/v1/git", c.req, &resp)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", name, err, c.want)
+		}
+	}
+	var list []GitStatus
+	if err := h.cl.Do(context.Background(), "GET", "/v1/git", nil, &list); err != nil || len(list) != 0 {
+		t.Errorf("refused requests registered %v (%v)", list, err)
+	}
+	if _, err := os.Stat(filepath.Join(h.home, "git")); err == nil {
+		t.Error("refused requests cloned into ECO_HOME/git")
 	}
 }
 

@@ -355,7 +355,7 @@ var Source = Block{
 		{Name: "url", Kind: String, Description: "The repository (required): file://, https://, ssh:// or user@host:path."},
 		{Name: "ref", Kind: String, DefaultDoc: "the remote's HEAD", Description: "The branch, tag or commit SHA to follow."},
 		{Name: "path", Kind: String, DefaultDoc: "the repository's root folder", Description: "The ecosystem file or folder inside the repository."},
-		{Name: "interval", Kind: Duration, Default: ms(60000), Description: "How often the remote is asked for a new commit; at least 1s."},
+		{Name: "interval", Kind: Duration, Default: ms(60000), Description: "How often the remote is asked for a new commit; 1s to 24h."},
 		{Name: "self_heal", Kind: Bool, Default: cty.True, Description: "Put back, within one interval, an app stopped, deleted or scaled by hand; false only reports the drift."},
 		{Name: "key_file", Kind: String, Description: "An ssh private key for an ssh remote (relative to this file's folder)."},
 		{Name: "token_file", Kind: String, Description: "A file holding the token of an https remote (relative to this file's folder); never printed."},

@@ -32,7 +32,7 @@ func (g *gitFlags) register(cmd *cobra.Command) {
 	f.StringVar(&g.url, "git", "", "follow a git repository instead of a local file: `URL` (file://, https://, ssh:// or user@host:path)")
 	f.StringVar(&g.ref, "ref", "", "with --git: the `BRANCH`, tag or commit SHA to follow (default: the remote's HEAD)")
 	f.StringVar(&g.path, "path", "", "with --git: the ecosystem `FILE_OR_DIR` inside the repository (default: its root)")
-	f.DurationVar(&g.interval, "interval", time.Minute, "with --git: how often to ask the remote for a new commit (at least 1s)")
+	f.DurationVar(&g.interval, "interval", time.Minute, "with --git: how often to ask the remote for a new commit (1s to 24h)")
 	f.StringVar(&g.keyFile, "key-file", "", "with --git: an ssh private key `FILE` for an ssh remote")
 	f.StringVar(&g.tokenFile, "token-file", "", "with --git: a `FILE` holding the token of an https remote")
 	f.StringVar(&g.tokenEnv, "token-env", "", "with --git: the environment `VARIABLE` of the daemon that holds the token of an https remote")

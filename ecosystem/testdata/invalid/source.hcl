@@ -1,6 +1,6 @@
 source "git" { # error: Missing url
   ref      = "main"
-  interval = "10ms" # error: Interval too short
+  interval = "10ms" # error: Invalid interval
   path     = "../outside" # error: Invalid path
   branch   = "main" # error: Unsupported attribute
 }
