@@ -273,8 +273,12 @@ func writeDescribe(w io.Writer, a runtime.AppStatus, now time.Time) error {
 	}
 	writeProcesses(&b, a)
 	if a.Git != nil {
-		b.WriteString("  ")
-		writeGitStatus(&b, *a.Git, now)
+		var g strings.Builder
+		writeGitStatus(&g, *a.Git, now)
+		for _, line := range strings.SplitAfter(strings.TrimSuffix(g.String(), "\n"), "\n") {
+			b.WriteString("  " + line)
+		}
+		b.WriteString("\n")
 	}
 	fmt.Fprintln(&b)
 	if _, err := io.WriteString(w, b.String()); err != nil {
