@@ -591,3 +591,24 @@ func TestGitOps_SSHRemote(t *testing.T) {
 		t.Fatalf("web runs VERSION=%s", v)
 	}
 }
+
+// TestGitOps_NeverReadyRolledBack: a commit whose new instance never gets ready within
+// listen_timeout is rolled back like one that crash-loops.
+func TestGitOps_NeverReadyRolledBack(t *testing.T) {
+	h := startDaemon(t)
+	repo := gittest.New(t)
+	v1 := repo.Commit("first", map[string]string{"ecosystem.hcl": h.ecoFile("1", "serve", false)})
+	h.register(GitRegisterRequest{Spec: gitsource.Spec{URL: repo.URL()}, Interval: time.Hour})
+	_, pid := h.version("web")
+	never := strings.Replace(h.ecoFile("2", "serve", false), `min_uptime = "100ms"`, "min_uptime = \"100ms\"\n  wait_ready = true\n  listen_timeout = \"1s\"", 1)
+	bad := repo.Commit("never ready", map[string]string{"ecosystem.hcl": never})
+	resp := h.gitSync("shop", false)
+	if resp.Status.Sync != GitFailed || resp.Status.Revision.SHA != v1 || !strings.Contains(resp.Status.Failed[bad], "did not become ready") {
+		t.Fatalf("never ready: %+v", resp)
+	}
+	// The rollback is a rolling replace by the old revision's settings: the old instance
+	// served until its replacement was ready.
+	if v, p := h.version("web"); v != "1" || p == 0 {
+		t.Errorf("after the rollback web runs VERSION=%s pid %d (was %d)", v, p, pid)
+	}
+}
