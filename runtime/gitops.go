@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -510,18 +509,6 @@ func (g *gitOps) load(p *gitProject) (*ecosystem.Config, []string) {
 	return nil, errs
 }
 
-// ownerOf returns the slug of the registration that makes project.
-func (g *gitOps) ownerOf(project string) string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for slug, p := range g.state.Projects {
-		if p.Project == project {
-			return slug
-		}
-	}
-	return ""
-}
-
 // heal checks the running apps against the applied revision: with self_heal it puts back
 // what was stopped, deleted or scaled by hand; without, it records the difference.
 func (g *gitOps) heal(slug string) error {
@@ -647,115 +634,6 @@ func rolloutProblem(a AppStatus) string {
 	return ""
 }
 
-func setFailed(m map[string]string, sha, why string) map[string]string {
-	if m == nil {
-		m = map[string]string{}
-	}
-	m[sha] = why
-	// Only the newest few are kept: an older SHA comes back only by a force-push.
-	if len(m) > 20 {
-		for k := range m {
-			if k != sha {
-				delete(m, k)
-				break
-			}
-		}
-	}
-	return m
-}
-
-func appendHistory(h []gitHistory, entries ...gitHistory) []gitHistory {
-	h = append(h, entries...)
-	if len(h) > gitHistoryLen {
-		h = append([]gitHistory(nil), h[len(h)-gitHistoryLen:]...)
-	}
-	return h
-}
-
-// prune removes the files of revisions no longer needed: those of the applied and pinned
-// revisions and of the last few applied ones stay (eco rollback), with their configurations.
-func (g *gitOps) prune(slug string) {
-	g.mu.Lock()
-	p := g.state.Projects[slug]
-	if p == nil {
-		g.mu.Unlock()
-		return
-	}
-	keep := map[string]bool{}
-	if p.Applied != nil {
-		keep[p.Applied.SHA] = true
-	}
-	if p.Pinned != "" {
-		keep[p.Pinned] = true
-	}
-	for i := len(p.History) - 1; i >= 0; i-- {
-		h := &p.History[i]
-		if h.Config == nil {
-			continue
-		}
-		if len(keep) < gitKeepRevisions+1 || keep[h.Commit.SHA] {
-			keep[h.Commit.SHA] = true
-		} else {
-			h.Config = nil
-		}
-	}
-	g.saveLocked()
-	g.mu.Unlock()
-	revs := filepath.Dir(g.revDir(slug, "x"))
-	entries, _ := os.ReadDir(revs)
-	for _, e := range entries {
-		if !keep[e.Name()] {
-			os.RemoveAll(filepath.Join(revs, e.Name()))
-		}
-	}
-}
-
-// rollback applies an earlier revision and pins it (eco rollback).
-func (g *gitOps) rollback(ctx context.Context, slug, rev string) error {
-	p := g.snapshot(slug)
-	if p == nil {
-		return errors.New("no such git source")
-	}
-	var target *gitHistory
-	for i := len(p.History) - 1; i >= 0; i-- {
-		h := p.History[i]
-		if h.Config == nil {
-			continue
-		}
-		if rev == "" && (p.Applied == nil || h.Commit.SHA != p.Applied.SHA) || rev != "" && strings.HasPrefix(h.Commit.SHA, strings.ToLower(rev)) {
-			target = &h
-			break
-		}
-	}
-	if target == nil {
-		if rev == "" {
-			return errors.New("no earlier revision to roll back to (eco history lists them)")
-		}
-		return fmt.Errorf("no applied revision %q with its files kept (the last %d are kept; eco history lists them)", rev, gitKeepRevisions)
-	}
-	if err := g.point(p, target.Commit.SHA); err != nil {
-		return err
-	}
-	resp, err := g.d.applyConfig(ApplyRequest{Config: *target.Config, Source: g.source(p)}, true)
-	if err != nil {
-		if p.Applied != nil {
-			_ = g.point(p, p.Applied.SHA)
-		}
-		return err
-	}
-	c := target.Commit
-	g.update(slug, func(q *gitProject) {
-		q.Pinned, q.Applied, q.AppliedConfig, q.Drift = c.SHA, &c, target.Config, nil
-		q.History = appendHistory(q.History, gitHistory{GitHistoryEntry: GitHistoryEntry{Commit: c, At: time.Now(), Result: GitPinned,
-			Plan: resp.Changes, Message: "eco rollback: auto-sync suspended until eco sync --resume"}, Config: target.Config})
-	})
-	g.d.log.Info("rolled back and pinned", "source", slug, "project", p.Project, "commit", c.Short())
-	if ok, why := g.waitRollout(ctx, changedApps(resp.Changes)); !ok {
-		return fmt.Errorf("pinned at %s, but its rollout failed: %s", c.Short(), why)
-	}
-	return nil
-}
-
 // repoBase is the repository's name from its URL: the last path element without ".git".
 func repoBase(url string) string {
 	u := strings.TrimRight(url, "/")
@@ -783,106 +661,4 @@ func repoBase(url string) string {
 func gitSlug(req GitRegisterRequest) string {
 	h := sha256.Sum256([]byte(req.Spec.URL + "\x00" + req.Spec.Ref + "\x00" + req.Path))
 	return repoBase(req.Spec.URL) + "-" + hex.EncodeToString(h[:4])
-}
-
-// status is what eco ls shows of p; apps are the statuses of every app (for the health).
-func (p *gitProject) status(apps []AppStatus) GitStatus {
-	s := GitStatus{Project: p.Project, URL: gitsource.Redact(p.Req.Spec.URL), Ref: p.Req.Spec.Ref, Path: p.Req.Path,
-		Interval: p.Req.Interval, SelfHeal: p.Req.selfHeal(), Revision: p.Applied, Pinned: p.Pinned, Errors: p.Errors,
-		ErrorCommit: p.ErrorCommit, Drift: p.Drift, Latest: p.Latest, LastFetch: p.LastFetch, LastFetchError: p.LastFetchError,
-		LastFetchErrorAt: p.LastFetchErrorAt}
-	if len(p.Failed) > 0 {
-		s.Failed = map[string]string{}
-		for k, v := range p.Failed {
-			s.Failed[k] = v
-		}
-	}
-	if s.Project == "" {
-		s.Project = p.Slug
-	}
-	switch {
-	case p.ErrorCommit != nil:
-		s.Sync = GitOutOfSync
-		s.Message = fmt.Sprintf("commit %s does not check; nothing of it was applied", p.ErrorCommit.Short())
-	case p.FailedRollout != "":
-		s.Sync = GitFailed
-		s.Message = fmt.Sprintf("commit %s %s", gitsource.Short(p.FailedRollout), p.Failed[p.FailedRollout])
-	case p.Pinned != "":
-		s.Sync = GitOutOfSync
-		if p.Latest == p.Pinned {
-			s.Sync = GitSynced
-		}
-	case len(p.Drift) > 0:
-		s.Sync = GitOutOfSync
-		s.Message = "the running apps differ from the revision (self_heal = false)"
-	case p.Applied == nil || p.Latest != p.Applied.SHA:
-		s.Sync = GitOutOfSync
-		s.Message = "the newest commit is not applied yet"
-	default:
-		s.Sync = GitSynced
-	}
-	if p.Pinned != "" {
-		pin := fmt.Sprintf("pinned at %s (auto-sync suspended; eco sync --resume %s follows the ref again)", gitsource.Short(p.Pinned), s.Project)
-		if s.Message == "" {
-			s.Message = pin
-		} else {
-			s.Message = pin + "; " + s.Message
-		}
-	}
-	if p.Project != "" {
-		s.Health = GitHealthy
-		for _, a := range apps {
-			if a.Project != p.Project {
-				continue
-			}
-			if !a.Settled {
-				s.Health = GitProgressing
-				break
-			}
-			if rolloutProblem(a) != "" {
-				s.Health = GitDegraded
-			}
-		}
-	}
-	return s
-}
-
-// statusOfProject is the git status of an ecosystem project, nil when it follows no git source.
-func (g *gitOps) statusOfProject(project string, apps []AppStatus) *GitStatus {
-	if g == nil {
-		return nil
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for _, p := range g.state.Projects {
-		if p.Project == project {
-			s := p.status(apps)
-			return &s
-		}
-	}
-	return nil
-}
-
-// statuses lists every registration's status, by project.
-func (g *gitOps) statuses(apps []AppStatus) []GitStatus {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	out := make([]GitStatus, 0, len(g.state.Projects))
-	for _, p := range g.state.Projects {
-		out = append(out, p.status(apps))
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Project < out[j].Project })
-	return out
-}
-
-// find returns the slug of the registration named name: its project or its slug.
-func (g *gitOps) find(name string) string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for slug, p := range g.state.Projects {
-		if p.Project == name || slug == name {
-			return slug
-		}
-	}
-	return ""
 }
