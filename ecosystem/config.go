@@ -25,6 +25,9 @@ type Config struct {
 	WatchConfig bool `json:"watch_config"`
 	// Apps are sorted by name.
 	Apps []App `json:"apps"`
+	// Source is set by a bootstrap file's source "git" block, which declares no app: the
+	// apps are in that repository (eco apply --git).
+	Source *GitSource `json:"source,omitempty"`
 
 	// ProjectRange is where project was set; the zero Range when it was defaulted.
 	ProjectRange hcl.Range `json:"-"`

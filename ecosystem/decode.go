@@ -89,6 +89,7 @@ type fileContent struct {
 	variables []*hclsyntax.Block
 	locals    []*hclsyntax.Block
 	apps      []*hclsyntax.Block
+	sources   []*hclsyntax.Block
 }
 
 func (d *decoder) decode(p *Parsed) *Config {
@@ -134,7 +135,8 @@ func (d *decoder) decode(p *Parsed) *Config {
 	}
 	sort.Slice(cfg.Apps, func(i, j int) bool { return cfg.Apps[i].Name < cfg.Apps[j].Name })
 
-	if prof := d.opts.Profile; prof != "" && !profiles[prof] {
+	// A bootstrap file's profile is for the repository's files.
+	if prof := d.opts.Profile; prof != "" && !profiles[prof] && len(c.sources) == 0 {
 		known := make([]string, 0, len(profiles))
 		for k := range profiles {
 			known = append(known, k)
@@ -151,7 +153,8 @@ func (d *decoder) decode(p *Parsed) *Config {
 		}
 		d.errorf(nil, "Unknown profile", "%s", detail)
 	}
-	if len(cfg.Apps) == 0 && !d.diags.HasErrors() {
+	cfg.Source = d.source(c.sources, c.apps, ctx)
+	if len(cfg.Apps) == 0 && cfg.Source == nil && !d.diags.HasErrors() {
 		d.warnf(nil, "No apps", "The configuration declares no app, so applying it runs nothing (and removes this project's apps).")
 	}
 	return cfg
@@ -202,6 +205,12 @@ func (d *decoder) topLevel(body *hclsyntax.Body, c *fileContent) {
 			} else {
 				c.variables = append(c.variables, b)
 			}
+		case "source":
+			if len(b.Labels) != 1 || b.Labels[0] != "git" {
+				d.errorf(b.DefRange().Ptr(), "Invalid source", `The only source is source "git" { url = "..." }.`)
+				continue
+			}
+			c.sources = append(c.sources, b)
 		case "locals":
 			if len(b.Labels) != 0 {
 				d.errorf(b.LabelRanges[0].Ptr(), "Extraneous label for locals", "A locals block has no label.")

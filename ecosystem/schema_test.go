@@ -37,5 +37,6 @@ func TestSchema_Fields(t *testing.T) {
 	check(t, &schema.App, reflect.TypeFor[App](), true, "name", "config_path")
 	check(t, &schema.LogRotate, reflect.TypeFor[LogRotate](), true)
 	// Variables and locals are evaluated away; apps are a list.
-	check(t, &schema.File, reflect.TypeFor[Config](), false, "dir", "files", "profile", "apps")
+	check(t, &schema.File, reflect.TypeFor[Config](), false, "dir", "files", "profile", "apps", "source")
+	check(t, &schema.Source, reflect.TypeFor[GitSource](), true)
 }

@@ -43,6 +43,10 @@ func (d *Daemon) routes() http.Handler {
 			control.WriteDiagnostics(w, http.StatusBadRequest, diags)
 			return
 		}
+		if err := d.git.refuseLocal(req.Config); err != nil {
+			control.WriteError(w, http.StatusConflict, err)
+			return
+		}
 		resp, err := d.apply(req)
 		var conflict *planner.ConflictError
 		switch {
@@ -103,6 +107,7 @@ func (d *Daemon) routes() http.Handler {
 			a.ConfigErrors, a.ConfigDiagnostics = ps.Errors, ps.Diagnostics
 		}
 		d.mu.Unlock()
+		a.Git = d.git.statusOfProject(a.Project, d.statuses())
 		control.WriteJSON(w, http.StatusOK, a)
 	})
 	mux.HandleFunc("POST /v1/apps/{name}/{verb}", func(w http.ResponseWriter, r *http.Request) {
@@ -165,6 +170,7 @@ func (d *Daemon) routes() http.Handler {
 		control.WriteJSON(w, http.StatusOK, ActionResponse{Done: []string{fmt.Sprintf("resurrected %d apps from %s", n, dumpPath(d.opts.Home))}})
 	})
 	d.logRoutes(mux)
+	d.gitRoutes(mux)
 	return mux
 }
 

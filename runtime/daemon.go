@@ -106,6 +106,8 @@ type Daemon struct {
 	captures *captureSet
 	// shutdownKeeper is set when Run stops cleanly: the keeper ends with the daemon.
 	shutdownKeeper bool
+	// git runs the projects that follow a git repository (gitops.go); set by Run.
+	git *gitOps
 }
 
 // New returns a daemon; Run starts it.
@@ -188,7 +190,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.reconcileLocked()
 	d.rewatchAllLocked()
 	d.endStraysLocked(strays)
+	gitErr := d.startGitOpsLocked()
 	d.mu.Unlock()
+	if gitErr != nil {
+		return gitErr
+	}
+	d.serveWebhook(ctx)
 	d.log.Info("daemon started", "pid", os.Getpid(), "home", d.opts.Home, "projects", len(state.Projects))
 
 	d.wg.Add(2)
@@ -646,6 +653,7 @@ func (d *Daemon) statuses() []AppStatus {
 		if ps := d.state.Projects[out[i].Project]; ps != nil {
 			out[i].ConfigErrors, out[i].ConfigDiagnostics = ps.Errors, ps.Diagnostics
 		}
+		out[i].Git = d.git.statusOfProject(out[i].Project, out)
 	}
 	out = append(out, d.heldStatusesLocked()...)
 	d.mu.Unlock()

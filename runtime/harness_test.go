@@ -33,6 +33,8 @@ type harness struct {
 	stop func()
 	// proxy, if set, is the daemon's proxy command instead of this binary as a proxy process.
 	proxy []string
+	// d is the daemon running now.
+	d *Daemon
 }
 
 // proxyCmd is the daemon's proxy command.
@@ -67,6 +69,7 @@ func (h *harness) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := New(Options{Home: h.home, Version: "test", Log: slog.New(slog.DiscardHandler), Shim: []string{os.Args[0], ShimArg},
 		Proxy: h.proxyCmd()})
+	h.d = d
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 	h.cl = control.NewClient(h.home)

@@ -144,6 +144,8 @@ type AppStatus struct {
 	// LogFaults are the app's log files that could not be written (disk full, read-only, no
 	// permission...) since the daemon started, with the lines lost.
 	LogFaults []LogFault `json:"log_faults,omitempty"`
+	// Git is the git source the app's project follows (GitOps), nil for none.
+	Git *GitStatus `json:"git,omitempty"`
 }
 
 // LogFault is a log file whose writes failed: lines were lost.

@@ -401,11 +401,38 @@ var Locals = Block{
 }`,
 }
 
+// Source is the source "git" block of a bootstrap file (GitOps).
+var Source = Block{
+	Type:   "source",
+	Labels: []string{"kind"},
+	Description: `Follow a git repository instead of declaring apps here: eco apply of this file does what eco apply --git does, ` +
+		`and the daemon then applies each new commit of the ref. The only kind is "git". A file with a source block declares no app.`,
+	Attrs: []Attr{
+		{Name: "url", Kind: String, Description: "The repository (required): file://, https://, ssh:// or user@host:path."},
+		{Name: "ref", Kind: String, DefaultDoc: "the remote's HEAD", Description: "The branch, tag or commit SHA to follow."},
+		{Name: "path", Kind: String, DefaultDoc: "the repository's root folder", Description: "The ecosystem file or folder inside the repository."},
+		{Name: "interval", Kind: Duration, Default: ms(60000), Description: "How often the remote is asked for a new commit; 1s to 24h."},
+		{Name: "self_heal", Kind: Bool, Default: cty.True, Description: "Put back, within one interval, an app stopped, deleted or scaled by hand; false only reports the drift."},
+		{Name: "key_file", Kind: String, Description: "An ssh private key for an ssh remote (relative to this file's folder)."},
+		{Name: "token_file", Kind: String, Description: "A file holding the token of an https remote (relative to this file's folder); never printed."},
+		{Name: "token_env", Kind: String, Description: "The daemon's environment variable holding the token of an https remote; never printed."},
+		{Name: "username", Kind: String, DefaultDoc: "git", Description: "The user name sent with the token."},
+		{Name: "verify_keys", Kind: String, Description: `Armored OpenPGP public keys (file("keys.asc") reads them): a commit that is unsigned or signed by another key is never applied.`},
+	},
+	Example: `source "git" {
+  url        = "https://github.com/acme/shop.git"
+  ref        = "main"
+  path       = "deploy/ecosystem.hcl"
+  interval   = "1m"
+  token_file = "github-token"
+}`,
+}
+
 // File is the top level of an ecosystem file.
 var File = Block{
 	Type:        "file",
 	Description: "The top level of an ecosystem file. A folder of .hcl files is one configuration, read together.",
-	Blocks:      []Block{Variable, Locals, App},
+	Blocks:      []Block{Variable, Locals, App, Source},
 	Attrs: []Attr{
 		{Name: "project", Kind: String, Class: None, DefaultDoc: "the name of the folder holding the file",
 			Description: "The project the apps belong to. Applying a file only ever removes apps of its own project."},

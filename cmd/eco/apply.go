@@ -23,6 +23,7 @@ func (c *cli) newApplyCmd(dryRun bool) *cobra.Command {
 		jsonOut    bool
 		dryRunFlag bool
 		noWatch    bool
+		git        gitFlags
 	)
 	use, short := "apply [FILE|DIR]", "Run the apps of an ecosystem file and keep them matching it"
 	long := `Check the file, show the plan (+ create, ~ update in place, ± rolling restart,
@@ -36,7 +37,13 @@ with an error is never applied, not even in part.
 Afterwards the daemon watches the file (or folder) and re-applies it on every save, with
 the same --env and --var; a save with an error is not applied and its diagnostics show in
 eco ls and eco describe until a good save; a save applies changes but does not start
-again what was stopped or gave up. --no-watch or watch_config = false turn this off.`
+again what was stopped or gave up. --no-watch or watch_config = false turn this off.
+
+With --git URL, the daemon follows a repository instead: it clones the ref's commit
+(shallow) into ECO_HOME, applies the file at --path like this, and then applies each new
+commit (every --interval, on eco sync, or on a webhook). A commit that does not check is
+never applied; one whose rollout fails is rolled back to the last good revision.
+eco ls, eco history, eco rollback and eco sync show and steer it.`
 	if dryRun {
 		use, short = "plan [FILE|DIR]", "Show what eco apply would change, without changing anything"
 		long = `Check the file and show what "eco apply" would do to the running apps:
@@ -51,6 +58,9 @@ errored), - delete, each with its reasons.`
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			dryRun := dryRun || dryRunFlag
+			if git.url != "" {
+				return c.applyGit(ctx, &git, &flags, args, timeout)
+			}
 			cfg, p, diags := flags.load(args)
 			if len(diags) > 0 {
 				if err := writeDiagnostics(c.stderr, diags, sourcesOf(p), colorFor(c.stderr)); err != nil {
@@ -60,6 +70,9 @@ errored), - delete, each with its reasons.`
 			if cfg == nil {
 				fmt.Fprintln(c.stderr, "Nothing was applied.")
 				return errReported
+			}
+			if cfg.Source != nil {
+				return c.applySource(ctx, cfg.Source, &flags, dryRun, timeout)
 			}
 			path := defaultConfigPath()
 			if len(args) > 0 {
@@ -100,6 +113,7 @@ errored), - delete, each with its reasons.`
 		cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the plan is accepted, without waiting for the apps")
 		cmd.Flags().BoolVar(&dryRunFlag, "dry-run", false, "only show the plan, like eco plan")
 		cmd.Flags().BoolVar(&noWatch, "no-watch", false, "do not re-apply the file when it is saved (watch_config = false in the file does the same)")
+		git.register(cmd)
 	}
 	return cmd
 }

@@ -42,6 +42,7 @@ lives in git describes your apps, and eco makes the running processes match it.`
 	)
 	c.addLanguageCommands(root)
 	c.addDaemonCommands(root)
+	c.addGitCommands(root)
 	return root
 }
 

@@ -30,14 +30,17 @@ func (c *cli) newLsCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			var apps []runtime.AppStatus
-			_, err := c.call(ctx, "GET", "/v1/apps", nil, &apps)
+			cl, err := c.call(ctx, "GET", "/v1/apps", nil, &apps)
 			if err != nil {
 				return err
 			}
 			if jsonOut {
 				return writeJSON(c.stdout, apps)
 			}
-			return writeAppTable(c.stdout, apps, time.Now())
+			if err := writeAppTable(c.stdout, apps, time.Now()); err != nil {
+				return err
+			}
+			return writeGitLines(ctx, cl, c.stdout)
 		},
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print as JSON")
@@ -279,6 +282,14 @@ func writeDescribe(w io.Writer, a runtime.AppStatus, now time.Time) error {
 	}
 	writeProbeResults(&b, a, now)
 	writeProcesses(&b, a)
+	if a.Git != nil {
+		var g strings.Builder
+		writeGitStatus(&g, *a.Git, now)
+		for _, line := range strings.SplitAfter(strings.TrimSuffix(g.String(), "\n"), "\n") {
+			b.WriteString("  " + line)
+		}
+		b.WriteString("\n")
+	}
 	fmt.Fprintln(&b)
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return err
@@ -343,31 +354,6 @@ func (c *cli) newVerbCmd(verb, short string, wait bool) *cobra.Command {
 		},
 	}
 	return cmd
-}
-
-func (c *cli) newScaleCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "scale APP N|+N|-N",
-		Short: "Set how many instances an app runs (until the next apply of its file)",
-		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			spec := args[1]
-			req := runtime.ActionRequest{Relative: strings.HasPrefix(spec, "+") || strings.HasPrefix(spec, "-")}
-			n, err := strconv.Atoi(spec)
-			if err != nil {
-				return fmt.Errorf("scale %s: %q is not a number, +N or -N", args[0], spec)
-			}
-			req.Instances = n
-			var resp runtime.ActionResponse
-			cl, err := c.call(ctx, "POST", "/v1/apps/"+url.PathEscape(args[0])+"/scale", req, &resp)
-			if err != nil {
-				return err
-			}
-			printDone(c, resp)
-			return c.waitSettled(ctx, cl, []string{args[0]}, 5*time.Minute)
-		},
-	}
 }
 
 func (c *cli) newSendCmd() *cobra.Command {

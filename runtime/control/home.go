@@ -57,7 +57,7 @@ func outPath(home string) string { return filepath.Join(home, "daemon.out") }
 // trusted are the entries of home that eco reads, writes or obeys: each must, when present, be
 // this user's own and not a symbolic link (a link could make a daemon running as root write or
 // read where its target points). logs/ is not among them: a link to /var/log/eco is fine.
-var trusted = []string{"state.json", "dump.json", "daemon.lock", "keeper.lock", "eco.sock", "daemon.out", "daemon.log", "run"}
+var trusted = []string{"state.json", "dump.json", "daemon.lock", "keeper.lock", "eco.sock", "daemon.out", "daemon.log", "run", "gitops.json", "git"}
 
 // homeWhat names the home itself in a HomeError's problem.
 const homeWhat = "eco's home"

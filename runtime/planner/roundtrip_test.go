@@ -107,6 +107,9 @@ func TestPlan_Unchanged(t *testing.T) {
 	for path, decode := range validConfigs(t) {
 		t.Run(path, func(t *testing.T) {
 			cfg := decode()
+			if cfg.Source != nil {
+				t.Skip("a bootstrap file (source block): its apps are in the repository")
+			}
 			if len(cfg.Apps) == 0 {
 				t.Fatal("no apps: the property would hold trivially")
 			}

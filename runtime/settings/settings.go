@@ -24,6 +24,8 @@ func Path(home string) string { return filepath.Join(home, FileName) }
 type Settings struct {
 	Metrics *Listener // nil: no /metrics
 	Webhook *Listener // nil: no webhook receiver
+	// WebhookSecret is where the webhook's shared secret is (webhook.go); set with Webhook.
+	WebhookSecret *Secret
 }
 
 // Listener is one opt-in HTTP listener. Addr is a loopback host:port, checked.
@@ -69,13 +71,16 @@ func Parse(name string, src []byte) (Settings, hcl.Diagnostics) {
 			continue
 		}
 		seen[b.Type] = b.DefRange.Ptr()
-		l, d := listener(b)
+		l, attrs, d := listener(b)
 		diags = append(diags, d...)
 		switch b.Type {
 		case "metrics":
 			s.Metrics = l
 		case "webhook":
 			s.Webhook = l
+			sec, d := webhookSecret(filepath.Dir(name), b, attrs)
+			diags = append(diags, d...)
+			s.WebhookSecret = sec
 		}
 	}
 	if diags.HasErrors() {
@@ -84,19 +89,23 @@ func Parse(name string, src []byte) (Settings, hcl.Diagnostics) {
 	return s, diags
 }
 
-func listener(b *hcl.Block) (*Listener, hcl.Diagnostics) {
-	content, diags := b.Body.Content(listenerSchema)
+func listener(b *hcl.Block) (*Listener, hcl.Attributes, hcl.Diagnostics) {
+	schema := listenerSchema
+	if b.Type == "webhook" {
+		schema = webhookSchema
+	}
+	content, diags := b.Body.Content(schema)
 	attr := content.Attributes["listen"]
 	if attr == nil {
-		return nil, diags
+		return nil, content.Attributes, diags
 	}
 	v, d := attr.Expr.Value(nil)
 	diags = append(diags, d...)
 	if d.HasErrors() {
-		return nil, diags
+		return nil, content.Attributes, diags
 	}
-	bad := func(detail string) (*Listener, hcl.Diagnostics) {
-		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid listen address",
+	bad := func(detail string) (*Listener, hcl.Attributes, hcl.Diagnostics) {
+		return nil, content.Attributes, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid listen address",
 			Detail: detail, Subject: attr.Expr.Range().Ptr()})
 	}
 	if v.IsNull() || v.Type() != cty.String {
@@ -113,5 +122,5 @@ func listener(b *hcl.Block) (*Listener, hcl.Diagnostics) {
 	if _, err := net.LookupPort("tcp", port); err != nil || port == "" {
 		return bad(fmt.Sprintf("%q is not a port.", port))
 	}
-	return &Listener{Addr: addr, Range: attr.Expr.Range()}, diags
+	return &Listener{Addr: addr, Range: attr.Expr.Range()}, content.Attributes, diags
 }

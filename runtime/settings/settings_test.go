@@ -16,7 +16,7 @@ func TestLoad_Missing(t *testing.T) {
 
 func TestLoad_Valid(t *testing.T) {
 	home := t.TempDir()
-	src := "metrics {\n  listen = \"127.0.0.1:9100\"\n}\nwebhook {\n  listen = \"[::1]:9101\"\n}\n"
+	src := "metrics {\n  listen = \"127.0.0.1:9100\"\n}\nwebhook {\n  listen = \"[::1]:9101\"\n  secret_env = \"ECO_HOOK\"\n}\n"
 	if err := os.WriteFile(filepath.Join(home, FileName), []byte(src), 0o600); err != nil {
 		t.Fatal(err)
 	}
