@@ -33,11 +33,17 @@ var kubernetesNotes = map[string]string{
 	"shutdown-msg":   "no IPC channel carries the message \"shutdown\"; only the stop signal is sent",
 	"stop-signal":    "%s; the app is the container's PID 1, which ignores a signal it has no handler for, so it is killed after the grace period instead",
 	"kill-timeout":   "terminationGracePeriodSeconds is whole seconds: %s becomes %ds",
-	"restart-never":  "a Deployment's pods always restart (restartPolicy: Always); autorestart = false has no equivalent",
+	"restart-never":  "a Deployment's pods always restart (restartPolicy: Always); autorestart = false has no equivalent in it (a one-shot app is a Job in Kubernetes)",
 	"restart-policy": "the kubelet restarts a container that exits, forever, with its own back-off (10s doubling up to 5m)",
 	"env-name":       "variable %q %s",
 	"instance-var":   "a Deployment's pods have no instance number: %s is not set",
 	"increment-var":  "a Deployment's pods have no instance number to add: every pod gets %s=%s",
+
+	"depends-on":       "no equivalent: Kubernetes starts every pod at once, in no order; %s",
+	"probe-host":       "%s",
+	"probe-seconds":    "Kubernetes counts probe times in whole seconds (period and timeout at least 1): %s = %s becomes %ds",
+	"liveness-success": "Kubernetes requires successThreshold 1 for a liveness probe: %d becomes 1",
+	"liveness-restart": "after %d failures the kubelet restarts the container in place (stop signal, then the grace period); eco starts a replacement and waits for it to be ready first",
 }
 
 // Kubernetes builds a Deployment for every app and a Service for every app with a port.
@@ -117,11 +123,23 @@ func kubeDeployment(cfg *ecosystem.Config, app *ecosystem.App, name string, opts
 	}
 	if app.Port != 0 {
 		c.Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: int32(app.Port), Protocol: corev1.ProtocolTCP}}
-		c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("http")}}}
+		if app.ReadinessProbe == nil {
+			c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("http")}}}
+		}
 	}
+	if p := app.ReadinessProbe; p != nil {
+		c.ReadinessProbe = kubeProbe(app, readinessBlock, p, move, r)
+	}
+	if p := app.LivenessProbe; p != nil {
+		c.LivenessProbe = kubeProbe(app, livenessBlock, p, move, r)
+	}
+	kubeDepends(cfg, app, r)
 	if app.WaitReady {
 		how := "pods are ready once started"
-		if app.Port != 0 {
+		switch {
+		case c.ReadinessProbe != nil && app.ReadinessProbe != nil:
+			how = "readiness is the readiness_probe"
+		case c.ReadinessProbe != nil:
 			how = "readiness is the port accepting connections"
 		}
 		r.add(app, "wait_ready", "wait-ready", how)
