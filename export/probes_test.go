@@ -2,7 +2,11 @@ package export
 
 import (
 	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -233,5 +237,92 @@ app "web" {
 	}
 	if out, err := verifyUnits(t, without); err == nil || !strings.Contains(out, "Unit shop-db@") {
 		t.Errorf("systemd-analyze verify without the dependency's unit: %v\n%s", err, out)
+	}
+}
+
+// TestKubernetes_ProbesRun does what the kubelet would with the container's probes, on this
+// machine with --root at the configuration's folder: the exec probe runs in the container's
+// workingDir (it passes only once a file exists there), and the httpGet probe, its named
+// port resolved from the container's ports, reaches the app's server on the pod's address
+// (here 127.0.0.1).
+func TestKubernetes_ProbesRun(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/health" {
+			http.NotFound(w, r)
+		}
+	})}
+	served := make(chan struct{})
+	go func() { defer close(served); srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close(); <-served })
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "work"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "work", "check.sh"), []byte("#!/bin/sh\ntest -f ready.flag\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := fmt.Sprintf(`project = "run"
+app "web" {
+  command = ["/bin/sh", "-c", "exec sleep 1000"]
+  cwd     = "work"
+  port    = %d
+  readiness_probe {
+    http = "/health"
+  }
+  liveness_probe {
+    exec = [%q]
+  }
+}
+`, port, filepath.Join(dir, "work", "check.sh"))
+	path := filepath.Join(dir, "ecosystem.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := load(t, path, "")
+	res, err := Kubernetes(cfg, Options{Root: cfg.Dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := strictKube(t, res.Files[0].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := obj.(*appsv1.Deployment).Spec.Template.Spec.Containers[0]
+
+	probe := func() error {
+		cmd := exec.Command(c.LivenessProbe.Exec.Command[0], c.LivenessProbe.Exec.Command[1:]...)
+		cmd.Dir = c.WorkingDir
+		return cmd.Run()
+	}
+	if err := probe(); err == nil {
+		t.Fatal("the exec probe passed before its file exists")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "work", "ready.flag"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := probe(); err != nil {
+		t.Fatalf("the exec probe in workingDir %s: %v", c.WorkingDir, err)
+	}
+
+	get := c.ReadinessProbe.HTTPGet
+	target := get.Port.IntValue()
+	for _, p := range c.Ports {
+		if get.Port.Type == intstr.String && p.Name == get.Port.StrVal {
+			target = int(p.ContainerPort)
+		}
+	}
+	resp, err := http.Get(fmt.Sprintf("%s://127.0.0.1:%d%s", strings.ToLower(string(get.Scheme)), target, get.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s on port %d: %s", get.Path, target, resp.Status)
 	}
 }
