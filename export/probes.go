@@ -196,7 +196,7 @@ func kubeDepends(cfg *ecosystem.Config, app *ecosystem.App, r *report) {
 		switch {
 		case dep == nil:
 		case !dep.Autorestart:
-			how = append(how, fmt.Sprintf("%q is one-shot: run it as a Job and wait for it (kubectl wait --for=condition=complete job/%s) before this app is applied", name, dns))
+			how = append(how, fmt.Sprintf("%q is a Job: wait for it to complete (kubectl wait --for=condition=complete job/%s) before this app is applied, or give this app an init container that waits for what the Job does", name, dns))
 		case dep.Port != 0:
 			how = append(how, fmt.Sprintf("for %q, an init container that waits for its Service (until nc -z %s %d; do sleep 1; done)", name, dns, dep.Port))
 		default:
