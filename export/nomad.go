@@ -38,6 +38,7 @@ var nomadNotes = map[string]string{
 	"kill-timeout":    "Nomad clients cap kill_timeout at their max_kill_timeout, 30s unless raised",
 	"increment-var":   "Nomad cannot add the allocation's index to a variable: every allocation gets %s=%s",
 
+	"one-shot":         "a service job expects its tasks to keep running: this one is neither restarted nor rescheduled when it exits, but even an exit 0 counts as a failure of its allocation; a one-shot app belongs in a batch job of its own (type = \"batch\")",
 	"depends-on":       "no equivalent: Nomad starts a job's groups at once, in no order; %s",
 	"probe-exec":       "Nomad's own service checks are http and tcp; a script check needs Consul (provider = \"consul\"): left out",
 	"probe-host":       "Nomad checks each allocation on the service's port, where eco asks %s (through eco's proxy when the app has one)",
@@ -198,6 +199,7 @@ func nomadGroup(cfg *ecosystem.Config, app *ecosystem.App, opts Options, r *repo
 
 	// Restarts.
 	if !app.Autorestart {
+		r.add(app, "autorestart", "one-shot")
 		tg.RestartPolicy = &api.RestartPolicy{Attempts: ptr(0), Mode: ptr(api.RestartPolicyModeFail)}
 		tg.ReschedulePolicy = &api.ReschedulePolicy{Attempts: ptr(0), Unlimited: ptr(false)}
 	} else {

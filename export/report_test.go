@@ -80,6 +80,7 @@ var noteCases = []noteCase{
 	{engine: "nomad", kind: "stop-exit-codes", body: "script = \"s.js\"\n stop_exit_codes = [0]", attr: "stop_exit_codes", at: "stop_exit_codes"},
 	{engine: "nomad", kind: "kill-timeout", body: "script = \"s.js\"\n kill_timeout = \"1m\"", attr: "kill_timeout", at: "kill_timeout"},
 	{engine: "nomad", kind: "interpolation", body: "script = \"s.js\"\n args = [\"--home=$${HOME}\"]", attr: "args", at: "args"},
+	{engine: "nomad", kind: "one-shot", body: "script = \"s.js\"\n autorestart = false", attr: "autorestart", at: "autorestart"},
 	{engine: "nomad", kind: "depends-on", body: "script = \"s.js\"\n depends_on = [\"db\", \"migrate\", \"worker\"]\n}\napp \"db\" {\n script = \"db.js\"\n port = 5432\n}\napp \"migrate\" {\n script = \"m.sh\"\n autorestart = false\n}\napp \"worker\" {\n script = \"w.sh\"", attr: "depends_on", at: "depends_on"},
 	{engine: "nomad", kind: "probe-exec", body: "script = \"s.js\"\n port = 3000\n liveness_probe {\n exec = [\"true\"]\n }", attr: "liveness_probe.exec", at: "exec ="},
 	{engine: "nomad", kind: "probe-host", body: "script = \"s.js\"\n port = 3000\n liveness_probe {\n http = \"http://127.0.0.1:3000/health\"\n }", attr: "liveness_probe.http", at: "http ="},
