@@ -142,6 +142,10 @@ func rangeOf(app *ecosystem.App, attr string) hcl.Range {
 	if first != nil {
 		return *first
 	}
+	// An attribute of a block that takes its default: the block.
+	if i := strings.LastIndexByte(attr, '.'); i > 0 {
+		return rangeOf(app, attr[:i])
+	}
 	return app.DeclRange
 }
 
@@ -157,7 +161,8 @@ func init() {
 		autorestart max_restarts min_uptime restart_delay exp_backoff_restart_delay
 		stop_exit_codes cron_restart max_memory_restart memory_check_interval
 		watch ignore_watch watch_delay
-		out_file error_file log_file merge_logs log_date_format log_type log_rotate`) {
+		out_file error_file log_file merge_logs log_date_format log_type log_rotate
+		depends_on readiness_probe liveness_probe`) {
 		exportedAttrs[name] = true
 	}
 }

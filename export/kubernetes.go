@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,15 +34,23 @@ var kubernetesNotes = map[string]string{
 	"shutdown-msg":   "no IPC channel carries the message \"shutdown\"; only the stop signal is sent",
 	"stop-signal":    "%s; the app is the container's PID 1, which ignores a signal it has no handler for, so it is killed after the grace period instead",
 	"kill-timeout":   "terminationGracePeriodSeconds is whole seconds: %s becomes %ds",
-	"restart-never":  "a Deployment's pods always restart (restartPolicy: Always); autorestart = false has no equivalent",
+	"job":            "a one-shot app is a Job (restartPolicy: Never, backoffLimit: 0): it runs once, and its pod template cannot change, so a new version is run by deleting the Job and applying it again (kubectl delete job/%s)",
+	"job-only":       "no equivalent for a Job, which is not rolled out and whose pods are not waited for: %s is left out",
 	"restart-policy": "the kubelet restarts a container that exits, forever, with its own back-off (10s doubling up to 5m)",
 	"env-name":       "variable %q %s",
 	"instance-var":   "a Deployment's pods have no instance number: %s is not set",
 	"increment-var":  "a Deployment's pods have no instance number to add: every pod gets %s=%s",
+
+	"depends-on":       "no equivalent: Kubernetes starts every pod at once, in no order; %s",
+	"probe-host":       "%s",
+	"probe-seconds":    "Kubernetes counts probe times in whole seconds (period and timeout at least 1): %s = %s becomes %ds",
+	"liveness-success": "Kubernetes requires successThreshold 1 for a liveness probe: %d becomes 1",
+	"liveness-restart": "after %d failures the kubelet restarts the container in place (stop signal, then the grace period); eco starts a replacement and waits for it to be ready first",
 }
 
-// Kubernetes builds a Deployment for every app and a Service for every app with a port.
-// The files are <app>-deployment.yaml and <app>-service.yaml.
+// Kubernetes builds a Deployment for every app (a Job for a one-shot app) and a Service for
+// every app with a port. The files are <app>-deployment.yaml (<app>-job.yaml) and
+// <app>-service.yaml.
 func Kubernetes(cfg *ecosystem.Config, opts Options) (*Result, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
@@ -68,8 +77,11 @@ func Kubernetes(cfg *ecosystem.Config, opts Options) (*Result, error) {
 			r.add(app, "name", "name", app.Name, name)
 		}
 		r.unknownAttrs(app)
-		objs := []any{kubeDeployment(cfg, app, name, opts, r)}
+		objs := []any{kubeWorkload(cfg, app, name, opts, r)}
 		kinds := []string{"deployment"}
+		if !app.Autorestart {
+			kinds[0] = "job"
+		}
 		if svc := kubeService(cfg, app, name, r); svc != nil {
 			objs = append(objs, svc)
 			kinds = append(kinds, "service")
@@ -99,7 +111,8 @@ func labelValue(s string) string {
 	return strings.TrimRight(s, "-_.")
 }
 
-func kubeDeployment(cfg *ecosystem.Config, app *ecosystem.App, name string, opts Options, r *report) *appsv1.Deployment {
+// kubeWorkload is the app's Deployment, or its Job for a one-shot app (autorestart = false).
+func kubeWorkload(cfg *ecosystem.Config, app *ecosystem.App, name string, opts Options, r *report) any {
 	move := mover(cfg.Dir, opts.root())
 	command, args := argv(app, move)
 	image := app.Image
@@ -117,11 +130,27 @@ func kubeDeployment(cfg *ecosystem.Config, app *ecosystem.App, name string, opts
 	}
 	if app.Port != 0 {
 		c.Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: int32(app.Port), Protocol: corev1.ProtocolTCP}}
-		c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("http")}}}
+		if app.ReadinessProbe == nil {
+			c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("http")}}}
+		}
 	}
-	if app.WaitReady {
+	if p := app.ReadinessProbe; p != nil {
+		c.ReadinessProbe = kubeProbe(app, readinessBlock, p, move, r)
+	}
+	if p := app.LivenessProbe; p != nil {
+		c.LivenessProbe = kubeProbe(app, livenessBlock, p, move, r)
+	}
+	kubeDepends(cfg, app, r)
+	if app.WaitReady && !app.Autorestart {
+		// A Job's pods are not waited for; dependents wait for its completion.
+		r.add(app, "wait_ready", "job-only", "wait_ready")
+		r.addIfSet(app, "listen_timeout", "job-only", "listen_timeout")
+	} else if app.WaitReady {
 		how := "pods are ready once started"
-		if app.Port != 0 {
+		switch {
+		case c.ReadinessProbe != nil && app.ReadinessProbe != nil:
+			how = "readiness is the readiness_probe"
+		case c.ReadinessProbe != nil:
 			how = "readiness is the port accepting connections"
 		}
 		r.add(app, "wait_ready", "wait-ready", how)
@@ -152,10 +181,13 @@ func kubeDeployment(cfg *ecosystem.Config, app *ecosystem.App, name string, opts
 	r.addIfSet(app, "shutdown_with_message", "shutdown-msg")
 
 	if !app.Autorestart {
-		r.add(app, "autorestart", "restart-never")
-	}
-	for _, attr := range []string{"max_restarts", "min_uptime", "restart_delay", "exp_backoff_restart_delay", "stop_exit_codes"} {
-		r.addIfSet(app, attr, "restart-policy")
+		// The restart settings do not matter to a one-shot app, under eco as in a Job.
+		r.add(app, "autorestart", "job", name)
+		r.addIfSet(app, "max_parallel", "job-only", "max_parallel")
+	} else {
+		for _, attr := range []string{"max_restarts", "min_uptime", "restart_delay", "exp_backoff_restart_delay", "stop_exit_codes"} {
+			r.addIfSet(app, attr, "restart-policy")
+		}
 	}
 	r.addIfSet(app, "cron_restart", "cron")
 	if app.Watch != nil {
@@ -171,10 +203,33 @@ func kubeDeployment(cfg *ecosystem.Config, app *ecosystem.App, name string, opts
 		r.add(app, "log_rotate", "log-rotate")
 	}
 
+	labels := kubeLabels(cfg, name)
+	template := corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: labels},
+		Spec: corev1.PodSpec{
+			Containers:                    []corev1.Container{c},
+			TerminationGracePeriodSeconds: &grace,
+		},
+	}
+	if !app.Autorestart {
+		// Each instance runs once; one that fails is not run again, as under eco.
+		n := int32(app.Instances)
+		template.Spec.RestartPolicy = corev1.RestartPolicyNever
+		return &batchv1.Job{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+			Spec: batchv1.JobSpec{
+				Parallelism:  &n,
+				Completions:  &n,
+				BackoffLimit: ptr(int32(0)),
+				Template:     template,
+			},
+		}
+	}
+
 	replicas := int32(app.Instances)
 	surge := intstr.FromInt32(int32(app.MaxParallel))
 	none := intstr.FromInt32(0)
-	labels := kubeLabels(cfg, name)
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
@@ -187,13 +242,7 @@ func kubeDeployment(cfg *ecosystem.Config, app *ecosystem.App, name string, opts
 				Type:          appsv1.RollingUpdateDeploymentStrategyType,
 				RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &surge, MaxUnavailable: &none},
 			},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					Containers:                    []corev1.Container{c},
-					TerminationGracePeriodSeconds: &grace,
-				},
-			},
+			Template: template,
 		},
 	}
 }

@@ -37,6 +37,17 @@ var nomadNotes = map[string]string{
 	"interpolation":   "%q holds ${...}, which Nomad replaces with the value of its own variable of that name",
 	"kill-timeout":    "Nomad clients cap kill_timeout at their max_kill_timeout, 30s unless raised",
 	"increment-var":   "Nomad cannot add the allocation's index to a variable: every allocation gets %s=%s",
+
+	"one-shot":         "a service job expects its tasks to keep running: this one is neither restarted nor rescheduled when it exits, but even an exit 0 counts as a failure of its allocation; a one-shot app belongs in a batch job of its own (type = \"batch\")",
+	"depends-on":       "no equivalent: Nomad starts a job's groups at once, in no order; %s",
+	"probe-exec":       "Nomad's own service checks are http and tcp; a script check needs Consul (provider = \"consul\"): left out",
+	"probe-host":       "Nomad checks each allocation on the service's port, where eco asks %s (through eco's proxy when the app has one)",
+	"probe-target":     "Nomad checks only the service's own port, not %s:%d: left out",
+	"probe-no-service": "the app has no port, so no service holds the check: left out",
+	"probe-min":        "Nomad takes 1s at least: %s = %s becomes 1s",
+	"probe-delay":      "no equivalent: Nomad checks a service from its start (only check_restart has a grace)",
+	"probe-threshold":  "Nomad's own checks change state on one result: %s = %d has no equivalent",
+	"liveness-restart": "after %d failures Nomad restarts the task in place (check_restart, then the group's restart policy); eco starts a replacement and waits for it to be ready first",
 }
 
 // nomadPortLabel names the port of an app in its group's network.
@@ -146,7 +157,7 @@ func nomadGroup(cfg *ecosystem.Config, app *ecosystem.App, opts Options, r *repo
 		tg.Networks = []*api.NetworkResource{{DynamicPorts: []api.Port{port}}}
 		tg.Services = []*api.Service{{
 			Name: svc, PortLabel: nomadPortLabel, Provider: "nomad",
-			Checks: []api.ServiceCheck{{Name: svc + " accepts", Type: "tcp", Interval: 10 * time.Second, Timeout: 2 * time.Second}},
+			Checks: nomadChecks(app, svc, r),
 		}}
 		r.add(app, "port", "port", how, svc, app.Port)
 		switch app.Balance {
@@ -155,10 +166,18 @@ func nomadGroup(cfg *ecosystem.Config, app *ecosystem.App, opts Options, r *repo
 		case ecosystem.Kernel:
 			r.add(app, "balance", "balance-kernel")
 		}
+	} else {
+		for _, pb := range probes(app) {
+			r.add(app, pb.block, "probe-no-service")
+		}
 	}
+	nomadDepends(cfg, app, r)
 	if app.WaitReady {
 		how := "the task is healthy once it runs"
-		if app.Port != 0 {
+		switch {
+		case app.Port != 0 && app.ReadinessProbe != nil:
+			how = "health is the service's checks"
+		case app.Port != 0:
 			how = "health is the service's TCP check"
 		}
 		r.add(app, "wait_ready", "wait-ready", how)
@@ -180,6 +199,7 @@ func nomadGroup(cfg *ecosystem.Config, app *ecosystem.App, opts Options, r *repo
 
 	// Restarts.
 	if !app.Autorestart {
+		r.add(app, "autorestart", "one-shot")
 		tg.RestartPolicy = &api.RestartPolicy{Attempts: ptr(0), Mode: ptr(api.RestartPolicyModeFail)}
 		tg.ReschedulePolicy = &api.ReschedulePolicy{Attempts: ptr(0), Unlimited: ptr(false)}
 	} else {

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/nomad/api"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
@@ -26,6 +27,9 @@ func strictKube(t *testing.T, data []byte) (runtime.Object, error) {
 		t.Fatal(err)
 	}
 	if err := corev1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := batchv1.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
 	}
 	s := kjson.NewSerializerWithOptions(kjson.DefaultMetaFactory, scheme, scheme, kjson.SerializerOptions{Yaml: true, Strict: true})
@@ -54,7 +58,7 @@ func TestKubernetes_StrictParseBack(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			deployments, services := map[string]*appsv1.Deployment{}, map[string]*corev1.Service{}
+			deployments, jobs, services := map[string]*appsv1.Deployment{}, map[string]*batchv1.Job{}, map[string]*corev1.Service{}
 			for _, f := range res.Files {
 				obj, err := strictKube(t, f.Data)
 				if err != nil {
@@ -70,6 +74,8 @@ func TestKubernetes_StrictParseBack(t *testing.T) {
 				switch o := obj.(type) {
 				case *appsv1.Deployment:
 					deployments[o.Name] = o
+				case *batchv1.Job:
+					jobs[o.Name] = o
 				case *corev1.Service:
 					services[o.Name] = o
 				default:
@@ -78,15 +84,32 @@ func TestKubernetes_StrictParseBack(t *testing.T) {
 			}
 			for _, app := range cfg.Apps {
 				name, _ := dnsName(app.Name)
-				d, ok := deployments[name]
-				if !ok {
-					t.Errorf("no Deployment %s", name)
-					continue
+				var pod corev1.PodTemplateSpec
+				if app.Autorestart {
+					d, ok := deployments[name]
+					if !ok {
+						t.Errorf("no Deployment %s", name)
+						continue
+					}
+					if *d.Spec.Replicas != int32(app.Instances) {
+						t.Errorf("%s: replicas %d, want %d", name, *d.Spec.Replicas, app.Instances)
+					}
+					pod = d.Spec.Template
+				} else {
+					// A one-shot app: every instance runs once, and is not run again.
+					j, ok := jobs[name]
+					if !ok {
+						t.Errorf("no Job %s", name)
+						continue
+					}
+					if *j.Spec.Completions != int32(app.Instances) || *j.Spec.Parallelism != int32(app.Instances) ||
+						*j.Spec.BackoffLimit != 0 || j.Spec.Template.Spec.RestartPolicy != corev1.RestartPolicyNever {
+						t.Errorf("%s: completions %d, parallelism %d, backoffLimit %d, restartPolicy %s; want %d, %d, 0, Never",
+							name, *j.Spec.Completions, *j.Spec.Parallelism, *j.Spec.BackoffLimit, j.Spec.Template.Spec.RestartPolicy, app.Instances, app.Instances)
+					}
+					pod = j.Spec.Template
 				}
-				if *d.Spec.Replicas != int32(app.Instances) {
-					t.Errorf("%s: replicas %d, want %d", name, *d.Spec.Replicas, app.Instances)
-				}
-				ctr := d.Spec.Template.Spec.Containers[0]
+				ctr := pod.Spec.Containers[0]
 				gotEnv := map[string]string{}
 				for _, e := range ctr.Env {
 					gotEnv[e.Name] = e.Value
@@ -112,16 +135,29 @@ func TestKubernetes_StrictParseBack(t *testing.T) {
 }
 
 // TestKubernetes_StrictDecodingRefuses proves the decoder of the test is strict: a field
-// that apps/v1 does not know is an error.
+// that apps/v1 or batch/v1 does not know is an error.
 func TestKubernetes_StrictDecodingRefuses(t *testing.T) {
 	cfg := load(t, goldenCases[0].path, "")
 	res, err := Kubernetes(cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := bytes.Replace(res.Files[0].Data, []byte("  replicas:"), []byte("  replica: 1\n  replicas:"), 1)
-	if _, err := strictKube(t, bad); err == nil || !strings.Contains(err.Error(), "replica") {
-		t.Errorf("unknown field decoded without error (%v):\n%s", err, bad)
+	tried := map[string]bool{}
+	for _, f := range res.Files {
+		field := map[string]string{"-deployment.yaml": "replicas", "-job.yaml": "completions"}
+		for suffix, name := range field {
+			if !strings.HasSuffix(f.Name, suffix) || tried[suffix] {
+				continue
+			}
+			tried[suffix] = true
+			bad := bytes.Replace(f.Data, []byte("  "+name+":"), []byte("  "+name[:len(name)-1]+": 1\n  "+name+":"), 1)
+			if _, err := strictKube(t, bad); err == nil || !strings.Contains(err.Error(), name[:len(name)-1]) {
+				t.Errorf("%s: unknown field decoded without error (%v):\n%s", f.Name, err, bad)
+			}
+		}
+	}
+	if len(tried) != 2 {
+		t.Errorf("the example has no Deployment or no Job: %v", tried)
 	}
 }
 

@@ -48,10 +48,16 @@ var noteCases = []noteCase{
 	{engine: "kubernetes", kind: "shutdown-msg", body: "script = \"s.js\"\n shutdown_with_message = true", attr: "shutdown_with_message", at: "shutdown_with_message"},
 	{engine: "kubernetes", kind: "stop-signal", body: "script = \"s.js\"\n stop_signal = \"SIGQUIT\"", attr: "stop_signal", at: "stop_signal"},
 	{engine: "kubernetes", kind: "kill-timeout", body: "script = \"s.js\"\n kill_timeout = 1500", attr: "kill_timeout", at: "kill_timeout"},
-	{engine: "kubernetes", kind: "restart-never", body: "script = \"s.js\"\n autorestart = false", attr: "autorestart", at: "autorestart"},
+	{engine: "kubernetes", kind: "job", body: "script = \"s.js\"\n autorestart = false", attr: "autorestart", at: "autorestart"},
+	{engine: "kubernetes", kind: "job-only", body: "script = \"s.js\"\n autorestart = false\n max_parallel = 2", attr: "max_parallel", at: "max_parallel"},
 	{engine: "kubernetes", kind: "restart-policy", body: "script = \"s.js\"\n max_restarts = 3", attr: "max_restarts", at: "max_restarts"},
 	{engine: "kubernetes", kind: "instance-var", body: "script = \"s.js\"\n instances = 2\n instance_var = \"N\"", attr: "instance_var", at: "instance_var"},
 	{engine: "kubernetes", kind: "env-name", body: "script = \"s.js\"\n env = { \"café\" = 1 }", attr: "env", at: "env"},
+	{engine: "kubernetes", kind: "depends-on", body: "script = \"s.js\"\n depends_on = [\"db\", \"migrate\", \"worker\"]\n}\napp \"db\" {\n script = \"db.js\"\n port = 5432\n}\napp \"migrate\" {\n script = \"m.sh\"\n autorestart = false\n}\napp \"worker\" {\n script = \"w.sh\"", attr: "depends_on", at: "depends_on"},
+	{engine: "kubernetes", kind: "probe-host", body: "script = \"s.js\"\n readiness_probe {\n tcp = \"db:5432\"\n }", attr: "readiness_probe.tcp", at: "tcp ="},
+	{engine: "kubernetes", kind: "probe-seconds", body: "script = \"s.js\"\n port = 3000\n readiness_probe {\n http = \"/health\"\n interval = \"1500ms\"\n }", attr: "readiness_probe.interval", at: "interval"},
+	{engine: "kubernetes", kind: "liveness-success", body: "script = \"s.js\"\n liveness_probe {\n exec = [\"true\"]\n success_threshold = 2\n }", attr: "liveness_probe.success_threshold", at: "success_threshold"},
+	{engine: "kubernetes", kind: "liveness-restart", body: "script = \"s.js\"\n instances = 2\n liveness_probe {\n exec = [\"true\"]\n }", attr: "liveness_probe", at: "liveness_probe"},
 	{engine: "kubernetes", kind: "increment-var", body: "script = \"s.js\"\n instances = 2\n env = { P = 3000 }\n increment_var = \"P\"", attr: "increment_var", at: "increment_var"},
 
 	{engine: "nomad", kind: "name", name: "my_app", body: "script = \"s.js\"\n port = 3000", attr: "name", at: `app "my_app"`},
@@ -74,6 +80,16 @@ var noteCases = []noteCase{
 	{engine: "nomad", kind: "stop-exit-codes", body: "script = \"s.js\"\n stop_exit_codes = [0]", attr: "stop_exit_codes", at: "stop_exit_codes"},
 	{engine: "nomad", kind: "kill-timeout", body: "script = \"s.js\"\n kill_timeout = \"1m\"", attr: "kill_timeout", at: "kill_timeout"},
 	{engine: "nomad", kind: "interpolation", body: "script = \"s.js\"\n args = [\"--home=$${HOME}\"]", attr: "args", at: "args"},
+	{engine: "nomad", kind: "one-shot", body: "script = \"s.js\"\n autorestart = false", attr: "autorestart", at: "autorestart"},
+	{engine: "nomad", kind: "depends-on", body: "script = \"s.js\"\n depends_on = [\"db\", \"migrate\", \"worker\"]\n}\napp \"db\" {\n script = \"db.js\"\n port = 5432\n}\napp \"migrate\" {\n script = \"m.sh\"\n autorestart = false\n}\napp \"worker\" {\n script = \"w.sh\"", attr: "depends_on", at: "depends_on"},
+	{engine: "nomad", kind: "probe-exec", body: "script = \"s.js\"\n port = 3000\n liveness_probe {\n exec = [\"true\"]\n }", attr: "liveness_probe.exec", at: "exec ="},
+	{engine: "nomad", kind: "probe-host", body: "script = \"s.js\"\n port = 3000\n liveness_probe {\n http = \"http://127.0.0.1:3000/health\"\n }", attr: "liveness_probe.http", at: "http ="},
+	{engine: "nomad", kind: "probe-target", body: "script = \"s.js\"\n port = 3000\n liveness_probe {\n tcp = \"db:5432\"\n }", attr: "liveness_probe.tcp", at: "tcp ="},
+	{engine: "nomad", kind: "probe-no-service", body: "script = \"s.js\"\n liveness_probe {\n tcp = \"127.0.0.1:9\"\n }", attr: "liveness_probe", at: "liveness_probe"},
+	{engine: "nomad", kind: "probe-min", body: "script = \"s.js\"\n port = 3000\n liveness_probe {\n http = \"/health\"\n interval = \"500ms\"\n }", attr: "liveness_probe.interval", at: "interval"},
+	{engine: "nomad", kind: "probe-delay", body: "script = \"s.js\"\n port = 3000\n readiness_probe {\n http = \"/health\"\n initial_delay = \"5s\"\n }", attr: "readiness_probe.initial_delay", at: "initial_delay"},
+	{engine: "nomad", kind: "probe-threshold", body: "script = \"s.js\"\n port = 3000\n readiness_probe {\n tcp = \"localhost:3000\"\n }", attr: "readiness_probe.failure_threshold", at: "readiness_probe"},
+	{engine: "nomad", kind: "liveness-restart", body: "script = \"s.js\"\n" + cluster + " liveness_probe {\n http = \"/health\"\n }", attr: "liveness_probe", at: "liveness_probe"},
 	{engine: "nomad", kind: "increment-var", body: "script = \"s.js\"\n instances = 2\n env = { P = 3000 }\n increment_var = \"P\"", attr: "increment_var", at: "increment_var"},
 
 	{engine: "systemd", kind: "image", body: "script = \"s.js\"\n image = \"shop/web:1\"", attr: "image", at: "image"},
@@ -91,6 +107,10 @@ var noteCases = []noteCase{
 	{engine: "systemd", kind: "restart-backoff", body: "script = \"s.js\"\n exp_backoff_restart_delay = 100", attr: "exp_backoff_restart_delay", at: "exp_backoff_restart_delay"},
 	{engine: "systemd", kind: "max-parallel", body: "script = \"s.js\"\n max_parallel = 2", attr: "max_parallel", at: "max_parallel"},
 	{engine: "systemd", kind: "env-name", body: "script = \"s.js\"\n env = { \"MY-VAR\" = 1 }", attr: "env", at: "env"},
+	{engine: "systemd", kind: "depends-on", body: "script = \"s.js\"\n depends_on = [\"db\"]\n}\napp \"db\" {\n script = \"db.sh\"\n instances = 2", attr: "depends_on", at: "depends_on"},
+	{engine: "systemd", kind: "readiness-probe", body: "script = \"s.js\"\n readiness_probe {\n exec = [\"true\"]\n }", attr: "readiness_probe", at: "readiness_probe"},
+	{engine: "systemd", kind: "liveness-probe", body: "script = \"s.js\"\n liveness_probe {\n exec = [\"true\"]\n }", attr: "liveness_probe", at: "liveness_probe"},
+	{engine: "systemd", kind: "wait-ready-oneshot", body: "script = \"s.js\"\n autorestart = false\n wait_ready = true", attr: "wait_ready", at: "wait_ready"},
 	{engine: "systemd", kind: "increment-var", body: "script = \"s.js\"\n instances = 2\n env = { P = 3000 }\n increment_var = \"P\"", attr: "increment_var", at: "increment_var"},
 }
 
@@ -228,9 +248,11 @@ func TestEveryFile_SetsEveryAttribute(t *testing.T) {
 			t.Errorf("the exports do not handle %s: map or report it on every engine, then add it to exportedAttrs", a.Name)
 		}
 	}
-	for _, a := range schema.LogRotate.Attrs {
-		if !set["log_rotate."+a.Name] {
-			t.Errorf("testdata/every.hcl does not set log_rotate.%s", a.Name)
+	for _, b := range []schema.Block{schema.LogRotate, schema.ReadinessProbe, schema.LivenessProbe} {
+		for _, a := range b.Attrs {
+			if !set[b.Type+"."+a.Name] {
+				t.Errorf("testdata/every.hcl does not set %s.%s", b.Type, a.Name)
+			}
 		}
 	}
 }

@@ -30,6 +30,11 @@ var systemdNotes = map[string]string{
 	"max-parallel":    "no rolling restart: systemctl restart stops and starts the instances it is given",
 	"env-name":        "systemd ignores a variable named %q (a name there is letters, digits and _, not starting with a digit): it is left out",
 	"increment-var":   "an instance cannot add its number to a variable: every instance gets %s=%s",
+
+	"depends-on":         "Requires= and After= on every instance of each: a dependency that fails to start holds this app back, as in eco, and a one-shot one (Type=oneshot) must exit 0 first; but %s",
+	"readiness-probe":    "no equivalent: systemd does not probe; units after this one start once it has started (Type=%s), and an app can say READY=1 itself with Type=notify",
+	"liveness-probe":     "no equivalent: systemd does not probe; WatchdogSec= restarts an instance that stops sending WATCHDOG=1 to NOTIFY_SOCKET, which the app itself must do",
+	"wait-ready-oneshot": "a one-shot app is a Type=oneshot unit, started once its program exits 0: a ready message before that is not waited for",
 }
 
 // Systemd builds a template unit <project>-<app>@.service per app, run as instances @0 to
@@ -117,20 +122,29 @@ func systemdService(cfg *ecosystem.Config, app *ecosystem.App, unit, socket stri
 		}
 	}
 
+	systemdDepends(cfg, app, line, r)
+
 	b.WriteString("\n[Service]\n")
-	switch {
-	case app.WaitReady && interpreterName(app) == "node":
+	switch typ := sdType(app); {
+	case typ == "oneshot":
+		// A one-shot app: started once its program exits 0 (so units after it wait for
+		// that, as eco's dependents do), failed otherwise; active after it exits.
+		line("Type", typ)
+		line("RemainAfterExit", "yes")
+		r.addIfSet(app, "wait_ready", "wait-ready-oneshot")
+	case app.WaitReady && typ == "exec":
 		// A Node app most likely says ready with process.send('ready'), which never reaches
 		// systemd: waiting for READY=1 would fail every start.
-		line("Type", "exec")
+		line("Type", typ)
 		r.add(app, "wait_ready", "wait-ready")
-	case app.WaitReady:
-		line("Type", "notify")
+	case typ == "notify":
+		line("Type", typ)
 		line("NotifyAccess", "all")
 		line("TimeoutStartSec", sdTimeout(app.ListenTimeout.D()))
 	default:
-		line("Type", "exec")
+		line("Type", typ)
 	}
+	systemdProbes(app, r)
 	cwd, err := sdPath(app.Cwd)
 	if err != nil {
 		return nil, fmt.Errorf("app %q: cwd: %w", app.Name, err)

@@ -32,10 +32,11 @@ line an error (exit 1, nothing written).`,
 	}{
 		{
 			name:  "kubernetes",
-			short: "Write a Deployment per app and a Service per app with a port",
+			short: "Write a Deployment (a Job for a one-shot app) per app and a Service per app with a port",
 			long: `Write a Deployment per app (replicas = instances, command and args, env with the
-profile, the stop signal and kill_timeout, readiness on the port, a memory limit from
-max_memory_restart) and a Service for each app with a port (ip_hash becomes
+profile, the stop signal and kill_timeout, readiness on the port or the readiness_probe,
+the liveness_probe, a memory limit from max_memory_restart), a Job instead for a one-shot
+app (autorestart = false), and a Service for each app with a port (ip_hash becomes
 sessionAffinity: ClientIP). The image is the app's image attribute, or the interpreter's
 official image, which must then hold the app's code under --root.`,
 			example:    "  eco export kubernetes examples/ecosystem.hcl | kubectl apply -f -\n  eco export kubernetes --env production --out k8s/ .",
@@ -47,8 +48,9 @@ official image, which must then hold the app's code under --root.`,
 			short: "Write a Nomad job with a group per app",
 			long: `Write one service job named after the project, as nomad job run -json takes it, with
 a group per app: count = instances, the docker driver when the app has an image (raw_exec
-otherwise), env, kill timeout and signal, memory, log rotation, and a service with a TCP
-check for an app with a port.`,
+otherwise), env, kill timeout and signal, memory, log rotation, and a service for an app
+with a port, checked by its readiness_probe (a TCP check of the port without one) and its
+liveness_probe (with check_restart).`,
 			example:    "  eco export nomad --out nomad/ examples/ecosystem.hcl && nomad job run -json nomad/examples.nomad.json",
 			containers: true,
 			run:        export.Nomad,
@@ -58,7 +60,10 @@ check for an app with a port.`,
 			short: "Write a template unit per app, a socket per cluster app and a target",
 			long: `Write <project>-<app>@.service per app, run as instances @0 to @N-1; a
 <project>-<app>.socket for a cluster app, whose instances share its listening socket
-(LISTEN_FDS, as eco's balance = "kernel"); and <project>.target, which wants them all.`,
+(LISTEN_FDS, as eco's balance = "kernel"); and <project>.target, which wants them all.
+depends_on becomes Requires= and After= on the dependencies' instances, and a one-shot
+app (autorestart = false) a Type=oneshot unit, so that its dependents start once it
+exited 0.`,
 			example: "  eco export systemd --out \"$PWD/units\" examples/ecosystem.hcl\n  sudo systemctl link \"$PWD\"/units/*  &&  sudo systemctl enable --now examples.target",
 			run:     export.Systemd,
 		},

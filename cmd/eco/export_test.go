@@ -18,9 +18,9 @@ func TestExport_Stdout(t *testing.T) {
 		want   []string
 		line   string
 	}{
-		{"kubernetes", []string{"kind: Deployment\n", "kind: Service\n", "---\n"}, `ecosystem.hcl:50:3: app "web": max_memory_restart: `},
-		{"nomad", []string{`"Driver": "raw_exec"`, `"Type": "service"`}, `ecosystem.hcl:50:3: app "web": max_memory_restart: `},
-		{"systemd", []string{"# ==> examples-web@.service <==\n", "ListenStream=3000\n", "Wants=examples-worker@0.service\n"}, `ecosystem.hcl:50:3: app "web": max_memory_restart: `},
+		{"kubernetes", []string{"kind: Deployment\n", "kind: Job\n", "kind: Service\n", "---\n", "livenessProbe:\n"}, `ecosystem.hcl:77:3: app "web": max_memory_restart: `},
+		{"nomad", []string{`"Driver": "raw_exec"`, `"Type": "service"`, `"CheckRestart"`}, `ecosystem.hcl:77:3: app "web": max_memory_restart: `},
+		{"systemd", []string{"# ==> examples-web@.service <==\n", "ListenStream=3000\n", "Wants=examples-worker@0.service\n", "Requires=examples-migrate@0.service\n", "Type=oneshot\n"}, `ecosystem.hcl:77:3: app "web": max_memory_restart: `},
 	} {
 		t.Run(tt.engine, func(t *testing.T) {
 			stdout, stderr, code := runEco(t, "export", tt.engine, exampleFile)
@@ -81,7 +81,7 @@ func TestExport_OutDir(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	names := []string{"web-deployment.yaml", "web-service.yaml", "worker-deployment.yaml"}
+	names := []string{"migrate-job.yaml", "web-deployment.yaml", "web-service.yaml", "worker-deployment.yaml"}
 	var want []string
 	for _, n := range names {
 		want = append(want, filepath.Join(out, n))

@@ -59,6 +59,24 @@ app "api" {
     max_age   = "7d"
     compress  = true
   }
+
+  depends_on = ["report", "socket_app"]
+  readiness_probe {
+    http              = "/ready"
+    interval          = "500ms"
+    timeout           = "1.5s"
+    initial_delay     = "2s"
+    success_threshold = 2
+    failure_threshold = 4
+  }
+  liveness_probe {
+    tcp               = "127.0.0.1:8080"
+    interval          = "20s"
+    timeout           = "3s"
+    initial_delay     = "5s"
+    success_threshold = 2
+    failure_threshold = 5
+  }
 }
 
 app "socket_app" {
@@ -68,6 +86,12 @@ app "socket_app" {
   port      = 9000
   balance   = "kernel"
   env       = { METRICS_PORT = 9100 }
+  readiness_probe {
+    http = "http://localhost:9000/ready"
+  }
+  liveness_probe {
+    exec = ["/opt/check.sh", "--quick"]
+  }
 }
 
 app "proxied" {
@@ -76,6 +100,13 @@ app "proxied" {
   exec_mode = "cluster"
   port      = 7000
   balance   = "least_conn"
+  depends_on = "api"
+  readiness_probe {
+    tcp = "127.0.0.1:6379"
+  }
+  liveness_probe {
+    http = "https://status.example.com:8443/proxied?full=1"
+  }
 }
 
 app "report" {
@@ -91,4 +122,7 @@ app "report" {
 app "outside" {
   script      = "/opt/run.sh"
   stop_signal = "SIGTERM"
+  readiness_probe {
+    exec = ["./check.sh"]
+  }
 }
