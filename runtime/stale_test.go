@@ -61,7 +61,6 @@ func TestDaemon_NoInstanceToServeRefusesAtOnce(t *testing.T) {
 			web := h.app("web", "serve", 2, map[string]string{"CRASH_IF": broken})
 			web.ExecMode, web.Balance, web.Port = ecosystem.Cluster, mode, freePort(t)
 			web.MaxRestarts, web.RestartDelay = 1, 0
-			web.MinUptime = ecosystem.Duration(time.Hour) // every crash is unstable, however slow the machine
 			h.apply("p", web)
 			waitFor(t, "every instance to be errored", 30*time.Second, func() bool {
 				a := h.apps()["web"]
