@@ -273,7 +273,7 @@ func (in *instance) launch(spec *ecosystem.App) (process, error) {
 		return nil, err
 	}
 	argv := spec.Argv()
-	env := instanceEnv(in.deps.baseEnv, spec, in.index)
+	env := instanceEnv(in.deps.home, in.deps.baseEnv, spec, in.index)
 	var extra []*os.File
 	in.backendPort, in.backendKey, in.backendSocket, in.backendAddr = 0, "", "", ""
 	switch {
