@@ -215,11 +215,7 @@ func (m *machine) waitingReady() stateFn {
 				return (*machine).online
 			}
 		case <-timeoutTimer:
-			reason := fmt.Sprintf("not ready within listen_timeout %s", m.spec.ListenTimeout)
-			if !r.accepting {
-				reason = fmt.Sprintf("not accepting on its port 127.0.0.1:%d (PORT) within listen_timeout %s", in.backendPort, m.spec.ListenTimeout)
-			}
-			return m.stopping(reason, afterErrored, nil)
+			return m.listenTimedOut()
 		case msg, ok := <-messages:
 			if !ok {
 				messages = nil
