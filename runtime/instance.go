@@ -31,6 +31,7 @@ package runtime
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,6 +85,8 @@ type instanceDeps struct {
 	// sampledRSS, when set, gives a process tree's memory from the daemon's one /proc scan
 	// (ok false when pid was not sampled yet).
 	sampledRSS func(pid int) (rss uint64, ok bool)
+	// relay hands a broadcast message to the app's other instances (messages.go); nil: none.
+	relay func(from *instance, data json.RawMessage) (sent, failed int)
 }
 
 // treeRSS is the memory of p's process tree: from the daemon's last scan when it has one,

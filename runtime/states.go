@@ -130,6 +130,7 @@ func (m *machine) launching() stateFn {
 	}
 	m.startFailures = 0
 	r := &procRun{p: p, started: in.deps.now()}
+	m.event("started (pid %d)", p.Pid())
 	m.run = r
 	in.set(func(st *InstanceStatus) {
 		st.Pid, st.Started, st.State, st.Ready = p.Pid(), r.started, WaitingReady, false
@@ -153,6 +154,7 @@ func (m *machine) startFailed(err error) stateFn {
 	in := m.in
 	reason := fmt.Sprintf("cannot start: %v", err)
 	in.deps.log.Error("cannot start the instance", "app", in.app, "instance", in.index, "err", err)
+	defer func() { m.event("%s", in.status().Reason) }() // the reason each way below sets
 	if !resourceStartError(err) {
 		in.setState(Errored, reason)
 		return (*machine).idle
@@ -226,6 +228,8 @@ func (m *machine) waitingReady() stateFn {
 				if m.markReady("online (ready over IPC)") {
 					return (*machine).online
 				}
+			} else {
+				m.message(msg)
 			}
 		case n, ok := <-notes:
 			if !ok {
@@ -257,6 +261,7 @@ func (m *machine) markReady(how string) bool {
 		r.inBalancer = true
 	}
 	in.set(func(st *InstanceStatus) { st.State, st.Ready, st.Reason = Online, true, how })
+	m.event("%s", how)
 	in.readyOnce.Do(func() { close(in.ready) })
 	in.recordReady()
 	return true
@@ -280,10 +285,12 @@ func (m *machine) online() stateFn {
 			if next, ok := m.command(c); ok {
 				return next
 			}
-		case _, ok := <-messages:
+		case msg, ok := <-messages:
 			if !ok {
 				messages = nil
+				continue
 			}
+			m.message(msg)
 		case n, ok := <-notes:
 			if !ok {
 				notes = nil
@@ -391,8 +398,9 @@ func (m *machine) stopping(reason string, after afterStopping, reply chan error)
 	if sig == 0 {
 		sig = syscall.SIGINT
 	}
-	r.p.Stop(sig, cur.KillTimeout.D())
+	es := r.p.Stop(sig, cur.KillTimeout.D())
 	m.endRun()
+	m.stopEvent(reason, after, es)
 	if reply != nil {
 		reply <- nil
 	}
@@ -419,6 +427,7 @@ func (m *machine) exited() stateFn {
 	m.endRun()
 	decision, d, reason := m.tracker.Exited(exit, in.deps.now(), m.rnd)
 	in.set(func(st *InstanceStatus) { st.Restarts = in.restartBase + m.tracker.Restarts() })
+	m.exitEvent(decision, es, reason)
 	switch decision {
 	case restart.Restart:
 		in.lastRestart = reason
