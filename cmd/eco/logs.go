@@ -487,6 +487,11 @@ func (p *logPrinter) print(e entry) {
 			fmt.Fprintf(p.w, "%-*s | ", p.width, l)
 		}
 	}
+	msg := e.Message
+	if e.Stream == logs.StreamEco && !p.o.raw && e.Instance >= 0 {
+		// The label names the instance already.
+		msg = strings.TrimPrefix(msg, fmt.Sprintf("%s[%d] ", e.App, e.Instance))
+	}
 	if layout, own := p.layouts[e.App]; e.timed && (p.o.timestamp || (own && !p.o.raw)) {
 		if layout == "" {
 			layout = displayLayout
@@ -494,7 +499,7 @@ func (p *logPrinter) print(e entry) {
 		p.w.WriteString(e.Time.Local().Format(layout))
 		p.w.WriteString(": ")
 	}
-	p.w.WriteString(e.Message)
+	p.w.WriteString(msg)
 	p.w.WriteByte('\n')
 }
 
