@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -181,4 +182,30 @@ func TestEvents_Lifecycle(t *testing.T) {
 			}
 		}
 	})
+}
+
+// BenchmarkWriteEvent: the cost of one of eco's lines, into a file the instance's output holds
+// open (a start, a ready) and into one nobody holds (an exit, after the output ended).
+func BenchmarkWriteEvent(b *testing.B) {
+	for _, held := range []bool{true, false} {
+		b.Run(fmt.Sprintf("held=%v", held), func(b *testing.B) {
+			home := b.TempDir()
+			deps := instanceDeps{home: home, log: slog.New(slog.DiscardHandler), now: time.Now, files: logs.NewFiles(), hub: logs.NewHub()}
+			spec := &ecosystem.App{Name: "web", LogType: "text", LogRotate: ecosystem.LogRotate{MaxSize: 1 << 30}}
+			in := newInstance(spec, 0, 1, deps)
+			if held {
+				out, _, _ := logPaths(home, spec, 0)
+				rot, _ := logSettings(spec, 0)
+				f, err := deps.files.Open(out, rot)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer f.Close()
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				in.writeEvent(spec, logs.StreamEco, "web[0] exited with code 1 after 2s; restarting in 100ms")
+			}
+		})
+	}
 }
