@@ -18,14 +18,18 @@ const (
 // instead: "eco" or "message", which the app's output cannot have.
 const EventPrefix = "[eco] "
 
-// AppendEvent appends one of eco's lines to dst as f writes it: stream is StreamEco or
-// StreamMessage. Text lines start with EventPrefix, and a message's text with "message ".
-func (f Format) AppendEvent(dst []byte, now time.Time, stream, msg string) []byte {
+// AppendEvent appends one of eco's lines about instance who ("web[0]") to dst as f writes it:
+// stream is StreamEco or StreamMessage. A text line is "[eco] web[0] started (pid 42)" or
+// "[eco] web[0] message {...}", so that a file of several instances (merge_logs) says whose
+// it is; a JSON line has msg alone, its app and instance being fields of their own.
+func (f Format) AppendEvent(dst []byte, now time.Time, stream, who, msg string) []byte {
 	if f.JSON {
 		return f.AppendLine(dst, now, stream, []byte(msg))
 	}
-	line := make([]byte, 0, len(EventPrefix)+len("message ")+len(msg))
+	line := make([]byte, 0, len(EventPrefix)+len(who)+len(" message ")+len(msg))
 	line = append(line, EventPrefix...)
+	line = append(line, who...)
+	line = append(line, ' ')
 	if stream == StreamMessage {
 		line = append(line, "message "...)
 	}
@@ -33,16 +37,21 @@ func (f Format) AppendEvent(dst []byte, now time.Time, stream, msg string) []byt
 	return f.AppendLine(dst, now, stream, line)
 }
 
-// ParseEvent reads back the text of one of eco's lines in a text log file: its stream and
-// message, or ok false for a line of the app's own output. A text file cannot tell an app's
-// line that happens to begin with EventPrefix from eco's; a JSON file can.
-func ParseEvent(msg string) (stream, text string, ok bool) {
-	rest, ok := strings.CutPrefix(msg, EventPrefix)
+// ParseEvent reads back the text of one of eco's lines in a text log file (without its time):
+// its stream, whose it is and its message, or ok false for a line of the app's own output. A
+// text file cannot tell an app's line that happens to look like one of eco's from eco's; a
+// JSON file can.
+func ParseEvent(line string) (stream, who, msg string, ok bool) {
+	rest, ok := strings.CutPrefix(line, EventPrefix)
 	if !ok {
-		return "", msg, false
+		return "", "", line, false
+	}
+	who, rest, ok = strings.Cut(rest, " ")
+	if !ok || !strings.HasSuffix(who, "]") {
+		return "", "", line, false
 	}
 	if m, ok := strings.CutPrefix(rest, "message "); ok {
-		return StreamMessage, m, true
+		return StreamMessage, who, m, true
 	}
-	return StreamEco, rest, true
+	return StreamEco, who, rest, true
 }

@@ -36,9 +36,9 @@ func logSettings(spec *ecosystem.App, index int) (logs.Rotation, logs.Format) {
 	return rot, format
 }
 
-// event writes one lifecycle line about the instance, e.g. "web[0] started (pid 42)".
+// event writes one lifecycle line about the instance, e.g. "started (pid 42)".
 func (m *machine) event(format string, args ...any) {
-	m.in.writeEvent(m.spec, logs.StreamEco, m.in.name()+" "+fmt.Sprintf(format, args...))
+	m.in.writeEvent(m.spec, logs.StreamEco, fmt.Sprintf(format, args...))
 }
 
 // writeEvent writes msg as a line of stream (logs.StreamEco or logs.StreamMessage) into the
@@ -68,7 +68,7 @@ func (in *instance) writeEvent(spec *ecosystem.App, stream, msg string) {
 			continue
 		}
 		if line == nil {
-			line = format.AppendEvent(nil, now, stream, msg)
+			line = format.AppendEvent(nil, now, stream, in.name(), msg)
 		}
 		// A failed write is counted in the file's fault, which eco ls and describe show.
 		_ = f.WriteLines(line)

@@ -118,7 +118,7 @@ func TestEvents_Lifecycle(t *testing.T) {
 			`^\[eco\] crashy\[0\] exited with code 3; errored: crashed 2 times in a row, each within min_uptime 1h`,
 		)
 		waitFor(t, "the follower to get the errored line", 10*time.Second, func() bool {
-			return f.has(logs.StreamEco, 0, regexp.MustCompile(`^crashy\[0\] exited with code 3; errored`))
+			return f.has(logs.StreamEco, 0, regexp.MustCompile(`^exited with code 3; errored`))
 		})
 	})
 
@@ -158,7 +158,7 @@ func TestEvents_Lifecycle(t *testing.T) {
 			t.Errorf("%d of the app's own 'serving' lines, want 3:\n%s", serving, strings.Join(lines, "\n"))
 		}
 		waitFor(t, "the follower to get the stop", 10*time.Second, func() bool {
-			return f.has(logs.StreamEco, 0, regexp.MustCompile(`^steady\[0\] stopped: stopped by eco stop`))
+			return f.has(logs.StreamEco, 0, regexp.MustCompile(`^stopped: stopped by eco stop`))
 		})
 	})
 
@@ -170,7 +170,7 @@ func TestEvents_Lifecycle(t *testing.T) {
 		h.apply("events-json", app)
 		h.online("jsonev", 1)
 		for _, path := range []string{filepath.Join(h.home, "logs", "jsonev-out.log"), app.LogFile} {
-			lines := waitLog(t, path, `"stream":"eco","message":"jsonev\[0\] online`)
+			lines := waitLog(t, path, `"app":"jsonev","instance":0,"stream":"eco","message":"online`)
 			for _, l := range lines {
 				var e struct{ App, Stream, Message string }
 				if err := json.Unmarshal([]byte(l), &e); err != nil {

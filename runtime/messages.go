@@ -32,7 +32,7 @@ func (m *machine) message(msg json.RawMessage) {
 		return
 	}
 	if sent, failed := in.deps.relay(in, data); failed > 0 {
-		in.writeEvent(m.spec, logs.StreamEco, fmt.Sprintf("%s broadcast reached %d of %d other instances", in.name(), sent, sent+failed))
+		in.writeEvent(m.spec, logs.StreamEco, fmt.Sprintf("broadcast reached %d of %d other instances", sent, sent+failed))
 	}
 }
 

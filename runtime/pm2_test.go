@@ -86,7 +86,7 @@ func TestPM2_TutorialCluster(t *testing.T) {
 			for i := range 2 {
 				// Output and messages come on two channels: no order between them.
 				waitLog(t, out(i), fmt.Sprintf(`^Worker %d started, id %d$`, pids[i], i+1))
-				waitLog(t, out(i), fmt.Sprintf(`^\[eco\] message \{"hello":%d\}$`, i+1))
+				waitLog(t, out(i), fmt.Sprintf(`^\[eco\] %s\[%d\] message \{"hello":%d\}$`, name, i, i+1))
 				waitFor(t, "the follower to get the message", 10*time.Second, func() bool {
 					return f.has(logs.StreamMessage, i, regexp.MustCompile(fmt.Sprintf(`^\{"hello":%d\}$`, i+1)))
 				})
@@ -99,7 +99,7 @@ func TestPM2_TutorialCluster(t *testing.T) {
 			}
 			waitLog(t, out(1), `^got \{"from":1\}$`)
 			waitLog(t, out(0), `^got "broadcast"$`)
-			zeroLines := waitLog(t, out(0), `^\[eco\] message \{"type":"eco:broadcast","data":\{"from":1\}\}$`)
+			zeroLines := waitLog(t, out(0), `^\[eco\] \S+\[0\] message \{"type":"eco:broadcast","data":\{"from":1\}\}$`)
 			for _, l := range zeroLines {
 				if strings.HasPrefix(l, `got {"from"`) {
 					t.Errorf("the sender got its own broadcast: %q", l)

@@ -371,8 +371,11 @@ func (p *logPrinter) tail(s runtime.LogSource) ([]entry, error) {
 			e.Message, e.Time, e.timed = msg, t, ok
 			if stream != "" {
 				e.Stream = stream
-			} else if ev, text, ok := logs.ParseEvent(msg); ok {
+			} else if ev, who, text, ok := logs.ParseEvent(msg); ok {
 				e.Stream, e.Message = ev, text // one of eco's lines in a text file
+				if e.Instance < 0 {
+					e.Message = who + " " + text // a merged file: say whose
+				}
 			}
 			if p.o.outOnly && e.Stream != logs.StreamOut {
 				return true // --out: the app's output alone, as when following
@@ -487,11 +490,6 @@ func (p *logPrinter) print(e entry) {
 			fmt.Fprintf(p.w, "%-*s | ", p.width, l)
 		}
 	}
-	msg := e.Message
-	if e.Stream == logs.StreamEco && !p.o.raw && e.Instance >= 0 {
-		// The label names the instance already.
-		msg = strings.TrimPrefix(msg, fmt.Sprintf("%s[%d] ", e.App, e.Instance))
-	}
 	if layout, own := p.layouts[e.App]; e.timed && (p.o.timestamp || (own && !p.o.raw)) {
 		if layout == "" {
 			layout = displayLayout
@@ -499,7 +497,7 @@ func (p *logPrinter) print(e entry) {
 		p.w.WriteString(e.Time.Local().Format(layout))
 		p.w.WriteString(": ")
 	}
-	p.w.WriteString(msg)
+	p.w.WriteString(e.Message)
 	p.w.WriteByte('\n')
 }
 
