@@ -20,9 +20,11 @@ import (
 // running holds no file. Nothing runs in the background, so a thousand idle instances cost
 // nothing.
 
-// maxEventMessage bounds the text of an IPC message written to the log; a longer message is
-// cut and says how long it was. Relays and followers get the whole message.
-const maxEventMessage = 4 << 10
+// maxEventMessage bounds the text of an IPC message in the log and for followers, as
+// logs.DefaultMaxLine bounds the app's lines: a longer message is cut and says how long it
+// was, so that a follower's buffer of entries stays bounded (IPC messages may have 16 MiB).
+// Relays and eco's readiness checks get the whole message.
+const maxEventMessage = logs.DefaultMaxLine
 
 // logSettings is how instance index of spec writes its log files.
 func logSettings(spec *ecosystem.App, index int) (logs.Rotation, logs.Format) {
@@ -46,14 +48,14 @@ func (m *machine) event(format string, args ...any) {
 // the line as lost, as for the app's own lines.
 func (in *instance) writeEvent(spec *ecosystem.App, stream, msg string) {
 	now := in.deps.now()
+	if len(msg) > maxEventMessage {
+		msg = fmt.Sprintf("%s... (%d bytes)", msg[:maxEventMessage], len(msg))
+	}
 	if h := in.deps.hub; h != nil && h.Active() {
 		h.Publish(logs.Entry{Time: now, App: in.app, Instance: in.index, Stream: stream, Message: msg})
 	}
 	if in.deps.files == nil {
 		return
-	}
-	if stream == logs.StreamMessage && len(msg) > maxEventMessage {
-		msg = fmt.Sprintf("%s... (%d bytes)", msg[:maxEventMessage], len(msg))
 	}
 	outPath, _, combined := logPaths(in.deps.home, spec, in.index)
 	rot, format := logSettings(spec, in.index)

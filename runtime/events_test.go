@@ -209,3 +209,25 @@ func BenchmarkWriteEvent(b *testing.B) {
 		})
 	}
 }
+
+// TestInstance_WriteEventBounded: a huge IPC message is cut in the log and for followers, and
+// says how long it was.
+func TestInstance_WriteEventBounded(t *testing.T) {
+	home := t.TempDir()
+	deps := instanceDeps{home: home, log: slog.New(slog.DiscardHandler), now: time.Now, files: logs.NewFiles(), hub: logs.NewHub()}
+	spec := &ecosystem.App{Name: "web", LogType: "text", LogRotate: ecosystem.LogRotate{MaxSize: 1 << 30}}
+	in := newInstance(spec, 0, 1, deps)
+	sub := deps.hub.Subscribe(nil, 4)
+	defer sub.Close()
+	huge := `"` + strings.Repeat("x", 3*logs.DefaultMaxLine) + `"`
+	in.writeEvent(spec, logs.StreamMessage, huge)
+	e := <-sub.C()
+	suffix := fmt.Sprintf("... (%d bytes)", len(huge))
+	if len(e.Message) > logs.DefaultMaxLine+len(suffix) || !strings.HasSuffix(e.Message, suffix) {
+		t.Errorf("followers got %d bytes ending %q", len(e.Message), e.Message[len(e.Message)-30:])
+	}
+	lines := rawLines(t, filepath.Join(home, "logs", "web-out-0.log"))
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "[eco] web[0] message \"xxx") || !strings.HasSuffix(lines[0], suffix) {
+		t.Errorf("the log has %d lines, the first of %d bytes", len(lines), len(lines[0]))
+	}
+}
