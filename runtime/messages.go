@@ -6,7 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"sync"
+	"sync/atomic"
 
 	"github.com/eco-pm/eco/logs"
 )
@@ -51,11 +52,12 @@ func broadcastData(msg json.RawMessage) (json.RawMessage, bool) {
 	return b.Data, true
 }
 
-// relay writes data to the IPC channel of every running instance of the app but from, in the
-// order of their numbers, and reports how many got it and how many did not (a process that
-// does not read its channel is given up on after proc's send timeout). It runs on from's
-// goroutine, so that a sender's broadcasts arrive in the order it sent them; it writes to the
-// processes directly, never waiting for another instance's goroutine.
+// relay writes data to the IPC channel of every running instance of the app but from, and
+// reports how many got it and how many did not. The writes run side by side and relay waits
+// for them, on from's goroutine: a sender's broadcasts arrive in the order it sent them, and a
+// process that does not read its channel holds the sender up to proc's send timeout once, not
+// once per peer. It writes to the processes directly, never waiting for another instance's
+// goroutine, so two instances that broadcast to each other cannot wait for each other.
 func (r *appRunner) relay(from *instance, data json.RawMessage) (sent, failed int) {
 	r.mu.Lock()
 	peers := make([]*instance, 0, len(r.instances)+len(r.incoming))
@@ -64,7 +66,8 @@ func (r *appRunner) relay(from *instance, data json.RawMessage) (sent, failed in
 	}
 	peers = append(peers, r.incoming...)
 	r.mu.Unlock()
-	sort.Slice(peers, func(i, j int) bool { return peers[i].index < peers[j].index })
+	var wg sync.WaitGroup
+	var ok, bad atomic.Int64
 	for _, in := range peers {
 		if in == from {
 			continue
@@ -78,13 +81,18 @@ func (r *appRunner) relay(from *instance, data json.RawMessage) (sent, failed in
 			continue // not running: nothing to deliver to
 		default:
 		}
-		if err := p.Send(data); err != nil {
-			failed++
-			continue
-		}
-		sent++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.Send(data); err != nil {
+				bad.Add(1)
+				return
+			}
+			ok.Add(1)
+		}()
 	}
-	return sent, failed
+	wg.Wait()
+	return int(ok.Load()), int(bad.Load())
 }
 
 // sendToInstance writes msg to the IPC channel of instance index of r's app (eco send
