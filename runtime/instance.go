@@ -26,6 +26,8 @@ package runtime
 //	restart (eco restart, memory limit) in waiting-ready or online -> stopping -> launching,
 //	counted as a restart; in stopped or errored it is refused (eco start makes a new instance).
 //	launching first waits for one of the daemon's launch slots (maxParallelLaunches).
+//	With ready_on_timeout, listen_timeout passing without a ready signal goes online instead
+//	(readiness.go). Each transition is also a line in the app's log (events.go).
 //	Only waiting-ready, online and stopping have a process: the others show no pid and no uptime.
 
 import (
