@@ -16,8 +16,8 @@
 //                         one of the app's cluster workers, as a PM2 cluster
 //                         instance is. cluster.isPrimary and isMaster are false,
 //                         isWorker is true, cluster.worker has id, process, send(),
-//                         'message' events, isConnected(), isDead(), kill() and
-//                         destroy(); cluster.fork() throws, saying that eco runs the
+//                         'message' and 'disconnect' events, isConnected(), isDead(),
+//                         disconnect(), kill() and destroy(); cluster.fork() throws, saying that eco runs the
 //                         instances. So the tutorials' `if (cluster.isPrimary) fork()
 //                         else listen()` runs one server per instance.
 //
@@ -259,14 +259,35 @@
     worker.isConnected = () => process.connected === true;
     worker.isDead = () => false;
     worker.kill = worker.destroy = () => process.exit(0);
-    // Forward the process's messages only once someone listens for them on
-    // the worker: a 'message' listener on process keeps the IPC channel, and
-    // so the process, alive.
-    let forwarding = false;
+    // disconnect closes the servers and the IPC channel, so that the process
+    // ends once its work is done, as a Node worker's does; eco then restarts
+    // it (autorestart), as PM2 and a tutorial's primary do.
+    worker.disconnect = function disconnect() {
+      worker.exitedAfterDisconnect = true;
+      let open = [];
+      try {
+        open = [...servers];
+      } catch (_) {
+        // the preload tracks no servers when it only makes the worker
+      }
+      for (const server of open) {
+        try {
+          server.close();
+        } catch (_) {
+          // not listening
+        }
+      }
+      if (process.connected) process.disconnect();
+      return worker;
+    };
+    // Forward the process's 'message' and 'disconnect' only once someone
+    // listens for them on the worker: such a listener on process keeps the IPC
+    // channel, and so the process, alive.
+    const forwarded = new Set();
     worker.on('newListener', (event) => {
-      if (event !== 'message' || forwarding) return;
-      forwarding = true;
-      process.on('message', (msg, handle) => worker.emit('message', msg, handle));
+      if ((event !== 'message' && event !== 'disconnect') || forwarded.has(event)) return;
+      forwarded.add(event);
+      process.on(event, (...args) => worker.emit(event, ...args));
     });
     // Node's own net and dgram ask the cluster module whether to listen
     // themselves or through a primary, which these processes do not have: they

@@ -144,3 +144,31 @@ func TestPreload_ClusterWorkerMessages(t *testing.T) {
 	m.waitLine("id 1")
 	m.wantExit(0)
 }
+
+// TestPreload_ClusterWorkerDisconnect: cluster.worker.disconnect() closes the worker's servers
+// and its channel, and the process ends by itself, as a Node worker does.
+func TestPreload_ClusterWorkerDisconnect(t *testing.T) {
+	script := writeScript(t)
+	f, port := sharedSocket(t)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := os.NewFile(uintptr(fds[0]), "ipc")
+	t.Cleanup(func() { keep.Close() })
+	child := os.NewFile(uintptr(fds[1]), "ipc-child")
+	src := fmt.Sprintf(`
+		const cluster = require('cluster');
+		cluster.worker.on('disconnect', () => console.log('disconnected ' + cluster.worker.exitedAfterDisconnect));
+		require('http').createServer((q, s) => s.end('x')).listen(%d, () => {
+			console.log('listening');
+			cluster.worker.disconnect();
+		});
+	`, port)
+	n := startNode(t, script, src, []string{EnvClusterPort + "=" + strconv.Itoa(port), EnvListenFD + "=3",
+		EnvGraceful + "=1", EnvClusterWorker + "=1", "NODE_CHANNEL_FD=4", "NODE_CHANNEL_SERIALIZATION_MODE=json"}, f, child)
+	child.Close()
+	n.waitLine("listening")
+	n.waitLine("disconnected true")
+	n.wantExit(0)
+}
