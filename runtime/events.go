@@ -15,10 +15,11 @@ import (
 // followers (eco logs -f, GET /v1/logs/follow) as entries of stream "eco" or "message". In a
 // text file they start with logs.EventPrefix.
 //
-// Each line opens its files by reference (logs.Files.Open), writes one batch and lets go: a
-// file the instance's output holds open costs a map lookup, and an instance that is not
-// running holds no file. Nothing runs in the background, so a thousand idle instances cost
-// nothing.
+// Each line opens its files by reference (logs.Files.Open), appends and lets go: into a file
+// the instance's output has open it is one write; into one that nothing wrote to yet (an app
+// that prints nothing) or that is closed (after the process ended) it is an open, a write and
+// a close (logs.File.AppendLines), so no file stays open and lumberjack starts no goroutine for
+// it. Nothing runs in the background, so a thousand idle instances cost nothing.
 
 // maxEventMessage bounds the text of an IPC message in the log and for followers, as
 // logs.DefaultMaxLine bounds the app's lines: a longer message is cut and says how long it
@@ -73,7 +74,7 @@ func (in *instance) writeEvent(spec *ecosystem.App, stream, msg string) {
 			line = format.AppendEvent(nil, now, stream, in.name(), msg)
 		}
 		// A failed write is counted in the file's fault, which eco ls and describe show.
-		_ = f.WriteLines(line)
+		_ = f.AppendLines(line)
 		f.Close()
 	}
 }
