@@ -184,16 +184,17 @@ func TestEvents_Lifecycle(t *testing.T) {
 	})
 }
 
-// BenchmarkWriteEvent: the cost of one of eco's lines, into a file the instance's output holds
-// open (a start, a ready) and into one nobody holds (an exit, after the output ended).
+// BenchmarkWriteEvent: the cost of one of eco's lines into a file the instance's output has
+// written to (a start or a ready of an app that prints), into one it holds but has not written
+// to (an app that prints nothing), and into one nobody holds (an exit, after the output ended).
 func BenchmarkWriteEvent(b *testing.B) {
-	for _, held := range []bool{true, false} {
-		b.Run(fmt.Sprintf("held=%v", held), func(b *testing.B) {
+	for _, file := range []string{"written", "held", "closed"} {
+		b.Run(file, func(b *testing.B) {
 			home := b.TempDir()
 			deps := instanceDeps{home: home, log: slog.New(slog.DiscardHandler), now: time.Now, files: logs.NewFiles(), hub: logs.NewHub()}
 			spec := &ecosystem.App{Name: "web", LogType: "text", LogRotate: ecosystem.LogRotate{MaxSize: 1 << 30}}
 			in := newInstance(spec, 0, 1, deps)
-			if held {
+			if file != "closed" {
 				out, _, _ := logPaths(home, spec, 0)
 				rot, _ := logSettings(spec, 0)
 				f, err := deps.files.Open(out, rot)
@@ -201,10 +202,15 @@ func BenchmarkWriteEvent(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer f.Close()
+				if file == "written" {
+					if err := f.WriteLines([]byte("the app's line\n")); err != nil {
+						b.Fatal(err)
+					}
+				}
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				in.writeEvent(spec, logs.StreamEco, "web[0] exited with code 1 after 2s; restarting in 100ms")
+				in.writeEvent(spec, logs.StreamEco, "exited with code 1 after 2s; restarting in 100ms")
 			}
 		})
 	}
