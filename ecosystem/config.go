@@ -135,6 +135,7 @@ type App struct {
 
 	WaitReady           bool     `json:"wait_ready"`
 	ListenTimeout       Duration `json:"listen_timeout"`
+	ReadyOnTimeout      bool     `json:"ready_on_timeout,omitempty"`
 	KillTimeout         Duration `json:"kill_timeout"`
 	MaxParallel         int      `json:"max_parallel"`
 	StopSignal          string   `json:"stop_signal"`

@@ -150,14 +150,15 @@ func rangeOf(app *ecosystem.App, attr string) hcl.Range {
 }
 
 // exportedAttrs are the attributes the exports were written for: each one is mapped or
-// reported by every engine. An attribute added to the schema later is reported as not
+// reported by every engine (ready_on_timeout maps as it is under Kubernetes and Nomad, which
+// never fail an instance for want of a ready message). An attribute added to the schema later is reported as not
 // exported until the exports learn it, never dropped in silence.
 var exportedAttrs = map[string]bool{}
 
 func init() {
 	for _, name := range strings.Fields(`script command args interpreter node_args cwd env image
 		instances max_instances exec_mode port balance instance_var increment_var
-		wait_ready listen_timeout kill_timeout max_parallel stop_signal shutdown_with_message
+		wait_ready listen_timeout ready_on_timeout kill_timeout max_parallel stop_signal shutdown_with_message
 		autorestart max_restarts min_uptime restart_delay exp_backoff_restart_delay
 		stop_exit_codes cron_restart max_memory_restart memory_check_interval
 		watch ignore_watch watch_delay

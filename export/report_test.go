@@ -101,6 +101,7 @@ var noteCases = []noteCase{
 	{engine: "systemd", kind: "log-format", body: "script = \"s.js\"\n log_type = \"json\"", attr: "log_type", at: "log_type"},
 	{engine: "systemd", kind: "cron", body: "script = \"s.js\"\n cron_restart = \"@daily\"", attr: "cron_restart", at: "cron_restart"},
 	{engine: "systemd", kind: "watch", body: "script = \"s.js\"\n watch = true", attr: "watch", at: "watch"},
+	{engine: "systemd", kind: "ready-on-timeout", body: "script = \"s.sh\"\n wait_ready = true\n ready_on_timeout = true", attr: "ready_on_timeout", at: "ready_on_timeout"},
 	{engine: "systemd", kind: "wait-ready", body: "script = \"s.js\"\n wait_ready = true", attr: "wait_ready", at: "wait_ready"},
 	{engine: "systemd", kind: "shutdown-msg", body: "script = \"s.js\"\n shutdown_with_message = true", attr: "shutdown_with_message", at: "shutdown_with_message"},
 	{engine: "systemd", kind: "restart-policy", body: "script = \"s.js\"\n max_restarts = 3", attr: "max_restarts", at: "max_restarts"},

@@ -13,23 +13,24 @@ import (
 
 // systemdNotes are the systemd export's report lines, by kind.
 var systemdNotes = map[string]string{
-	"unknown":         unknownMessage,
-	"image":           "not used: the units run the app on this host",
-	"memory":          "MemoryHigh=%s throttles the instance above it and MemoryMax=%s kills it (OOM); eco replaces it gracefully above %s",
-	"balance-proxy":   "%q through eco's proxy has no equivalent: the instances share one socket from %s (LISTEN_FDS, as with balance = \"kernel\") and the kernel gives each connection to one of them",
-	"preload":         "eco's Node preload, which makes listen(%d) use the inherited socket, is not loaded: the app must listen on fd 3 when LISTEN_FDS is set",
-	"log-rotate":      "systemd does not rotate the files it appends to; logrotate (with copytruncate) must",
-	"log-file":        "no equivalent: systemd cannot also write both streams to a third file",
-	"log-format":      "no equivalent: lines are written as the app prints them",
-	"cron":            "no equivalent in the units (a timer unit that runs systemctl restart can do it)",
-	"watch":           "no equivalent in the units (a path unit that runs systemctl restart can do it)",
-	"wait-ready":      "Node's process.send('ready') has no equivalent: an instance counts as started once node runs (Type=exec); an app that sends READY=1 on NOTIFY_SOCKET can use Type=notify",
-	"shutdown-msg":    "no IPC channel carries the message \"shutdown\"; only the stop signal is sent",
-	"restart-policy":  "systemd stops restarting after StartLimitBurst=%d starts within StartLimitIntervalSec=%s; eco counts unstable restarts in a row",
-	"restart-backoff": "no growing delay: RestartSec=%s is fixed",
-	"max-parallel":    "no rolling restart: systemctl restart stops and starts the instances it is given",
-	"env-name":        "systemd ignores a variable named %q (a name there is letters, digits and _, not starting with a digit): it is left out",
-	"increment-var":   "an instance cannot add its number to a variable: every instance gets %s=%s",
+	"unknown":          unknownMessage,
+	"image":            "not used: the units run the app on this host",
+	"memory":           "MemoryHigh=%s throttles the instance above it and MemoryMax=%s kills it (OOM); eco replaces it gracefully above %s",
+	"balance-proxy":    "%q through eco's proxy has no equivalent: the instances share one socket from %s (LISTEN_FDS, as with balance = \"kernel\") and the kernel gives each connection to one of them",
+	"preload":          "eco's Node preload, which makes listen(%d) use the inherited socket, is not loaded: the app must listen on fd 3 when LISTEN_FDS is set",
+	"log-rotate":       "systemd does not rotate the files it appends to; logrotate (with copytruncate) must",
+	"log-file":         "no equivalent: systemd cannot also write both streams to a third file",
+	"log-format":       "no equivalent: lines are written as the app prints them",
+	"cron":             "no equivalent in the units (a timer unit that runs systemctl restart can do it)",
+	"watch":            "no equivalent in the units (a path unit that runs systemctl restart can do it)",
+	"ready-on-timeout": "systemd fails a start that sends no READY=1 within TimeoutStartSec; it cannot count the instance started instead, as ready_on_timeout does",
+	"wait-ready":       "Node's process.send('ready') has no equivalent: an instance counts as started once node runs (Type=exec); an app that sends READY=1 on NOTIFY_SOCKET can use Type=notify",
+	"shutdown-msg":     "no IPC channel carries the message \"shutdown\"; only the stop signal is sent",
+	"restart-policy":   "systemd stops restarting after StartLimitBurst=%d starts within StartLimitIntervalSec=%s; eco counts unstable restarts in a row",
+	"restart-backoff":  "no growing delay: RestartSec=%s is fixed",
+	"max-parallel":     "no rolling restart: systemctl restart stops and starts the instances it is given",
+	"env-name":         "systemd ignores a variable named %q (a name there is letters, digits and _, not starting with a digit): it is left out",
+	"increment-var":    "an instance cannot add its number to a variable: every instance gets %s=%s",
 
 	"depends-on":         "Requires= and After= on every instance of each: a dependency that fails to start holds this app back, as in eco, and a one-shot one (Type=oneshot) must exit 0 first; but %s",
 	"readiness-probe":    "no equivalent: systemd does not probe; units after this one start once it has started (Type=%s), and an app can say READY=1 itself with Type=notify",
@@ -141,6 +142,9 @@ func systemdService(cfg *ecosystem.Config, app *ecosystem.App, unit, socket stri
 		line("Type", typ)
 		line("NotifyAccess", "all")
 		line("TimeoutStartSec", sdTimeout(app.ListenTimeout.D()))
+		if app.ReadyOnTimeout {
+			r.add(app, "ready_on_timeout", "ready-on-timeout")
+		}
 	default:
 		line("Type", typ)
 	}

@@ -178,7 +178,7 @@ func (fs *Files) Open(path string, r Rotation) (*File, error) {
 				s.mu.Unlock()
 				return nil, fmt.Errorf("open log %s: %w", path, err)
 			}
-			s.lj = r.logger(abs)
+			s.lj = track(r.logger(abs))
 			s.rot, s.max = r, r.limit()
 			s.mu.Unlock()
 		}
@@ -191,7 +191,7 @@ func (fs *Files) Open(path string, r Rotation) (*File, error) {
 	}
 	if s == nil || s.rot != r {
 		// A Logger whose Rotation changed is dropped with its goroutine: a config change is rare.
-		ns := &shared{path: abs, rot: r, lj: r.logger(abs), max: r.limit()}
+		ns := &shared{path: abs, rot: r, lj: track(r.logger(abs)), max: r.limit()}
 		if s != nil {
 			ns.fault = s.fault // the lost lines stay counted
 		}

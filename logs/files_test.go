@@ -62,7 +62,7 @@ func mustOpen(t *testing.T, fs *Files, path string, r Rotation) *File {
 }
 
 // backupsKept is the MaxBackups of f's lumberjack.Logger.
-func backupsKept(f *File) int { return f.s.lj.(*lumberjack.Logger).MaxBackups }
+func backupsKept(f *File) int { return f.s.lj.(*tracked).writer.(*lumberjack.Logger).MaxBackups }
 
 func TestRotation_logger(t *testing.T) {
 	type settings struct {

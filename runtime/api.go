@@ -308,6 +308,9 @@ func (d *Daemon) actOne(ctx context.Context, r *appRunner, verb string, req Acti
 		if req.Message == nil {
 			return "", errors.New("no message to send")
 		}
+		if req.Instance != nil {
+			return sendToInstance(ctx, r, *req.Instance, req.Message)
+		}
 		var sent atomic.Int64
 		errs := r.each(func(in *instance) error {
 			err := in.command(ctx, instCmd{kind: cmdSend, msg: req.Message})

@@ -73,12 +73,14 @@ type appRunner struct {
 }
 
 func newAppRunner(project string, spec *ecosystem.App, stopped bool, deps instanceDeps) *appRunner {
-	return &appRunner{
+	r := &appRunner{
 		project: project, app: spec.Name, deps: deps, spec: spec, gen: 1, stopped: stopped,
 		wake: make(chan struct{}, 1), done: make(chan struct{}),
 		instances: map[int]*instance{}, listeners: map[int]*os.File{}, overLimit: map[int]string{},
 		proxies: map[int]*balancer{},
 	}
+	r.deps.relay = r.relay
+	return r
 }
 
 func (r *appRunner) name() string { return r.app }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/eco-pm/eco/ecosystem"
+	"github.com/eco-pm/eco/runtime/preload"
 )
 
 // reservedEnv are variables of eco itself or of the protocols eco speaks with its instances; an
@@ -17,10 +18,14 @@ var reservedEnv = []string{
 }
 
 // instanceEnv builds the environment of instance index of app: the daemon's environment
-// without eco's own variables (ECO_*) and the protocol ones, then the app's env, then
-// instance_var, increment_var and PORT. The process's mark (proc.MarkVar, ECO_PROC_ID) is not
-// taken from here: proc.Start sets it last, over any value the daemon or the app's env has.
-func instanceEnv(base []string, app *ecosystem.App, index int) []string {
+// without eco's own variables (ECO_*) and the protocol ones; ECO_HOME, the daemon's home, so
+// that `eco` run by the app talks to this daemon; then the app's env (which may set ECO_HOME
+// itself), then instance_var, increment_var and PORT; in cluster mode the worker id of eco's
+// Node preload. The daemon's other ECO_* variables (its keeper's descriptor, ECO_VAR_* inputs
+// of the file, a test's switches) never reach an app. The process's mark (proc.MarkVar,
+// ECO_PROC_ID) is not taken from here: proc.Start sets it last, over any value the daemon or
+// the app's env has.
+func instanceEnv(home string, base []string, app *ecosystem.App, index int) []string {
 	env := map[string]string{}
 	for _, kv := range base {
 		k, v, ok := strings.Cut(kv, "=")
@@ -28,6 +33,9 @@ func instanceEnv(base []string, app *ecosystem.App, index int) []string {
 			continue
 		}
 		env[k] = v
+	}
+	if home != "" {
+		env["ECO_HOME"] = home
 	}
 	for k, v := range app.Env {
 		env[k] = v
@@ -44,6 +52,9 @@ func instanceEnv(base []string, app *ecosystem.App, index int) []string {
 		env[app.InstanceVar] = strconv.Itoa(index)
 	}
 	env["ECO_APP_NAME"] = app.Name
+	if app.ExecMode == ecosystem.Cluster {
+		env[preload.EnvClusterWorker] = strconv.Itoa(index + 1)
+	}
 	out := make([]string, 0, len(env))
 	for k, v := range env {
 		out = append(out, k+"="+v)

@@ -26,11 +26,14 @@ package runtime
 //	restart (eco restart, memory limit) in waiting-ready or online -> stopping -> launching,
 //	counted as a restart; in stopped or errored it is refused (eco start makes a new instance).
 //	launching first waits for one of the daemon's launch slots (maxParallelLaunches).
+//	With ready_on_timeout, listen_timeout passing without a ready signal goes online instead
+//	(readiness.go). Each transition is also a line in the app's log (events.go).
 //	Only waiting-ready, online and stopping have a process: the others show no pid and no uptime.
 
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,6 +87,8 @@ type instanceDeps struct {
 	// sampledRSS, when set, gives a process tree's memory from the daemon's one /proc scan
 	// (ok false when pid was not sampled yet).
 	sampledRSS func(pid int) (rss uint64, ok bool)
+	// relay hands a broadcast message to the app's other instances (messages.go); nil: none.
+	relay func(from *instance, data json.RawMessage) (sent, failed int)
 }
 
 // treeRSS is the memory of p's process tree: from the daemon's last scan when it has one,
@@ -273,7 +278,7 @@ func (in *instance) launch(spec *ecosystem.App) (process, error) {
 		return nil, err
 	}
 	argv := spec.Argv()
-	env := instanceEnv(in.deps.baseEnv, spec, in.index)
+	env := instanceEnv(in.deps.home, in.deps.baseEnv, spec, in.index)
 	var extra []*os.File
 	in.backendPort, in.backendKey, in.backendSocket, in.backendAddr = 0, "", "", ""
 	switch {

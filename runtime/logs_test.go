@@ -37,9 +37,20 @@ func fileLines(t *testing.T, path string) []string {
 		if s == "" {
 			continue
 		}
-		out = append(out, strings.Split(strings.TrimSuffix(s, "\n"), "\n")...)
+		for _, l := range strings.Split(strings.TrimSuffix(s, "\n"), "\n") {
+			if !isEventLine(l) {
+				out = append(out, l)
+			}
+		}
 	}
 	return out
+}
+
+// isEventLine reports whether l is one of eco's own lines (events.go) rather than the app's:
+// the tests of the app's output leave them out, TestEvents_* checks them.
+func isEventLine(l string) bool {
+	return strings.HasPrefix(l, logs.EventPrefix) || strings.Contains(l, ": "+logs.EventPrefix) ||
+		strings.Contains(l, `"stream":"`+logs.StreamEco+`"`) || strings.Contains(l, `"stream":"`+logs.StreamMessage+`"`)
 }
 
 // waitLines waits until the log at path (with its rotated files) has n lines and returns them.

@@ -66,13 +66,7 @@ func (t *target) close(log *slog.Logger) {
 // targets opens the files of spec's instance index for both streams.
 func openTargets(fs *logs.Files, home string, spec *ecosystem.App, index int) (out, errT *target, err error) {
 	outPath, errPath, combinedPath := logPaths(home, spec, index)
-	rot := logs.Rotation{
-		MaxSizeBytes: int64(spec.LogRotate.MaxSize),
-		MaxFiles:     spec.LogRotate.MaxFiles,
-		MaxAge:       spec.LogRotate.MaxAge.D(),
-		Compress:     spec.LogRotate.Compress,
-	}
-	format := logs.Format{Layout: logs.TranslateLayout(spec.LogDateFormat), JSON: spec.LogType == "json", App: spec.Name, Instance: index}
+	rot, format := logSettings(spec, index)
 	var opened []*logs.File
 	open := func(path string) *logs.File {
 		if path == "" || err != nil {

@@ -119,7 +119,7 @@ func newHealth(ctx context.Context, in *instance, spec *ecosystem.App, started t
 // configure applies spec's probes (at the start, or an in-place change): a changed probe
 // starts over; one that did not change keeps its counts.
 func (h *health) configure(in *instance, spec *ecosystem.App) {
-	env := instanceEnv(in.deps.baseEnv, spec, in.index)
+	env := instanceEnv(in.deps.home, in.deps.baseEnv, spec, in.index)
 	if in.backendPort != 0 {
 		env = setEnv(env, "PORT", strconv.Itoa(in.backendPort)) // its own port behind the proxy
 	}

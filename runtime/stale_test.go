@@ -58,9 +58,11 @@ func TestDaemon_NoInstanceToServeRefusesAtOnce(t *testing.T) {
 			if err := os.WriteFile(broken, nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			web := h.app("web", "serve", 2, map[string]string{"CRASH_IF": broken})
+			web := h.app("web", "serve", 2, map[string]string{"CRASH_IF": broken, "READY": "ipc"})
 			web.ExecMode, web.Balance, web.Port = ecosystem.Cluster, mode, freePort(t)
 			web.MaxRestarts, web.RestartDelay = 1, 0
+			// Every crash is unstable, however slow the machine; ready is said over IPC.
+			web.MinUptime, web.WaitReady = ecosystem.Duration(time.Hour), true
 			h.apply("p", web)
 			waitFor(t, "every instance to be errored", 30*time.Second, func() bool {
 				a := h.apps()["web"]

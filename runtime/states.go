@@ -132,6 +132,7 @@ func (m *machine) launching() stateFn {
 	}
 	m.startFailures = 0
 	r := &procRun{p: p, started: in.deps.now()}
+	m.event("started (pid %d)", p.Pid())
 	m.run = r
 	in.set(func(st *InstanceStatus) {
 		st.Pid, st.Started, st.State, st.Ready = p.Pid(), r.started, WaitingReady, false
@@ -157,6 +158,7 @@ func (m *machine) startFailed(err error) stateFn {
 	in := m.in
 	reason := fmt.Sprintf("cannot start: %v", err)
 	in.deps.log.Error("cannot start the instance", "app", in.app, "instance", in.index, "err", err)
+	defer func() { m.event("%s", in.status().Reason) }() // the reason each way below sets
 	if !resourceStartError(err) {
 		in.setState(Errored, reason)
 		return (*machine).idle
@@ -219,13 +221,7 @@ func (m *machine) waitingReady() stateFn {
 				return (*machine).online
 			}
 		case <-timeoutTimer:
-			reason := fmt.Sprintf("not ready within listen_timeout %s", m.spec.ListenTimeout)
-			if !r.accepting {
-				reason = fmt.Sprintf("not accepting on its port 127.0.0.1:%d (PORT) within listen_timeout %s", in.backendPort, m.spec.ListenTimeout)
-			} else if !r.health.readyPassed() {
-				reason = r.health.notReadyReason(ReadyLimit(s))
-			}
-			return m.stopping(reason, afterErrored, nil)
+			return m.listenTimedOut()
 		case <-r.health.C():
 			r.health.fire(in.deps.now(), m.probeAddr())
 		case res := <-r.health.Results():
@@ -242,6 +238,8 @@ func (m *machine) waitingReady() stateFn {
 				if m.markReady("online (ready over IPC)") {
 					return (*machine).online
 				}
+			} else {
+				m.message(msg)
 			}
 		case n, ok := <-notes:
 			if !ok {
@@ -275,6 +273,7 @@ func (m *machine) markReady(how string) bool {
 	in.set(func(st *InstanceStatus) { st.State, st.Ready, st.Reason = Online, true, how })
 	r.health.becameReady(in.deps.now())
 	m.showHealth()
+	m.event("%s", how)
 	in.readyOnce.Do(func() { close(in.ready) })
 	in.recordReady()
 	return true
@@ -298,10 +297,12 @@ func (m *machine) online() stateFn {
 			if next, ok := m.command(c); ok {
 				return next
 			}
-		case _, ok := <-messages:
+		case msg, ok := <-messages:
 			if !ok {
 				messages = nil
+				continue
 			}
+			m.message(msg)
 		case <-r.health.C():
 			r.health.fire(in.deps.now(), m.probeAddr())
 		case res := <-r.health.Results():
@@ -416,8 +417,9 @@ func (m *machine) stopping(reason string, after afterStopping, reply chan error)
 	if sig == 0 {
 		sig = syscall.SIGINT
 	}
-	r.p.Stop(sig, cur.KillTimeout.D())
+	es := r.p.Stop(sig, cur.KillTimeout.D())
 	m.endRun()
+	m.stopEvent(reason, after, es)
 	if reply != nil {
 		reply <- nil
 	}
@@ -444,6 +446,7 @@ func (m *machine) exited() stateFn {
 	m.endRun()
 	decision, d, reason := m.tracker.Exited(exit, in.deps.now(), m.rnd)
 	in.set(func(st *InstanceStatus) { st.Restarts = in.restartBase + m.tracker.Restarts() })
+	m.exitEvent(decision, es, reason)
 	switch decision {
 	case restart.Restart:
 		in.lastRestart = reason

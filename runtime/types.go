@@ -164,8 +164,10 @@ type ActionRequest struct {
 	// Scale: the new count, or a delta when Relative.
 	Instances int  `json:"instances,omitempty"`
 	Relative  bool `json:"relative,omitempty"`
-	// Send: the JSON message written to every instance's IPC channel.
-	Message any `json:"message,omitempty"`
+	// Send: the JSON message written to every instance's IPC channel, or only to instance
+	// Instance's when that is set.
+	Message  any  `json:"message,omitempty"`
+	Instance *int `json:"instance,omitempty"`
 }
 
 // ActionResponse says what a verb did, one line per app.

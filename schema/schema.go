@@ -303,6 +303,8 @@ var App = Block{
 			Description: "Wait for the app to say it is ready (process.send('ready') in Node, or READY=1 on NOTIFY_SOCKET) instead of taking it as ready once started."},
 		{Name: "listen_timeout", Kind: Duration, Default: ms(3000), Class: InPlace,
 			Description: "How long to wait for an instance to become ready."},
+		{Name: "ready_on_timeout", Kind: Bool, Default: cty.False, Class: InPlace,
+			Description: "With wait_ready: an instance that has not said it is ready when listen_timeout passes is put online anyway (PM2's behaviour), with a line in its log saying so. Without it, such an instance is stopped and errored, and a rollout stops there."},
 		{Name: "kill_timeout", Kind: Duration, Default: ms(1600), Class: InPlace,
 			Description: "How long an instance has to exit after the stop signal before it is killed with SIGKILL."},
 		{Name: "max_parallel", Kind: Int, Default: cty.NumberIntVal(1), Class: InPlace,

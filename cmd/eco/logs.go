@@ -51,6 +51,9 @@ func (c *cli) newLogsCmd() *cobra.Command {
 		Long: `Show the last lines of the log files of an app (or of every app), or follow the
 lines as the daemon captures them with -f. Each line is prefixed with its app and
 instance and the stream it came from (out or err); --raw prints the lines alone.
+eco's own lines about the instances (started, ready, exited with code or signal,
+restarting because ..., stopped) show as stream "eco", and what instances send with
+process.send as stream "message"; in text log files they start with "[eco] ".
 
 Lines are read from the app's files (out_file, error_file, or ECO_HOME/logs/<app>-out-<n>.log
 and <app>-error-<n>.log), continuing into rotated files when a file has fewer lines than
@@ -368,6 +371,14 @@ func (p *logPrinter) tail(s runtime.LogSource) ([]entry, error) {
 			e.Message, e.Time, e.timed = msg, t, ok
 			if stream != "" {
 				e.Stream = stream
+			} else if ev, who, text, ok := logs.ParseEvent(msg); ok {
+				e.Stream, e.Message = ev, text // one of eco's lines in a text file
+				if e.Instance < 0 {
+					e.Message = who + " " + text // a merged file: say whose
+				}
+			}
+			if p.o.outOnly && e.Stream != logs.StreamOut {
+				return true // --out: the app's output alone, as when following
 			}
 			if s.Stream == logs.StreamDaemon {
 				e.Message = string(line)

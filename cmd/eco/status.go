@@ -357,11 +357,16 @@ func (c *cli) newVerbCmd(verb, short string, wait bool) *cobra.Command {
 }
 
 func (c *cli) newSendCmd() *cobra.Command {
-	return &cobra.Command{
+	instance := -1
+	cmd := &cobra.Command{
 		Use:   "send APP|all MESSAGE",
 		Short: "Send a message to every instance over Node's IPC channel (process.on('message'))",
-		Long: `Send MESSAGE to every instance of APP over its IPC channel. MESSAGE is JSON
-('{"usersCount": 25}', '"shutdown"', '42'); anything that is not JSON is sent as a string.`,
+		Long: `Send MESSAGE to every instance of APP over its IPC channel, or to one with
+--instance N. MESSAGE is JSON ('{"usersCount": 25}', '"shutdown"', '42'); anything that is
+not JSON is sent as a string.
+
+What instances send (process.send) shows in eco logs APP as "message" lines; an instance
+that sends {"type": "eco:broadcast", "data": X} has X delivered to the app's other instances.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -369,8 +374,15 @@ func (c *cli) newSendCmd() *cobra.Command {
 			if err := json.Unmarshal([]byte(args[1]), &msg); err != nil {
 				msg = args[1]
 			}
+			req := runtime.ActionRequest{Message: msg}
+			if cmd.Flags().Changed("instance") {
+				if instance < 0 {
+					return fmt.Errorf("--instance %d: instances are numbered from 0", instance)
+				}
+				req.Instance = &instance
+			}
 			var resp runtime.ActionResponse
-			_, err := c.call(ctx, "POST", "/v1/apps/"+url.PathEscape(args[0])+"/send", runtime.ActionRequest{Message: msg}, &resp)
+			_, err := c.call(ctx, "POST", "/v1/apps/"+url.PathEscape(args[0])+"/send", req, &resp)
 			if err != nil {
 				return err
 			}
@@ -378,6 +390,8 @@ func (c *cli) newSendCmd() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().IntVar(&instance, "instance", -1, "send only to this instance (0, 1, ...)")
+	return cmd
 }
 
 // newSimpleCmd makes save and resurrect: a POST without arguments.

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eco-pm/eco/logs"
 	"github.com/eco-pm/eco/runtime"
 	"github.com/eco-pm/eco/runtime/control"
 	"github.com/eco-pm/eco/runtime/proc"
@@ -277,7 +278,9 @@ func checkChattyLog(t *testing.T, path string) {
 		lines = nil
 		sc := bufio.NewScanner(bytes.NewReader(b))
 		for sc.Scan() {
-			lines = append(lines, sc.Text())
+			if !strings.HasPrefix(sc.Text(), logs.EventPrefix) { // eco's lines about chatty
+				lines = append(lines, sc.Text())
+			}
 		}
 		return len(lines) > 0 && strings.Contains(lines[len(lines)-1], "last=")
 	})

@@ -27,6 +27,7 @@ app "api" {
 
   wait_ready            = true
   listen_timeout        = "10s"
+  ready_on_timeout      = true
   kill_timeout          = 5500
   max_parallel          = 2
   stop_signal           = "term"

@@ -205,6 +205,7 @@ func TestDiff_Classes(t *testing.T) {
 		{"script", func(a *ecosystem.App) { a.Script = "/srv/other.js" }, Replace, false},
 		{"port", func(a *ecosystem.App) { a.Port = 8080 }, Replace, false},
 		{"kill_timeout", func(a *ecosystem.App) { a.KillTimeout = 5 }, Update, false},
+		{"ready_on_timeout", func(a *ecosystem.App) { a.ReadyOnTimeout = true }, Update, false},
 		{"out_file", func(a *ecosystem.App) { a.OutFile = "/tmp/x" }, Update, false},
 		{"instances", func(a *ecosystem.App) { a.Instances = 2 }, Update, true},
 		// Dependencies order starts and stops to come; running instances are left alone.

@@ -15,8 +15,8 @@ import (
 )
 
 // The environment variables the script reads. It does nothing at all when
-// none of ECO_CLUSTER_PORT (with ECO_LISTEN_FD or ECO_BACKEND_PORT) and
-// ECO_GRACEFUL is set.
+// none of ECO_CLUSTER_PORT (with ECO_LISTEN_FD or ECO_BACKEND_PORT),
+// ECO_GRACEFUL and ECO_CLUSTER_WORKER is set.
 const (
 	// EnvClusterPort is the app's public port, e.g. "3000": a listen() call
 	// for it is redirected.
@@ -36,6 +36,10 @@ const (
 	// EnvGracefulTimeout bounds the drain in milliseconds (default 10000);
 	// past it the process dies by the signal, as it would without the script.
 	EnvGracefulTimeout = "ECO_GRACEFUL_TIMEOUT"
+	// EnvClusterWorker is the worker id (the instance's number + 1) of a cluster
+	// instance: cluster.isPrimary is false in it and cluster.worker.id is this,
+	// as in a PM2 cluster instance.
+	EnvClusterWorker = "ECO_CLUSTER_WORKER"
 )
 
 //go:embed preload.js

@@ -1,8 +1,8 @@
 'use strict';
 // eco's Node.js preload, loaded with `node --require` through NODE_OPTIONS.
 // It is embedded in the eco binary (runtime/preload) and does nothing at all
-// unless eco set ECO_CLUSTER_PORT with ECO_LISTEN_FD or ECO_BACKEND_PORT, or
-// ECO_GRACEFUL=1.
+// unless eco set ECO_CLUSTER_PORT with ECO_LISTEN_FD or ECO_BACKEND_PORT,
+// ECO_GRACEFUL=1, or ECO_CLUSTER_WORKER.
 //
 //   ECO_CLUSTER_PORT      the app's public port: listen() calls for it are redirected
 //   ECO_LISTEN_FD         kernel mode: listen on this inherited socket fd instead
@@ -12,6 +12,14 @@
 //                         proxy's hop to the app costs less than over TCP
 //   ECO_GRACEFUL          "1": drain the servers and exit 0 on SIGINT/SIGTERM
 //   ECO_GRACEFUL_TIMEOUT  drain bound in ms (default 10000), then die by the signal
+//   ECO_CLUSTER_WORKER    the instance's worker id (its number + 1): the process is
+//                         one of the app's cluster workers, as a PM2 cluster
+//                         instance is. cluster.isPrimary and isMaster are false,
+//                         isWorker is true, cluster.worker has id, process, send(),
+//                         'message' and 'disconnect' events, isConnected(), isDead(),
+//                         disconnect(), kill() and destroy(); cluster.fork() throws, saying that eco runs the
+//                         instances. So the tutorials' `if (cluster.isPrimary) fork()
+//                         else listen()` runs one server per instance.
 //
 // Child Node processes inherit NODE_OPTIONS and these variables, so `npm start`
 // (npm's node, then the app's node) is redirected in the process that listens.
@@ -26,6 +34,8 @@
   const backendSocket = listenFD < 0 && backendPort > 0 ? env.ECO_BACKEND_SOCKET || '' : '';
   const redirect = clusterPort > 0 && (listenFD >= 0 || backendPort > 0);
   const graceful = env.ECO_GRACEFUL === '1';
+  const workerId = positiveInt(env.ECO_CLUSTER_WORKER);
+  if (workerId > 0) becomeWorker(workerId);
   if (!redirect && !graceful) return;
 
   const net = require('net');
@@ -209,6 +219,104 @@
   }
 
   function noop() {}
+
+  // nodeListens reports whether the caller of fn is Node's net or dgram.
+  function nodeListens(fn) {
+    const prepare = Error.prepareStackTrace;
+    const limit = Error.stackTraceLimit;
+    const holder = {};
+    try {
+      Error.stackTraceLimit = 1;
+      Error.prepareStackTrace = (_, callSites) => callSites;
+      Error.captureStackTrace(holder, fn);
+      const site = holder.stack && holder.stack[0];
+      const file = site && site.getFileName();
+      return file === 'node:net' || file === 'node:dgram';
+    } catch (_) {
+      return false;
+    } finally {
+      Error.prepareStackTrace = prepare;
+      Error.stackTraceLimit = limit;
+    }
+  }
+
+  // becomeWorker makes the cluster module say that this process is worker id,
+  // as Node's own cluster workers (and so PM2's cluster instances) see it.
+  function becomeWorker(id) {
+    const cluster = require('cluster');
+    const workerMark = Symbol.for('eco.worker');
+    if (cluster[workerMark]) return; // another copy of the preload got here first
+    const EventEmitter = require('events');
+    const worker = new EventEmitter();
+    worker.id = id;
+    worker.process = process;
+    worker.state = 'online';
+    worker.exitedAfterDisconnect = undefined;
+    worker.send = function send(...args) {
+      if (typeof process.send !== 'function') throw new Error('eco: this instance has no IPC channel');
+      return process.send(...args);
+    };
+    worker.isConnected = () => process.connected === true;
+    worker.isDead = () => false;
+    worker.kill = worker.destroy = () => process.exit(0);
+    // disconnect closes the servers and the IPC channel, so that the process
+    // ends once its work is done, as a Node worker's does; eco then restarts
+    // it (autorestart), as PM2 and a tutorial's primary do.
+    worker.disconnect = function disconnect() {
+      worker.exitedAfterDisconnect = true;
+      let open = [];
+      try {
+        open = [...servers];
+      } catch (_) {
+        // the preload tracks no servers when it only makes the worker
+      }
+      for (const server of open) {
+        try {
+          server.close();
+        } catch (_) {
+          // not listening
+        }
+      }
+      if (process.connected) process.disconnect();
+      return worker;
+    };
+    // Forward the process's 'message' and 'disconnect' only once someone
+    // listens for them on the worker: such a listener on process keeps the IPC
+    // channel, and so the process, alive.
+    const forwarded = new Set();
+    worker.on('newListener', (event) => {
+      if ((event !== 'message' && event !== 'disconnect') || forwarded.has(event)) return;
+      forwarded.add(event);
+      process.on(event, (...args) => worker.emit(event, ...args));
+    });
+    // Node's own net and dgram ask the cluster module whether to listen
+    // themselves or through a primary, which these processes do not have: they
+    // get the primary's answer, so servers listen as they do without eco (and
+    // on eco's socket through the redirect above). Every other reader, the
+    // app and its libraries, gets the worker's.
+    const role = (primary) => ({
+      configurable: true,
+      enumerable: true,
+      get: function get() {
+        return nodeListens(get) ? primary : !primary;
+      },
+      set: noop,
+    });
+    Object.defineProperty(cluster, 'isPrimary', role(true));
+    Object.defineProperty(cluster, 'isMaster', role(true));
+    Object.defineProperty(cluster, 'isWorker', role(false));
+    cluster.worker = worker;
+    delete cluster.workers;
+    cluster.fork = function fork() {
+      throw new Error(
+        'eco: cluster.fork() in a cluster instance: eco starts the instances itself ' +
+          '(instances = N in ecosystem.hcl), as PM2 does, and cluster.isPrimary is false in them'
+      );
+    };
+    cluster[workerMark] = true;
+    // `import { isPrimary } from 'node:cluster'` reads the values set here.
+    require('module').syncBuiltinESMExports();
+  }
 
   function isPort(value, want) {
     if (typeof value === 'number') return value === want;
