@@ -498,6 +498,8 @@ func (r *appRunner) replace(ctx context.Context, wg *sync.WaitGroup, spec *ecosy
 		prev := old.status()
 		in.restartBase = prev.Restarts + 1
 		in.st.Restarts, in.st.Reason, in.lastRestart = in.restartBase, why, why
+		in.st.RestartCauses = prev.RestartCauses // status() returned a copy
+		countRestart(&in.st, restartCause(why))
 		news[i] = in
 	}
 	r.incoming = news

@@ -106,6 +106,12 @@ type Daemon struct {
 	captures *captureSet
 	// shutdownKeeper is set when Run stops cleanly: the keeper ends with the daemon.
 	shutdownKeeper bool
+	// metrics are the apply and reconcile durations; metricsAddr is where /metrics is served
+	// ("" when it is not), settingsDiags the problems of daemon.hcl (metricsserve.go). The
+	// last two are set before the API serves.
+	metrics       *daemonMetrics
+	metricsAddr   string
+	settingsDiags []control.Diagnostic
 }
 
 // New returns a daemon; Run starts it.
@@ -123,7 +129,7 @@ func New(opts Options) *Daemon {
 	}
 	return &Daemon{opts: opts, log: opts.Log, apps: map[string]*appRunner{}, dying: map[*appRunner]bool{}, usage: newUsage(),
 		watchers: map[string]context.CancelFunc{}, watchKeys: map[string]string{},
-		files: logs.NewFiles(), hub: logs.NewHub(), launches: newLaunchSlots(), captures: newCaptureSet()}
+		files: logs.NewFiles(), hub: logs.NewHub(), launches: newLaunchSlots(), captures: newCaptureSet(), metrics: newDaemonMetrics()}
 }
 
 // Run takes the home's lock, re-applies the saved state, and serves the control API until ctx
@@ -171,6 +177,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer d.serveMetrics(ctx)() // reads daemon.hcl; serves /metrics if it asks
 	d.mu.Lock()
 	d.ctx, d.stop, d.state, d.holds = ctx, cancel, state, holds
 	var starting []string
@@ -427,6 +434,7 @@ func (d *Daemon) planLocked(project string, desired []ecosystem.App, revive bool
 // changes executed; apps of projects no longer in the state are deleted. Runners converge on
 // their own afterwards, so this never blocks on processes.
 func (d *Daemon) reconcileLocked() {
+	defer d.metrics.observeReconcile(time.Now())
 	projects := map[string]bool{}
 	for p := range d.state.Projects {
 		projects[p] = true

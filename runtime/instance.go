@@ -204,7 +204,9 @@ func (in *instance) name() string { return fmt.Sprintf("%s[%d]", in.app, in.inde
 func (in *instance) status() InstanceStatus {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	return in.st
+	st := in.st
+	st.RestartCauses = copyCauses(st.RestartCauses) // the map is written under in.mu
+	return st
 }
 
 func (in *instance) set(f func(st *InstanceStatus)) {

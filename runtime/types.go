@@ -76,6 +76,9 @@ type InstanceStatus struct {
 	Ready    bool      `json:"ready"`
 	Started  time.Time `json:"started,omitzero"`
 	Restarts int       `json:"restarts"`
+	// RestartCauses counts the restarts by cause (exit, memory, restart, reload, cron, watch,
+	// config, start_failure: restartcause.go) since the daemon started.
+	RestartCauses map[string]int `json:"restart_causes,omitempty"`
 	// Reason is the last thing that happened to the instance, in words.
 	Reason string `json:"reason,omitempty"`
 	// Generation counts the app's restart-class changes; a rollout replaces older ones.
@@ -175,4 +178,9 @@ type Ping struct {
 	Executable string `json:"executable,omitempty"`
 	// Goroutines is how many goroutines the daemon runs now (soak benchmarks watch it for leaks).
 	Goroutines int `json:"goroutines"`
+	// Metrics is the address /metrics is served on ("" when daemon.hcl asks for none, or
+	// it could not be served); SettingsDiagnostics are the problems of daemon.hcl, read when
+	// the daemon started.
+	Metrics             string               `json:"metrics,omitempty"`
+	SettingsDiagnostics []control.Diagnostic `json:"settings_diagnostics,omitempty"`
 }

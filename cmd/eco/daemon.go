@@ -51,6 +51,7 @@ func (c *cli) client(ctx context.Context) (*control.Client, error) {
 		var p runtime.Ping
 		if err := cl.Do(ctx, "GET", "/v1/ping", nil, &p); err == nil {
 			fmt.Fprintf(c.stderr, "Started the eco daemon (pid %d, home %s).\n", p.Pid, h)
+			c.noteSettings(p)
 		}
 	}
 	return cl, nil
@@ -103,6 +104,10 @@ lose the reader of their output (the next daemon ends any that remain).`,
 					return err
 				}
 				_, err = fmt.Fprintf(c.stdout, "The eco daemon runs (pid %d, home %s).\n", p.Pid, p.Home)
+				if err == nil && p.Metrics != "" {
+					_, err = fmt.Fprintf(c.stdout, "Metrics: http://%s/metrics\n", p.Metrics)
+				}
+				c.noteSettings(p)
 				return err
 			}
 			if noKeeper {
