@@ -40,6 +40,7 @@ lives in git describes your apps, and eco makes the running processes match it.`
 	)
 	c.addLanguageCommands(root)
 	c.addDaemonCommands(root)
+	c.addAppCompletion(root) // last: it completes APP on every command added above
 	return root
 }
 
