@@ -32,7 +32,7 @@ func (d *Daemon) serveMetrics(ctx context.Context) (wait func()) {
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", s.Metrics.Addr)
 	if err != nil {
 		d.noteSettings(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot serve the metrics",
-			Detail: fmt.Sprintf("Listening on %s failed: %v. The daemon runs without /metrics; fix daemon.hcl or free the port, then restart the daemon (eco daemon upgrade).", s.Metrics.Addr, err),
+			Detail:  fmt.Sprintf("Listening on %s failed: %v. The daemon runs without /metrics; fix daemon.hcl or free the port, then restart the daemon (eco daemon upgrade).", s.Metrics.Addr, err),
 			Subject: s.Metrics.Range.Ptr()}})
 		return func() {}
 	}
