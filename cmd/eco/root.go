@@ -38,6 +38,7 @@ lives in git describes your apps, and eco makes the running processes match it.`
 		newVersionCmd(c),
 		newProxyProcessCmd(),
 	)
+	root.AddCommand(c.newStartupCmd(), c.newUnstartupCmd())
 	c.addLanguageCommands(root)
 	c.addDaemonCommands(root)
 	c.addAppCompletion(root) // last: it completes APP on every command added above
