@@ -39,6 +39,7 @@ lives in git describes your apps, and eco makes the running processes match it.`
 		newProxyProcessCmd(),
 	)
 	root.AddCommand(c.newStartupCmd(), c.newUnstartupCmd())
+	root.AddCommand(c.newMonitCmd())
 	c.addLanguageCommands(root)
 	c.addDaemonCommands(root)
 	c.addAppCompletion(root) // last: it completes APP on every command added above
