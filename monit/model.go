@@ -90,11 +90,11 @@ type (
 	}
 	// logStartedMsg is a new follow of app's log: its tail and its lines to come.
 	logStartedMsg struct {
-		gen    int
-		tail   []string
-		lines  <-chan string
-		stop   context.CancelFunc
-		err    error
+		gen   int
+		tail  []string
+		lines <-chan string
+		stop  context.CancelFunc
+		err   error
 	}
 	// logLinesMsg are lines of follow gen; ended says the follow is over.
 	logLinesMsg struct {
