@@ -573,6 +573,7 @@ func (r *appRunner) status(withConfig bool) AppStatus {
 		for i := range s.Instances {
 			if st, ok := byAddr[s.Instances[i].Backend]; ok && s.Instances[i].Backend != "" {
 				s.Instances[i].Connections, s.Instances[i].ConnectionsTotal, s.Instances[i].Draining = st.Active, st.Total, st.Draining
+				s.Instances[i].Requests = st.Requests
 			}
 		}
 	}

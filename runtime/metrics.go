@@ -89,6 +89,8 @@ var (
 		"Connections eco's proxy holds open to the instance now (cluster apps behind the proxy).", instanceLabels, nil)
 	descProxyTotal = prometheus.NewDesc("eco_proxy_connections_total",
 		"Connections eco's proxy forwarded to the instance since it became ready.", instanceLabels, nil)
+	descProxyRequests = prometheus.NewDesc("eco_proxy_requests_total",
+		"HTTP/1 requests eco's proxy forwarded to the instance since it became ready (pipelined requests sent together count once; plain TCP counts none).", instanceLabels, nil)
 	descDesired = prometheus.NewDesc("eco_app_desired_instances",
 		"Instances the app should run (its file, or eco scale).", []string{"project", "app"}, nil)
 	descAppStopped = prometheus.NewDesc("eco_app_stopped",
@@ -111,7 +113,7 @@ func newMetricsCollector(d *Daemon) *metricsCollector { return &metricsCollector
 
 func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descCPU, descMemory, descUptime, descState, descReady, descRestarts,
-		descProxyActive, descProxyTotal, descDesired, descAppStopped, descLogWritten, descLogLost} {
+		descProxyActive, descProxyTotal, descProxyRequests, descDesired, descAppStopped, descLogWritten, descLogLost} {
 		ch <- d
 	}
 }
@@ -223,6 +225,7 @@ func collectApp(ch chan<- prometheus.Metric, a AppStatus, now time.Time) {
 		if in.Backend != "" {
 			gauge(descProxyActive, float64(in.Connections))
 			ch <- prometheus.MustNewConstMetric(descProxyTotal, prometheus.CounterValue, float64(in.ConnectionsTotal), lv...)
+			ch <- prometheus.MustNewConstMetric(descProxyRequests, prometheus.CounterValue, float64(in.Requests), lv...)
 		}
 	}
 }

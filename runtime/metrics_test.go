@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -166,6 +167,30 @@ func TestDaemon_Metrics(t *testing.T) {
 	}
 	if total < 10 {
 		t.Errorf("proxy connections of web: %v in all, want at least the 10 requests made", total)
+	}
+	// Five more requests on one kept-alive connection: one connection, five requests.
+	keep := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	for i := range 5 {
+		resp, err := keep.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+		if err != nil {
+			t.Fatalf("kept-alive request %d: %v", i, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	keep.CloseIdleConnections()
+	fams = scrape(t, addr)
+	var conns, reqs float64
+	for _, i := range []string{"0", "1"} {
+		c, _ := sample(fams, "eco_proxy_connections_total", map[string]string{"app": "web", "instance": i})
+		r, n := sample(fams, "eco_proxy_requests_total", map[string]string{"app": "web", "instance": i})
+		if n != 1 {
+			t.Errorf("no proxy requests of web[%s]", i)
+		}
+		conns, reqs = conns+c, reqs+r
+	}
+	if conns != 11 || reqs != 15 {
+		t.Errorf("proxy of web: %v connections and %v requests, want 11 and 15", conns, reqs)
 	}
 	if v, _ := sample(fams, "eco_apply_duration_seconds", map[string]string{"result": "applied"}); v != 1 {
 		t.Errorf("applies observed: %v, want 1", v)
