@@ -90,9 +90,9 @@ type InstanceStatus struct {
 	Backend          string `json:"backend,omitempty"`
 	Connections      int64  `json:"connections,omitempty"`
 	ConnectionsTotal int64  `json:"connections_total,omitempty"`
+	Draining         bool   `json:"draining,omitempty"`
 	// Requests counts the HTTP/1 requests the proxy forwarded to it since it was ready.
 	Requests int64 `json:"requests,omitempty"`
-	Draining bool  `json:"draining,omitempty"`
 	// Finished is true for an instance that stopped on its own as expected: it exited 0 or
 	// with one of stop_exit_codes, and is not restarted (a one-shot job that is done).
 	Finished bool `json:"finished,omitempty"`
