@@ -146,6 +146,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.stopLog = msg.stop
 		if msg.err != nil {
 			m.logs = []string{fmt.Sprintf("(cannot read the log: %v)", msg.err)}
+			m.logApp = "" // the next listing tries again
 			return m, nil
 		}
 		m.logs = m.keepLogs(append(m.logs[:0:0], msg.tail...))
@@ -156,7 +157,10 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		m.logs = m.keepLogs(append(m.logs[:len(m.logs):len(m.logs)], msg.lines...))
 		if msg.ended {
+			// The daemon ended the stream (it stopped or was replaced): the next listing
+			// follows again, from a daemon that answers.
 			m.logs = m.keepLogs(append(m.logs, "(the log stream ended)"))
+			m.logApp = ""
 			return m, nil
 		}
 		return m, waitLines(msg.gen, msg.next)

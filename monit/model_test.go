@@ -108,11 +108,15 @@ func newModel(f *fake) Model {
 func TestModel_ListAndFollow(t *testing.T) {
 	f := &fake{apps: apps(10)}
 	m := drive(t, newModel(f), appsMsg{apps: apps(10)})
-	if m.selected != "api" || m.logApp != "api" {
-		t.Fatalf("selected %q, following %q; want api", m.selected, m.logApp)
+	if m.selected != "api" || !cmp.Equal(f.follows, []string{"api"}) {
+		t.Fatalf("selected %q, followed %q; want api", m.selected, f.follows)
 	}
 	if diff := cmp.Diff([]string{"api old 1", "api old 2", "api live", "(the log stream ended)"}, m.logs); diff != "" {
 		t.Errorf("log (-want +got):\n%s", diff)
+	}
+	// The fake's follow has ended: the next listing follows again.
+	if m.logApp != "" {
+		t.Errorf("after its end, the follow of %q is still current", m.logApp)
 	}
 	m = drive(t, m, appsMsg{apps: apps(40)})
 	if diff := cmp.Diff([]float64{10, 40}, m.cpu["api/0"].values); diff != "" {
@@ -121,8 +125,8 @@ func TestModel_ListAndFollow(t *testing.T) {
 	if got := m.mem["api/1"].values; len(got) != 2 || got[1] != 30<<20 {
 		t.Errorf("memory history %v", got)
 	}
-	if len(f.follows) != 1 {
-		t.Errorf("follows %q: a new listing of the same selection follows again", f.follows)
+	if len(f.follows) != 2 {
+		t.Errorf("follows %q: want api's again after its end", f.follows)
 	}
 
 	// A listing error is shown, and the apps stay.
@@ -132,8 +136,8 @@ func TestModel_ListAndFollow(t *testing.T) {
 	}
 	// The selected app gone: the first one is selected.
 	m = drive(t, m, appsMsg{apps: apps(1)[1:]})
-	if m.selected != "worker" || m.logApp != "worker" {
-		t.Errorf("after api went: selected %q following %q", m.selected, m.logApp)
+	if m.selected != "worker" || f.follows[len(f.follows)-1] != "worker" {
+		t.Errorf("after api went: selected %q, followed %q", m.selected, f.follows)
 	}
 }
 
@@ -152,8 +156,8 @@ func TestModel_Keys(t *testing.T) {
 		m = drive(t, m, msg)
 	}
 	press("down")
-	if m.selected != "worker" || m.logApp != "worker" || m.logGen != 2 {
-		t.Fatalf("down: selected %q, following %q (gen %d)", m.selected, m.logApp, m.logGen)
+	if m.selected != "worker" || !cmp.Equal(f.follows, []string{"api", "worker"}) || m.logGen != 2 {
+		t.Fatalf("down: selected %q, followed %q (gen %d)", m.selected, f.follows, m.logGen)
 	}
 	if len(f.ctxs) != 2 || f.ctxs[0].Err() == nil || f.ctxs[1].Err() != nil {
 		t.Errorf("after down, the follow of api is not stopped, or that of worker is")
@@ -237,10 +241,13 @@ func TestModel_View(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"eco monit · 2 apps · 2 instances", "> api", "online", "20.0MiB", "30.0MiB", "▅█", "worker", "stopped",
-		"api log (live)", "api live", Help} {
+		"api log", "api live", "(the log stream ended)", Help} {
 		if !strings.Contains(v, want) {
 			t.Errorf("view lacks %q:\n%s", want, v)
 		}
+	}
+	if m.logApp = "api"; !strings.Contains(m.View(), "api log (live)") {
+		t.Errorf("a current follow is not marked live:\n%s", m.View())
 	}
 	// Narrow: no sparklines, nothing wider than the screen.
 	m = drive(t, m, tea.WindowSizeMsg{Width: 50, Height: 12})

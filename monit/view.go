@@ -71,8 +71,11 @@ func (m Model) View() string {
 	}
 	add(strings.Repeat("─", w))
 	title := " log"
-	if m.logApp != "" {
-		title = " " + m.logApp + " log (live)"
+	if m.selected != "" {
+		title = " " + m.selected + " log"
+		if m.logApp == m.selected {
+			title += " (live)"
+		}
 	}
 	add(title)
 	room := h - len(lines) - 2
