@@ -219,8 +219,12 @@ func collectApp(ch chan<- prometheus.Metric, a AppStatus, now time.Time) {
 		for _, s := range allStates {
 			gauge(descState, b2f(in.State == s), string(s))
 		}
+		// A cause's series starts with its first restart (exit always shows, for crash
+		// alerts): eight series per instance would be a third of a scrape for mostly zeros.
 		for _, cause := range allCauses {
-			ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(in.RestartCauses[cause]), append(lv[:3:3], cause)...)
+			if n := in.RestartCauses[cause]; n > 0 || cause == CauseExit {
+				ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(n), append(lv[:3:3], cause)...)
+			}
 		}
 		if in.Backend != "" {
 			gauge(descProxyActive, float64(in.Connections))

@@ -147,7 +147,7 @@ func TestDaemon_Metrics(t *testing.T) {
 		{"eco_instance_ready", web0, 1},
 		{"eco_app_desired_instances", map[string]string{"app": "web"}, 2},
 		{"eco_app_stopped", map[string]string{"app": "web"}, 0},
-		{"eco_instance_restarts_total", with(web0, "cause", "restart"), 0},
+		{"eco_instance_restarts_total", with(web0, "cause", "exit"), 0},
 	}
 	for _, c := range checks {
 		if v, n := sample(fams, c.name, c.ls); n != 1 || v != c.want {
@@ -194,6 +194,9 @@ func TestDaemon_Metrics(t *testing.T) {
 	}
 	if v, _ := sample(fams, "eco_apply_duration_seconds", map[string]string{"result": "applied"}); v != 1 {
 		t.Errorf("applies observed: %v, want 1", v)
+	}
+	if _, n := sample(fams, "eco_instance_restarts_total", with(web0, "cause", "restart")); n != 0 {
+		t.Errorf("a cause with no restart has a series")
 	}
 	if _, n := sample(fams, "eco_reconcile_duration_seconds", nil); n != 1 {
 		t.Errorf("no reconcile duration")
