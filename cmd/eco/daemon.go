@@ -90,7 +90,12 @@ restarts the daemon at once if it dies. A new daemon adopts the running instance
 killed or upgraded daemon loses no request, instance or log line. "eco daemon upgrade"
 hands over to a new eco binary that way; "eco kill" stops everything, keeper included.
 --no-keeper runs the daemon alone: nothing restarts it when it dies, and its instances then
-lose the reader of their output (the next daemon ends any that remain).`,
+lose the reader of their output (the next daemon ends any that remain).
+
+ECO_HOME/daemon.hcl holds the daemon's own settings, read when it starts: for example
+metrics { listen = "127.0.0.1:9100" } serves Prometheus metrics (docs/metrics.md). "eco daemon"
+prints where, and any problem of the file with its position. "eco startup" runs the daemon
+at boot under systemd.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()

@@ -2,13 +2,17 @@ package main
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/eco-pm/eco/runtime/control"
 )
 
 // TestCLI_MetricsSettings: the command that starts the daemon prints daemon.hcl's problems with
@@ -33,7 +37,13 @@ func TestCLI_MetricsSettings(t *testing.T) {
 	if _, errOut, code := runEco(t, "kill"); code != 0 {
 		t.Fatalf("kill: %s", errOut)
 	}
-	if err := os.WriteFile(settingsFile, []byte("metrics {\n  listen = \"127.0.0.1:0\"\n}\n"), 0o600); err != nil {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	if err := os.WriteFile(settingsFile, []byte("metrics {\n  listen = \""+addr+"\"\n}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out, errOut, code = runEco(t, "daemon")
@@ -41,14 +51,35 @@ func TestCLI_MetricsSettings(t *testing.T) {
 	if code != 0 || m == nil || strings.Contains(errOut, "problems") {
 		t.Fatalf("eco daemon: exit %d\n%s\n%s", code, out, errOut)
 	}
-	c := http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get(m[1])
+	if m[1] != "http://"+addr+"/metrics" {
+		t.Errorf("metrics on %s, want %s", m[1], addr)
+	}
+	scrapeOK := func() bool {
+		c := http.Client{Timeout: 10 * time.Second}
+		resp, err := c.Get(m[1])
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		return err == nil && resp.StatusCode == http.StatusOK && strings.Contains(string(body), "# TYPE eco_reconcile_duration_seconds histogram")
+	}
+	if !scrapeOK() {
+		t.Fatalf("GET %s failed", m[1])
+	}
+
+	// A daemon killed and restarted by its keeper serves /metrics again on the same address.
+	cl := control.NewClient(home)
+	old, err := ping(cl)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "# TYPE eco_reconcile_duration_seconds histogram") {
-		t.Errorf("GET %s: %s %v\n%.500s", m[1], resp.Status, err, body)
+	if err := syscall.Kill(old.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
 	}
+	p, _ := waitNewDaemon(t, cl, old.Pid, time.Now())
+	if p.Metrics != addr {
+		t.Errorf("the new daemon serves metrics on %q, want %s", p.Metrics, addr)
+	}
+	waitFor(t, "the new daemon's /metrics", scrapeOK)
 }

@@ -162,3 +162,16 @@ func TestCLI_MonitInTmux(t *testing.T) {
 	send("q")
 	testwait.For(t, "eco monit to quit", 30*time.Second, func() bool { return !alive() })
 }
+
+// TestCLI_MonitNeedsATerminal: in a pipe, eco monit says what to use instead, and starts no
+// daemon.
+func TestCLI_MonitNeedsATerminal(t *testing.T) {
+	ecoHome(t)
+	_, errOut, code := runEco(t, "monit")
+	if code == 0 || !strings.Contains(errOut, "eco monit needs a terminal; for scripts use eco ls --json") {
+		t.Errorf("monit in a pipe: exit %d, %q", code, errOut)
+	}
+	if _, running, _ := runningClient(t.Context()); running {
+		t.Error("eco monit in a pipe started a daemon")
+	}
+}
