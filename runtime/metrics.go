@@ -96,7 +96,7 @@ var (
 	descAppStopped = prometheus.NewDesc("eco_app_stopped",
 		"1 when the app was stopped with eco stop.", []string{"project", "app"}, nil)
 	descLogWritten = prometheus.NewDesc("eco_log_lines_written_total",
-		"Lines written to the log file since the daemon opened it; app is empty for the daemon's own log.", []string{"project", "app", "path"}, nil)
+		"Lines written to the log file since the daemon opened it; app is empty for the daemon's own log and for deleted apps' files.", []string{"project", "app", "path"}, nil)
 	descLogLost = prometheus.NewDesc("eco_log_lines_lost_total",
 		"Lines not written to the log file because a write failed (disk full, no permission...).", []string{"project", "app", "path"}, nil)
 
