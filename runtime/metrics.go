@@ -83,7 +83,7 @@ var (
 	descReady = prometheus.NewDesc("eco_instance_ready",
 		"1 when the instance is ready (online), else 0.", instanceLabels, nil)
 	descRestarts = prometheus.NewDesc("eco_instance_restarts_total",
-		"Restarts of the instance's slot since the daemon started, by cause: exit, start_failure, memory, restart, reload, cron, watch, config.",
+		"Restarts of the instance's slot, by cause: exit, start_failure, memory, restart, reload, cron, watch, config.",
 		append(instanceLabels[:3:3], "cause"), nil)
 	descProxyActive = prometheus.NewDesc("eco_proxy_connections",
 		"Connections eco's proxy holds open to the instance now (cluster apps behind the proxy).", instanceLabels, nil)

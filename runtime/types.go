@@ -77,7 +77,7 @@ type InstanceStatus struct {
 	Started  time.Time `json:"started,omitzero"`
 	Restarts int       `json:"restarts"`
 	// RestartCauses counts the restarts by cause (exit, memory, restart, reload, cron, watch,
-	// config, start_failure: restartcause.go) since the daemon started.
+	// config, start_failure: restartcause.go); a new daemon adopts them with the instance.
 	RestartCauses map[string]int `json:"restart_causes,omitempty"`
 	// Reason is the last thing that happened to the instance, in words.
 	Reason string `json:"reason,omitempty"`

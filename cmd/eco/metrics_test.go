@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eco-pm/eco/runtime"
 	"github.com/eco-pm/eco/runtime/control"
 )
 
@@ -82,4 +84,55 @@ func TestCLI_MetricsSettings(t *testing.T) {
 		t.Errorf("the new daemon serves metrics on %q, want %s", p.Metrics, addr)
 	}
 	waitFor(t, "the new daemon's /metrics", scrapeOK)
+}
+
+// TestCLI_RestartCausesSurviveDaemonKill: the restarts by cause of a running instance are
+// adopted by the next daemon with the instance, so the metric's counters do not reset.
+func TestCLI_RestartCausesSurviveDaemonKill(t *testing.T) {
+	home := ecoHome(t)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "idle.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\ntrap 'exit 0' INT TERM\nwhile :; do sleep 1 & wait $!; done\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "ecosystem.hcl")
+	if err := os.WriteFile(file, []byte("project = \"causes\"\napp \"steady\" {\n  script = \"idle.sh\"\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := runEco(t, "apply", file); code != 0 {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if out, errOut, code := runEco(t, "restart", "steady"); code != 0 {
+		t.Fatalf("restart: exit %d\n%s\n%s", code, out, errOut)
+	}
+	steady := func() runtime.InstanceStatus {
+		out, _, _ := runEco(t, "ls", "--json")
+		var apps []runtime.AppStatus
+		if json.Unmarshal([]byte(out), &apps) != nil || len(apps) != 1 || len(apps[0].Instances) != 1 {
+			return runtime.InstanceStatus{}
+		}
+		return apps[0].Instances[0]
+	}
+	before := steady()
+	if before.Restarts != 1 || before.RestartCauses[runtime.CauseRestart] != 1 || before.State != runtime.Online {
+		t.Fatalf("after eco restart: %+v", before)
+	}
+
+	cl := control.NewClient(home)
+	old, err := ping(cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(old.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitNewDaemon(t, cl, old.Pid, time.Now())
+	var after runtime.InstanceStatus
+	waitFor(t, "the instance to be adopted online", func() bool {
+		after = steady()
+		return after.Pid == before.Pid && after.State == runtime.Online
+	})
+	if after.Restarts != 1 || len(after.RestartCauses) != 1 || after.RestartCauses[runtime.CauseRestart] != 1 {
+		t.Errorf("adopted instance: restarts %d, by cause %v; want 1 by eco restart", after.Restarts, after.RestartCauses)
+	}
 }
