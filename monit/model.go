@@ -189,6 +189,7 @@ func (m Model) listed(msg appsMsg) (tea.Model, tea.Cmd) {
 		return m, next
 	}
 	m.listErr = nil
+	was := m.index(m.selected)
 	m.apps = msg.apps
 	cpu, mem := make(map[string]history, len(m.cpu)), make(map[string]history, len(m.mem))
 	for _, a := range m.apps {
@@ -203,9 +204,10 @@ func (m Model) listed(msg appsMsg) (tea.Model, tea.Cmd) {
 	}
 	m.cpu, m.mem = cpu, mem
 	if m.index(m.selected) < 0 {
+		// The selected app is gone (or none was): the one now in its place, or the last.
 		m.selected = ""
 		if len(m.apps) > 0 {
-			m.selected = m.apps[0].Name
+			m.selected = m.apps[min(max(was, 0), len(m.apps)-1)].Name
 		}
 	}
 	m, follow := m.followSelected()

@@ -3,7 +3,9 @@ package monit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -134,7 +136,7 @@ func TestModel_ListAndFollow(t *testing.T) {
 	if m.listErr == nil || len(m.apps) != 2 || !strings.Contains(m.View(), "cannot list the apps: no daemon") {
 		t.Errorf("after an error: %v, %d apps", m.listErr, len(m.apps))
 	}
-	// The selected app gone: the first one is selected.
+	// The selected app gone: the one in its place is selected.
 	m = drive(t, m, appsMsg{apps: apps(1)[1:]})
 	if m.selected != "worker" || f.follows[len(f.follows)-1] != "worker" {
 		t.Errorf("after api went: selected %q, followed %q", m.selected, f.follows)
@@ -282,5 +284,51 @@ func TestSparkline(t *testing.T) {
 	}
 	if len(h.values) != historyLen || h.values[0] != 5 {
 		t.Errorf("history keeps %d values from %v", len(h.values), h.values[0])
+	}
+}
+
+// TestModel_ViewManyInstances: a thousand instances do not push the header and the log off
+// the screen; the selected app is in view, and a line says what is hidden.
+func TestModel_ViewManyInstances(t *testing.T) {
+	var list []runtime.AppStatus
+	for a := range 10 {
+		app := runtime.AppStatus{Name: fmt.Sprintf("app%d", a)}
+		for i := range 100 {
+			app.Instances = append(app.Instances, runtime.InstanceStatus{Index: i, Pid: 1000 + 100*a + i, State: runtime.Online})
+		}
+		list = append(list, app)
+	}
+	f := &fake{apps: list}
+	m := drive(t, newModel(f), appsMsg{apps: list})
+	m = drive(t, m, tea.WindowSizeMsg{Width: 120, Height: 30})
+	for range 7 {
+		m = drive(t, m, tea.KeyMsg{Type: tea.KeyDown})
+	}
+	v := m.View()
+	lines := strings.Split(v, "\n")
+	if len(lines) != 30 || !strings.HasPrefix(lines[0], " eco monit · 10 apps · 1000 instances") {
+		t.Fatalf("%d lines:\n%s", len(lines), v)
+	}
+	for _, want := range []string{"> app7", "   1700", "… 700 rows above, ", "app7 log", Help} {
+		if !strings.Contains(v, want) {
+			t.Errorf("view lacks %q:\n%s", want, v)
+		}
+	}
+	logTitle := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, " app7 log") })
+	if logTitle < 0 || len(lines)-logTitle-2 < minLogLines {
+		t.Errorf("the log has %d lines:\n%s", len(lines)-logTitle-2, v)
+	}
+	// The last app: its first rows.
+	for range 5 {
+		m = drive(t, m, tea.KeyMsg{Type: tea.KeyDown})
+	}
+	if v := m.View(); !strings.Contains(v, "> app9") || !strings.Contains(v, "   1900") || !strings.Contains(v, "… 900 rows above") {
+		t.Errorf("last app selected:\n%s", v)
+	}
+	// A short last app: the window ends with the rows, nothing below.
+	list = append(list[:9:9], runtime.AppStatus{Name: "tail", Instances: []runtime.InstanceStatus{{Index: 0, Pid: 7, State: runtime.Online}}})
+	m = drive(t, m, appsMsg{apps: list}) // app9 is gone: tail takes its place
+	if v := m.View(); !strings.Contains(v, "> tail") || !strings.Contains(v, "   1899") || !strings.Contains(v, " 0 below") {
+		t.Errorf("short last app selected:\n%s", v)
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"time"
 )
 
+// minLogLines is the least room the log gets when the instances do not all fit.
+const minLogLines = 5
+
 // Help is the keys line at the bottom.
 const Help = "↑/↓ select · r restart · l reload · s stop · S start · q quit"
 
@@ -32,18 +35,23 @@ func (m Model) View() string {
 	if len(m.apps) == 0 && m.listErr == nil {
 		add(" No apps. Run one with: eco apply ecosystem.hcl")
 	}
+	// The rows, and where the selected app's start: when they do not all fit above the
+	// log's minLogLines, a window of them that shows the selected app.
+	var rows []string
+	first := 0
 	now := m.opts.Now()
 	for _, a := range m.apps {
 		mark := "  "
 		if a.Name == m.selected {
 			mark = "> "
+			first = len(rows)
 		}
 		if len(a.Instances) == 0 {
 			state := "no instances"
 			if a.Stopped {
 				state = "stopped"
 			}
-			add(fmt.Sprintf(" %s%-16s %3s %7s %-15s", mark, trunc(a.Name, 16), "-", "-", state))
+			rows = append(rows, fmt.Sprintf(" %s%-16s %3s %7s %-15s", mark, trunc(a.Name, 16), "-", "-", state))
 			continue
 		}
 		for i, in := range a.Instances {
@@ -65,8 +73,23 @@ func (m Model) View() string {
 			if in.Pid != 0 && !in.Started.IsZero() {
 				up = uptime(now.Sub(in.Started))
 			}
-			add(fmt.Sprintf(" %s%-16s %3d %7s %-15s %5.1f%% %s %9s %s %8d %7s", mark, name, in.Index, pid, trunc(string(in.State), 15),
+			rows = append(rows, fmt.Sprintf(" %s%-16s %3d %7s %-15s %5.1f%% %s %9s %s %8d %7s", mark, name, in.Index, pid, trunc(string(in.State), 15),
 				in.CPU, sparkline(m.cpu[k].values, spark, 100), bytes(in.Memory), sparkline(m.mem[k].values, spark, 0), in.Restarts, up))
+		}
+	}
+	room := max(h-len(lines)-4-minLogLines, 1) // 4: two rules, the log's title, the keys
+	if len(rows) > room {
+		// One line says what is hidden; the selected app's first row is the window's first
+		// unless the window would then run past the end.
+		shown := max(room-1, 1)
+		start := min(first, len(rows)-shown)
+		for _, r := range rows[start : start+shown] {
+			add(r)
+		}
+		add(fmt.Sprintf("   … %d rows above, %d below (↑/↓ select)", start, len(rows)-start-shown))
+	} else {
+		for _, r := range rows {
+			add(r)
 		}
 	}
 	add(strings.Repeat("─", w))
@@ -78,14 +101,14 @@ func (m Model) View() string {
 		}
 	}
 	add(title)
-	room := h - len(lines) - 2
-	shown := m.logs
-	if room <= 0 {
-		shown = nil
-	} else if len(shown) > room {
-		shown = shown[len(shown)-room:]
+	logRoom := h - len(lines) - 2
+	logs := m.logs
+	if logRoom <= 0 {
+		logs = nil
+	} else if len(logs) > logRoom {
+		logs = logs[len(logs)-logRoom:]
 	}
-	for _, l := range shown {
+	for _, l := range logs {
 		add(" " + l)
 	}
 	for len(lines) < h-2 {
