@@ -78,6 +78,7 @@ type shared struct {
 	closed  bool
 	rotated time.Time // when rotateLocked last rotated
 	fault   Fault     // lines lost to failed writes
+	written int64     // lines written since the daemon opened the path (Counts)
 	torn    bool      // a failed write left a part of a line: the next write ends it first
 }
 
@@ -193,7 +194,7 @@ func (fs *Files) Open(path string, r Rotation) (*File, error) {
 		// A Logger whose Rotation changed is dropped with its goroutine: a config change is rare.
 		ns := &shared{path: abs, rot: r, lj: track(r.logger(abs)), max: r.limit()}
 		if s != nil {
-			ns.fault = s.fault // the lost lines stay counted
+			ns.fault, ns.written = s.fault, s.written // the lines stay counted
 		}
 		s = ns
 		fs.open[abs] = s
@@ -269,6 +270,7 @@ func (f *File) WriteLine(b []byte) error {
 		s.tornLocked(b, done)
 		return s.noteLocked(1, err)
 	}
+	s.written++
 	return s.noteLocked(0, nil)
 }
 
@@ -339,8 +341,10 @@ func (f *File) WriteLines(b []byte) error {
 	}
 	if err != nil {
 		s.tornLocked(b, done)
+		s.written += int64(bytes.Count(b[:done], []byte{'\n'}))
 		return s.noteLocked(bytes.Count(b[done:], []byte{'\n'}), err)
 	}
+	s.written += int64(bytes.Count(b, []byte{'\n'}))
 	return s.noteLocked(0, nil)
 }
 

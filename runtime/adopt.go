@@ -218,6 +218,7 @@ func (m *machine) adopting() stateFn {
 	m.run = r
 	in.set(func(st *InstanceStatus) {
 		st.Pid, st.Started, st.State, st.Ready, st.Restarts = p.Pid(), started, WaitingReady, false, ad.rec.Restarts
+		st.RestartCauses = copyCauses(ad.rec.RestartCauses)
 	})
 	in.deps.log.Info("adopted the instance", "app", in.app, "instance", in.index, "pid", p.Pid(), "ready", ad.rec.Ready, "alive", ad.alive)
 	r.signalled = !m.spec.WaitReady || ad.rec.Ready

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/eco-pm/eco/runtime/control"
 	"github.com/eco-pm/eco/runtime/planner"
@@ -30,7 +31,7 @@ func (d *Daemon) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/ping", func(w http.ResponseWriter, r *http.Request) {
 		control.WriteJSON(w, http.StatusOK, Ping{Pid: os.Getpid(), Version: d.opts.Version, Home: d.opts.Home, Keeper: d.keeperPid(), Executable: executable(),
-			Replaced: binaryReplaced(), Goroutines: goruntime.NumGoroutine()})
+			Replaced: binaryReplaced(), Goroutines: goruntime.NumGoroutine(), Metrics: d.metricsAddr, SettingsDiagnostics: d.settingsDiags})
 	})
 	d.upgradeRoute(mux)
 	mux.HandleFunc("POST /v1/apply", func(w http.ResponseWriter, r *http.Request) {
@@ -47,7 +48,9 @@ func (d *Daemon) routes() http.Handler {
 			control.WriteError(w, http.StatusConflict, err)
 			return
 		}
+		start := time.Now()
 		resp, err := d.apply(req)
+		d.metrics.observeApply(start, resp, err)
 		var conflict *planner.ConflictError
 		switch {
 		case errors.As(err, &conflict):

@@ -532,6 +532,8 @@ func (r *appRunner) replace(ctx context.Context, wg *sync.WaitGroup, spec *ecosy
 		prev := old.status()
 		in.restartBase = prev.Restarts + 1
 		in.st.Restarts, in.st.Reason, in.lastRestart = in.restartBase, why, why
+		in.st.RestartCauses = prev.RestartCauses // status() returned a copy
+		countRestart(&in.st, restartCause(why))
 		news[i] = in
 	}
 	r.incoming = news
@@ -613,6 +615,7 @@ func (r *appRunner) status(withConfig bool) AppStatus {
 		for i := range s.Instances {
 			if st, ok := byAddr[s.Instances[i].Backend]; ok && s.Instances[i].Backend != "" {
 				s.Instances[i].Connections, s.Instances[i].ConnectionsTotal, s.Instances[i].Draining = st.Active, st.Total, st.Draining
+				s.Instances[i].Requests = st.Requests
 			}
 		}
 	}

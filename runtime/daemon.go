@@ -23,6 +23,7 @@ import (
 	"github.com/eco-pm/eco/runtime/keeper"
 	"github.com/eco-pm/eco/runtime/planner"
 	"github.com/eco-pm/eco/runtime/proc"
+	"github.com/eco-pm/eco/runtime/settings"
 )
 
 // Options configure a daemon.
@@ -108,6 +109,12 @@ type Daemon struct {
 	shutdownKeeper bool
 	// git runs the projects that follow a git repository (gitops.go); set by Run.
 	git *gitOps
+	// metrics are the apply and reconcile durations; metricsAddr is where /metrics is served
+	// ("" when it is not), settingsDiags the problems of daemon.hcl (metricsserve.go). The
+	// last two are set before the API serves.
+	metrics       *daemonMetrics
+	metricsAddr   string
+	settingsDiags []control.Diagnostic
 }
 
 // New returns a daemon; Run starts it.
@@ -125,7 +132,7 @@ func New(opts Options) *Daemon {
 	}
 	return &Daemon{opts: opts, log: opts.Log, apps: map[string]*appRunner{}, dying: map[*appRunner]bool{}, usage: newUsage(),
 		watchers: map[string]context.CancelFunc{}, watchKeys: map[string]string{},
-		files: logs.NewFiles(), hub: logs.NewHub(), launches: newLaunchSlots(), captures: newCaptureSet()}
+		files: logs.NewFiles(), hub: logs.NewHub(), launches: newLaunchSlots(), captures: newCaptureSet(), metrics: newDaemonMetrics()}
 }
 
 // Run takes the home's lock, re-applies the saved state, and serves the control API until ctx
@@ -173,6 +180,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// ECO_HOME/daemon.hcl, read once: its problems go to the log and to GET /v1/ping, and
+	// the daemon runs without the listeners it cannot serve.
+	set, setDiags := settings.Load(d.opts.Home)
+	d.noteSettings(setDiags)
+	defer d.serveMetrics(ctx, set)() // serves /metrics if the settings ask
 	d.mu.Lock()
 	d.ctx, d.stop, d.state, d.holds = ctx, cancel, state, holds
 	var starting []string
@@ -195,7 +207,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if gitErr != nil {
 		return gitErr
 	}
-	d.serveWebhook(ctx)
+	d.serveWebhook(ctx, set)
 	d.log.Info("daemon started", "pid", os.Getpid(), "home", d.opts.Home, "projects", len(state.Projects))
 
 	d.wg.Add(2)
@@ -434,6 +446,7 @@ func (d *Daemon) planLocked(project string, desired []ecosystem.App, revive bool
 // changes executed; apps of projects no longer in the state are deleted. Runners converge on
 // their own afterwards, so this never blocks on processes.
 func (d *Daemon) reconcileLocked() {
+	defer d.metrics.observeReconcile(time.Now())
 	projects := map[string]bool{}
 	for p := range d.state.Projects {
 		projects[p] = true

@@ -21,16 +21,11 @@ import (
 // webhookMaxBody bounds a webhook's body; a push event is far smaller.
 const webhookMaxBody = 4 << 20
 
-// serveWebhook starts the webhook receiver when ECO_HOME/daemon.hcl has a webhook block: a
-// signed POST to /hooks makes every git source fetch now, to /hooks/PROJECT that project's.
-// It serves until ctx ends. A settings file with errors, or a secret that cannot be read,
-// starts no receiver and says why in the daemon's log.
-func (d *Daemon) serveWebhook(ctx context.Context) {
-	s, diags := settings.Load(d.opts.Home)
-	if diags.HasErrors() {
-		d.log.Error("the daemon's settings have errors; no webhook receiver", "path", settings.Path(d.opts.Home), "errors", diagnosticLines(diags))
-		return
-	}
+// serveWebhook starts the webhook receiver when the settings (ECO_HOME/daemon.hcl) have a
+// webhook block: a signed POST to /hooks makes every git source fetch now, to /hooks/PROJECT
+// that project's. It serves until ctx ends. Settings with errors (Load gives none then), or a
+// secret that cannot be read, start no receiver; the daemon's log says why.
+func (d *Daemon) serveWebhook(ctx context.Context, s settings.Settings) {
 	if s.Webhook == nil {
 		return
 	}

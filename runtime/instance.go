@@ -209,7 +209,9 @@ func (in *instance) name() string { return fmt.Sprintf("%s[%d]", in.app, in.inde
 func (in *instance) status() InstanceStatus {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	return in.st
+	st := in.st
+	st.RestartCauses = copyCauses(st.RestartCauses) // the map is written under in.mu
+	return st
 }
 
 func (in *instance) set(f func(st *InstanceStatus)) {
@@ -336,7 +338,9 @@ func (in *instance) launch(spec *ecosystem.App) (process, error) {
 	}
 	real, _ := p.(*proc.Process) // nil for a test's fake, which has no tree
 	rec := pidRecord{App: in.app, Index: in.index, Pid: p.Pid(), Gen: in.gen, Started: in.deps.now(),
-		BackendPort: in.backendPort, BackendSocket: in.backendSocket, Restarts: in.status().Restarts}
+		BackendPort: in.backendPort, BackendSocket: in.backendSocket}
+	st := in.status()
+	rec.Restarts, rec.RestartCauses = st.Restarts, st.RestartCauses
 	if real != nil {
 		rec.Start, rec.Mark, rec.NotifyPath = real.StartTime(), real.Mark(), real.NotifySocket()
 		rec.Out, rec.Err, rec.IPC = in.keep(real, out)

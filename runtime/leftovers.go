@@ -46,6 +46,8 @@ type pidRecord struct {
 	Started     time.Time `json:"started,omitzero"`
 	Ready       bool      `json:"ready,omitempty"`
 	Restarts    int       `json:"restarts,omitempty"`
+	// RestartCauses are InstanceStatus.RestartCauses, kept for the next daemon.
+	RestartCauses map[string]int `json:"restart_causes,omitempty"`
 }
 
 func runDir(home string) string { return filepath.Join(home, "run") }

@@ -166,7 +166,12 @@ func (m *machine) startFailed(err error) stateFn {
 	m.startFailures++
 	now := in.deps.now()
 	decision, d, _ := m.tracker.Exited(restart.Exit{Code: -1, Started: now, Ended: now}, now, m.rnd)
-	in.set(func(st *InstanceStatus) { st.Restarts = in.restartBase + m.tracker.Restarts() })
+	in.set(func(st *InstanceStatus) {
+		st.Restarts = in.restartBase + m.tracker.Restarts()
+		if decision == restart.Restart {
+			countRestart(st, CauseStartFailure)
+		}
+	})
 	switch decision {
 	case restart.Restart:
 		m.delay = max(d, startRetryDelay(m.startFailures))
@@ -427,7 +432,10 @@ func (m *machine) stopping(reason string, after afterStopping, reply chan error)
 	case afterRestart:
 		in.lastRestart = reason
 		m.tracker.Requested(reason)
-		in.set(func(st *InstanceStatus) { st.Restarts = in.restartBase + m.tracker.Restarts() })
+		in.set(func(st *InstanceStatus) {
+			st.Restarts = in.restartBase + m.tracker.Restarts()
+			countRestart(st, restartCause(reason))
+		})
 		return (*machine).launching
 	case afterErrored:
 		in.setState(Errored, reason)
@@ -445,7 +453,12 @@ func (m *machine) exited() stateFn {
 	exit := restart.Exit{Code: es.Code, Signal: es.Signal, Started: r.started, Ended: in.deps.now()}
 	m.endRun()
 	decision, d, reason := m.tracker.Exited(exit, in.deps.now(), m.rnd)
-	in.set(func(st *InstanceStatus) { st.Restarts = in.restartBase + m.tracker.Restarts() })
+	in.set(func(st *InstanceStatus) {
+		st.Restarts = in.restartBase + m.tracker.Restarts()
+		if decision == restart.Restart {
+			countRestart(st, CauseExit)
+		}
+	})
 	m.exitEvent(decision, es, reason)
 	switch decision {
 	case restart.Restart:

@@ -76,6 +76,9 @@ type InstanceStatus struct {
 	Ready    bool      `json:"ready"`
 	Started  time.Time `json:"started,omitzero"`
 	Restarts int       `json:"restarts"`
+	// RestartCauses counts the restarts by cause (exit, memory, restart, reload, cron, watch,
+	// config, start_failure: restartcause.go); a new daemon adopts them with the instance.
+	RestartCauses map[string]int `json:"restart_causes,omitempty"`
 	// Reason is the last thing that happened to the instance, in words.
 	Reason string `json:"reason,omitempty"`
 	// Generation counts the app's restart-class changes; a rollout replaces older ones.
@@ -88,6 +91,8 @@ type InstanceStatus struct {
 	Connections      int64  `json:"connections,omitempty"`
 	ConnectionsTotal int64  `json:"connections_total,omitempty"`
 	Draining         bool   `json:"draining,omitempty"`
+	// Requests counts the HTTP/1 requests the proxy forwarded to it since it was ready.
+	Requests int64 `json:"requests,omitempty"`
 	// Finished is true for an instance that stopped on its own as expected: it exited 0 or
 	// with one of stop_exit_codes, and is not restarted (a one-shot job that is done).
 	Finished bool `json:"finished,omitempty"`
@@ -189,4 +194,9 @@ type Ping struct {
 	Replaced bool `json:"replaced,omitempty"`
 	// Goroutines is how many goroutines the daemon runs now (soak benchmarks watch it for leaks).
 	Goroutines int `json:"goroutines"`
+	// Metrics is the address /metrics is served on ("" when daemon.hcl asks for none, or
+	// it could not be served); SettingsDiagnostics are the problems of daemon.hcl, read when
+	// the daemon started.
+	Metrics             string               `json:"metrics,omitempty"`
+	SettingsDiagnostics []control.Diagnostic `json:"settings_diagnostics,omitempty"`
 }

@@ -54,6 +54,7 @@ func (c *cli) client(ctx context.Context) (*control.Client, error) {
 	switch {
 	case started:
 		fmt.Fprintf(c.stderr, "Started the eco daemon (pid %d, home %s).\n", p.Pid, h)
+		c.noteSettings(p)
 	case p.Replaced && p.Keeper != 0 && p.Executable == exe && os.Getenv("ECO_NO_AUTO_UPGRADE") == "":
 		// eco was upgraded on disk and this is the new binary: the daemon moves to it, as
 		// eco daemon upgrade does, before the command runs.
@@ -124,7 +125,12 @@ restarts the daemon at once if it dies. A new daemon adopts the running instance
 killed or upgraded daemon loses no request, instance or log line. "eco daemon upgrade"
 hands over to a new eco binary that way; "eco kill" stops everything, keeper included.
 --no-keeper runs the daemon alone: nothing restarts it when it dies, and its instances then
-lose the reader of their output (the next daemon ends any that remain).`,
+lose the reader of their output (the next daemon ends any that remain).
+
+ECO_HOME/daemon.hcl holds the daemon's own settings, read when it starts: for example
+metrics { listen = "127.0.0.1:9100" } serves Prometheus metrics (docs/metrics.md). "eco daemon"
+prints where, and any problem of the file with its position. "eco startup" runs the daemon
+at boot under systemd.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -138,6 +144,10 @@ lose the reader of their output (the next daemon ends any that remain).`,
 					return err
 				}
 				_, err = fmt.Fprintf(c.stdout, "The eco daemon runs (pid %d, home %s).\n", p.Pid, p.Home)
+				if err == nil && p.Metrics != "" {
+					_, err = fmt.Fprintf(c.stdout, "Metrics: http://%s/metrics\n", p.Metrics)
+				}
+				c.noteSettings(p)
 				return err
 			}
 			if noKeeper {

@@ -40,9 +40,12 @@ lives in git describes your apps, and eco makes the running processes match it.`
 		c.newExportCmd(),
 		c.newImportCmd(),
 	)
+	root.AddCommand(c.newStartupCmd(), c.newUnstartupCmd())
+	root.AddCommand(c.newMonitCmd())
 	c.addLanguageCommands(root)
 	c.addDaemonCommands(root)
 	c.addGitCommands(root)
+	c.addAppCompletion(root) // last: it completes APP on every command added above
 	return root
 }
 

@@ -29,6 +29,7 @@ type conn struct {
 	cond sync.Cond     // on mu: a move ended, the client sent or ended, the relay ended
 	gone chan struct{} // closed when dead; made by the first move
 	srv  net.Conn      // where the client's bytes go; nil while moving
+	rb   *backend      // the backend srv leads to, which counts the requests
 	relayState
 }
 
@@ -43,7 +44,7 @@ func (p *Proxy) serve(ctx context.Context, client net.Conn) {
 		client.Close()
 		return
 	}
-	c.server, c.b, c.srv = server, b, server
+	c.server, c.b, c.srv, c.rb = server, b, server, b
 	if !p.register(c) {
 		client.Close()
 		server.Close()
@@ -192,6 +193,9 @@ func (p *Proxy) moved(b *backend, kind moveKind) {
 		b.replayed++
 	} else {
 		b.moved++
+	}
+	if kind == moveLazy {
+		b.requests.Add(1) // the request the move waited for
 	}
 }
 

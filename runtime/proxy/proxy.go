@@ -9,6 +9,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -46,6 +47,10 @@ type BackendStats struct {
 	// or before a byte crossed.
 	Replayed int64
 	Moved    int64
+	// Requests counts the HTTP/1 requests forwarded to this backend: the first request of
+	// each turn of the client (pipelined requests sent together count once). Plain TCP
+	// connections count none.
+	Requests int64
 }
 
 // Proxy accepts connections on a listener it does not own and forwards each one
@@ -100,6 +105,8 @@ type backend struct {
 	moved    int64
 	draining bool
 	drained  chan struct{} // closed when draining and active reaches 0
+	// requests is BackendStats.Requests; atomic, as the relays count it under their own lock.
+	requests atomic.Int64
 }
 
 // closedChan is returned by Drain when there is nothing to wait for.
@@ -215,7 +222,7 @@ func (p *Proxy) Stats() []BackendStats {
 	for _, b := range p.backends {
 		out = append(out, BackendStats{
 			Key: b.key, Addr: b.addr, Active: b.active, Total: b.total, Draining: b.draining,
-			Replayed: b.replayed, Moved: b.moved,
+			Replayed: b.replayed, Moved: b.moved, Requests: b.requests.Load(),
 		})
 	}
 	slices.SortFunc(out, func(a, b BackendStats) int { return cmp.Compare(a.Key, b.Key) })

@@ -221,6 +221,9 @@ func (c *conn) fromClientLocked(b []byte) {
 	if c.proto == protoHTTP {
 		if c.last != sideClient {
 			c.pending, c.overflow = c.pending[:0], false
+			if c.rb != nil {
+				c.rb.requests.Add(1) // a new request
+			}
 		}
 		switch {
 		case c.overflow:
@@ -430,7 +433,7 @@ func (c *conn) move(old net.Conn, kind moveKind) net.Conn {
 			srv.Close()
 			return nil
 		}
-		if c.flush(srv) {
+		if c.flush(srv, b) {
 			p.moved(b, kind)
 			p.log.Debug("moved connection", "client", c.client.RemoteAddr(), "from", from, "to", b.key, "how", kind)
 			return srv
@@ -451,7 +454,7 @@ func (c *conn) isDead() bool {
 
 // flush writes the unanswered bytes to srv, then makes srv where the client's
 // bytes go. It reports false when a write failed or c was cut.
-func (c *conn) flush(srv net.Conn) bool {
+func (c *conn) flush(srv net.Conn, b *backend) bool {
 	sent := 0
 	for {
 		c.mu.Lock()
@@ -460,7 +463,7 @@ func (c *conn) flush(srv net.Conn) bool {
 			return false
 		}
 		if sent == len(c.pending) {
-			c.srv = srv
+			c.srv, c.rb = srv, b
 			eof := c.clientEOF
 			c.cond.Broadcast()
 			c.mu.Unlock()
