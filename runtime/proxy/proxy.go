@@ -81,6 +81,8 @@ type Proxy struct {
 	conns     *conn // forwarding connections, an intrusive list
 	closing   bool  // Run is cutting connections; register no more
 	waiting   int   // clients held because no backend could take them
+
+	poison poisonSet // requests that killed two backends lately (poison.go)
 }
 
 // backend is one instance incarnation. It outlives Remove while connections
