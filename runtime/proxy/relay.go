@@ -230,6 +230,7 @@ func (c *conn) fromClientLocked(b []byte) {
 			c.proto = protoPlain
 		}
 	}
+	c.setBusyLocked(c.proto == protoHTTP)
 	if c.proto == protoHTTP {
 		if c.last != sideClient {
 			c.pending, c.overflow, c.replayed = c.pending[:0], false, false
@@ -368,6 +369,7 @@ func (c *conn) fromBackendLocked(b []byte) bool {
 	}
 	c.last = sideBackend
 	c.pending, c.overflow, c.replayed = c.pending[:0], false, false
+	c.setBusyLocked(false)
 	return c.proto == protoPlain
 }
 
@@ -430,7 +432,8 @@ func (c *conn) backendEnded(srv net.Conn, err error) net.Conn {
 		}
 		return nil
 	}
-	c.srv = nil
+	c.srv, c.cur = nil, nil
+	c.setBusyLocked(false)
 	c.cond.Broadcast() // up may wait for this verdict (writeFailed)
 	c.mu.Unlock()
 	return c.move(srv, kind)
@@ -469,7 +472,7 @@ func (c *conn) move(old net.Conn, kind moveKind) net.Conn {
 			srv.Close()
 			return nil
 		}
-		if c.flush(srv) {
+		if c.flush(srv, b) {
 			p.moved(b, kind)
 			p.log.Debug("moved connection", "client", c.client.RemoteAddr(), "from", from, "to", b.key, "how", kind)
 			return srv
@@ -490,7 +493,7 @@ func (c *conn) isDead() bool {
 
 // flush writes the unanswered bytes to srv, then makes srv where the client's
 // bytes go. It reports false when a write failed or c was cut.
-func (c *conn) flush(srv net.Conn) bool {
+func (c *conn) flush(srv net.Conn, b *backend) bool {
 	sent := 0
 	for {
 		c.mu.Lock()
@@ -499,7 +502,8 @@ func (c *conn) flush(srv net.Conn) bool {
 			return false
 		}
 		if sent == len(c.pending) {
-			c.srv, c.replaying = srv, false
+			c.srv, c.cur, c.replaying = srv, b, false
+			c.setBusyLocked(c.last == sideClient || c.proto == protoUndecided)
 			eof := c.clientEOF
 			c.cond.Broadcast()
 			c.mu.Unlock()
