@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -106,5 +108,43 @@ func TestBalance_PoisonRequest(t *testing.T) {
 		if in.Restarts > 0 && !strings.Contains(in.Reason, "backing off") {
 			t.Errorf("instance %d restarted %d times; reason %q does not say it backed off", in.Index, in.Restarts, in.Reason)
 		}
+	}
+}
+
+// TestBalance_NoInstanceComingRefuses: once every instance is errored, a client is refused at
+// once, not held. The proxy process would hold a client for an hour here: one that is not
+// refused waits past the test's deadline.
+func TestBalance_NoInstanceComingRefuses(t *testing.T) {
+	h := &harness{t: t, home: shortTempDir(t), out: t.TempDir(), proxy: []string{os.Args[0], ProxyArg, "--wait-backend", "1h"}}
+	h.start()
+	gate := filepath.Join(h.out, "crash-if")
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	app := proxied(h, "doomed", 2, ecosystem.RoundRobin)
+	app.Env["CRASH_IF"] = gate // exits with code 3 at once while the file exists
+	app.MaxRestarts = 0
+	app.MinUptime = ecosystem.Duration(time.Hour)
+	h.apply("doomed", app)
+	waitFor(t, "every instance to be errored", 30*time.Second, func() bool {
+		a := h.apps()[app.Name]
+		if len(a.Instances) != 2 {
+			return false
+		}
+		for _, in := range a.Instances {
+			if in.State != Errored {
+				return false
+			}
+		}
+		return true
+	})
+	c := http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/", app.Port))
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("GET with every instance errored: %s, want the connection refused", resp.Status)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("GET with every instance errored: %v, want the connection refused", err)
 	}
 }

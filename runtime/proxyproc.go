@@ -51,6 +51,7 @@ func RunProxyProcess(args []string) error {
 	sock := fs.String("socket", "", "control socket path")
 	mode := fs.String("mode", string(proxy.RoundRobin), "balance mode")
 	app := fs.String("app", "", "the app's name")
+	wait := fs.Duration("wait-backend", proxy.DefaultWaitBackend, "how long a client is held while no instance is ready")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,7 +68,7 @@ func RunProxyProcess(args []string) error {
 	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	return proxy.Serve(ctx, proxy.ServeOptions{Listener: ln, Socket: *sock, Mode: proxy.Mode(*mode), App: *app})
+	return proxy.Serve(ctx, proxy.ServeOptions{Listener: ln, Socket: *sock, Mode: proxy.Mode(*mode), App: *app, WaitBackend: *wait})
 }
 
 // proxySocketPath is the control socket of app's proxy process on port; a name too long for a
