@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,6 +45,10 @@ const (
 	statsTimeout = 250 * time.Millisecond
 )
 
+// EnvProxyCPUProfile, when set in a proxy process's environment, is the file it writes a CPU
+// profile of its whole run to (bench/proxycpu).
+const EnvProxyCPUProfile = "ECO_PROXY_CPUPROFILE"
+
 // RunProxyProcess runs a proxy process (eco __proxy): args are what follows ProxyArg. It serves
 // until told to stop, until SIGTERM or SIGINT, or until its listening socket is shut down.
 func RunProxyProcess(args []string) error {
@@ -68,6 +73,17 @@ func RunProxyProcess(args []string) error {
 	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// A CPU profile of the process, for bench/proxycpu: written when it exits.
+	if path := os.Getenv(EnvProxyCPUProfile); path != "" {
+		if f, err := os.Create(path); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer f.Close()
+				defer pprof.StopCPUProfile()
+			} else {
+				f.Close()
+			}
+		}
+	}
 	return proxy.Serve(ctx, proxy.ServeOptions{Listener: ln, Socket: *sock, Mode: proxy.Mode(*mode), App: *app, WaitBackend: *wait})
 }
 
