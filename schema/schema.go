@@ -264,7 +264,7 @@ var App = Block{
 		{Name: "autorestart", Kind: Bool, Default: cty.True, Class: InPlace,
 			Description: "Restart an instance when it exits."},
 		{Name: "max_restarts", Kind: Int, Default: cty.NumberIntVal(16), Class: InPlace,
-			Description: "How many unstable restarts in a row (exits before min_uptime) before the instance is marked errored."},
+			Description: "How many unstable restarts in a row (exits before min_uptime) before the instance is marked errored. An instance that got ready before it exited is not counted: it is restarted with a backoff (exp_backoff_restart_delay, or 100ms, x1.5 up to 15s), as a request that crashes it would make it loop."},
 		{Name: "min_uptime", Kind: Duration, Default: ms(1000), Class: InPlace,
 			Description: "How long an instance must run for its exit to count as stable rather than a crash loop."},
 		{Name: "restart_delay", Kind: Duration, Default: ms(0), Class: InPlace,
