@@ -7,15 +7,22 @@ import (
 )
 
 // A request is replayed at most once (relay.go). One that was sent to two
-// backends which both died is poison: the client gets a 502, and its
-// fingerprint is remembered for poisonTTL, so that the same request, sent
-// again meanwhile, kills at most the one backend it reaches and is never
-// replayed to another.
+// backends which both died gets a 502. Its fingerprint (poison.go's
+// fingerprint: method, target, Host) keeps a count of its replays and of those
+// whose second backend died too. When more than half of them did, the request
+// is poison: sent again within poisonTTL of the last such death, it gets a 502
+// when its first backend dies, never a replay, so a client that keeps sending
+// it kills one backend per request at most.
+//
+// The counts tell a request that kills its backend (every replay dies) from a
+// popular one that was in flight when backends crashed for other reasons (most
+// of its replays are answered): under random crashes, GET / must go on being
+// replayed even after it was, once, in flight on two backends that died.
 
-// poisonTTL is how long a poison request's fingerprint is remembered.
+// poisonTTL is how long a fingerprint's counts are kept after its last update.
 const poisonTTL = 5 * time.Minute
 
-// maxPoison bounds the fingerprints remembered; past it the oldest goes.
+// maxPoison bounds the fingerprints kept; past it the oldest goes.
 const maxPoison = 1024
 
 // badGateway is what the client of a request that may not be replayed gets
@@ -28,45 +35,75 @@ const badGateway = "HTTP/1.1 502 Bad Gateway\r\n" +
 	"\r\n" +
 	"eco: the instances that got this request died answering.\n"
 
-// poisonSet is the fingerprints of the poison requests seen lately.
+// poisonSet counts the replays of the fingerprints seen lately.
 type poisonSet struct {
 	mu   sync.Mutex
-	seen map[uint64]time.Time // fingerprint -> when it is forgotten
+	seen map[uint64]*fpCount
 }
 
-// has reports whether fp is remembered at now.
+// fpCount is one fingerprint's replays, and those whose second backend died.
+type fpCount struct {
+	replays, deaths int
+	until           time.Time // when it is forgotten
+}
+
+// getLocked returns fp's counts, made if need be, and keeps them until now+poisonTTL.
+func (s *poisonSet) getLocked(fp uint64, now time.Time) *fpCount {
+	if s.seen == nil {
+		s.seen = make(map[uint64]*fpCount)
+	}
+	c := s.seen[fp]
+	if c != nil && !now.Before(c.until) {
+		c.replays, c.deaths = 0, 0
+	}
+	if c == nil {
+		if len(s.seen) >= maxPoison {
+			var oldest uint64
+			var first time.Time
+			for k, v := range s.seen {
+				if first.IsZero() || v.until.Before(first) {
+					oldest, first = k, v.until
+				}
+			}
+			delete(s.seen, oldest)
+		}
+		c = &fpCount{}
+		s.seen[fp] = c
+	}
+	c.until = now.Add(poisonTTL)
+	return c
+}
+
+// replayed counts a replay of fp, starting at now.
+func (s *poisonSet) replayed(fp uint64, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.getLocked(fp, now).replays++
+}
+
+// died counts a replay of fp whose backend died too.
+func (s *poisonSet) died(fp uint64, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.getLocked(fp, now).deaths++
+}
+
+// has reports whether fp is poison at now: more than half of its replays died.
 func (s *poisonSet) has(fp uint64, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	until, ok := s.seen[fp]
-	if ok && !now.Before(until) {
+	c := s.seen[fp]
+	if c == nil {
+		return false
+	}
+	if !now.Before(c.until) {
 		delete(s.seen, fp)
 		return false
 	}
-	return ok
+	return c.deaths > 0 && 2*c.deaths > c.replays
 }
 
-// add remembers fp until now+poisonTTL.
-func (s *poisonSet) add(fp uint64, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.seen == nil {
-		s.seen = make(map[uint64]time.Time)
-	}
-	if _, ok := s.seen[fp]; !ok && len(s.seen) >= maxPoison {
-		var oldest uint64
-		var first time.Time
-		for k, t := range s.seen {
-			if first.IsZero() || t.Before(first) {
-				oldest, first = k, t
-			}
-		}
-		delete(s.seen, oldest)
-	}
-	s.seen[fp] = now.Add(poisonTTL)
-}
-
-// len is how many fingerprints are remembered, expired ones included.
+// len is how many fingerprints are kept, expired ones included.
 func (s *poisonSet) len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -52,8 +52,8 @@ func TestProxy_BoundedReplay(t *testing.T) {
 		if tries != 2 {
 			t.Errorf("the request reached backends %d times, want 2", tries)
 		}
-		if n := p.poison.len(); n != 1 {
-			t.Errorf("%d fingerprints remembered, want 1", n)
+		if !p.poison.has(fingerprint([]byte(getRequest("/boom"))), time.Now()) {
+			t.Errorf("GET /boom is not poison after its replay died")
 		}
 
 		// The same request again reaches one backend, which dies: 502 at once.
@@ -120,23 +120,54 @@ func TestProxy_BoundedReplay(t *testing.T) {
 
 func TestPoisonSet(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	var s poisonSet
-	s.add(1, now)
-	if !s.has(1, now.Add(poisonTTL-time.Second)) {
-		t.Error("forgotten before poisonTTL")
-	}
-	if s.has(1, now.Add(poisonTTL)) {
-		t.Error("remembered after poisonTTL")
-	}
-	for i := range maxPoison + 10 {
-		s.add(uint64(i+100), now.Add(time.Duration(i)*time.Millisecond))
-	}
-	if n := s.len(); n != maxPoison {
-		t.Errorf("%d remembered, want the bound %d", n, maxPoison)
-	}
-	if s.has(100, now) || !s.has(uint64(maxPoison+109), now) {
-		t.Error("the oldest should go first")
-	}
+	t.Run("a request whose replays die is poison until poisonTTL after the last", func(t *testing.T) {
+		var s poisonSet
+		s.replayed(1, now)
+		if s.has(1, now) {
+			t.Error("poison before any death")
+		}
+		s.died(1, now)
+		if !s.has(1, now.Add(poisonTTL-time.Second)) {
+			t.Error("forgotten before poisonTTL")
+		}
+		if s.has(1, now.Add(poisonTTL)) {
+			t.Error("remembered after poisonTTL")
+		}
+		s.replayed(1, now.Add(poisonTTL)) // counts from scratch
+		if s.has(1, now.Add(poisonTTL)) {
+			t.Error("old deaths counted after poisonTTL")
+		}
+	})
+	t.Run("a popular request whose replays are mostly answered is not", func(t *testing.T) {
+		var s poisonSet
+		for range 10 {
+			s.replayed(2, now)
+		}
+		s.died(2, now)
+		s.died(2, now)
+		if s.has(2, now) {
+			t.Error("2 deaths of 10 replays: poison")
+		}
+		for range 4 {
+			s.died(2, now)
+		}
+		if !s.has(2, now) {
+			t.Error("6 deaths of 10 replays: not poison")
+		}
+	})
+	t.Run("bounded, the oldest goes first", func(t *testing.T) {
+		var s poisonSet
+		for i := range maxPoison + 10 {
+			s.replayed(uint64(i+100), now.Add(time.Duration(i)*time.Millisecond))
+			s.died(uint64(i+100), now.Add(time.Duration(i)*time.Millisecond))
+		}
+		if n := s.len(); n != maxPoison {
+			t.Errorf("%d kept, want the bound %d", n, maxPoison)
+		}
+		if s.has(100, now) || !s.has(uint64(maxPoison+109), now) {
+			t.Error("the oldest should go first")
+		}
+	})
 }
 
 func TestFingerprint(t *testing.T) {

@@ -48,8 +48,8 @@ import (
 //     is replayed once at most, and never when its client has gone (an EOF
 //     from the client, read or waiting in its socket; a client that ends
 //     while the replay is under way stops it). When the backend it was
-//     replayed to dies too, the client gets a 502 and the request's
-//     fingerprint is remembered (poison.go): sent again within poisonTTL, it
+//     replayed to dies too, the client gets a 502, and its fingerprint counts
+//     that death (poison.go): a request most of whose replays died lately
 //     gets a 502 at its first backend's death instead of a replay.
 //  2. Other unanswered bytes (a POST, a body, too many): as before, below.
 //  3. Nothing unanswered and a clean EOF: as before, the client gets a
@@ -401,15 +401,16 @@ func (c *conn) backendEnded(srv net.Conn, err error) net.Conn {
 				// from here): nobody would read the answer.
 				clean = false
 			case c.replayed:
-				c.p.poison.add(fp, now)
+				c.p.poison.died(fp, now)
 				c.p.log.Warn("request answered 502, not replayed again: the two instances that got it died",
-					"request", requestLine(c.pending), "client", c.client.RemoteAddr(), "forget_after", poisonTTL)
+					"request", requestLine(c.pending), "client", c.client.RemoteAddr())
 				refuse = true
 			case c.p.poison.has(fp, now):
-				c.p.log.Warn("request answered 502, not replayed: it killed two instances lately",
+				c.p.log.Warn("request answered 502, not replayed: most of its replays died too lately",
 					"request", requestLine(c.pending), "client", c.client.RemoteAddr())
 				refuse = true
 			default:
+				c.p.poison.replayed(fp, now)
 				kind = moveReplay
 				c.replayed, c.replaying = true, true
 			}
