@@ -88,6 +88,33 @@ func TestProxy_BoundedReplay(t *testing.T) {
 		}
 	})
 
+	t.Run("a popular request that met two deaths once is still replayed", func(t *testing.T) {
+		a, c := startKiller(t, "a"), startKiller(t, "c")
+		b := startBackendFunc(t, "b", serveHTTP)
+		p := startProxy(t, RoundRobin, nil)
+		p.add(a.testBackend, b)
+		// getB sends GET / on new connections until b has replayed want requests: each
+		// is answered by b, directly or replayed after a died on it.
+		getB := func(want int64) {
+			for p.stat(t, "b").Replayed < want {
+				if got := dialHTTP(t, p.addr).get(t, "/"); got != "b" {
+					t.Fatalf("got %q, want b's answer", got)
+				}
+			}
+		}
+		getB(3)
+		p.Remove("b")
+		p.add(c.testBackend)
+		cl := dialHTTP(t, p.addr)
+		cl.send(t, getRequest("/"))
+		if rest := cl.rest(t); rest != badGateway {
+			t.Fatalf("a and c died on it: got %q, want a 502", rest)
+		}
+		p.Remove("c")
+		p.add(b)
+		getB(4) // b is new: 4 more replays, each answered; 1 death in 4 or more replays is no poison
+	})
+
 	t.Run("each request of a kept-alive connection gets its own replay", func(t *testing.T) {
 		// Backend a serves the first request of each connection and dies on
 		// the second; b serves everything.
