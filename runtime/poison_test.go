@@ -144,7 +144,8 @@ func TestBalance_NoInstanceComingRefuses(t *testing.T) {
 		resp.Body.Close()
 		t.Fatalf("GET with every instance errored: %s, want the connection refused", resp.Status)
 	}
-	if !errors.Is(err, syscall.ECONNREFUSED) {
+	// Refused, or reset when it came in the moment the port closed: not held.
+	if !errors.Is(err, syscall.ECONNREFUSED) && !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("GET with every instance errored: %v, want the connection refused", err)
 	}
 }
