@@ -450,7 +450,7 @@ func (m *machine) stopping(reason string, after afterStopping, reply chan error)
 func (m *machine) exited() stateFn {
 	in, r := m.in, m.run
 	es := r.p.ExitStatus()
-	exit := restart.Exit{Code: es.Code, Signal: es.Signal, Started: r.started, Ended: in.deps.now()}
+	exit := restart.Exit{Code: es.Code, Signal: es.Signal, Started: r.started, Ended: in.deps.now(), Ready: in.status().Ready}
 	m.endRun()
 	decision, d, reason := m.tracker.Exited(exit, in.deps.now(), m.rnd)
 	in.set(func(st *InstanceStatus) {

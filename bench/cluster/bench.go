@@ -393,6 +393,9 @@ func packageVersion(path string) string {
 
 // wrkVersion is the first line of `wrk -v` (which exits with 1 after it), up to "Copyright".
 func wrkVersion(ctx context.Context, wrk string) string {
+	if wrk == "" {
+		return goLoadName
+	}
 	out, _ := exec.CommandContext(ctx, wrk, "-v").CombinedOutput()
 	line, _, _ := strings.Cut(string(out), "\n")
 	line, _, _ = strings.Cut(line, " Copyright")

@@ -106,7 +106,12 @@ func parseWrkDuration(s string) (time.Duration, error) {
 // runWrk runs wrk with one thread and conns connections against url for d, or until stop is
 // closed (wrk stops on SIGINT and prints what it measured until then), and reads what it
 // printed. A nil stop waits for d.
+//
+// Without wrk (an empty wrk), the Go load generator does the same (goload.go).
 func runWrk(ctx context.Context, wrk, url string, conns int, d time.Duration, stop <-chan struct{}) (wrkResult, error) {
+	if wrk == "" {
+		return runGoLoad(ctx, url, conns, d, stop)
+	}
 	ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
 	defer cancel()
 	args := []string{"-t1", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", max(1, int(d.Round(time.Second).Seconds()))),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -48,6 +49,9 @@ type results struct {
 	ecoCLI    []time.Duration // eco version: eco's CLI starting and exiting
 	ecoAPI    []time.Duration // GET /v1/apps over eco.sock: the daemon's share of eco ls
 	nodeEmpty []time.Duration // node -e 0: the least any Node CLI, pm2 included, pays
+	// ecoLs and goHello are eco ls --json and a Go hello world, timed in turn: how far eco's
+	// CLI is from the least a Go program pays to start.
+	ecoLs, goHello []time.Duration
 }
 
 // Measure runs the start rounds, then both managers side by side with every app running for
@@ -210,6 +214,9 @@ func (b *bench) breakdown(ctx context.Context, res *results) error {
 	if err != nil {
 		return err
 	}
+	if res.ecoLs, res.goHello, err = b.versusHello(ctx); err != nil {
+		return err
+	}
 	for _, m := range b.managers() {
 		if err := b.Stop(ctx, m); err != nil {
 			return err
@@ -288,4 +295,42 @@ func (b *bench) timeStart(ctx context.Context, m manager) (startResult, error) {
 		return res, fmt.Errorf("%s: %d of %d instances online after start (%d listed)", m.Name(), on, b.opts.apps, total)
 	}
 	return res, nil
+}
+
+// helloSrc is the Go hello world eco ls is compared with.
+const helloSrc = `package main
+
+import "fmt"
+
+func main() { fmt.Println("hello, world") }
+`
+
+// versusHello builds a Go hello world with the same toolchain and times it and eco ls --json
+// in turn, reps times each.
+func (b *bench) versusHello(ctx context.Context) (ls, hello []time.Duration, err error) {
+	dir := b.Path("hello")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(helloSrc), 0o644); err != nil {
+		return nil, nil, err
+	}
+	bin := filepath.Join(dir, "hello")
+	if _, err := b.Command(ctx, 2*time.Minute, dir, "go", "build", "-o", bin, "main.go"); err != nil {
+		return nil, nil, fmt.Errorf("build the Go hello world: %w", err)
+	}
+	for i := range listWarmup + b.opts.reps {
+		t0 := time.Now()
+		if _, err := b.Command(ctx, 30*time.Second, dir, bin); err != nil {
+			return nil, nil, err
+		}
+		t1 := time.Now()
+		if _, err := b.Eco.Run(ctx, 30*time.Second, "ls", "--json"); err != nil {
+			return nil, nil, err
+		}
+		if i >= listWarmup {
+			hello, ls = append(hello, t1.Sub(t0)), append(ls, time.Since(t1))
+		}
+	}
+	return ls, hello, nil
 }

@@ -35,6 +35,8 @@ func (b *bench) Report(w io.Writer, res results) {
 		infoRow(fmt.Sprintf("start %d apps: time above the same round's no-manager floor (median of %d; floor median %s; no target)",
 			n, b.opts.rounds, benchkit.FmtDuration(benchkit.Median(res.direct))),
 			benchkit.FmtDuration(benchkit.Median(eOver)), benchkit.FmtDuration(benchkit.Median(pOver)), float64(benchkit.Median(eOver))/float64(benchkit.Median(pOver))),
+		helloRow(fmt.Sprintf("`eco ls --json`, %d apps, vs a Go hello world, in turn (median of %d)", n, b.opts.reps),
+			benchkit.Median(res.ecoLs), benchkit.Median(res.goHello), 1.5),
 		infoRow(fmt.Sprintf("RSS of one app process (median of %d; no target)", n),
 			fmtKB(benchkit.Median(e.appRSS)), fmtKB(benchkit.Median(p.appRSS)), float64(benchkit.Median(e.appRSS))/float64(benchkit.Median(p.appRSS))),
 	}

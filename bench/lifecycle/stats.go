@@ -34,6 +34,20 @@ func fractionRow(metric, ecoText, pm2Text string, eco, pm2 float64, denominator 
 	}
 }
 
+// helloRow compares eco's CLI with a Go hello world (in the PM2 column): met when eco takes at
+// most max times as long.
+func helloRow(metric string, eco, hello time.Duration, max float64) benchkit.Row {
+	r := float64(eco) / float64(hello)
+	return benchkit.Row{
+		Metric: metric,
+		Eco:    benchkit.FmtDuration(eco),
+		PM2:    "Go hello world: " + benchkit.FmtDuration(hello),
+		Ratio:  fmt.Sprintf("%.2fx the hello world", r),
+		Target: fmt.Sprintf("≤ %gx", max),
+		Met:    benchkit.YesNo(r <= max),
+	}
+}
+
 // infoRow is a row without a target.
 func infoRow(metric, eco, pm2 string, ratio float64) benchkit.Row {
 	return benchkit.Row{Metric: metric, Eco: eco, PM2: pm2, Ratio: fmt.Sprintf("%.2f", ratio), Target: "—", Met: "—"}

@@ -416,6 +416,11 @@ func (c *cli) newSimpleCmd(use, short, path string) *cobra.Command {
 // call sends one request to the daemon, starting it first when none runs, and returns the
 // client for further requests.
 func (c *cli) call(ctx context.Context, method, path string, in, out any) (*control.Client, error) {
+	if method == "GET" && in == nil {
+		if cl, ok, err := c.tryGet(ctx, path, out); ok {
+			return cl, err
+		}
+	}
 	cl, err := c.client(ctx)
 	if err != nil {
 		return nil, err

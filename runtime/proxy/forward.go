@@ -29,7 +29,8 @@ type conn struct {
 	cond sync.Cond     // on mu: a move ended, the client sent or ended, the relay ended
 	gone chan struct{} // closed when dead; made by the first move
 	srv  net.Conn      // where the client's bytes go; nil while moving
-	rb   *backend      // the backend srv leads to, which counts the requests
+	cur  *backend      // srv's backend, which counts the requests; nil while moving
+	busy *backend      // the backend counting this connection busy, or nil
 	relayState
 }
 
@@ -44,15 +45,32 @@ func (p *Proxy) serve(ctx context.Context, client net.Conn) {
 		client.Close()
 		return
 	}
-	c.server, c.b, c.srv, c.rb = server, b, server, b
+	c.server, c.b, c.srv, c.cur = server, b, server, b
+	c.setBusyLocked(true) // no other goroutine knows c yet
 	if !p.register(c) {
+		c.setBusyLocked(false)
 		client.Close()
 		server.Close()
 		p.release(b)
 		return
 	}
 	c.relay()
+	c.mu.Lock()
+	c.setBusyLocked(false)
+	c.mu.Unlock()
 	p.unregister(c)
+}
+
+// setBusyLocked makes c count busy on its backend, or not. c.mu is held.
+func (c *conn) setBusyLocked(on bool) {
+	switch {
+	case on && c.busy == nil && c.cur != nil:
+		c.busy = c.cur
+		c.busy.busy.Add(1)
+	case !on && c.busy != nil:
+		c.busy.busy.Add(-1)
+		c.busy = nil
+	}
 }
 
 // connect picks and dials a backend not tried yet, waiting up to WaitBackend

@@ -41,10 +41,19 @@ func (p *Proxy) pickLocked(client uint64, tried []*backend) *backend {
 		}
 		return best
 	default: // RoundRobin, and any mode we do not know
+		least := int64(-1)
+		for _, b := range p.ready {
+			if isTried(tried, b) {
+				continue
+			}
+			if n := b.busy.Load(); least < 0 || n < least {
+				least = n
+			}
+		}
 		for i := range n {
 			j := (p.next + i) % n
 			b := p.ready[j]
-			if isTried(tried, b) {
+			if isTried(tried, b) || b.busy.Load() > least {
 				continue
 			}
 			p.next = (j + 1) % n

@@ -155,6 +155,24 @@ func TestProxy_pickLocked(t *testing.T) {
 		}
 	})
 
+	t.Run("round_robin skips busy backends while one is idle", func(t *testing.T) {
+		p := newProxy(RoundRobin, "a", "b", "c")
+		p.backends["a"].busy.Store(1)
+		got := []string{next(p, ip), next(p, ip), next(p, ip)}
+		if want := []string{"b", "c", "b"}; !slices.Equal(got, want) {
+			t.Errorf("a busy: got %v, want %v", got, want)
+		}
+		p.backends["b"].busy.Store(1)
+		p.backends["c"].busy.Store(2)
+		got = []string{next(p, ip), next(p, ip), next(p, ip)}
+		if want := []string{"a", "b", "a"}; !slices.Equal(got, want) {
+			t.Errorf("all busy: got %v, want the least busy in turn %v", got, want)
+		}
+		if got := next(p, ip, p.backends["a"], p.backends["b"]); got != "c" {
+			t.Errorf("a and b tried: got %s, want c however busy", got)
+		}
+	})
+
 	t.Run("least_conn breaks ties round-robin", func(t *testing.T) {
 		p := newProxy(LeastConn, "a", "b", "c")
 		var got []string

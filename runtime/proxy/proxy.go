@@ -18,7 +18,10 @@ import (
 type Mode string
 
 const (
-	// RoundRobin rotates over the ready backends in key order.
+	// RoundRobin rotates, in key order, over the ready backends with the fewest busy
+	// connections: those waiting for an answer, or new and yet to send (see busy). So a new
+	// connection never goes to a backend busy with another while one is idle, as Node's
+	// cluster module does by handing a connection only to a worker that took its last one.
 	RoundRobin Mode = "round_robin"
 	// LeastConn picks the ready backend with the fewest active connections;
 	// ties are broken round-robin.
@@ -90,6 +93,8 @@ type Proxy struct {
 	// for a backend included; quiet is closed when it reaches 0 (see Quiet).
 	serving int
 	quiet   chan struct{}
+
+	poison poisonSet // requests that killed two backends lately (poison.go)
 }
 
 // backend is one instance incarnation. It outlives Remove while connections
@@ -103,6 +108,10 @@ type backend struct {
 	total    int64
 	replayed int64
 	moved    int64
+	// busy counts this backend's connections waiting for an answer or yet to send their
+	// first bytes; plain (non-HTTP) connections count while undecided only. Atomic: the
+	// relays keep it under their conn.mu, the picks read it under Proxy.mu.
+	busy     atomic.Int64
 	draining bool
 	drained  chan struct{} // closed when draining and active reaches 0
 	// requests is BackendStats.Requests; atomic, as the relays count it under their own lock.

@@ -4,6 +4,10 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The relay forwards one client connection, and moves it to another backend
@@ -40,7 +44,13 @@ import (
 //     backend sent nothing after them, so no byte of their answer reached the
 //     client. Another backend is picked as for a new connection, never one
 //     this connection was on or failed to dial, waiting up to WaitBackend; the
-//     bytes are written to it and the connection goes on with it.
+//     bytes are written to it and the connection goes on with it. A request
+//     is replayed once at most, and never when its client has gone (an EOF
+//     from the client, read or waiting in its socket; a client that ends
+//     while the replay is under way stops it). When the backend it was
+//     replayed to dies too, the client gets a 502, and its fingerprint counts
+//     that death (poison.go): a request most of whose replays died lately
+//     gets a 502 at its first backend's death instead of a replay.
 //  2. Other unanswered bytes (a POST, a body, too many): as before, below.
 //  3. Nothing unanswered and a clean EOF: as before, the client gets a
 //     half-close after the whole answer. A backend that closes after an answer
@@ -131,6 +141,8 @@ type relayState struct {
 	clientEOF bool    // the client half-closed
 	downDone  bool    // the backend's end was passed on to the client: no move any more
 	dead      bool    // cut: both sides closed, no move
+	replayed  bool    // the unanswered request was replayed once already: never again
+	replaying bool    // a replay is under way: a client that ends meanwhile is gone, so stop
 
 	upR, downR reader // owned by up and down
 }
@@ -218,11 +230,12 @@ func (c *conn) fromClientLocked(b []byte) {
 			c.proto = protoPlain
 		}
 	}
+	c.setBusyLocked(c.proto == protoHTTP)
 	if c.proto == protoHTTP {
 		if c.last != sideClient {
-			c.pending, c.overflow = c.pending[:0], false
-			if c.rb != nil {
-				c.rb.requests.Add(1) // a new request
+			c.pending, c.overflow, c.replayed = c.pending[:0], false, false
+			if c.cur != nil {
+				c.cur.requests.Add(1) // a new request
 			}
 		}
 		switch {
@@ -249,7 +262,7 @@ func (c *conn) keepWhileMovingLocked(b []byte) bool {
 			c.cond.Broadcast() // down gives up the move
 			return false
 		}
-		c.pending, c.overflow = c.pending[:0], false
+		c.pending, c.overflow, c.replayed = c.pending[:0], false, false
 	}
 	if c.overflow || len(c.pending)+len(b) > maxPending {
 		return false
@@ -299,9 +312,13 @@ func (c *conn) clientEnded(err error) {
 	}
 	c.mu.Lock()
 	c.clientEOF = true
-	srv := c.srv
+	srv, replaying := c.srv, c.replaying && c.srv == nil
 	c.cond.Broadcast()
 	c.mu.Unlock()
+	if replaying {
+		c.kill() // nobody is left to read the answer: no replay
+		return
+	}
 	if srv != nil {
 		closeWrite(srv)
 	}
@@ -354,7 +371,8 @@ func (c *conn) fromBackendLocked(b []byte) bool {
 		}
 	}
 	c.last = sideBackend
-	c.pending, c.overflow = c.pending[:0], false
+	c.pending, c.overflow, c.replayed = c.pending[:0], false, false
+	c.setBusyLocked(false)
 	return c.proto == protoPlain
 }
 
@@ -370,14 +388,34 @@ func (c *conn) backendEnded(srv net.Conn, err error) net.Conn {
 	clean := err == io.EOF && !c.broken
 	c.broken = false
 	var kind moveKind
+	refuse := false // answer 502: the request may not be replayed
 	switch c.proto {
 	case protoUndecided:
 		kind = moveUnused
 	case protoHTTP:
 		switch {
 		case c.last == sideClient:
-			if !c.overflow && replayable(c.pending) {
+			if c.overflow || !replayable(c.pending) {
+				break
+			}
+			switch fp, now := fingerprint(c.pending), time.Now(); {
+			case c.clientEOF || peerClosed(c.client):
+				// The client has gone (or half-closed, which looks the same
+				// from here): nobody would read the answer.
+				clean = false
+			case c.replayed:
+				c.p.poison.died(fp, now)
+				c.p.log.Warn("request answered 502, not replayed again: the two instances that got it died",
+					"request", requestLine(c.pending), "client", c.client.RemoteAddr())
+				refuse = true
+			case c.p.poison.has(fp, now):
+				c.p.log.Warn("request answered 502, not replayed: most of its replays died too lately",
+					"request", requestLine(c.pending), "client", c.client.RemoteAddr())
+				refuse = true
+			default:
+				c.p.poison.replayed(fp, now)
 				kind = moveReplay
+				c.replayed, c.replaying = true, true
 			}
 		case !clean && !c.clientEOF:
 			kind = moveLazy
@@ -387,14 +425,19 @@ func (c *conn) backendEnded(srv net.Conn, err error) net.Conn {
 		c.downDone = true
 		c.cond.Broadcast()
 		c.mu.Unlock()
-		if clean {
+		switch {
+		case refuse:
+			c.client.Write([]byte(badGateway))
+			c.kill()
+		case clean:
 			closeWrite(c.client)
-		} else {
+		default:
 			c.kill()
 		}
 		return nil
 	}
-	c.srv = nil
+	c.srv, c.cur = nil, nil
+	c.setBusyLocked(false)
 	c.cond.Broadcast() // up may wait for this verdict (writeFailed)
 	c.mu.Unlock()
 	return c.move(srv, kind)
@@ -463,7 +506,8 @@ func (c *conn) flush(srv net.Conn, b *backend) bool {
 			return false
 		}
 		if sent == len(c.pending) {
-			c.srv, c.rb = srv, b
+			c.srv, c.cur, c.replaying = srv, b, false
+			c.setBusyLocked(c.last == sideClient || c.proto == protoUndecided)
 			eof := c.clientEOF
 			c.cond.Broadcast()
 			c.mu.Unlock()
@@ -498,4 +542,25 @@ func (c *conn) copyPlain(dst, src net.Conn) {
 func httpRequest(b []byte) bool {
 	m := requestMethod(b)
 	return m != nil && string(m) != "CONNECT"
+}
+
+// peerClosed reports whether the client's end of c is closed (an EOF or a
+// reset waits in its socket) without reading a byte. A connection without a
+// descriptor is taken as open.
+func peerClosed(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	closed := false
+	raw.Control(func(fd uintptr) {
+		var b [1]byte
+		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		closed = n == 0 && err == nil || err != nil && err != unix.EAGAIN && err != unix.EINTR
+	})
+	return closed
 }

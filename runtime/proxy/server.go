@@ -38,6 +38,8 @@ type ServeOptions struct {
 	App  string
 	// Log, if not nil, also gets the log records (JSON lines).
 	Log io.Writer
+	// WaitBackend is the Proxy's (DefaultWaitBackend when zero).
+	WaitBackend time.Duration
 }
 
 // Serve forwards the connections of o.Listener with a Proxy, and serves the control protocol
@@ -65,6 +67,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 	s.log = slog.New(slog.NewJSONHandler(w, nil)).With("app", o.App)
 	s.p = New(ln, o.Mode, s.log)
+	if o.WaitBackend != 0 {
+		s.p.WaitBackend = o.WaitBackend
+	}
 
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRun()

@@ -1,6 +1,7 @@
 package restart
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -9,6 +10,10 @@ import (
 
 // MaxBackoff caps the exponential backoff delay (before jitter), as in PM2.
 const MaxBackoff = 15 * time.Second
+
+// ReadyBackoff is where the backoff of an instance that crashes after getting ready starts
+// when exp_backoff_restart_delay is not set (see Exit.Ready).
+const ReadyBackoff = 100 * time.Millisecond
 
 // BackoffReset is how long an instance must run for its backoff to start over from
 // Policy.ExpBackoff, as in PM2.
@@ -56,6 +61,13 @@ type Exit struct {
 	Signal  string // "" or the signal that killed the process, e.g. "SIGKILL"
 	Started time.Time
 	Ended   time.Time
+	// Ready is set when the run got ready (online) before it ended. Such a run started
+	// well: when it still ends within min_uptime, something it was asked (a request that
+	// kills it) is the likely cause, not a broken start. It is then restarted with an
+	// exponential backoff, from exp_backoff_restart_delay or ReadyBackoff, and never
+	// errored, so that a client that keeps sending that request cannot take an app down
+	// for good.
+	Ready bool
 }
 
 // Tracker holds one instance's restart state. It is owned by the instance's goroutine and is not
@@ -65,6 +77,10 @@ type Tracker struct {
 	unstable int           // consecutive runs shorter than MinUptime
 	backoff  time.Duration // last exponential backoff delay, before jitter; 0 = none yet
 	restarts int           // restarts decided by Exited or counted by Requested
+	// readyCrashes counts the runs in a row that got ready and ended within MinUptime;
+	// readyBackoff is the last delay given to one, before jitter.
+	readyCrashes int
+	readyBackoff time.Duration
 }
 
 // NewTracker returns a Tracker for a fresh instance.
@@ -108,6 +124,10 @@ func (t *Tracker) Exited(e Exit, now time.Time, rnd *rand.Rand) (Decision, time.
 	}
 
 	run := max(e.Ended.Sub(e.Started), 0)
+	if e.Ready && run < p.MinUptime {
+		return t.readyCrash(run, how, rnd)
+	}
+	t.readyCrashes, t.readyBackoff = 0, 0
 	if run < p.MinUptime {
 		t.unstable++
 		if t.unstable > p.MaxRestarts {
@@ -137,6 +157,22 @@ func (t *Tracker) Exited(e Exit, now time.Time, rnd *rand.Rand) (Decision, time.
 		return Restart, 0, how + "; restarting now"
 	}
 	return Restart, delay, how + "; restarting in " + human(delay)
+}
+
+// readyCrash decides the restart of a run that got ready and ended after run, within
+// MinUptime: a restart after an exponential backoff, never errored (see Exit.Ready).
+func (t *Tracker) readyCrash(run time.Duration, how string, rnd *rand.Rand) (Decision, time.Duration, string) {
+	p := t.policy
+	t.readyCrashes++
+	start := cmp.Or(max(p.ExpBackoff, 0), ReadyBackoff)
+	t.readyBackoff = min(max(start, t.readyBackoff*3/2), MaxBackoff)
+	delay := max(t.readyBackoff, p.RestartDelay)
+	if rnd != nil {
+		delay += time.Duration(rnd.Int64N(int64(delay)/10 + 1))
+	}
+	t.restarts++
+	return Restart, delay, fmt.Sprintf("%s after %s, once ready (%d %s in a row within min_uptime %s: requests may kill it); backing off, restarting in %s",
+		how, human(run), t.readyCrashes, plural(t.readyCrashes, "crash", "crashes"), human(p.MinUptime), human(delay))
 }
 
 // describe says how a run ended: "exited with code 1" or "killed by SIGKILL".

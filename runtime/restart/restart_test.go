@@ -49,6 +49,8 @@ func restartIn(delay time.Duration, reason string) result { return result{Restar
 func TestTracker_Exited(t *testing.T) {
 	backoff := Policy{Autorestart: true, MaxRestarts: 100, MinUptime: time.Second, ExpBackoff: 100 * time.Millisecond}
 	crash := exited(1, 300*time.Millisecond)
+	readyCrash := crash
+	readyCrash.Ready = true
 	ns := func(n int64) time.Duration { return time.Duration(n) }
 
 	tests := []struct {
@@ -196,6 +198,32 @@ func TestTracker_Exited(t *testing.T) {
 				{Errored, 0, "crashed 2 times in a row, each within min_uptime 1s; max_restarts is 1"},
 			},
 			wantRestarts: 1,
+		},
+		{
+			name:   "crashes once ready back off and never error",
+			policy: Policy{Autorestart: true, MaxRestarts: 1, MinUptime: time.Second},
+			exits:  []Exit{readyCrash, readyCrash, readyCrash, crash, crash},
+			want: []result{
+				restartIn(100*time.Millisecond, "exited with code 1 after 300ms, once ready (1 crash in a row within min_uptime 1s: requests may kill it); backing off, restarting in 100ms"),
+				restartIn(150*time.Millisecond, "exited with code 1 after 300ms, once ready (2 crashes in a row within min_uptime 1s: requests may kill it); backing off, restarting in 150ms"),
+				restartIn(225*time.Millisecond, "exited with code 1 after 300ms, once ready (3 crashes in a row within min_uptime 1s: requests may kill it); backing off, restarting in 225ms"),
+				// A start that fails is a crash loop again, counted as before.
+				restartIn(0, "exited with code 1 after 300ms; restarting now"),
+				{Errored, 0, "crashed 2 times in a row, each within min_uptime 1s; max_restarts is 1"},
+			},
+			wantRestarts: 4,
+		},
+		{
+			name:   "ready backoff starts at exp_backoff_restart_delay, is capped, and resets after a stable run",
+			policy: Policy{Autorestart: true, MaxRestarts: 1, MinUptime: time.Second, ExpBackoff: 10 * time.Second},
+			exits:  []Exit{readyCrash, readyCrash, {Code: 1, Ready: true, Started: t0, Ended: t0.Add(2 * time.Second)}, readyCrash},
+			want: []result{
+				restartIn(10*time.Second, "exited with code 1 after 300ms, once ready (1 crash in a row within min_uptime 1s: requests may kill it); backing off, restarting in 10s"),
+				restartIn(MaxBackoff, "exited with code 1 after 300ms, once ready (2 crashes in a row within min_uptime 1s: requests may kill it); backing off, restarting in 15s"),
+				restartIn(10*time.Second, "exited with code 1 after 2s; restarting in 10s"),
+				restartIn(10*time.Second, "exited with code 1 after 300ms, once ready (1 crash in a row within min_uptime 1s: requests may kill it); backing off, restarting in 10s"),
+			},
+			wantRestarts: 4,
 		},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,28 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/eco-pm/eco/runtime/control"
+)
+
+// tryGet is the short path of a read-only command such as eco ls: one GET to the daemon, with
+// no ping before it. It reports ok when the daemon answered (err is then its answer, nil or an
+// error it sent); otherwise (no daemon, one dying, a home to create or fix) the caller takes
+// the long path, which starts or waits for the daemon and asks again. A GET changes nothing, so
+// asking twice is safe.
+func (c *cli) tryGet(ctx context.Context, path string, out any) (cl *control.Client, ok bool, err error) {
+	h, err := home() // checked as the long path checks it
+	if err != nil {
+		return nil, false, nil // the long path says why
+	}
+	cl = control.NewClient(h)
+	err = cl.Do(ctx, "GET", path, nil, out)
+	var api *control.APIError
+	var diags *control.DiagnosticsError
+	if err == nil || errors.As(err, &api) || errors.As(err, &diags) {
+		return cl, true, err
+	}
+	return nil, false, nil
+}
