@@ -299,9 +299,18 @@ func (d *Daemon) refuseWhenClosing(next http.Handler) http.Handler {
 				return
 			}
 		}
+		if exe := executable(); exe != "" && d.keeper != nil && binaryReplaced() {
+			// Every answer says it, so that a command that asks nothing else (eco ls's
+			// single GET) still notices that eco was upgraded on disk.
+			w.Header().Set(ReplacedHeader, exe)
+		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// ReplacedHeader, on any answer of a daemon that runs under a keeper, names the daemon's
+// executable once another file took its path (eco was upgraded on disk; Ping.Replaced).
+const ReplacedHeader = "Eco-Replaced"
 
 // closingLocked reports whether Run is stopping: from the moment its context ends, before
 // Run itself sets closing.

@@ -55,16 +55,32 @@ func (c *cli) client(ctx context.Context) (*control.Client, error) {
 	case started:
 		fmt.Fprintf(c.stderr, "Started the eco daemon (pid %d, home %s).\n", p.Pid, h)
 		c.noteSettings(p)
-	case p.Replaced && p.Keeper != 0 && p.Executable == exe && os.Getenv("ECO_NO_AUTO_UPGRADE") == "":
-		// eco was upgraded on disk and this is the new binary: the daemon moves to it, as
-		// eco daemon upgrade does, before the command runs.
-		next, err := upgradeDaemon(ctx, cl, exe)
-		if err != nil {
-			return nil, fmt.Errorf("hand the daemon over to the upgraded %s: %w (ECO_NO_AUTO_UPGRADE=1 skips this)", exe, err)
+	case p.Replaced && p.Keeper != 0:
+		if err := c.followUpgrade(ctx, cl, p.Executable); err != nil {
+			return nil, err
 		}
-		fmt.Fprintf(c.stderr, "Upgraded the eco daemon to the new %s: pid %d handed over to pid %d; the apps kept running.\n", exe, p.Pid, next)
 	}
 	return cl, nil
+}
+
+// followUpgrade moves the daemon, whose binary daemonExe was replaced on disk, to the new
+// binary when this eco is it (eco was upgraded and this command runs from that path), as eco
+// daemon upgrade does, before the command goes on. ECO_NO_AUTO_UPGRADE=1 turns it off.
+func (c *cli) followUpgrade(ctx context.Context, cl *control.Client, daemonExe string) error {
+	exe, err := os.Executable()
+	if err != nil || exe != daemonExe || os.Getenv("ECO_NO_AUTO_UPGRADE") != "" {
+		return nil
+	}
+	var p runtime.Ping
+	if err := cl.Do(ctx, "GET", "/v1/ping", nil, &p); err != nil || !p.Replaced {
+		return nil // gone meanwhile, or moved by another command already
+	}
+	next, err := upgradeDaemon(ctx, cl, exe)
+	if err != nil {
+		return fmt.Errorf("hand the daemon over to the upgraded %s: %w (ECO_NO_AUTO_UPGRADE=1 skips this)", exe, err)
+	}
+	fmt.Fprintf(c.stderr, "Upgraded the eco daemon to the new %s: pid %d handed over to pid %d; the apps kept running.\n", exe, p.Pid, next)
+	return nil
 }
 
 // upgradeDaemon hands the daemon over to binary (an absolute path) and waits for the next

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 
+	"github.com/eco-pm/eco/runtime"
 	"github.com/eco-pm/eco/runtime/control"
 )
 
@@ -18,10 +20,16 @@ func (c *cli) tryGet(ctx context.Context, path string, out any) (cl *control.Cli
 		return nil, false, nil // the long path says why
 	}
 	cl = control.NewClient(h)
-	err = cl.Do(ctx, "GET", path, nil, out)
+	hdr, err := cl.DoHeader(ctx, "GET", path, nil, out)
 	var api *control.APIError
 	var diags *control.DiagnosticsError
 	if err == nil || errors.As(err, &api) || errors.As(err, &diags) {
+		if exe := hdr.Get(runtime.ReplacedHeader); exe != "" {
+			// eco was upgraded on disk: the next commands talk to the new binary.
+			if uerr := c.followUpgrade(ctx, cl, exe); uerr != nil {
+				fmt.Fprintf(c.stderr, "Warning: %v\n", uerr)
+			}
+		}
 		return cl, true, err
 	}
 	return nil, false, nil
