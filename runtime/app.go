@@ -122,14 +122,16 @@ func (r *appRunner) run(ctx context.Context) {
 	// that depend on this one have stopped: dependents stop first (depends.go).
 	ictx, icancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer icancel()
+	// Not a goroutine parked for the app's life: one runs only once ctx ends.
 	wg.Add(1)
-	go func() {
+	unwatch := context.AfterFunc(ctx, func() {
 		defer wg.Done()
-		select {
-		case <-ctx.Done():
-			r.awaitDependents(ictx, time.Minute)
-			icancel()
-		case <-ictx.Done():
+		r.awaitDependents(ictx, time.Minute)
+		icancel()
+	})
+	defer func() {
+		if unwatch() { // ctx has not ended: the func will never run
+			wg.Done()
 		}
 	}()
 	var trig triggers
