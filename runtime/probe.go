@@ -90,7 +90,7 @@ type prober struct {
 type health struct {
 	probes  [2]*prober // by kind; nil when the app has no such probe
 	timer   *time.Timer
-	results chan probeResult
+	results chan *probeResult // pointers: a receiving select keeps a small frame
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -110,7 +110,7 @@ func newHealth(ctx context.Context, in *instance, spec *ecosystem.App, started t
 	if spec.ReadinessProbe == nil && spec.LivenessProbe == nil {
 		return nil
 	}
-	h := &health{results: make(chan probeResult, 2), started: started, online: online}
+	h := &health{results: make(chan *probeResult, 2), started: started, online: online}
 	h.ctx, h.cancel = context.WithCancel(ctx)
 	h.configure(in, spec)
 	return h
@@ -194,7 +194,7 @@ func (h *health) C() <-chan time.Time {
 }
 
 // Results delivers the checks' outcomes; nil (never) without probes.
-func (h *health) Results() <-chan probeResult {
+func (h *health) Results() <-chan *probeResult {
 	if h == nil {
 		return nil
 	}
@@ -215,7 +215,7 @@ func (h *health) fire(now time.Time, addr string) {
 			defer h.wg.Done()
 			ok, detail := h.check(spec, addr)
 			select {
-			case h.results <- probeResult{from: pr, kind: kind, ok: ok, detail: detail, at: time.Now()}:
+			case h.results <- &probeResult{from: pr, kind: kind, ok: ok, detail: detail, at: time.Now()}:
 			case <-h.ctx.Done():
 			}
 		}()
@@ -494,9 +494,9 @@ func (m *machine) showHealth() {
 // probed takes a check's result: readiness puts a waiting instance online, or takes an online
 // one out of the proxy and back; liveness restarts the instance after failure_threshold
 // failures in a row. ok is true when the state ends, with next.
-func (m *machine) probed(res probeResult) (next stateFn, ok bool) {
+func (m *machine) probed(res *probeResult) (next stateFn, ok bool) {
 	in, r := m.in, m.run
-	pr, changed := r.health.result(res)
+	pr, changed := r.health.result(*res)
 	m.showHealth()
 	if pr == nil {
 		return nil, false
