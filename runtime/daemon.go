@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
@@ -635,12 +636,7 @@ func (d *Daemon) sampleUsage(ctx context.Context) {
 // out) and the shortest memory_check_interval of the apps with a memory limit (0 for none).
 // It reads no usage, so sampling does not count as someone looking.
 func (d *Daemon) usageTargets() (pids []int, limit time.Duration) {
-	d.mu.Lock()
-	runners := make([]*appRunner, 0, len(d.apps))
-	for _, r := range d.apps {
-		runners = append(runners, r)
-	}
-	d.mu.Unlock()
+	runners := d.runnersNow()
 	for _, r := range runners {
 		a := r.status(true)
 		for _, in := range a.Instances {
@@ -658,14 +654,16 @@ func (d *Daemon) usageTargets() (pids []int, limit time.Duration) {
 	return pids, limit
 }
 
+// runnersNow returns the app runners at this moment, to be read without holding d.mu.
+func (d *Daemon) runnersNow() []*appRunner {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Collect(maps.Values(d.apps))
+}
+
 // statuses lists every app (deleted ones still stopping are left out).
 func (d *Daemon) statuses() []AppStatus {
-	d.mu.Lock()
-	runners := make([]*appRunner, 0, len(d.apps))
-	for _, r := range d.apps {
-		runners = append(runners, r)
-	}
-	d.mu.Unlock()
+	runners := d.runnersNow()
 	out := make([]AppStatus, 0, len(runners))
 	for _, r := range runners {
 		out = append(out, d.usage.fill(r.status(false)))

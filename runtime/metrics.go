@@ -129,12 +129,7 @@ type appMetrics struct {
 // reader of the usage: a scrape every 15 s does not keep the sampler at its fast interval, so
 // CPU and memory are up to usageIdleInterval old when nobody else looks.
 func (d *Daemon) metricsSnapshot() []appMetrics {
-	d.mu.Lock()
-	runners := make([]*appRunner, 0, len(d.apps))
-	for _, r := range d.apps {
-		runners = append(runners, r)
-	}
-	d.mu.Unlock()
+	runners := d.runnersNow()
 	out := make([]appMetrics, 0, len(runners))
 	for _, r := range runners {
 		st := r.status(false)

@@ -100,14 +100,21 @@ func boolOf(v any) (bool, error) {
 	return false, fmt.Errorf("want true or false, got %s", short(v))
 }
 
-func intOf(v any) (int, error) {
-	var s string
+// numberText returns the text of a JSON number, or of a string (trimmed), as PM2 takes
+// numbers either way; ok is false for any other value.
+func numberText(v any) (string, bool) {
 	switch x := v.(type) {
 	case json.Number:
-		s = string(x)
+		return string(x), true
 	case string:
-		s = strings.TrimSpace(x)
-	default:
+		return strings.TrimSpace(x), true
+	}
+	return "", false
+}
+
+func intOf(v any) (int, error) {
+	s, ok := numberText(v)
+	if !ok {
 		return 0, fmt.Errorf("want a whole number, got %s", typeName(v))
 	}
 	n, err := strconv.Atoi(s)
@@ -134,13 +141,8 @@ func instancesOf(v any) (cty.Value, error) {
 
 // durationOf reads milliseconds (a number, or a string of digits) or a string such as "10s".
 func durationOf(v any) (cty.Value, error) {
-	var s string
-	switch x := v.(type) {
-	case json.Number:
-		s = string(x)
-	case string:
-		s = strings.TrimSpace(x)
-	default:
+	s, ok := numberText(v)
+	if !ok {
 		return cty.NilVal, fmt.Errorf("want milliseconds or a duration such as \"10s\", got %s", typeName(v))
 	}
 	d, err := ecosystem.ParseDuration(s)
@@ -164,13 +166,8 @@ func formatDuration(d time.Duration) string {
 
 // sizeOf reads bytes or "512M".
 func sizeOf(v any) (cty.Value, error) {
-	var s string
-	switch x := v.(type) {
-	case json.Number:
-		s = string(x)
-	case string:
-		s = strings.TrimSpace(x)
-	default:
+	s, ok := numberText(v)
+	if !ok {
 		return cty.NilVal, fmt.Errorf("want bytes or a size such as \"512M\", got %s", typeName(v))
 	}
 	n, err := ecosystem.ParseSize(s)
