@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// Every eco command, eco ls included, first runs the init of every package linked into the
+// binary: what one of them builds at init (a regexp, a table, a registry), all of them pay. The
+// limits below are allocations, which are the same at every run, not timings. The binary is
+// the test binary run as eco (ECO_TEST_MAIN), which links the same packages plus testing's.
+const (
+	// ownInitAllocs and ownInitBytes bound the init of each of eco's packages. Build such
+	// things on first use instead (sync.OnceValue): before this test, ecosystem's init made
+	// 3,263 allocations (247 KB) compiling regexps.
+	ownInitAllocs = 200
+	ownInitBytes  = 16 << 10
+	// allInitAllocs bounds the inits of all linked packages together: about 7,700 with
+	// eco's dependencies in December 2026 (11,400 before eco's own were made lazy). A new
+	// dependency that does much at init (a registry, hundreds of regexps) passes it; see
+	// whether the CLI can do without it, or raise the bound knowingly.
+	allInitAllocs = 9000
+)
+
+// initCost is one line of GODEBUG=inittrace=1.
+type initCost struct {
+	pkg           string
+	bytes, allocs int
+}
+
+// parseInitTrace reads "init PKG @T ms, C ms clock, B bytes, A allocs" lines.
+func parseInitTrace(t *testing.T, trace []byte) []initCost {
+	t.Helper()
+	var out []initCost
+	sc := bufio.NewScanner(bytes.NewReader(trace))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 11 || f[0] != "init" || f[8] != "bytes," || f[10] != "allocs" {
+			continue
+		}
+		b, err1 := strconv.Atoi(f[7])
+		a, err2 := strconv.Atoi(f[9])
+		if err1 != nil || err2 != nil {
+			t.Fatalf("unreadable inittrace line %q", sc.Text())
+		}
+		out = append(out, initCost{pkg: f[1], bytes: b, allocs: a})
+	}
+	return out
+}
+
+func TestCLI_InitCost(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "version")
+	godebug := "inittrace=1"
+	if old := os.Getenv("GODEBUG"); old != "" {
+		godebug = old + "," + godebug
+	}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GODEBUG=") && !strings.HasPrefix(kv, "ECO_TEST_HELPER=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "ECO_TEST_MAIN=1", "GODEBUG="+godebug, "ECO_HOME="+t.TempDir())
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil || !strings.HasPrefix(stdout.String(), "eco ") {
+		t.Fatalf("eco version: %v\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
+	}
+	costs := parseInitTrace(t, stderr.Bytes())
+	total, own := 0, map[string]bool{}
+	for _, c := range costs {
+		total += c.allocs
+		// The main package is left out: in the test binary it holds the tests' own variables.
+		if !strings.HasPrefix(c.pkg, "github.com/eco-pm/eco/") || c.pkg == "github.com/eco-pm/eco/cmd/eco" {
+			continue
+		}
+		own[c.pkg] = true
+		if c.allocs > ownInitAllocs || c.bytes > ownInitBytes {
+			t.Errorf("init of %s: %d allocations, %d bytes; want at most %d and %d: build it on first use (sync.OnceValue), not at init",
+				c.pkg, c.allocs, c.bytes, ownInitAllocs, ownInitBytes)
+		}
+	}
+	// The trace must have covered eco's packages, or the test proves nothing.
+	for _, pkg := range []string{"github.com/eco-pm/eco/ecosystem", "github.com/eco-pm/eco/schema", "github.com/eco-pm/eco/runtime"} {
+		if !own[pkg] {
+			t.Fatalf("inittrace lacks %s (%d lines read):\n%s", pkg, len(costs), stderr.String())
+		}
+	}
+	if total > allInitAllocs {
+		t.Errorf("the inits of all %d linked packages make %d allocations; want at most %d", len(costs), total, allInitAllocs)
+	}
+	t.Logf("%d package inits, %d allocations", len(costs), total)
+}
