@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -98,4 +99,41 @@ func TestCLI_InitCost(t *testing.T) {
 		t.Errorf("the inits of all %d linked packages make %d allocations; want at most %d", len(costs), total, allInitAllocs)
 	}
 	t.Logf("%d package inits, %d allocations", len(costs), total)
+}
+
+// TestRootFor_PlainLs checks the short tree of eco ls against the whole one: every command
+// line it takes is one the whole tree runs as ls with the same flags, and the others (help, a
+// flag ls does not have, a typo) go to the whole tree.
+func TestRootFor_PlainLs(t *testing.T) {
+	var out, errOut bytes.Buffer
+	whole := newRootCmd(&out, &errOut)
+	for _, args := range [][]string{{"ls"}, {"status"}, {"list"}, {"ls", "--json"}, {"list", "--json"}} {
+		if !isPlainLs(args) {
+			t.Errorf("isPlainLs(%q) = false, want true", args)
+			continue
+		}
+		want, rest, err := whole.Find(args)
+		if err != nil || want.Name() != "ls" {
+			t.Fatalf("the whole tree finds %q as %v (%v), want ls", args, want, err)
+		}
+		got, grest, err := rootFor(args, &out, &errOut).Find(args)
+		if err != nil || got.Name() != "ls" || len(grest) != len(rest) {
+			t.Fatalf("the short tree finds %q as %v, rest %q (%v); the whole tree: ls, rest %q", args, got, grest, err, rest)
+		}
+		if err := want.ParseFlags(rest); err != nil {
+			t.Errorf("the whole tree's ls refuses %q: %v", rest, err)
+		}
+		// Inherited too: a persistent flag on the whole tree's root would change what ls reads.
+		gotFlags := got.Flags().FlagUsages() + got.InheritedFlags().FlagUsages()
+		wantFlags := want.Flags().FlagUsages() + want.InheritedFlags().FlagUsages()
+		if gotFlags != wantFlags || !slices.Equal(got.Aliases, want.Aliases) {
+			t.Errorf("short tree's ls: aliases %q, flags:\n%s\nwhole tree's: aliases %q, flags:\n%s", got.Aliases, gotFlags, want.Aliases, wantFlags)
+		}
+	}
+	for _, args := range [][]string{nil, {"ls", "-h"}, {"ls", "--help"}, {"ls", "--jsn"}, {"lss"}, {"ls", "extra"},
+		{"--json", "ls"}, {"ls", "--json", "x"}, {"help", "ls"}, {"__complete", "ls", ""}, {"describe", "ls"}} {
+		if isPlainLs(args) {
+			t.Errorf("isPlainLs(%q) = true, want false", args)
+		}
+	}
 }
