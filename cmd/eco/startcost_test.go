@@ -3,12 +3,18 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/eco-pm/eco/runtime"
+	"github.com/eco-pm/eco/runtime/control"
 )
 
 // Every eco command, eco ls included, first runs the init of every package linked into the
@@ -135,5 +141,73 @@ func TestRootFor_PlainLs(t *testing.T) {
 		if isPlainLs(args) {
 			t.Errorf("isPlainLs(%q) = true, want false", args)
 		}
+	}
+}
+
+// TestCLI_LsJSONIsTheDecodedAnswer proves that eco ls --json, which prints the daemon's answer
+// indented instead of decoding and encoding it again, prints the same text as decoding it
+// would: for a real daemon's answer about apps whose values need escaping (&, <, >, U+2028 in
+// a watched file's name), with times (cron_restart), lists (watch) and instances.
+func TestCLI_LsJSONIsTheDecodedAnswer(t *testing.T) {
+	home := ecoHome(t)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "run.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\ntrap 'exit 0' INT TERM\nwhile :; do sleep 1 & wait $!; done\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "<x> & y\u2028é.txt"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "ecosystem.hcl")
+	hcl := `project = "rawjson"
+app "a-and-b" {
+  script       = "run.sh"
+  instances    = 2
+  cron_restart = "0 3 * * *"
+  watch        = ["run.sh", "<x> & y\u2028é.txt"]
+  min_uptime   = 100
+}
+app "plain" {
+  script     = "run.sh"
+  min_uptime = 100
+}
+`
+	if err := os.WriteFile(file, []byte(hcl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := runEco(t, "apply", file); code != 0 {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
+	}
+	var raw json.RawMessage
+	if err := control.NewClient(home).Do(context.Background(), "GET", "/v1/apps", nil, &raw); err != nil {
+		t.Fatal(err)
+	}
+	var apps []runtime.AppStatus
+	if err := json.Unmarshal(raw, &apps); err != nil {
+		t.Fatal(err)
+	}
+	if len(apps) != 2 || len(apps[0].Instances)+len(apps[1].Instances) != 3 {
+		t.Fatalf("answer: %s", raw)
+	}
+	var want, got bytes.Buffer
+	if err := writeJSON(&want, apps); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeRawJSON(&got, raw); err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != want.String() {
+		t.Errorf("eco ls --json would print:\n%s\ndecoding and encoding the same answer prints:\n%s", got.String(), want.String())
+	}
+	for _, s := range []string{`\u003cx\u003e \u0026 y`, `\u2028`, `"next_cron_restart"`, `"watching"`} {
+		if !strings.Contains(got.String(), s) {
+			t.Errorf("the answer lacks %s, so the test does not cover it:\n%s", s, got.String())
+		}
+	}
+	// And eco ls --json itself prints such an answer.
+	out, errOut, code := runEco(t, "ls", "--json")
+	var listed []runtime.AppStatus
+	if err := json.Unmarshal([]byte(out), &listed); code != 0 || err != nil || len(listed) != 2 || !strings.HasPrefix(out, "[\n  {\n    \"name\"") {
+		t.Fatalf("eco ls --json: exit %d, %v\n%s\n%s", code, err, out, errOut)
 	}
 }
