@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"golang.org/x/sys/unix"
@@ -196,7 +197,7 @@ func (c *checker) app(app *App, skip func(attr string) bool) {
 		}
 	}
 	// image is read by eco export only, but a broken one would make broken objects there.
-	if (app.Image != "" || app.IsSet("image")) && !imageRE.MatchString(app.Image) {
+	if (app.Image != "" || app.IsSet("image")) && !imageRE().MatchString(app.Image) {
 		c.appError(app, "image", "Invalid image",
 			`image must be a container image reference such as "registry.example.com/shop/api:1.4" (letters, digits and . _ - / : @, at most 255); got %q.`, app.Image)
 	}
@@ -238,11 +239,11 @@ func (c *checker) app(app *App, skip func(attr string) bool) {
 		if attr == "increment_var" {
 			v = app.IncrementVar
 		}
-		if ok(attr) && (v != "" || attr == "instance_var" || app.IsSet(attr)) && !envNameRE.MatchString(v) {
+		if ok(attr) && (v != "" || attr == "instance_var" || app.IsSet(attr)) && !envNameRE().MatchString(v) {
 			c.appError(app, attr, "Invalid "+attr, "%s must be an environment variable name (letters, digits and '_', not starting with a digit); got %q.", attr, v)
 		}
 	}
-	if inc := app.IncrementVar; inc != "" && envNameRE.MatchString(inc) {
+	if inc := app.IncrementVar; inc != "" && envNameRE().MatchString(inc) {
 		val, found := app.Env[inc]
 		if _, err := strconv.Atoi(val); (!found || err != nil) && !(inc == "PORT" && app.Port != 0) {
 			c.appError(app, "increment_var", "Invalid increment_var",
@@ -300,7 +301,7 @@ func (c *checker) app(app *App, skip func(attr string) bool) {
 }
 
 // imageRE is what an image reference may be made of: [registry[:port]/]name[:tag][@digest].
-var imageRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$`)
+var imageRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$`) })
 
 // enum checks an attribute whose value is one of the schema's; empty passes when optional.
 func (c *checker) enum(app *App, attr, v string, optional bool) {

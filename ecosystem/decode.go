@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/agext/levenshtein"
 	"github.com/hashicorp/hcl/v2"
@@ -18,7 +19,7 @@ import (
 )
 
 // nameRE is what app, project, variable and local names may be made of.
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`) })
 
 // Decode checks the parsed files and builds their Config. Every problem is reported, not just
 // the first; when any is an error, the Config is nil. Decode does no I/O of its own: file() and
@@ -195,7 +196,7 @@ func (d *decoder) topLevel(body *hclsyntax.Body, c *fileContent) {
 				d.errorf(b.LabelRanges[0].Ptr(), "Invalid app name", "%s", p)
 				continue
 			}
-			if b.Type == "variable" && !nameRE.MatchString(b.Labels[0]) {
+			if b.Type == "variable" && !nameRE().MatchString(b.Labels[0]) {
 				d.errorf(b.LabelRanges[0].Ptr(), "Invalid variable name",
 					`A name is letters, digits, '_', '.' and '-', starting with a letter or digit; got %q.`, b.Labels[0])
 				continue

@@ -8,15 +8,16 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 )
 
 var (
 	// pm2AppsRE finds PM2's apps list in JavaScript, JSON or YAML.
-	pm2AppsRE = regexp.MustCompile(`(?m)(^|[\s{,"'])apps["']?\s*[:=]`)
+	pm2AppsRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)(^|[\s{,"'])apps["']?\s*[:=]`) })
 	// pm2ExportsRE finds a JavaScript module's export.
-	pm2ExportsRE = regexp.MustCompile(`module\.exports|export\s+default`)
+	pm2ExportsRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`module\.exports|export\s+default`) })
 )
 
 // pm2FileDiag returns the error for a PM2 ecosystem file given where an HCL file is expected,
@@ -31,9 +32,9 @@ func pm2FileDiag(name string, src []byte) *hcl.Diagnostic {
 	case ".js", ".cjs", ".mjs":
 		// An app's own script may export something (module.exports = app): it takes the apps
 		// list, or a *.config.js name, to be a PM2 file.
-		isPM2 = pm2ExportsRE.Match(head) && (pm2AppsRE.Match(head) || strings.Contains(base, ".config."))
+		isPM2 = pm2ExportsRE().Match(head) && (pm2AppsRE().Match(head) || strings.Contains(base, ".config."))
 	case ".json", ".yaml", ".yml":
-		isPM2 = pm2AppsRE.Match(head) || bytes.Contains(head, []byte(`"pm_exec_path"`))
+		isPM2 = pm2AppsRE().Match(head) || bytes.Contains(head, []byte(`"pm_exec_path"`))
 	case ".pm2":
 		isPM2 = true
 	}

@@ -7,10 +7,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
-var daysRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)d`)
+var daysRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)d`) })
 
 // ParseDuration reads a duration written as a string: Go's form ("5s", "1m30s", "250ms") with
 // "d" for days allowed in front ("7d", "1d12h"), or a bare number of milliseconds ("1600"), as
@@ -27,7 +28,7 @@ func ParseDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is negative", s)
 	}
 	var days time.Duration
-	if m := daysRE.FindStringSubmatch(t); m != nil {
+	if m := daysRE().FindStringSubmatch(t); m != nil {
 		n, _ := strconv.ParseFloat(m[1], 64)
 		days = time.Duration(n * 24 * float64(time.Hour))
 		t = t[len(m[0]):]
@@ -53,12 +54,12 @@ func msDuration(ms float64) (time.Duration, error) {
 	return time.Duration(ms * float64(time.Millisecond)), nil
 }
 
-var sizeRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)\s*([kKmMgGtT]?)(i?[bB])?$`)
+var sizeRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)\s*([kKmMgGtT]?)(i?[bB])?$`) })
 
 // ParseSize reads a size: bytes ("1048576"), or a number with a unit ("300K", "512M", "1G",
 // "1.5G", "10MB", "2GiB"). Units are powers of 1024, as in PM2.
 func ParseSize(s string) (ByteSize, error) {
-	m := sizeRE.FindStringSubmatch(strings.TrimSpace(s))
+	m := sizeRE().FindStringSubmatch(strings.TrimSpace(s))
 	if m == nil {
 		return 0, fmt.Errorf("%q is not a size", s)
 	}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -298,7 +299,7 @@ func officialImage(app *ecosystem.App) string {
 }
 
 // dnsLabelRE is what a Kubernetes object or Nomad service name must be (RFC 1123 label).
-var dnsLabelRE = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
+var dnsLabelRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`) })
 
 // dnsName turns an app name into an RFC 1123 label: lower case, "_" and "." become "-", at
 // most 63 characters, starting with a letter.
@@ -312,7 +313,7 @@ func dnsName(name string) (string, error) {
 		s = s[:63]
 	}
 	s = strings.TrimRight(s, "-")
-	if !dnsLabelRE.MatchString(s) {
+	if !dnsLabelRE().MatchString(s) {
 		return "", fmt.Errorf("app %q: no DNS name can be made of it", name)
 	}
 	return s, nil

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/eco-pm/eco/ecosystem"
@@ -172,7 +173,7 @@ func systemdService(cfg *ecosystem.Config, app *ecosystem.App, unit, socket stri
 		}
 	}
 	for _, k := range sortedKeys(env) {
-		if !sdEnvNameRE.MatchString(k) {
+		if !sdEnvNameRE().MatchString(k) {
 			r.add(app, "env", "env-name", k)
 			continue
 		}
@@ -260,7 +261,7 @@ func systemdService(cfg *ecosystem.Config, app *ecosystem.App, unit, socket stri
 }
 
 // sdEnvNameRE is what systemd takes as a variable's name in Environment=.
-var sdEnvNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var sdEnvNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // sdDuration writes d as systemd reads a time span: "1600ms", "5s", "0".
 func sdDuration(d time.Duration) string {

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/eco-pm/eco/ecosystem"
@@ -74,7 +75,7 @@ func nameWords(name string) []string {
 }
 
 // passwordField is a password in a key=value connection string ("host=db password=x").
-var passwordField = regexp.MustCompile(`(?i)\b(password|passwd|pwd)=([^\s;&]+)`)
+var passwordField = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)\b(password|passwd|pwd)=([^\s;&]+)`) })
 
 // MaskEnvValue returns the value of the environment variable name as eco shows it: Masked
 // when the name says it is a secret; otherwise with the password of a URL
@@ -84,7 +85,7 @@ func MaskEnvValue(name, value string) string {
 		return Masked
 	}
 	value = maskURLPassword(value)
-	return passwordField.ReplaceAllString(value, "${1}="+Masked)
+	return passwordField().ReplaceAllString(value, "${1}="+Masked)
 }
 
 // maskURLPassword masks the password of a URL's user information, wherever the URL is in s.

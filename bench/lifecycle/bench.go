@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/eco-pm/eco/bench/internal/benchkit"
@@ -50,8 +52,12 @@ type results struct {
 	ecoAPI    []time.Duration // GET /v1/apps over eco.sock: the daemon's share of eco ls
 	nodeEmpty []time.Duration // node -e 0: the least any Node CLI, pm2 included, pays
 	// ecoLs and goHello are eco ls --json and a Go hello world, timed in turn: how far eco's
-	// CLI is from the least a Go program pays to start.
-	ecoLs, goHello []time.Duration
+	// CLI is from the least a Go program pays to start. goLinked (a Go program that links
+	// every package eco links and does nothing) and ecoLsTable (eco ls, its table) are timed
+	// in the same turns; helloLoad is the load average after them.
+	ecoLs, goHello      []time.Duration
+	goLinked, ecoLsText []time.Duration
+	helloLoad           string
 }
 
 // Measure runs the start rounds, then both managers side by side with every app running for
@@ -214,7 +220,7 @@ func (b *bench) breakdown(ctx context.Context, res *results) error {
 	if err != nil {
 		return err
 	}
-	if res.ecoLs, res.goHello, err = b.versusHello(ctx); err != nil {
+	if err := b.versusHello(ctx, res); err != nil {
 		return err
 	}
 	for _, m := range b.managers() {
@@ -305,32 +311,85 @@ import "fmt"
 func main() { fmt.Println("hello, world") }
 `
 
-// versusHello builds a Go hello world with the same toolchain and times it and eco ls --json
-// in turn, reps times each.
-func (b *bench) versusHello(ctx context.Context) (ls, hello []time.Duration, err error) {
+// versusHello builds, with the same toolchain and settings as eco, a Go hello world and a Go
+// program that links every package eco links and does nothing (their inits run, as in every
+// eco command), and times them, eco ls --json and eco ls in turn, reps times each.
+func (b *bench) versusHello(ctx context.Context, res *results) error {
 	dir := b.Path("hello")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, nil, err
+		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(helloSrc), 0o644); err != nil {
-		return nil, nil, err
+		return err
 	}
-	bin := filepath.Join(dir, "hello")
-	if _, err := b.Command(ctx, 2*time.Minute, dir, "go", "build", "-o", bin, "main.go"); err != nil {
-		return nil, nil, fmt.Errorf("build the Go hello world: %w", err)
+	hello := filepath.Join(dir, "hello")
+	if _, err := b.Command(ctx, 2*time.Minute, dir, "go", "build", "-o", hello, "main.go"); err != nil {
+		return fmt.Errorf("build the Go hello world: %w", err)
+	}
+	linked, err := b.buildLinked(ctx)
+	if err != nil {
+		return err
 	}
 	for i := range listWarmup + b.opts.reps {
-		t0 := time.Now()
-		if _, err := b.Command(ctx, 30*time.Second, dir, bin); err != nil {
-			return nil, nil, err
-		}
-		t1 := time.Now()
-		if _, err := b.Eco.Run(ctx, 30*time.Second, "ls", "--json"); err != nil {
-			return nil, nil, err
+		var d [4]time.Duration
+		for k, run := range []func() error{
+			func() error { _, err := b.Command(ctx, 30*time.Second, dir, hello); return err },
+			func() error { _, err := b.Command(ctx, 30*time.Second, dir, linked); return err },
+			func() error { _, err := b.Eco.Run(ctx, 30*time.Second, "ls", "--json"); return err },
+			func() error { _, err := b.Eco.Run(ctx, 30*time.Second, "ls"); return err },
+		} {
+			t0 := time.Now()
+			if err := run(); err != nil {
+				return err
+			}
+			d[k] = time.Since(t0)
 		}
 		if i >= listWarmup {
-			hello, ls = append(hello, t1.Sub(t0)), append(ls, time.Since(t1))
+			res.goHello = append(res.goHello, d[0])
+			res.goLinked = append(res.goLinked, d[1])
+			res.ecoLs = append(res.ecoLs, d[2])
+			res.ecoLsText = append(res.ecoLsText, d[3])
 		}
 	}
-	return ls, hello, nil
+	res.helloLoad = benchkit.LoadAvg()
+	return nil
+}
+
+// buildLinked builds a program whose main package imports, for their side effects only, the
+// packages that eco's main package imports: the binary links what eco links, and runs every
+// package init that eco runs, then exits. Its source is laid over the repository with go build
+// -overlay, so nothing is written into the repository.
+func (b *bench) buildLinked(ctx context.Context) (string, error) {
+	imports, err := b.Command(ctx, 2*time.Minute, b.Root, "go", "list", "-f", `{{join .Imports "\n"}}`, "./cmd/eco")
+	if err != nil {
+		return "", fmt.Errorf("list eco's imports: %w", err)
+	}
+	var src strings.Builder
+	src.WriteString("package main\n\nimport (\n")
+	for _, p := range strings.Fields(imports) {
+		fmt.Fprintf(&src, "\t_ %q\n", p)
+	}
+	src.WriteString(")\n\nfunc main() {}\n")
+	dir := b.Path("linked")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	mainGo := filepath.Join(dir, "main.go")
+	if err := os.WriteFile(mainGo, []byte(src.String()), 0o644); err != nil {
+		return "", err
+	}
+	pkg := filepath.Join(b.Root, "bench", "lifecycle", "linkedonly")
+	overlay, err := json.Marshal(map[string]map[string]string{"Replace": {filepath.Join(pkg, "main.go"): mainGo}})
+	if err != nil {
+		return "", err
+	}
+	overlayFile := filepath.Join(dir, "overlay.json")
+	if err := os.WriteFile(overlayFile, overlay, 0o644); err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "linked")
+	if _, err := b.Command(ctx, 5*time.Minute, b.Root, "go", "build", "-overlay", overlayFile, "-o", bin, "./bench/lifecycle/linkedonly"); err != nil {
+		return "", fmt.Errorf("build the program linking eco's packages: %w", err)
+	}
+	return bin, nil
 }

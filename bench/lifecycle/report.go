@@ -35,8 +35,12 @@ func (b *bench) Report(w io.Writer, res results) {
 		infoRow(fmt.Sprintf("start %d apps: time above the same round's no-manager floor (median of %d; floor median %s; no target)",
 			n, b.opts.rounds, benchkit.FmtDuration(benchkit.Median(res.direct))),
 			benchkit.FmtDuration(benchkit.Median(eOver)), benchkit.FmtDuration(benchkit.Median(pOver)), float64(benchkit.Median(eOver))/float64(benchkit.Median(pOver))),
-		helloRow(fmt.Sprintf("`eco ls --json`, %d apps, vs a Go hello world, in turn (median of %d)", n, b.opts.reps),
+		helloRow(fmt.Sprintf("`eco ls --json`, %d apps, vs a Go hello world, in turn (median of %d; load average after: %s)", n, b.opts.reps, res.helloLoad),
 			benchkit.Median(res.ecoLs), benchkit.Median(res.goHello), 1.5),
+		helloRow(fmt.Sprintf("`eco ls` (its table), %d apps, vs the same hello world, in the same turns", n),
+			benchkit.Median(res.ecoLsText), benchkit.Median(res.goHello), 1.5),
+		noTarget(helloRow("a Go program that links every package eco links and does nothing (their inits run), vs the same hello world, in the same turns: the least any command of the one eco binary pays (no target)",
+			benchkit.Median(res.goLinked), benchkit.Median(res.goHello), 0)),
 		infoRow(fmt.Sprintf("RSS of one app process (median of %d; no target)", n),
 			fmtKB(benchkit.Median(e.appRSS)), fmtKB(benchkit.Median(p.appRSS)), float64(benchkit.Median(e.appRSS))/float64(benchkit.Median(p.appRSS))),
 	}
@@ -59,6 +63,8 @@ func (b *bench) Report(w io.Writer, res results) {
 	fmt.Fprintf(w, "- app process RSS: eco %s; PM2 %s\n", benchkit.Spread(e.appRSS, kb), benchkit.Spread(p.appRSS, kb))
 	fmt.Fprintf(w, "- where `eco ls --json` goes (%d runs each, %d apps): `eco version` (the CLI starting and exiting) %s; GET /v1/apps over eco.sock, new connection each (the daemon's answer) %s\n",
 		b.opts.reps, n, benchkit.Spread(res.ecoCLI, ms), benchkit.Spread(res.ecoAPI, ms))
+	fmt.Fprintf(w, "- in turn: Go hello world %s; Go program linking eco's packages %s; `eco ls --json` %s; `eco ls` %s\n",
+		benchkit.Spread(res.goHello, ms), benchkit.Spread(res.goLinked, ms), benchkit.Spread(res.ecoLs, ms), benchkit.Spread(res.ecoLsText, ms))
 	fmt.Fprintf(w, "- for scale, `node -e 0` (the least any Node CLI such as pm2 pays): %s\n", benchkit.Spread(res.nodeEmpty, ms))
 }
 

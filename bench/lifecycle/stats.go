@@ -48,6 +48,12 @@ func helloRow(metric string, eco, hello time.Duration, max float64) benchkit.Row
 	}
 }
 
+// noTarget is r shown without a target.
+func noTarget(r benchkit.Row) benchkit.Row {
+	r.Target, r.Met = "—", "—"
+	return r
+}
+
 // infoRow is a row without a target.
 func infoRow(metric, eco, pm2 string, ratio float64) benchkit.Row {
 	return benchkit.Row{Metric: metric, Eco: eco, PM2: pm2, Ratio: fmt.Sprintf("%.2f", ratio), Target: "—", Met: "—"}

@@ -51,7 +51,7 @@ func exitCode(err error, stderr io.Writer) int {
 
 // run is eco's whole CLI: main only wires it to the process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	root := newRootCmd(stdout, stderr)
+	root := rootFor(args, stdout, stderr)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)
 }

@@ -29,13 +29,20 @@ func (c *cli) newLsCmd() *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if jsonOut {
+				// The daemon's answer, indented: the text that decoding it into AppStatus and
+				// encoding that would give, without the reflection over AppStatus's types
+				// that encoding/json does on first use.
+				var raw json.RawMessage
+				if _, err := c.call(ctx, "GET", "/v1/apps", nil, &raw); err != nil {
+					return err
+				}
+				return writeRawJSON(c.stdout, raw)
+			}
 			var apps []runtime.AppStatus
 			cl, err := c.call(ctx, "GET", "/v1/apps", nil, &apps)
 			if err != nil {
 				return err
-			}
-			if jsonOut {
-				return writeJSON(c.stdout, apps)
 			}
 			if err := writeAppTable(c.stdout, apps, time.Now()); err != nil {
 				return err

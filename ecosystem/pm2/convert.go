@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
@@ -616,7 +617,7 @@ func (c *converter) write(body *hclwrite.Body, name string, out *appOut) {
 	}
 }
 
-var labelBad = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
+var labelBad = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^A-Za-z0-9_.-]+`) })
 
 // appName makes the app's label: PM2's name, or the script's base name without extension, made
 // valid and unique.
@@ -626,7 +627,7 @@ func (c *converter) appName(raw, script string, out *appOut) string {
 		base := filepath.Base(script)
 		name = strings.TrimSuffix(base, filepath.Ext(base))
 	}
-	clean := strings.Trim(labelBad.ReplaceAllString(name, "-"), "-_.")
+	clean := strings.Trim(labelBad().ReplaceAllString(name, "-"), "-_.")
 	clean = strings.ReplaceAll(clean, "..", ".")
 	if len(clean) > ecosystem.MaxNameLen {
 		clean = clean[:ecosystem.MaxNameLen]

@@ -7,11 +7,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"sync"
 )
 
 // portRE finds the port a Node script listens on, written as the tutorials write it:
 // listen(3000), process.env.PORT || 3000, or const PORT = 3000.
-var portRE = regexp.MustCompile(`\.listen\(\s*(\d{2,5})\s*[,)]|process\.env\.PORT\s*(?:\|\||\?\?)\s*['"]?(\d{2,5})\b|(?:const|let|var)\s+(?:PORT|port)\s*=\s*['"]?(\d{2,5})\b`)
+var portRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`\.listen\(\s*(\d{2,5})\s*[,)]|process\.env\.PORT\s*(?:\|\||\?\?)\s*['"]?(\d{2,5})\b|(?:const|let|var)\s+(?:PORT|port)\s*=\s*['"]?(\d{2,5})\b`)
+})
 
 // ScriptPort reads the script at path (at most 1 MiB) for the one port it listens on. It
 // returns 0 when it finds none, or several different ones; where says what it found, and in
@@ -31,7 +34,7 @@ func ScriptPort(path string) (port int, where string) {
 
 func findPort(name string, src []byte) (int, string) {
 	found, what := 0, ""
-	for _, m := range portRE.FindAllSubmatch(src, -1) {
+	for _, m := range portRE().FindAllSubmatch(src, -1) {
 		for i, g := range m[1:] {
 			if len(g) == 0 {
 				continue

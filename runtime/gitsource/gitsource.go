@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-billy/v5/osfs"
@@ -89,10 +90,10 @@ func Short(sha string) string {
 	return sha
 }
 
-var shaPattern = regexp.MustCompile(`^[0-9a-f]{40}$`)
+var shaPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{40}$`) })
 
 // IsSHA reports whether ref is a full commit SHA.
-func IsSHA(ref string) bool { return shaPattern.MatchString(ref) }
+func IsSHA(ref string) bool { return shaPattern().MatchString(ref) }
 
 // Check reports what is wrong with a spec before anything is fetched.
 func (s Spec) Check() error {

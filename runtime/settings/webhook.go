@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -50,7 +51,7 @@ func (s *Secret) Read() ([]byte, error) {
 	return []byte(v), nil
 }
 
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // webhookSecret checks the block's secret_file and secret_env: exactly one is required,
 // since the receiver acts only on signed requests.
@@ -92,7 +93,7 @@ func webhookSecret(home string, b *hcl.Block, attrs hcl.Attributes) (*Secret, hc
 		}
 		return &Secret{File: file, Range: fileAttr.Expr.Range()}, diags
 	default:
-		if !envName.MatchString(env) {
+		if !envName().MatchString(env) {
 			return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid secret_env",
 				Detail: fmt.Sprintf("%q is not an environment variable name.", env), Subject: envAttr.Expr.Range().Ptr()})
 		}
