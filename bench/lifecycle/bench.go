@@ -388,7 +388,7 @@ func (b *bench) buildLinked(ctx context.Context) (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(dir, "linked")
-	if _, err := b.Command(ctx, 5*time.Minute, b.Root, "go", "build", "-overlay", overlayFile, "-o", bin, "./bench/lifecycle/linkedonly"); err != nil {
+	if _, err := b.Command(ctx, 5*time.Minute, b.Root, "env", "CGO_ENABLED=0", "go", "build", "-overlay", overlayFile, "-o", bin, "./bench/lifecycle/linkedonly"); err != nil {
 		return "", fmt.Errorf("build the program linking eco's packages: %w", err)
 	}
 	return bin, nil

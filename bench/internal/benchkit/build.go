@@ -18,10 +18,11 @@ func RepoRoot() (string, error) {
 	return findRoot(wd)
 }
 
-// BuildEco builds ./cmd/eco of the repository at root into bin and says what it built: "commit
-// <sha>", with " + uncommitted changes" when the work tree differs from it.
+// BuildEco builds ./cmd/eco of the repository at root into bin as the README installs it (one
+// static binary, CGO_ENABLED=0) and says what it built: "commit <sha>", with " + uncommitted
+// changes" when the work tree differs from it.
 func BuildEco(ctx context.Context, root, bin string) (string, error) {
-	if out, err := command(ctx, root, "go", "build", "-o", bin, "./cmd/eco"); err != nil {
+	if out, err := command(ctx, root, "env", "CGO_ENABLED=0", "go", "build", "-o", bin, "./cmd/eco"); err != nil {
 		return "", fmt.Errorf("build eco: %w: %s", err, out)
 	}
 	what := "eco built from " + root

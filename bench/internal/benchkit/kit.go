@@ -93,7 +93,7 @@ func (k *Kit) setup(ctx context.Context, files map[string][]byte) error {
 		}
 	} else {
 		k.Logf("building eco")
-		if _, err := k.Command(ctx, 5*time.Minute, k.Root, "go", "build", "-o", k.Eco.Bin, "./cmd/eco"); err != nil {
+		if _, err := BuildEco(ctx, k.Root, k.Eco.Bin); err != nil {
 			return err
 		}
 	}
