@@ -4,7 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/eco-pm/eco/internal/gittest"
+	"github.com/eco-pm/eco/runtime/gitsource"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -130,5 +133,35 @@ func TestHeldSlots(t *testing.T) {
 	removeHeldSlots(home)
 	if got := readHeldSlots(home); len(got) != 0 {
 		t.Errorf("after removeHeldSlots: %+v", got)
+	}
+}
+
+// TestGitOps_HealLeavesAHeldProjectHeld: self-heal is no person acting: it reports the drift of
+// a held project (here, an app stopped while held) and does not start it again, which would
+// risk the crash that held it.
+func TestGitOps_HealLeavesAHeldProjectHeld(t *testing.T) {
+	h := startDaemon(t)
+	repo := gittest.New(t)
+	repo.Commit("first", map[string]string{"ecosystem.hcl": h.ecoFile("1", "serve", false)})
+	h.register(GitRegisterRequest{Spec: gitsource.Spec{URL: repo.URL()}, Interval: time.Hour})
+	h.version("web")
+	h.stop()
+	// What a daemon that died twice while starting shop leaves.
+	if err := os.WriteFile(startingPath(h.home), []byte(`{"pid":1,"held":{"shop":"held: test"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	if a := h.apps()["web"]; !a.Held || len(a.Instances) != 0 {
+		t.Fatalf("web after the restart: %+v; want it held, with no instance", a)
+	}
+	if _, err := h.act("web", "stop", ActionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	resp := h.gitSync("shop", false)
+	if len(resp.Status.Drift) == 0 {
+		t.Errorf("sync of a held project: %+v; want its drift reported", resp.Status)
+	}
+	if a := h.apps()["web"]; !a.Held || len(a.Instances) != 0 {
+		t.Fatalf("web after a sync: %+v; want it held still, with no instance", a)
 	}
 }
