@@ -35,7 +35,7 @@ const markGrace = 30 * time.Second
 const markInterval = 200 * time.Millisecond
 
 // heldReason is what eco ls shows of a held app.
-const heldReason = "held: the daemon crashed twice in a row while starting this project; nothing of it starts (what runs was adopted) until eco apply or eco start tries again"
+const heldReason = "held: the daemon crashed twice in a row while starting this project; what runs of it was adopted, and nothing of it starts until eco apply or eco start tries again"
 
 func startingPath(home string) string { return filepath.Join(home, "starting.json") }
 

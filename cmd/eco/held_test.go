@@ -228,9 +228,11 @@ app "victim" {
 	if got := helpers(home); !slices.Equal(got, []int{chatty}) {
 		t.Errorf("helper processes while held: %v; want chatty's alone (%d)", got, chatty)
 	}
-	if stdout, _, _ := runEco(t, "ls"); !strings.Contains(stdout, "held") || !strings.Contains(stdout, strconv.Itoa(chatty)) {
+	stdout, _, _ := runEco(t, "ls")
+	if !strings.Contains(stdout, "held") || !strings.Contains(stdout, strconv.Itoa(chatty)) {
 		t.Errorf("eco ls while held:\n%s", stdout)
 	}
+	t.Logf("eco ls while held:\n%s", stdout)
 
 	// Its output still reaches the log file.
 	size := func() int64 {
