@@ -1,9 +1,13 @@
 package runtime
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/eco-pm/eco/internal/gittest"
@@ -164,4 +168,90 @@ func TestGitOps_HealLeavesAHeldProjectHeld(t *testing.T) {
 	if a := h.apps()["web"]; !a.Held || len(a.Instances) != 0 {
 		t.Fatalf("web after a sync: %+v; want it held still, with no instance", a)
 	}
+}
+
+// TestAppRunner_HeldLaunchesNothing: while held, an instance whose process exits is not
+// started again (it waits with how it ended), a scale-up starts nothing, and a slot a previous
+// daemon recorded as held waits with its reason and restarts; the release starts them all.
+func TestAppRunner_HeldLaunchesNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := &fakeLauncher{}
+		spec := fakeApp()
+		spec.Instances = 2
+		r := runFakeApp(t, spec, l)
+		time.Sleep(2 * time.Second) // min_uptime
+		synctest.Wait()
+		if l.started() != 2 {
+			t.Fatalf("%d started, want 2", l.started())
+		}
+		r.hold.hold("held: test")
+		l.procs[0].exit(1, "")
+		time.Sleep(time.Minute) // well past restart_delay
+		synctest.Wait()
+		more := *spec
+		more.Instances = 3
+		r.setSpec(&more, false)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		st := r.status(false)
+		if l.started() != 2 || !st.Held || !strings.HasPrefix(st.Message, "held: test") || len(st.Instances) != 2 {
+			t.Fatalf("held: %d started, status %+v; want 2, held, 2 instances", l.started(), st)
+		}
+		if in := st.Instances[0]; in.State != WaitingRestart || in.Pid != 0 ||
+			!regexp.MustCompile(`^exited with code 1 after \S+; not started while its project is held$`).MatchString(in.Reason) {
+			t.Errorf("instance 0 while held: %+v", in)
+		}
+		if in := st.Instances[1]; in.State != Online || in.Pid != l.procs[1].pid {
+			t.Errorf("instance 1 while held: %+v; want it online as before", in)
+		}
+		if !st.Settled {
+			t.Error("a held app is not settled")
+		}
+
+		r.hold.release()
+		r.poke()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		st = r.status(false)
+		if l.started() != 4 || st.Held || len(st.Instances) != 3 {
+			t.Fatalf("released: %d started, status %+v; want 4, not held, 3 instances", l.started(), st)
+		}
+		for _, in := range st.Instances {
+			if in.State != Online {
+				t.Errorf("instance %d after the release: %+v", in.Index, in)
+			}
+		}
+	})
+	t.Run("a held slot a previous daemon recorded", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			l := &fakeLauncher{}
+			r := newAppRunner("p", fakeApp(), false, fakeDeps(t, l))
+			r.hold.hold("held: test")
+			s := &heldSlot{App: "web", Index: 0, Reason: "killed by SIGKILL after 2s", Restarts: 4}
+			r.adopt = map[int]*adoptee{0: {rec: pidRecord{App: "web", Index: 0, Restarts: 4}, slot: s}}
+			ctx, cancel := context.WithCancel(t.Context())
+			go r.run(ctx)
+			defer func() {
+				cancel()
+				<-r.done
+			}()
+			time.Sleep(time.Minute)
+			synctest.Wait()
+			st := r.status(false)
+			if l.started() != 0 || len(st.Instances) != 1 {
+				t.Fatalf("held: %d started, %+v", l.started(), st)
+			}
+			if in := st.Instances[0]; in.State != WaitingRestart || in.Restarts != 4 || in.Reason != "killed by SIGKILL after 2s; not started while its project is held" {
+				t.Errorf("the held slot: %+v", in)
+			}
+			r.hold.release()
+			r.poke()
+			time.Sleep(time.Minute)
+			synctest.Wait()
+			st = r.status(false)
+			if l.started() != 1 || st.Instances[0].State != Online || st.Instances[0].Restarts != 4 {
+				t.Errorf("released: %d started, %+v", l.started(), st.Instances)
+			}
+		})
+	})
 }
