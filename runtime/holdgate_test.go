@@ -185,7 +185,19 @@ func TestAppRunner_HeldLaunchesNothing(t *testing.T) {
 			t.Fatalf("%d started, want 2", l.started())
 		}
 		r.hold.hold("held: test")
-		l.procs[0].exit(1, "")
+		before := r.status(false).Instances
+		procOf := func(pid int) *fakeProc {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			for _, p := range l.procs {
+				if p.pid == pid {
+					return p
+				}
+			}
+			t.Fatalf("no process %d", pid)
+			return nil
+		}
+		procOf(before[0].Pid).exit(1, "")
 		time.Sleep(time.Minute) // well past restart_delay
 		synctest.Wait()
 		more := *spec
@@ -201,7 +213,7 @@ func TestAppRunner_HeldLaunchesNothing(t *testing.T) {
 			!regexp.MustCompile(`^exited with code 1 after \S+; not started while its project is held$`).MatchString(in.Reason) {
 			t.Errorf("instance 0 while held: %+v", in)
 		}
-		if in := st.Instances[1]; in.State != Online || in.Pid != l.procs[1].pid {
+		if in := st.Instances[1]; in.State != Online || in.Pid != before[1].Pid {
 			t.Errorf("instance 1 while held: %+v; want it online as before", in)
 		}
 		if !st.Settled {
