@@ -15,6 +15,7 @@ import (
 
 	"github.com/eco-pm/eco/ecosystem"
 	"github.com/eco-pm/eco/runtime/keeper"
+	"github.com/eco-pm/eco/runtime/planner"
 	"github.com/eco-pm/eco/runtime/proc"
 )
 
@@ -35,6 +36,9 @@ const adoptedReportWait = 3 * time.Second
 type adoptee struct {
 	rec   pidRecord
 	alive bool // among the keeper's running children when the daemon started
+	// slot, when set, is an instance of a held app that had no process (holdgate.go): rec
+	// has its app and index only.
+	slot *heldSlot
 }
 
 // adoptions are the adoptees not yet claimed, by app and index.
@@ -97,10 +101,23 @@ func loadAdoptions(home string, k *keeperLink) (*adoptions, []*adoptee, error) {
 		}
 		slots[rec.Index] = ad
 	}
+	// Held slots (holdgate.go) take the slots no process has: a process's record is newer.
+	for _, s := range readHeldSlots(home) {
+		if a.byApp[s.App][s.Index] != nil {
+			forgetHeldSlot(home, s.App, s.Index)
+			continue
+		}
+		if a.byApp[s.App] == nil {
+			a.byApp[s.App] = map[int]*adoptee{}
+		}
+		a.byApp[s.App][s.Index] = &adoptee{rec: pidRecord{App: s.App, Index: s.Index, Restarts: s.Restarts, RestartCauses: s.RestartCauses}, slot: &s}
+	}
 	a.marks = map[string]bool{}
 	for _, slots := range a.byApp {
 		for _, ad := range slots {
-			a.marks[ad.rec.Mark] = true
+			if ad.rec.Mark != "" {
+				a.marks[ad.rec.Mark] = true
+			}
 		}
 	}
 	for _, c := range live {
@@ -118,6 +135,12 @@ func better(a, b *adoptee) bool {
 		return a.rec.Ready
 	}
 	return a.rec.Started.After(b.rec.Started)
+}
+
+// staleFor reports whether ad's process was started with another configuration than
+// spec's restart-class settings (planner.RestartKey); a record without a key is taken as current.
+func (ad *adoptee) staleFor(spec *ecosystem.App) bool {
+	return ad.rec.Spec != "" && ad.rec.Spec != planner.RestartKey(spec)
 }
 
 // take removes and returns the adoptees of app's slots below count.
@@ -180,6 +203,10 @@ func (a *adoptions) rest() []*adoptee {
 // endAdoptee ends a process no slot takes over (its app is gone, scaled down, or it lost its
 // slot to another), with its tree, and forgets its record and descriptors.
 func endAdoptee(ad *adoptee, k *keeperLink, home string, log *slog.Logger) {
+	if ad.slot != nil {
+		forgetHeldSlot(home, ad.slot.App, ad.slot.Index) // no process
+		return
+	}
 	log.Warn("ending an instance the previous daemon left that no slot takes over",
 		"app", ad.rec.App, "instance", ad.rec.Index, "pid", ad.rec.Pid, "alive", ad.alive)
 	p, err := proc.Adopt(proc.Adoption{Pid: ad.rec.Pid, Start: ad.rec.Start, Mark: ad.rec.Mark, ReportWait: reportWait(ad)}, log)
@@ -206,6 +233,16 @@ func (m *machine) adopting() stateFn {
 	in := m.in
 	ad := in.adopt
 	in.adopt = nil
+	if s := ad.slot; s != nil {
+		// An instance of a held app that had no process: its last exit, and the wait for
+		// the hold to end (launching).
+		in.heldRec = true
+		in.restartBase = s.Restarts
+		in.set(func(st *InstanceStatus) {
+			st.Restarts, st.RestartCauses, st.Reason = s.Restarts, copyCauses(s.RestartCauses), s.Reason
+		})
+		return (*machine).launching
+	}
 	p, err := in.adoptProcess(m.spec, ad)
 	if err != nil {
 		in.deps.log.Error("cannot adopt the instance; starting a new one", "app", in.app, "instance", in.index, "pid", ad.rec.Pid, "err", err)

@@ -70,6 +70,8 @@ type appRunner struct {
 	peers    func() []depApp
 	waiting  string
 	waitHeld bool
+	// hold is set while the app's project is held (holdgate.go); its instances share it.
+	hold *holdGate
 }
 
 func newAppRunner(project string, spec *ecosystem.App, stopped bool, deps instanceDeps) *appRunner {
@@ -77,9 +79,10 @@ func newAppRunner(project string, spec *ecosystem.App, stopped bool, deps instan
 		project: project, app: spec.Name, deps: deps, spec: spec, gen: 1, stopped: stopped,
 		wake: make(chan struct{}, 1), done: make(chan struct{}),
 		instances: map[int]*instance{}, listeners: map[int]*os.File{}, overLimit: map[int]string{},
-		proxies: map[int]*balancer{},
+		proxies: map[int]*balancer{}, hold: &holdGate{},
 	}
 	r.deps.relay = r.relay
+	r.deps.hold = r.hold
 	return r
 }
 
@@ -205,6 +208,13 @@ func (r *appRunner) startInstance(ctx context.Context, wg *sync.WaitGroup, spec 
 	if ad := r.adopt[index]; ad != nil {
 		delete(r.adopt, index)
 		in.adopt = ad
+		if ad.staleFor(spec) {
+			// Started before an apply the dead daemon did not finish rolling out: an older
+			// generation, which the next pass replaces.
+			in.gen--
+			in.st.Generation = in.gen
+			r.poke()
+		}
 	}
 	wg.Add(1)
 	go func() {
@@ -287,9 +297,16 @@ func (r *appRunner) converge(ctx context.Context, wg *sync.WaitGroup) {
 		r.setListenErr(nil)
 		return
 	}
-	actions := planSlots(in)
+	adopts, actions := splitAdoptions(planSlots(in), r.hasAdoptee)
+	held, _ := r.hold.state()
+	if held != "" {
+		actions = heldActions(actions)
+	}
 	if g := r.startGate(spec, actions); !g.Start {
 		actions = holdStarts(actions)
+	}
+	if len(adopts) > 0 {
+		actions = append([]slotAction{{Op: opStart, Indexes: adopts}}, actions...)
 	}
 	serve := serving(in, actions)
 	if err := r.ensurePort(ctx, wg, spec, serve); err != nil {
@@ -300,10 +317,11 @@ func (r *appRunner) converge(ctx context.Context, wg *sync.WaitGroup) {
 		// Once the instances of an older port are replaced, its socket closes.
 		defer r.closeUnusedListeners()
 	}
-	// Memory requests the plan does not carry out (the instance is gone, or rolled) are void.
+	// Memory requests the plan does not carry out (the instance is gone, or rolled) are void;
+	// while the app is held they wait.
 	r.mu.Lock()
 	for idx := range r.overLimit {
-		if !slices.ContainsFunc(actions, func(a slotAction) bool { return a.Op == opRecycle && a.Indexes[0] == idx }) {
+		if held == "" && !slices.ContainsFunc(actions, func(a slotAction) bool { return a.Op == opRecycle && a.Indexes[0] == idx }) {
 			delete(r.overLimit, idx)
 		}
 	}
@@ -603,6 +621,13 @@ func (r *appRunner) status(withConfig bool) AppStatus {
 	if withConfig {
 		s.Config = r.spec
 	}
+	if why, _ := r.hold.state(); why != "" {
+		s.Held = true
+		if s.Message != "" {
+			why += "; " + s.Message
+		}
+		s.Message = why
+	}
 	for _, in := range r.instances {
 		s.Instances = append(s.Instances, in.status())
 	}
@@ -640,6 +665,9 @@ func (r *appRunner) settledLocked(list []InstanceStatus) bool {
 	}
 	if r.stopped || r.deleted {
 		return len(list) == 0
+	}
+	if why, _ := r.hold.state(); why != "" {
+		return true // nothing moves until the hold ends
 	}
 	if r.revive {
 		// eco start or apply asked for given-up instances to start again: the runner has not

@@ -191,7 +191,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var starting []string
 	for p := range state.Projects {
 		if holds.isHeld(p) {
-			d.log.Warn("holding a project instead of starting it", "project", p, "reason", holds.held[p])
+			d.log.Warn("holding a project: adopting what runs of it, starting nothing", "project", p, "reason", holds.held[p])
 		} else if !d.adoptions.covers(d.desiredApps(p)) {
 			// A project whose every instance is adopted running starts nothing: a death
 			// now says nothing about it.
@@ -464,9 +464,12 @@ func (d *Daemon) reconcileLocked() {
 	for _, r := range d.apps {
 		projects[r.project] = true
 	}
+	d.dropGoneHoldsLocked()
 	names := make([]string, 0, len(projects))
 	for p := range projects {
-		if !d.holds.isHeld(p) { // a held project is not started (hold.go)
+		// A held project's runners adopt what runs and start nothing (holdgate.go); one whose
+		// saved configuration does not pass the checks has none.
+		if !d.holds.isUnchecked(p) {
 			names = append(names, p)
 		}
 	}
@@ -492,6 +495,9 @@ func (d *Daemon) executeLocked(changes []planner.Change) {
 		case planner.Create:
 			spec := *c.To
 			r := newAppRunner(c.Project, &spec, d.state.Stopped[c.App], d.deps())
+			if why := d.holds.reason(c.Project); why != "" {
+				r.hold.hold(why)
+			}
 			r.adopt = d.adoptions.take(c.App, spec.Instances)
 			r.peers = func() []depApp {
 				d.mu.Lock()

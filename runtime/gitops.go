@@ -510,7 +510,8 @@ func (g *gitOps) load(p *gitProject) (*ecosystem.Config, []string) {
 }
 
 // heal checks the running apps against the applied revision: with self_heal it puts back
-// what was stopped, deleted or scaled by hand; without, it records the difference.
+// what was stopped, deleted or scaled by hand; without, or while the project is held, it
+// records the difference.
 func (g *gitOps) heal(slug string) error {
 	p := g.snapshot(slug)
 	if p == nil || p.AppliedConfig == nil || p.Project == "" {
@@ -523,6 +524,8 @@ func (g *gitOps) heal(slug string) error {
 		return nil
 	}
 	changes, err := g.d.planLocked(p.Project, cfg.Apps, true)
+	// A held project (hold.go) waits for a person: healing it would start it again.
+	held := g.d.holds.isHeld(p.Project)
 	g.d.mu.Unlock()
 	if err != nil {
 		return err
@@ -534,7 +537,7 @@ func (g *gitOps) heal(slug string) error {
 		return nil
 	}
 	lines := planLines(planChanges(changes))
-	if !p.Req.selfHeal() {
+	if !p.Req.selfHeal() || held {
 		g.update(slug, func(p *gitProject) { p.Drift = lines })
 		return nil
 	}

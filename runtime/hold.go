@@ -21,8 +21,9 @@ import (
 // mark left by a dead one (it holds the home's lock, so the writer is dead) starts such a
 // project once more, since one death may have another cause (the OOM killer, an admin's kill -9,
 // the keeper restarting a killed daemon); a project that saw holdAfter daemons die while it was
-// being started is held: its apps are listed, not started, until eco apply or eco start tries
-// again.
+// being started is held: its apps are listed, and what a previous daemon left running of them
+// under the keeper is adopted, but nothing of them is launched (holdgate.go) until eco apply
+// or eco start tries again.
 
 // holdAfter is how many daemons may die in a row while starting a project before it is held.
 const holdAfter = 2
@@ -34,7 +35,7 @@ const markGrace = 30 * time.Second
 const markInterval = 200 * time.Millisecond
 
 // heldReason is what eco ls shows of a held app.
-const heldReason = "held: the daemon crashed twice in a row while starting this project; eco apply or eco start to try again"
+const heldReason = "held: the daemon crashed twice in a row while starting this project; what runs of it was adopted, and nothing of it starts until eco apply or eco start tries again"
 
 func startingPath(home string) string { return filepath.Join(home, "starting.json") }
 
@@ -54,16 +55,20 @@ type holds struct {
 	held     map[string]string
 	// deaths counts the daemons that died while starting a project, until it settles.
 	deaths map[string]int
+	// unchecked are the held projects whose saved configuration does not pass the checks:
+	// they get no runner, so nothing of them is adopted either.
+	unchecked map[string]bool
 }
 
 // loadHolds reads the marker a previous daemon left: the projects it was starting when it died
 // become held, and those it held stay held (if they are still in state). A saved project that
 // does not pass the checks (saved by an older eco, or edited by hand) is held too.
 func loadHolds(home string, state *savedState) (*holds, error) {
-	h := &holds{path: startingPath(home), starting: map[string]time.Time{}, held: map[string]string{}, deaths: map[string]int{}}
+	h := &holds{path: startingPath(home), starting: map[string]time.Time{}, held: map[string]string{}, deaths: map[string]int{}, unchecked: map[string]bool{}}
 	for p, ps := range state.Projects {
 		if why := checkSaved(ps); why != "" {
 			h.held[p] = why
+			h.unchecked[p] = true
 		}
 	}
 	b, err := os.ReadFile(h.path)
@@ -120,6 +125,20 @@ func (h *holds) isHeld(project string) bool {
 	return ok
 }
 
+// reason is why project is held, "" when it is not.
+func (h *holds) reason(project string) string {
+	if h == nil {
+		return ""
+	}
+	return h.held[project]
+}
+
+// isUnchecked reports whether project is held for a saved configuration that does not pass
+// the checks.
+func (h *holds) isUnchecked(project string) bool {
+	return h != nil && h.unchecked[project]
+}
+
 // write saves the marker, or removes it when nothing is starting or held.
 func (h *holds) write() error {
 	if len(h.starting) == 0 && len(h.held) == 0 {
@@ -156,16 +175,46 @@ func (d *Daemon) markLocked(projects ...string) {
 	}
 }
 
-// releaseLocked ends the hold of project, so the next reconcile starts it.
+// releaseLocked ends the hold of project: its runners start what is missing, and the next
+// reconcile gives runners to a project that had none.
 func (d *Daemon) releaseLocked(project string) {
 	if !d.holds.isHeld(project) {
 		return
 	}
 	delete(d.holds.held, project)
+	delete(d.holds.unchecked, project)
+	for _, r := range d.apps {
+		if r.project == project {
+			r.hold.release()
+			r.poke()
+		}
+	}
 	d.log.Info("project no longer held", "project", project)
 }
 
-// heldStatusesLocked lists the apps of held projects, which have no runner.
+// dropGoneHoldsLocked forgets the holds of projects no longer in the state (their last app
+// was deleted, or eco resurrect replaced the state).
+func (d *Daemon) dropGoneHoldsLocked() {
+	if d.holds == nil {
+		return
+	}
+	gone := false
+	for p := range d.holds.held {
+		if d.state.Projects[p] == nil {
+			delete(d.holds.held, p)
+			delete(d.holds.unchecked, p)
+			gone = true
+		}
+	}
+	if gone {
+		if err := d.holds.write(); err != nil {
+			d.log.Error("cannot write the start-up marker", "path", d.holds.path, "err", err)
+		}
+	}
+}
+
+// heldStatusesLocked lists the apps of held projects that have no runner (the saved
+// configuration does not pass the checks); the others' runners say they are held.
 func (d *Daemon) heldStatusesLocked() []AppStatus {
 	if d.holds == nil {
 		return nil
@@ -177,6 +226,9 @@ func (d *Daemon) heldStatusesLocked() []AppStatus {
 			continue
 		}
 		for _, a := range d.desiredApps(p) {
+			if r := d.apps[a.Name]; r != nil && r.project == p {
+				continue
+			}
 			out = append(out, AppStatus{
 				Name: a.Name, Project: p, Mode: string(a.ExecMode), Port: a.Port, Balance: string(a.Balance),
 				Desired: a.Instances, Stopped: d.state.Stopped[a.Name], Instances: []InstanceStatus{},
@@ -265,9 +317,11 @@ func (d *Daemon) settleMarks(ctx context.Context) {
 	}
 }
 
-// actHeld runs a verb on an app of a held project, which has no runner: start, restart, reload
-// and scale end the hold of its project and go on as usual (done is false); stop and delete
-// change the saved state only; send has no instance to send to.
+// actHeld runs a verb on an app of a held project: start, restart, reload and scale end the
+// hold of its project and go on as usual (done is false). Stop, delete and send go on as usual
+// too, holding the project still, for an app with a runner (what runs of it was adopted); for
+// one without (the saved configuration does not pass the checks), stop and delete change the
+// saved state only, and send has no instance to send to.
 func (d *Daemon) actHeld(name, verb string) (ActionResponse, bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -291,6 +345,16 @@ func (d *Daemon) actHeld(name, verb string) (ActionResponse, bool, error) {
 	if !held {
 		return ActionResponse{}, false, nil
 	}
+	if r := d.apps[name]; r != nil && r.project == project {
+		switch verb {
+		case "stop", "delete", "send":
+			return ActionResponse{}, false, nil
+		}
+		d.releaseLocked(project)
+		d.markLocked(project)
+		d.reconcileLocked()
+		return ActionResponse{}, false, nil
+	}
 	switch verb {
 	case "stop":
 		d.state.Stopped[name] = true
@@ -307,6 +371,7 @@ func (d *Daemon) actHeld(name, verb string) (ActionResponse, bool, error) {
 		if len(apps) == 0 {
 			delete(d.state.Projects, project)
 			delete(d.holds.held, project)
+			delete(d.holds.unchecked, project)
 			d.markLocked()
 		}
 		delete(d.state.Stopped, name)

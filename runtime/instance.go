@@ -25,7 +25,8 @@ package runtime
 //	launching, waiting-restart, stopped or errored -> stopped. Either way the goroutine returns.
 //	restart (eco restart, memory limit) in waiting-ready or online -> stopping -> launching,
 //	counted as a restart; in stopped or errored it is refused (eco start makes a new instance).
-//	launching first waits for one of the daemon's launch slots (maxParallelLaunches).
+//	launching first waits for one of the daemon's launch slots (maxParallelLaunches), and
+//	while the app's project is held, in waiting-restart, for the hold to end (holdgate.go).
 //	With ready_on_timeout, listen_timeout passing without a ready signal goes online instead
 //	(readiness.go). Each transition is also a line in the app's log (events.go).
 //	Only waiting-ready, online and stopping have a process: the others show no pid and no uptime.
@@ -51,6 +52,7 @@ import (
 	"github.com/eco-pm/eco/ecosystem"
 	"github.com/eco-pm/eco/logs"
 	"github.com/eco-pm/eco/runtime/keeper"
+	"github.com/eco-pm/eco/runtime/planner"
 	"github.com/eco-pm/eco/runtime/proc"
 	"github.com/eco-pm/eco/runtime/restart"
 )
@@ -89,6 +91,8 @@ type instanceDeps struct {
 	sampledRSS func(pid int) (rss uint64, ok bool)
 	// relay hands a broadcast message to the app's other instances (messages.go); nil: none.
 	relay func(from *instance, data json.RawMessage) (sent, failed int)
+	// hold is the app's hold (holdgate.go): while its project is held, nothing is launched.
+	hold *holdGate
 }
 
 // treeRSS is the memory of p's process tree: from the daemon's last scan when it has one,
@@ -182,6 +186,11 @@ type instance struct {
 	// whose record was removed, never to be written again.
 	recMu        sync.Mutex
 	recForgotten int
+	// recKept is the pid whose record the process's end kept, its app being held: endRun
+	// removes it once the instance is recorded as a held slot (holdgate.go). Under recMu.
+	recKept int
+	// heldRec is true while the instance has a held slot's record; owned by run's goroutine.
+	heldRec bool
 
 	cmds chan instCmd
 	// ready is closed the first time the instance is online; failed when it gives up before.
@@ -338,7 +347,7 @@ func (in *instance) launch(spec *ecosystem.App) (process, error) {
 	}
 	real, _ := p.(*proc.Process) // nil for a test's fake, which has no tree
 	rec := pidRecord{App: in.app, Index: in.index, Pid: p.Pid(), Gen: in.gen, Started: in.deps.now(),
-		BackendPort: in.backendPort, BackendSocket: in.backendSocket}
+		BackendPort: in.backendPort, BackendSocket: in.backendSocket, Spec: planner.RestartKey(spec)}
 	st := in.status()
 	rec.Restarts, rec.RestartCauses = st.Restarts, st.RestartCauses
 	if real != nil {
@@ -414,8 +423,12 @@ func (in *instance) watchEnd(p process, real *proc.Process, spec *ecosystem.App)
 			real.Stop(cmp.Or(leftSig, syscall.SIGINT), leftGrace)
 		}
 		in.recMu.Lock()
-		forgetInstance(in.deps.home, pid)
-		in.recForgotten = pid // recordReady must not write it again
+		if why, _ := in.deps.hold.state(); why != "" {
+			in.recKept = pid // endRun removes it, once the held slot is recorded
+		} else {
+			forgetInstance(in.deps.home, pid)
+			in.recForgotten = pid // recordReady must not write it again
+		}
 		in.recMu.Unlock()
 		if sock != "" {
 			os.Remove(sock)

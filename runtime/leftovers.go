@@ -48,6 +48,9 @@ type pidRecord struct {
 	Restarts    int       `json:"restarts,omitempty"`
 	// RestartCauses are InstanceStatus.RestartCauses, kept for the next daemon.
 	RestartCauses map[string]int `json:"restart_causes,omitempty"`
+	// Spec is the planner.RestartKey of the configuration the process was started with: a
+	// daemon that adopts it under another one replaces it (a rollout the dead daemon left).
+	Spec string `json:"spec,omitempty"`
 }
 
 func runDir(home string) string { return filepath.Join(home, "run") }
@@ -109,6 +112,7 @@ func readRecords(home string) []pidRecord {
 // endLeftovers ends the processes of instances that a previous daemon left running: SIGTERM
 // to each one's group and descendants, SIGKILL to what remains after grace.
 func endLeftovers(home string, grace time.Duration, log *slog.Logger) int {
+	removeHeldSlots(home) // instances of held apps that had no process: nothing to end
 	type target struct {
 		rec  pidRecord
 		pids []int

@@ -92,6 +92,7 @@ func (in *instance) run(ctx context.Context, spec *ecosystem.App) {
 		tracker: restart.NewTracker(policyOf(spec)),
 		rnd:     rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(in.index))),
 	}
+	defer in.dropHeldSlot()
 	first := stateFn((*machine).launching)
 	if in.adopt != nil {
 		first = (*machine).adopting
@@ -104,6 +105,10 @@ func (in *instance) run(ctx context.Context, spec *ecosystem.App) {
 // launching waits for a launch slot and starts the process.
 func (m *machine) launching() stateFn {
 	in := m.in
+	if next, held := m.heldBack(); held { // its project is held (holdgate.go)
+		return next
+	}
+	in.dropHeldSlot()
 	in.setState(Launching, "")
 	if m.ctx.Err() != nil {
 		return m.end("stopped: daemon shut down")
@@ -507,6 +512,7 @@ func (m *machine) endRun() {
 	}
 	r.armMemory(&ecosystem.App{}) // no limit: stops the checks
 	r.health.stop()
+	m.keepHeldRun(r)
 	in.set(func(st *InstanceStatus) {
 		st.Pid, st.Started, st.Backend, st.Ready, st.Health, st.Probes = 0, time.Time{}, "", false, "", nil
 	})
