@@ -226,6 +226,7 @@ func (p *Process) handleIPC(line []byte) {
 		return
 	}
 	if nodeInternal(line) {
+		p.internal(line)
 		return
 	}
 	deliver(p.msgs, json.RawMessage(line), p.exited)
