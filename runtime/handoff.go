@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -77,7 +78,9 @@ type hoBackend struct {
 	ready     bool // Add'ed: ready, and not stopping
 	listening bool // its preload said its server listens
 	draining  bool
-	full      bool // its channel was full: not chosen until it reports again
+	// fullUntil: its channel was full (or busy with another message); not chosen until then
+	// or until it reports again.
+	fullUntil time.Time
 	// sent is the sequence number of the last socket sent, got the last one the preload
 	// confirmed; held are the sockets sent and not confirmed yet, by sequence number.
 	sent, got uint64
@@ -95,7 +98,13 @@ type heldConn struct {
 // load is how busy b is: its open connections and those on their way to it.
 func (b *hoBackend) load() int64 { return b.active + int64(b.sent-b.got) }
 
-func (b *hoBackend) available() bool { return b.ready && b.listening && !b.draining && !b.full }
+func (b *hoBackend) available() bool {
+	return b.ready && b.listening && !b.draining && (b.fullUntil.IsZero() || time.Now().After(b.fullUntil))
+}
+
+// fullWait is how long an instance whose channel was full is passed over, unless it reports
+// sooner.
+const fullWait = 20 * time.Millisecond
 
 func newHandoff(ln *os.File, log *slog.Logger) *handoff {
 	return &handoff{
@@ -240,7 +249,7 @@ func (h *handoff) report(b *hoBackend, msg []byte) {
 		return // removed
 	}
 	was := b.available()
-	b.active, b.listening, b.full = max(m.N, 0), m.L == 1, false
+	b.active, b.listening, b.fullUntil = max(m.N, 0), m.L == 1, time.Time{}
 	if m.E == h.epoch && m.Seq > b.got && m.Seq <= b.sent {
 		b.got = m.Seq
 		back := -1
@@ -319,14 +328,23 @@ func (h *handoff) handLocked(fd int, not *hoBackend) {
 			b.total++
 			return
 		}
-		if errors.Is(err, proc.ErrChannelFull) {
-			b.full = true
-		} else {
-			// The channel is closed: the process is ending. Out until Remove.
-			h.log.Debug("handoff: cannot pass a connection", "instance", b.key, "err", err)
+		if channelClosed(err) {
+			// The process is ending: out until Remove.
 			b.ready = false
+		} else {
+			// Full, or another error: not chosen until it reports again.
+			if !errors.Is(err, proc.ErrChannelFull) {
+				h.log.Warn("handoff: cannot pass a connection", "instance", b.key, "err", err)
+			}
+			b.fullUntil = time.Now().Add(fullWait)
 		}
 	}
+}
+
+// channelClosed reports whether err says that the process's end of the channel is closed.
+func channelClosed(err error) bool {
+	return errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, os.ErrClosed) || errors.Is(err, proc.ErrNoIPC)
 }
 
 // flushLocked hands the pending sockets to the instances now available.
@@ -357,15 +375,21 @@ func (h *handoff) Run(ctx context.Context) error {
 	}
 	for {
 		h.mu.Lock()
-		can := h.anyAvailableLocked()
+		h.flushLocked()
+		can := h.anyAvailableLocked() && len(h.pending) == 0
 		h.mu.Unlock()
 		if !can {
+			// An instance passed over for a full channel is available again after fullWait.
+			t := time.NewTimer(fullWait)
 			select {
 			case <-h.wake:
-				continue
+			case <-t.C:
 			case <-ctx.Done():
+				t.Stop()
 				return nil
 			}
+			t.Stop()
+			continue
 		}
 		fd, aerr := -1, error(nil)
 		if err := rc.Read(func(s uintptr) bool {

@@ -287,11 +287,11 @@
     function changed() {
       if (scheduled) return;
       scheduled = true;
-      const t = setImmediate(() => {
+      // Not unref'd: an unref'd immediate waits for the loop's next event.
+      setImmediate(() => {
         scheduled = false;
         report(0, false);
       });
-      if (t && typeof t.unref === 'function') t.unref();
     }
 
     return function take(srv) {

@@ -25,6 +25,10 @@ func (p *Process) SendHandle(line []byte, fd int) error {
 		return ErrChannelFull
 	}
 	defer p.sendMu.Unlock()
+	// Send's deadline, long passed maybe, would fail the write before it is tried.
+	if err := p.ipc.SetWriteDeadline(time.Time{}); err != nil {
+		return fmt.Errorf("ipc send handle: %w", err)
+	}
 	rc, err := p.ipc.SyscallConn()
 	if err != nil {
 		return fmt.Errorf("ipc send handle: %w", err)
