@@ -105,7 +105,7 @@
     } else {
       port = first;
     }
-    if (!isPort(port, clusterPort) && !(backendSocket && isPort(port, backendPort))) return null;
+    if (!isPort(port, clusterPort) && !((backendSocket || handoff) && isPort(port, backendPort))) return null;
 
     let options;
     if (listenFD >= 0) options = { fd: listenFD };
