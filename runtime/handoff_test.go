@@ -251,3 +251,41 @@ func TestHandoff_NeedsNode(t *testing.T) {
 		t.Errorf("the app was applied")
 	}
 }
+
+// TestHandoff_SwitchBalance: an app moved from round_robin to handoff and back by apply keeps
+// serving: each new instance is reached through the new kind of balancer.
+func TestHandoff_SwitchBalance(t *testing.T) {
+	h := startDaemon(t)
+	app := handoffApp(t, h, "web", 2)
+	for _, mode := range []ecosystem.Balance{ecosystem.RoundRobin, ecosystem.Handoff, ecosystem.RoundRobin} {
+		app.Balance = mode
+		h.apply("shop", app)
+		var pids []int
+		waitFor(t, fmt.Sprintf("2 instances online in %s", mode), 30*time.Second, func() bool {
+			a := h.apps()["web"]
+			if !a.Settled || a.Balance != string(mode) || len(a.Instances) != 2 {
+				return false
+			}
+			pids = pids[:0]
+			for _, in := range a.Instances {
+				if in.State != Online {
+					return false
+				}
+				pids = append(pids, in.Pid)
+			}
+			return true
+		})
+		seen := map[int]bool{}
+		waitFor(t, fmt.Sprintf("answers from both instances in %s", mode), 20*time.Second, func() bool {
+			pid, err := getNew(app.Port)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen[pid] = true
+			return seen[pids[0]] && seen[pids[1]]
+		})
+		if len(seen) != 2 {
+			t.Errorf("%s: answers from %v, want only %v", mode, seen, pids)
+		}
+	}
+}
