@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/eco-pm/eco/ecosystem"
+	"github.com/eco-pm/eco/internal/testwait"
 )
 
 // handoffApp is a cluster of n unmodified Node servers on a hard-coded port in handoff mode.
@@ -217,7 +218,15 @@ func TestHandoff_CrashedInstance(t *testing.T) {
 			answers <- answer{pid, err}
 		}()
 	}
-	waitFor(t, "a connection passed to the stopped instance", 10*time.Second, func() bool { return loads(h, "web")[victim] >= 1 })
+	var last map[int]int64
+	if !testwait.Until(20*time.Second, func() bool { last = loads(h, "web"); return last[victim] >= 1 }) {
+		syscall.Kill(victim, syscall.SIGCONT)
+		var got []answer
+		for range 4 {
+			got = append(got, <-answers)
+		}
+		t.Fatalf("no connection went to the stopped instance %d: loads %v, answers %v, balancer %+v", victim, last, got, h.describe("web").Instances)
+	}
 	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
