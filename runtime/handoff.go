@@ -393,7 +393,10 @@ func (h *handoff) Run(ctx context.Context) error {
 		}
 		fd, aerr := -1, error(nil)
 		if err := rc.Read(func(s uintptr) bool {
-			fd, _, aerr = unix.Accept4(int(s), unix.SOCK_CLOEXEC)
+			// Non-blocking, as Node's cluster primary passes its sockets: libuv does not
+			// change the mode of a socket it receives, and a blocking one stalls the
+			// instance's event loop.
+			fd, _, aerr = unix.Accept4(int(s), unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK)
 			return aerr != unix.EAGAIN
 		}); err != nil {
 			if ctx.Err() != nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -114,6 +115,11 @@ func TestHandoff_LeastBusy(t *testing.T) {
 		}
 		return true
 	})
+	// The socket eco passed is non-blocking, as Node's cluster primary passes them: libuv
+	// does not change the mode of a socket it receives.
+	if blocking := blockingSockets(t, busy); len(blocking) > 0 {
+		t.Errorf("pid %d has blocking sockets: %v", busy, blocking)
+	}
 	for i := range 8 {
 		// The previous connection has closed and the idle instance said so.
 		waitFor(t, "the idle instance to report no connection", 10*time.Second, func() bool {
@@ -297,4 +303,34 @@ func TestHandoff_SwitchBalance(t *testing.T) {
 			t.Errorf("%s: answers from %v, want only %v", mode, seen, pids)
 		}
 	}
+}
+
+// blockingSockets lists pid's sockets that are in blocking mode (no O_NONBLOCK in their flags).
+func blockingSockets(t *testing.T, pid int) []string {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		link, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err != nil || !strings.HasPrefix(link, "socket:") {
+			continue
+		}
+		info, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, e.Name()))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(info), "\n") {
+			if v, ok := strings.CutPrefix(line, "flags:"); ok {
+				flags, err := strconv.ParseUint(strings.TrimSpace(v), 8, 64)
+				if err == nil && flags&syscall.O_NONBLOCK == 0 {
+					out = append(out, e.Name()+" "+link)
+				}
+			}
+		}
+	}
+	return out
 }
