@@ -232,6 +232,7 @@ func (c *checker) app(app *App, skip func(attr string) bool) {
 			`App %q runs in cluster mode, where eco binds the public port and its instances share it, so eco needs to know the port: set port = 3000 (or env = { PORT = 3000 }).`, app.Name)
 	}
 	c.enum(app, "balance", string(app.Balance), true)
+	c.handoff(app)
 	c.enum(app, "log_type", app.LogType, false)
 
 	for _, attr := range []string{"instance_var", "increment_var"} {

@@ -102,6 +102,8 @@ const (
 	LeastConn  Balance = "least_conn"
 	IPHash     Balance = "ip_hash"
 	Kernel     Balance = "kernel"
+	// Handoff: eco accepts and passes each connection to a Node instance over its IPC channel.
+	Handoff Balance = "handoff"
 )
 
 // App is one checked app. Its JSON names are the attribute names of the file (and of PM2).

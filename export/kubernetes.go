@@ -24,6 +24,7 @@ var kubernetesNotes = map[string]string{
 	"memory":         "eco replaces an instance gracefully once its processes use more than %s; Kubernetes kills the container (OOM) at its memory limit",
 	"balance-proxy":  "%q through eco's proxy has no equivalent: the Service spreads connections over the ready pods its own way (kube-proxy)",
 	"balance-kernel": "no listening socket is passed (no LISTEN_FDS): each pod binds port %d itself",
+	"handoff":        "\"handoff\" (eco passing each connection to the least busy Node instance) has no equivalent: the Service spreads connections over the ready pods its own way (kube-proxy)",
 	"log-rotate":     "log rotation is per node (the kubelet's containerLogMaxSize and containerLogMaxFiles), not per app",
 	"log-files":      "the output goes to the container's log (kubectl logs), not to files",
 	"log-format":     "no equivalent: the container runtime timestamps each line itself (kubectl logs --timestamps)",
@@ -323,6 +324,8 @@ func kubeService(cfg *ecosystem.Config, app *ecosystem.App, name string, r *repo
 		r.add(app, "balance", "balance-proxy", string(app.Balance))
 	case ecosystem.Kernel:
 		r.add(app, "balance", "balance-kernel", app.Port)
+	case ecosystem.Handoff:
+		r.add(app, "balance", "handoff")
 	}
 	return svc
 }

@@ -23,6 +23,7 @@ var nomadNotes = map[string]string{
 	"port":            "%s; Nomad registers it in the service %q, and port %d is for a load balancer in front",
 	"balance-proxy":   "%q through eco's proxy has no equivalent: Nomad has no load balancer; one in front of the service (Traefik, Fabio, Consul) spreads connections",
 	"balance-kernel":  "no listening socket is passed (no LISTEN_FDS): each allocation binds its port itself",
+	"handoff":         "\"handoff\" (eco passing each connection to the least busy Node instance) has no equivalent: Nomad has no load balancer; one in front of the service (Traefik, Fabio, Consul) spreads connections",
 	"log-rotate":      "Nomad keeps %d files of %d MB per stream; max_age and compress have no equivalent, and keeping every file (max_files = 0) is not possible",
 	"log-files":       "the output goes to the allocation's logs (nomad alloc logs), not to files",
 	"log-format":      "no equivalent: Nomad's logs hold the output as it is",
@@ -165,6 +166,8 @@ func nomadGroup(cfg *ecosystem.Config, app *ecosystem.App, opts Options, r *repo
 			r.add(app, "balance", "balance-proxy", string(app.Balance))
 		case ecosystem.Kernel:
 			r.add(app, "balance", "balance-kernel")
+		case ecosystem.Handoff:
+			r.add(app, "balance", "handoff")
 		}
 	} else {
 		for _, pb := range probes(app) {

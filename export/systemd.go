@@ -18,6 +18,7 @@ var systemdNotes = map[string]string{
 	"image":            "not used: the units run the app on this host",
 	"memory":           "MemoryHigh=%s throttles the instance above it and MemoryMax=%s kills it (OOM); eco replaces it gracefully above %s",
 	"balance-proxy":    "%q through eco's proxy has no equivalent: the instances share one socket from %s (LISTEN_FDS, as with balance = \"kernel\") and the kernel gives each connection to one of them",
+	"handoff":          "\"handoff\" (eco passing each connection to the least busy Node instance) has no equivalent: the instances share one socket from %s (LISTEN_FDS, as with balance = \"kernel\") and the kernel gives each connection to one of them",
 	"preload":          "eco's Node preload, which makes listen(%d) use the inherited socket, is not loaded: the app must listen on fd 3 when LISTEN_FDS is set",
 	"log-rotate":       "systemd does not rotate the files it appends to; logrotate (with copytruncate) must",
 	"log-file":         "no equivalent: systemd cannot also write both streams to a third file",
@@ -184,7 +185,11 @@ func systemdService(cfg *ecosystem.Config, app *ecosystem.App, unit, socket stri
 	line("Environment", q[:len(q)-1]+`%i"`)
 	if socket != "" {
 		line("Sockets", socket)
-		if app.Balance != ecosystem.Kernel {
+		switch app.Balance {
+		case ecosystem.Kernel:
+		case ecosystem.Handoff:
+			r.add(app, "balance", "handoff", socket)
+		default:
 			r.add(app, "balance", "balance-proxy", string(app.Balance), socket)
 		}
 		if interpreterName(app) == "node" {

@@ -307,6 +307,7 @@ func (in *instance) adoptProcess(spec *ecosystem.App, ad *adoptee) (process, err
 		in.backendAddr = cmp.Or(rec.BackendAddr, fmt.Sprintf("127.0.0.1:%d", rec.BackendPort))
 		in.backendKey = fmt.Sprintf("%s#%d", in.name(), p.Pid())
 		in.set(func(st *InstanceStatus) { st.Backend = in.backendAddr })
+		in.attachHandoff(p)
 	}
 	rec.Gen = in.gen
 	in.rec = rec

@@ -50,6 +50,11 @@ func usesProxy(spec *ecosystem.App) bool {
 // must be bound (listen).
 func (r *appRunner) ensureProxy(ctx context.Context, wg *sync.WaitGroup, spec *ecosystem.App) error {
 	r.mu.Lock()
+	if b := r.proxies[spec.Port]; b != nil && b.isHandoff() != (spec.Balance == ecosystem.Handoff) {
+		// From handoff to a proxy mode or back: the new kind of balancer accepts from now on.
+		b.cancel()
+		delete(r.proxies, spec.Port)
+	}
 	if b := r.proxies[spec.Port]; b != nil {
 		r.mu.Unlock()
 		b.p.SetMode(proxy.Mode(spec.Balance))
@@ -59,6 +64,9 @@ func (r *appRunner) ensureProxy(ctx context.Context, wg *sync.WaitGroup, spec *e
 	r.mu.Unlock()
 	if f == nil {
 		return fmt.Errorf("port %d is not bound", spec.Port)
+	}
+	if spec.Balance == ecosystem.Handoff {
+		return r.ensureHandoff(ctx, wg, spec, f)
 	}
 	log := r.deps.log.With("app", spec.Name)
 	var b *balancer
@@ -124,7 +132,7 @@ func (r *appRunner) superviseLocked(ctx context.Context, wg *sync.WaitGroup, pp 
 // listening socket: the port then stays bound, and its backends keep serving, without a
 // connection refused. It does nothing when the port's proxy runs or no process answers.
 func (r *appRunner) adoptProxy(ctx context.Context, wg *sync.WaitGroup, spec *ecosystem.App) {
-	if !usesProxy(spec) || len(r.deps.proxyCmd) == 0 {
+	if !usesProxy(spec) || spec.Balance == ecosystem.Handoff || len(r.deps.proxyCmd) == 0 {
 		return
 	}
 	r.mu.Lock()

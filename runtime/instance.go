@@ -53,6 +53,7 @@ import (
 	"github.com/eco-pm/eco/logs"
 	"github.com/eco-pm/eco/runtime/keeper"
 	"github.com/eco-pm/eco/runtime/planner"
+	"github.com/eco-pm/eco/runtime/preload"
 	"github.com/eco-pm/eco/runtime/proc"
 	"github.com/eco-pm/eco/runtime/restart"
 )
@@ -307,6 +308,9 @@ func (in *instance) launch(spec *ecosystem.App) (process, error) {
 			in.backendSocket = backendSocketPath(in.deps.home, in.deps.sockets.Add(1))
 		}
 		env = clusterEnv(env, spec, port, in.backendSocket, in.deps.preload)
+		if spec.Balance == ecosystem.Handoff {
+			env = setEnv(env, preload.EnvHandoff, "1")
+		}
 	case in.listener != nil:
 		// systemd's socket activation: fd 3, LISTEN_FDS=1, and LISTEN_PID set by the shim.
 		extra = []*os.File{in.listener}
@@ -363,6 +367,7 @@ func (in *instance) launch(spec *ecosystem.App) (process, error) {
 	if in.proxy != nil {
 		in.backendKey = fmt.Sprintf("%s#%d", in.name(), p.Pid())
 		in.set(func(st *InstanceStatus) { st.Backend = in.backendAddr })
+		in.attachHandoff(real)
 	}
 	in.rec = rec
 	if err := recordInstance(in.deps.home, rec); err != nil {

@@ -43,6 +43,7 @@ func newBench(opts options, k *benchkit.Kit) benchkit.Bench[results] {
 		modePM2:         &pm2Setup{PM2: k.PM2, b: b},
 		modeEcoKernel:   &ecoSetup{Eco: k.Eco, b: b, mode: modeEcoKernel, balance: "kernel"},
 		modeEcoRR:       &ecoSetup{Eco: k.Eco, b: b, mode: modeEcoRR, balance: "round_robin"},
+		modeEcoHandoff:  &ecoSetup{Eco: k.Eco, b: b, mode: modeEcoHandoff, balance: "handoff"},
 	}
 	return b
 }

@@ -110,7 +110,7 @@ func TestWrkResultCounts(t *testing.T) {
 
 // TestEcoFile decodes the generated files with eco's own decoder.
 func TestEcoFile(t *testing.T) {
-	for _, balance := range []ecosystem.Balance{ecosystem.Kernel, ecosystem.RoundRobin} {
+	for _, balance := range []ecosystem.Balance{ecosystem.Kernel, ecosystem.RoundRobin, ecosystem.Handoff} {
 		for _, crash := range []int{0, 10000} {
 			src := ecoFile("/b/app.js", 3456, string(balance), "/b/marks", crash)
 			cfg, err := benchkit.DecodeEco(t.TempDir(), "web.hcl", src)
@@ -245,7 +245,7 @@ func TestPairedRatios(t *testing.T) {
 }
 
 func TestTargetRows(t *testing.T) {
-	b := &bench{opts: options{modes: []string{modeNodeCluster, modePM2, modeEcoKernel}}}
+	b := &bench{opts: options{modes: []string{modeNodeCluster, modePM2, modeEcoKernel, modeEcoHandoff}}}
 	round := func(rps float64, reloadFailed, crashFailed int64) modeRound {
 		return modeRound{round: 1, throughput: wrkResult{RPS: rps},
 			reload: &reloadRun{wrk: wrkResult{Requests: 1000, Read: reloadFailed}},
@@ -255,13 +255,16 @@ func TestTargetRows(t *testing.T) {
 		modeNodeCluster: {rounds: []modeRound{round(10000, 100, 100)}},
 		modePM2:         {rounds: []modeRound{round(9000, 100, 300)}},
 		modeEcoKernel:   {rounds: []modeRound{round(10500, 0, 10)}},
+		modeEcoHandoff:  {rounds: []modeRound{round(10200, 0, 100)}},
 	}}
 	rows := b.targetRows(res)
 	want := [][]string{
 		{"eco kernel throughput vs Node cluster", "1.05x (10.5k vs 10.0k req/s)", "≥ 1.0x", "yes"},
 		{"eco round_robin throughput vs PM2 -i 2", "eco-rr not in -modes", "≥ 1.0x", "—"},
+		{"eco handoff throughput vs Node cluster", "1.02x (10.2k vs 10.0k req/s)", "≥ 1.0x", "yes"},
 		{"eco kernel: failed requests during 3 reloads", "median 0, worst 0", "0 in every round", "yes"},
 		{"eco round_robin: failed requests during 3 reloads", "eco-rr not in -modes", "0 in every round", "—"},
+		{"eco handoff: failed requests during 3 reloads", "median 0, worst 0", "0 in every round", "yes"},
 		{"eco kernel: failure rate under random crashes vs PM2's", "0.03x (0.10% vs 2.91%)", "≤ 0.1x", "yes"},
 		{"eco round_robin: failure rate under random crashes vs PM2's", "eco-rr not in -modes", "≤ 0.1x", "—"},
 	}

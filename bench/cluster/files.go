@@ -143,7 +143,7 @@ func appEnv(marks string, crashWithin int) map[string]string {
 }
 
 // ecoFile is eco's ecosystem file: the app in cluster mode with 2 instances on port, balanced
-// by balance ("kernel" or "round_robin"). With crashWithin > 0 the instances crash at random
+// by balance ("kernel", "round_robin" or "handoff"). With crashWithin > 0 the instances crash at random
 // within that many ms, and the restart policy keeps restarting them.
 func ecoFile(script string, port int, balance, marks string, crashWithin int) []byte {
 	var b strings.Builder

@@ -37,10 +37,11 @@ const (
 	modePM2         = "pm2"
 	modeEcoKernel   = "eco-kernel"
 	modeEcoRR       = "eco-rr"
+	modeEcoHandoff  = "eco-handoff"
 )
 
 // allModes is every setup, in the order of the report's columns.
-var allModes = []string{modeSingle, modeNodeCluster, modePM2, modeEcoKernel, modeEcoRR}
+var allModes = []string{modeSingle, modeNodeCluster, modePM2, modeEcoKernel, modeEcoRR, modeEcoHandoff}
 
 // options are the command line's flags.
 type options struct {
@@ -58,7 +59,7 @@ type options struct {
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
-	fs := o.FlagSet("cluster", "Compares cluster mode under eco (kernel and round_robin), Node's cluster module and PM2 (installed from npm into a temp folder) with wrk on loopback: throughput, failed requests during reloads and under random crashes; prints a Markdown report.", stderr)
+	fs := o.FlagSet("cluster", "Compares cluster mode under eco (kernel, round_robin and handoff), Node's cluster module and PM2 (installed from npm into a temp folder) with wrk on loopback: throughput, failed requests during reloads and under random crashes; prints a Markdown report.", stderr)
 	modes := fs.String("modes", strings.Join(allModes, ","), "setups to run, comma-separated: "+strings.Join(allModes, ", "))
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds; each runs every setup once, the order rotating")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measured wrk run")

@@ -17,11 +17,12 @@ var modeTitle = map[string]string{
 	modePM2:         "PM2 -i 2",
 	modeEcoKernel:   "eco kernel",
 	modeEcoRR:       "eco round_robin",
+	modeEcoHandoff:  "eco handoff",
 }
 
 // The targets.
 const (
-	rpsTarget   = 1.0 // eco kernel ≥ 1.0x Node cluster, eco round_robin ≥ 1.0x PM2
+	rpsTarget   = 1.0 // eco kernel and handoff ≥ 1.0x Node cluster, eco round_robin ≥ 1.0x PM2
 	crashTarget = 0.1 // eco's failure rate under crashes ≤ 1/10 of PM2's in the same round
 )
 
@@ -209,7 +210,7 @@ func (b *bench) modeRow(res results, metric string, managedOnly bool, f func(*mo
 // against PM2's.
 func (b *bench) targetRows(res results) [][]string {
 	var rows [][]string
-	for _, t := range []struct{ eco, base string }{{modeEcoKernel, modeNodeCluster}, {modeEcoRR, modePM2}} {
+	for _, t := range []struct{ eco, base string }{{modeEcoKernel, modeNodeCluster}, {modeEcoRR, modePM2}, {modeEcoHandoff, modeNodeCluster}} {
 		e, base := res.by[t.eco], res.by[t.base]
 		title := fmt.Sprintf("%s throughput vs %s", modeTitle[t.eco], modeTitle[t.base])
 		target := fmt.Sprintf("≥ %.1fx", rpsTarget)
@@ -222,7 +223,7 @@ func (b *bench) targetRows(res results) [][]string {
 		rows = append(rows, []string{title, fmt.Sprintf("%.2fx (%s vs %s req/s)", med,
 			fmtRPS(benchkit.Median(e.rps())), fmtRPS(benchkit.Median(base.rps()))), target, benchkit.YesNo(len(rs) > 0 && med >= rpsTarget)})
 	}
-	for _, m := range []string{modeEcoKernel, modeEcoRR} {
+	for _, m := range []string{modeEcoKernel, modeEcoRR, modeEcoHandoff} {
 		title := fmt.Sprintf("%s: failed requests during %d reloads", modeTitle[m], len(reloadAt))
 		if why := missing(res, m); why != "" {
 			rows = append(rows, []string{title, why, "0 in every round", "—"})
@@ -266,9 +267,9 @@ func missing(res results, modes ...string) string {
 // writeRatioDetails prints the per-round ratios, and the reference ratios with no target.
 func (b *bench) writeRatioDetails(w io.Writer, res results) {
 	pairs := []struct{ num, den string }{
-		{modeEcoKernel, modeNodeCluster}, {modeEcoRR, modePM2},
+		{modeEcoKernel, modeNodeCluster}, {modeEcoRR, modePM2}, {modeEcoHandoff, modeNodeCluster},
 		{modeNodeCluster, modeSingle}, {modePM2, modeSingle}, {modePM2, modeNodeCluster},
-		{modeEcoKernel, modeSingle}, {modeEcoRR, modeSingle},
+		{modeEcoKernel, modeSingle}, {modeEcoRR, modeSingle}, {modeEcoHandoff, modeSingle},
 	}
 	var lines []string
 	for _, p := range pairs {
@@ -278,7 +279,7 @@ func (b *bench) writeRatioDetails(w io.Writer, res results) {
 		rs := pairedRatios(res.by[p.num], res.by[p.den], roundRPS)
 		lines = append(lines, fmt.Sprintf("- throughput, %s / %s: %s per round, median %.2fx", modeTitle[p.num], modeTitle[p.den], fmtRatios(rs), benchkit.Median(rs)))
 	}
-	for _, m := range []string{modeEcoKernel, modeEcoRR, modeNodeCluster} {
+	for _, m := range []string{modeEcoKernel, modeEcoRR, modeEcoHandoff, modeNodeCluster} {
 		if missing(res, m, modePM2) != "" {
 			continue
 		}

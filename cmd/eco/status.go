@@ -272,7 +272,11 @@ func writeDescribe(w io.Writer, a runtime.AppStatus, now time.Time) error {
 			f.Path, f.LostLines, state, f.At.Local().Format(time.RFC3339), f.Error)
 	}
 	if a.Config != nil && a.Config.ExecMode == "cluster" && a.Balance != "" && a.Balance != "kernel" {
-		fmt.Fprintf(&b, "  proxy      :%d -> each instance's 127.0.0.1 port (PORT), %s\n", a.Port, a.Balance)
+		if a.Balance == "handoff" {
+			fmt.Fprintf(&b, "  handoff    :%d -> each instance's IPC channel; the instance listens at\n", a.Port)
+		} else {
+			fmt.Fprintf(&b, "  proxy      :%d -> each instance's 127.0.0.1 port (PORT), %s\n", a.Port, a.Balance)
+		}
 		for _, in := range a.Instances {
 			if in.Backend == "" {
 				continue

@@ -40,6 +40,10 @@ const (
 	// instance: cluster.isPrimary is false in it and cluster.worker.id is this,
 	// as in a PM2 cluster instance.
 	EnvClusterWorker = "ECO_CLUSTER_WORKER"
+	// EnvHandoff set to "1" (balance = "handoff", with EnvClusterPort) makes the server
+	// that listens for the cluster port also take the connections eco passes over the IPC
+	// channel, and report its open connections to eco.
+	EnvHandoff = "ECO_HANDOFF"
 )
 
 //go:embed preload.js

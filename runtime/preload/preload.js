@@ -12,6 +12,10 @@
 //                         proxy's hop to the app costs less than over TCP
 //   ECO_GRACEFUL          "1": drain the servers and exit 0 on SIGINT/SIGTERM
 //   ECO_GRACEFUL_TIMEOUT  drain bound in ms (default 10000), then die by the signal
+//   ECO_HANDOFF           "1" (balance = "handoff"): the server that listens for the
+//                         cluster port also takes the connections eco passes over
+//                         the IPC channel, and reports its open connections back
+//                         (see the handoff section below)
 //   ECO_CLUSTER_WORKER    the instance's worker id (its number + 1): the process is
 //                         one of the app's cluster workers, as a PM2 cluster
 //                         instance is. cluster.isPrimary and isMaster are false,
@@ -34,6 +38,7 @@
   const backendSocket = listenFD < 0 && backendPort > 0 ? env.ECO_BACKEND_SOCKET || '' : '';
   const redirect = clusterPort > 0 && (listenFD >= 0 || backendPort > 0);
   const graceful = env.ECO_GRACEFUL === '1';
+  const handoff = redirect && env.ECO_HANDOFF === '1' && typeof process.send === 'function';
   const workerId = positiveInt(env.ECO_CLUSTER_WORKER);
   if (workerId > 0) becomeWorker(workerId);
   if (!redirect && !graceful) return;
@@ -62,12 +67,17 @@
     if (graceful) track(this);
     if (redirect) {
       const to = redirected(args);
-      if (to !== null) return origListen.apply(this, to);
+      if (to !== null) {
+        if (handoff) takeHandoffs(this);
+        return origListen.apply(this, to);
+      }
     }
     return origListen.apply(this, args);
   }
   listen[mark] = true;
   net.Server.prototype.listen = listen;
+
+  const takeHandoffs = handoff ? startHandoff() : noop;
 
   if (graceful) {
     process.on('SIGINT', onSignal);
@@ -95,7 +105,7 @@
     } else {
       port = first;
     }
-    if (!isPort(port, clusterPort) && !(backendSocket && isPort(port, backendPort))) return null;
+    if (!isPort(port, clusterPort) && !((backendSocket || handoff) && isPort(port, backendPort))) return null;
 
     let options;
     if (listenFD >= 0) options = { fd: listenFD };
@@ -219,6 +229,93 @@
   }
 
   function noop() {}
+
+  // ---- handoff (balance = "handoff") ------------------------------------
+  // eco accepts on the public port and passes each connection's socket over
+  // the IPC channel as Node's child_process passes a handle:
+  // {"cmd":"NODE_HANDLE","type":"net.Native","msg":{"cmd":"NODE_ECO_CONN",
+  // "e":<eco's epoch>,"seq":<n>}} with the fd attached (SCM_RIGHTS). Node
+  // acknowledges it itself (NODE_HANDLE_ACK) and emits the inner message, an
+  // internal one the app never sees, with the TCP handle; it becomes a
+  // connection of the server that listened for the cluster port, as if that
+  // server had accepted it. The preload tells eco how many connections the
+  // server has open: {"cmd":"NODE_ECO_LOAD","e":..,"seq":..,"n":<open>,
+  // "l":<1 while the server listens>} at once when a connection arrives,
+  // before the app can read a byte of it (so eco knows which ones it may still
+  // give to another instance if this one dies), and once per turn of the event
+  // loop when connections close, and when eco asks ({"cmd":"NODE_ECO_ASK"}).
+  // A connection that arrives with no server listening goes back ("back":1):
+  // eco still holds it and passes it on.
+  function startHandoff() {
+    let server = null; // the cluster port's server, while it listens
+    let active = 0; // its open connections
+    let epoch = 0;
+    let seq = 0;
+    let scheduled = false;
+    const taken = new WeakSet();
+
+    process.on('internalMessage', (msg, handle) => {
+      if (msg === null || typeof msg !== 'object') return;
+      if (msg.cmd === 'NODE_ECO_ASK') {
+        report(0, false); // a new daemon asks how the server is
+        return;
+      }
+      if (msg.cmd !== 'NODE_ECO_CONN' || !handle) return;
+      epoch = msg.e;
+      seq = msg.seq;
+      const to = server;
+      if (to === null) {
+        report(0, true);
+        handle.close();
+        return;
+      }
+      report(1, false);
+      if (to._handle && typeof to._handle.onconnection === 'function') {
+        to._handle.onconnection(0, handle);
+      } else {
+        to.emit('connection', new net.Socket({ handle, readable: true, writable: true }));
+      }
+    });
+
+    function report(extra, back) {
+      if (!process.connected) return;
+      const m = { cmd: 'NODE_ECO_LOAD', e: epoch, seq, n: active + extra, l: server !== null ? 1 : 0 };
+      if (back) m.back = 1;
+      process.send(m, noop); // a callback: a closed channel is not an 'error' event
+    }
+
+    function changed() {
+      if (scheduled) return;
+      scheduled = true;
+      // Not unref'd: an unref'd immediate waits for the loop's next event.
+      setImmediate(() => {
+        scheduled = false;
+        report(0, false);
+      });
+    }
+
+    return function take(srv) {
+      if (taken.has(srv)) return;
+      taken.add(srv);
+      srv.prependListener('connection', (socket) => {
+        active++;
+        socket.once('close', () => {
+          active--;
+          changed();
+        });
+      });
+      srv.on('listening', () => {
+        server = srv;
+        report(0, false);
+      });
+      srv.on('close', () => {
+        if (server !== srv) return;
+        server = null;
+        report(0, false);
+      });
+    };
+  }
+  // ---- end of handoff ---------------------------------------------------
 
   // nodeListens reports whether the caller of fn is Node's net or dgram.
   function nodeListens(fn) {

@@ -221,15 +221,25 @@ func (p *Process) handleIPC(line []byte) {
 	if len(line) == 0 {
 		return
 	}
+	if bytes.HasPrefix(line, nodeCmdPrefix) {
+		// Node's internal messages, as Node and eco's preload write them ("cmd" first), on
+		// the hot path of balance = "handoff": no JSON pass here.
+		p.internal(line)
+		return
+	}
 	if !json.Valid(line) {
 		p.log.Debug("ipc message dropped: not json", "len", len(line))
 		return
 	}
 	if nodeInternal(line) {
+		p.internal(line)
 		return
 	}
 	deliver(p.msgs, json.RawMessage(line), p.exited)
 }
+
+// nodeCmdPrefix starts Node's internal messages as Node writes them.
+var nodeCmdPrefix = []byte(`{"cmd":"NODE_`)
 
 // nodeInternal reports whether msg is one of Node's own messages: an object whose "cmd" is a
 // string starting with "NODE_".

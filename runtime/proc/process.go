@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -105,6 +106,8 @@ type Process struct {
 	ipcLines  lineJoiner
 	ipcAtEOF  bool
 	ipcClosed bool
+	// onInternal is called with Node's internal messages (OnInternal, handle.go).
+	onInternal atomic.Pointer[func([]byte)]
 
 	notify       *net.UnixConn // nil without Notify
 	notifyPath   string
