@@ -145,10 +145,13 @@ type relayState struct {
 	replaying bool    // a replay is under way: a client that ends meanwhile is gone, so stop
 
 	upR, downR reader // owned by up and down
+	upW, downW writer // the fast path's writes to the backend (up's) and to the client (down's)
 }
 
 // relay forwards c until both directions are done.
 func (c *conn) relay() {
+	c.upR.take, c.downR.take = c.upFast, c.downFast
+	c.downW.init(c.client)
 	var wg sync.WaitGroup
 	wg.Go(c.up)
 	c.down()
@@ -166,9 +169,20 @@ func (c *conn) up() {
 	r.init(c.client)
 	defer r.release()
 	for {
-		b, err := r.read()
+		b, booked, err := r.pump()
 		if len(b) > 0 {
-			plain, ok := c.fromClient(b)
+			var plain net.Conn
+			ok := true
+			if booked {
+				// upFast kept the books and wrote part of b: write the rest.
+				if srv := c.upW.conn; srv != nil {
+					if _, werr := srv.Write(b); werr != nil {
+						ok = c.writeFailed(srv)
+					}
+				}
+			} else {
+				plain, ok = c.fromClient(b)
+			}
 			r.release()
 			if !ok {
 				return
@@ -183,6 +197,51 @@ func (c *conn) up() {
 			return
 		}
 	}
+}
+
+// upFast is up's fast path, called with the bytes of each read from inside the
+// client socket's poller callback (reader.pump), where nothing may wait: when
+// the connection is HTTP with a backend and b keeps it so, it keeps the books
+// for b as fromClient does and writes what of b the backend's socket takes at
+// once. It returns how many bytes were written, and whether the books were kept;
+// (0, false) leaves b to fromClient.
+func (c *conn) upFast(b []byte) (int, bool) {
+	c.mu.Lock()
+	if c.srv == nil || c.dead || !c.staysHTTPLocked(b) {
+		c.mu.Unlock()
+		return 0, false
+	}
+	c.fromClientLocked(b)
+	srv := c.srv
+	c.mu.Unlock()
+	c.upW.init(srv)
+	return c.upW.write(b), true
+}
+
+// staysHTTPLocked reports whether b, bytes from the client, leave the
+// connection an http one (see fromClientLocked).
+func (c *conn) staysHTTPLocked(b []byte) bool {
+	switch c.proto {
+	case protoUndecided:
+		return httpRequest(b)
+	case protoHTTP:
+		return c.last == sideClient || httpRequest(b)
+	}
+	return false
+}
+
+// downFast is down's fast path, as upFast is up's: for an http connection
+// whose backend's turn b continues or starts with a status line, it keeps the
+// books as down does and writes what of b the client's socket takes at once.
+func (c *conn) downFast(b []byte) (int, bool) {
+	c.mu.Lock()
+	if c.proto != protoHTTP || c.last != sideBackend && !responseStart(b) {
+		c.mu.Unlock()
+		return 0, false
+	}
+	c.fromBackendLocked(b)
+	c.mu.Unlock()
+	return c.downW.write(b), true
 }
 
 // fromClient forwards b, bytes from the client. It returns the backend
@@ -334,11 +393,14 @@ func (c *conn) down() {
 	defer r.release()
 	r.init(srv)
 	for {
-		b, err := r.read()
+		b, booked, err := r.pump()
 		if len(b) > 0 {
-			c.mu.Lock()
-			plain := c.fromBackendLocked(b)
-			c.mu.Unlock()
+			plain := false
+			if !booked { // else downFast kept the books and wrote the bytes before b
+				c.mu.Lock()
+				plain = c.fromBackendLocked(b)
+				c.mu.Unlock()
+			}
 			_, werr := c.client.Write(b)
 			r.release()
 			if werr != nil {
