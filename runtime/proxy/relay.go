@@ -52,16 +52,22 @@ import (
 //     that death (poison.go): a request most of whose replays died lately
 //     gets a 502 at its first backend's death instead of a replay.
 //  2. Other unanswered bytes (a POST, a body, too many): as before, below.
-//  3. Nothing unanswered and a clean EOF: as before, the client gets a
-//     half-close after the whole answer. A backend that closes after an answer
-//     ("Connection: close", an idle timeout) means it; a process that dies
-//     between requests also closes with a FIN, and the proxy cannot tell the
-//     two apart.
+//  3. Nothing unanswered, a clean EOF, and the last answer told where it ends
+//     and that the connection stays open (HTTP/1.1, a Content-Length or no
+//     body, no "Connection: close"; see responseBody), all of it passed on:
+//     move lazily, as in 4. A process that dies between two requests closes
+//     with a FIN; so does a server's idle timeout. Either way the client may
+//     send its next request, maybe already on its way, and a half-close would
+//     fail it; the backend never said it would close.
 //  4. Nothing unanswered, an error (a reset: a process that died with bytes
 //     unread, or reset the connection), the client not half-closed: move
 //     lazily. The client keeps its connection and its next request, of any
 //     method, goes to a backend picked then (as in 1). That request reaches
 //     a backend for the first time: it is not a replay.
+//  5. Nothing unanswered and a clean EOF after any other answer ("Connection:
+//     close", a body that ends with the connection, chunked, one not passed on
+//     whole): the client gets a half-close after the whole answer, which may
+//     be how it learns where the answer ends.
 //
 // Otherwise as before: a clean EOF becomes a half-close of the client (which
 // may still send: its bytes go to the old backend), an error closes both sides.
@@ -114,7 +120,7 @@ type moveKind uint8
 const (
 	moveUnused moveKind = iota + 1 // rule 0
 	moveReplay                     // rule 1
-	moveLazy                       // rule 4
+	moveLazy                       // rules 3 and 4
 )
 
 func (k moveKind) String() string {
@@ -143,6 +149,10 @@ type relayState struct {
 	dead      bool    // cut: both sides closed, no move
 	replayed  bool    // the unanswered request was replayed once already: never again
 	replaying bool    // a replay is under way: a client that ends meanwhile is gone, so stop
+	// bodyKnown: the backend's last answer keeps the connection open and bodyLeft is how
+	// many bytes of its body are still to come (responseBody); rule 3 needs 0.
+	bodyKnown bool
+	bodyLeft  int64
 
 	upR, downR reader // owned by up and down
 	upW, downW writer // the fast path's writes to the backend (up's) and to the client (down's)
@@ -432,6 +442,14 @@ func (c *conn) fromBackendLocked(b []byte) bool {
 			c.proto = protoPlain
 		}
 	}
+	if c.proto == protoHTTP {
+		if c.last != sideBackend {
+			c.bodyLeft, c.bodyKnown = responseBody(b, string(requestMethod(c.pending)) == "HEAD")
+		} else if c.bodyKnown {
+			c.bodyLeft -= int64(len(b))
+			c.bodyKnown = c.bodyLeft >= 0 // less: a second answer in the turn
+		}
+	}
 	c.last = sideBackend
 	c.pending, c.overflow, c.replayed = c.pending[:0], false, false
 	c.setBusyLocked(false)
@@ -479,8 +497,9 @@ func (c *conn) backendEnded(srv net.Conn, err error) net.Conn {
 				kind = moveReplay
 				c.replayed, c.replaying = true, true
 			}
-		case !clean && !c.clientEOF:
-			kind = moveLazy
+		case c.clientEOF:
+		case !clean, c.bodyKnown && c.bodyLeft == 0:
+			kind = moveLazy // rules 4 and 3
 		}
 	}
 	if kind == 0 {

@@ -262,7 +262,10 @@ func TestProxy_MoveIdle(t *testing.T) {
 		}
 	})
 
-	t.Run("FIN between requests is passed on", func(t *testing.T) {
+	t.Run("FIN after a kept-alive answer: the next request goes to another backend", func(t *testing.T) {
+		// A process that dies between two requests closes with a FIN, as does an idle
+		// timeout: the answer said the connection stays open, so the client may send
+		// again, and its next request goes to another backend instead of failing.
 		die := make(chan struct{})
 		kill := sync.OnceFunc(func() { close(die) })
 		p, _ := startHTTP(t, startBackendFunc(t, "a", answerThenDie(true, die)))
@@ -272,13 +275,54 @@ func TestProxy_MoveIdle(t *testing.T) {
 			t.Fatalf("got %q, want a's answer", got)
 		}
 		kill()
-		if rest := c.rest(t); rest != "" {
-			t.Errorf("got %q, want the close", rest)
+		waitFor(t, "the proxy to leave a", func() bool { return p.stat(t, "a").Active == 0 })
+		if got := c.get(t, "/2"); got != "b" {
+			t.Fatalf("got %q, want b's answer", got)
 		}
-		if s := p.stat(t, "b"); s.Total != 0 {
-			t.Errorf("b got %d connections, want none", s.Total)
+		want := []BackendStats{{Key: "a", Total: 1, Requests: 1}, {Key: "b", Active: 1, Total: 1, Moved: 1, Requests: 1}}
+		if diff := cmp.Diff(want, p.Stats(), ignoreAddr); diff != "" {
+			t.Errorf("Stats (-want +got):\n%s", diff)
 		}
 	})
+
+	// Answers whose end, or the connection's, only the FIN tells: it is passed on.
+	for _, tc := range []struct{ name, answer, want string }{
+		{"Connection: close", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\na", "a"},
+		{"a body that ends with the connection", "HTTP/1.1 200 OK\r\n\r\nall of it", "all of it"},
+		{"HTTP/1.0", "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\na", "a"},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n", "1\r\na\r\n0\r\n\r\n"},
+		{"a body cut short", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", "abc"},
+	} {
+		t.Run("FIN after "+tc.name+" is passed on", func(t *testing.T) {
+			a := startBackendFunc(t, "a", func(name string, c net.Conn) {
+				if readRequest(bufio.NewReader(c)) == nil {
+					io.WriteString(c, tc.answer)
+				}
+			})
+			p, _ := startHTTP(t, a)
+			c := dialHTTP(t, p.addr)
+			c.send(t, getRequest("/1"))
+			line, err := c.r.ReadString('\n')
+			if err != nil || !strings.HasPrefix(line, "HTTP/1.") {
+				t.Fatalf("status line %q, %v", line, err)
+			}
+			for {
+				l, err := c.r.ReadString('\n')
+				if err != nil {
+					t.Fatal(err)
+				}
+				if l == "\r\n" {
+					break
+				}
+			}
+			if rest := c.rest(t); rest != tc.want {
+				t.Errorf("got %q, want %q and the close", rest, tc.want)
+			}
+			if s := p.stat(t, "b"); s.Total != 0 {
+				t.Errorf("b got %d connections, want none", s.Total)
+			}
+		})
+	}
 
 	t.Run("a client that ends while moved is closed", func(t *testing.T) {
 		die := make(chan struct{})
