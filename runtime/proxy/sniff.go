@@ -60,17 +60,23 @@ func replayable(b []byte) bool {
 }
 
 // headerEnd is the index just past the blank line ending the header b starts
-// with, or -1 when b holds no blank line.
+// with, or -1 when b holds no blank line. A line ends with LF or CRLF. It looks
+// at line ends only, so a body after the header costs nothing.
 func headerEnd(b []byte) int {
-	crlf := bytes.Index(b, []byte("\r\n\r\n"))
-	lf := bytes.Index(b, []byte("\n\n"))
-	switch {
-	case crlf >= 0 && (lf < 0 || crlf+2 < lf):
-		return crlf + 4
-	case lf >= 0:
-		return lf + 2
+	i := 0
+	for {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		i += j + 1
+		switch {
+		case i < len(b) && b[i] == '\n':
+			return i + 1
+		case i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n':
+			return i + 2
+		}
 	}
-	return -1
 }
 
 // responseStart reports whether b can be the start of an HTTP/1.x response

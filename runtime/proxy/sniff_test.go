@@ -123,3 +123,23 @@ func TestResponseBody(t *testing.T) {
 		}
 	}
 }
+
+func TestHeaderEnd(t *testing.T) {
+	for _, tc := range []struct {
+		b    string
+		want int
+	}{
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27},
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r\nbody\r\n\r\n", 27},
+		{"GET / HTTP/1.1\nHost: x\n\nbody", 24},
+		{"GET / HTTP/1.1\r\nHost: x\n\r\n", 26},
+		{"GET / HTTP/1.1\r\nHost: x\r\n", -1},
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r", -1},
+		{"", -1},
+		{"\n\n", 2},
+	} {
+		if got := headerEnd([]byte(tc.b)); got != tc.want {
+			t.Errorf("headerEnd(%q) = %d, want %d", tc.b, got, tc.want)
+		}
+	}
+}
