@@ -52,10 +52,11 @@ import (
 //     that death (poison.go): a request most of whose replays died lately
 //     gets a 502 at its first backend's death instead of a replay.
 //  2. Other unanswered bytes (a POST, a body, too many): as before, below.
-//  3. Nothing unanswered, a clean EOF, and the last answer told where it ends
-//     and that the connection stays open (HTTP/1.1, a Content-Length or no
-//     body, no "Connection: close"; see responseBody), all of it passed on:
-//     move lazily, as in 4. A process that dies between two requests closes
+//  3. Nothing unanswered, a clean EOF, the client's last turn one request
+//     without a body, and its answer told where it ends and that the
+//     connection stays open (HTTP/1.1, a Content-Length or no body, no
+//     "Connection: close"; see responseBody), all of it passed on: move
+//     lazily, as in 4. A process that dies between two requests closes
 //     with a FIN; so does a server's idle timeout. Either way the client may
 //     send its next request, maybe already on its way, and a half-close would
 //     fail it; the backend never said it would close.
@@ -445,6 +446,10 @@ func (c *conn) fromBackendLocked(b []byte) bool {
 	if c.proto == protoHTTP {
 		if c.last != sideBackend {
 			c.bodyLeft, c.bodyKnown = responseBody(b, string(requestMethod(c.pending)) == "HEAD")
+			// Rule 3 holds for a turn of one request without a body only: after the
+			// answer to the first of two pipelined requests, the client waits for the
+			// second answer, and only the FIN tells it that none will come.
+			c.bodyKnown = c.bodyKnown && !c.overflow && headerEnd(c.pending) == len(c.pending)
 		} else if c.bodyKnown {
 			c.bodyLeft -= int64(len(b))
 			c.bodyKnown = c.bodyLeft >= 0 // less: a second answer in the turn

@@ -285,6 +285,27 @@ func TestProxy_MoveIdle(t *testing.T) {
 		}
 	})
 
+	t.Run("FIN after the first answer of two pipelined requests is passed on", func(t *testing.T) {
+		a := startBackendFunc(t, "a", func(name string, c net.Conn) {
+			r := bufio.NewReader(c)
+			if readRequest(r) == nil && readRequest(r) == nil {
+				io.WriteString(c, httpResponse(name)) // the first answer only, then the FIN
+			}
+		})
+		p, _ := startHTTP(t, a)
+		c := dialHTTP(t, p.addr)
+		c.send(t, getRequest("/1")+getRequest("/2"))
+		if got := c.answer(t); got != "a" {
+			t.Fatalf("got %q, want a's answer", got)
+		}
+		if rest := c.rest(t); rest != "" {
+			t.Errorf("got %q, want the close", rest)
+		}
+		if s := p.stat(t, "b"); s.Total != 0 {
+			t.Errorf("b got %d connections, want none", s.Total)
+		}
+	})
+
 	// Answers whose end, or the connection's, only the FIN tells: it is passed on.
 	for _, tc := range []struct{ name, answer, want string }{
 		{"Connection: close", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\na", "a"},
