@@ -51,6 +51,13 @@ import (
 //     replayed to dies too, the client gets a 502, and its fingerprint counts
 //     that death (poison.go): a request most of whose replays died lately
 //     gets a 502 at its first backend's death instead of a replay.
+//     A backend that ends with an error (a reset, a failed write) instead of
+//     a clean EOF did not read the request: a process that dies with bytes
+//     unread in its socket, or with the connection still in its listener's
+//     backlog, resets it, and one that read them all closes with a FIN. That
+//     end is not a death the request could have caused, so the request goes
+//     on to another backend without counting as a replay, twice at most
+//     (maxUnread), unless it is poison.
 //  2. Other unanswered bytes (a POST, a body, too many): as before, below.
 //  3. Nothing unanswered, a clean EOF, the client's last turn one request
 //     without a body, and its answer told where it ends and that the
@@ -91,6 +98,11 @@ import (
 //	 │ backend first, or              │ a turn that does not fit
 //	 │ not a request line             v
 //	 └──────────────────────────────> plain
+
+// maxUnread bounds the backends a request goes on from, uncounted, when they
+// end without reading it (rule 1); past it their ends count as deaths. So a
+// request reaches maxUnread+2 backends at most.
+const maxUnread = 2
 
 // maxPending bounds the unanswered bytes kept for a replay.
 const maxPending = 64 << 10
@@ -149,6 +161,7 @@ type relayState struct {
 	downDone  bool    // the backend's end was passed on to the client: no move any more
 	dead      bool    // cut: both sides closed, no move
 	replayed  bool    // the unanswered request was replayed once already: never again
+	unread    uint8   // backends that ended without reading the unanswered request (rule 1)
 	replaying bool    // a replay is under way: a client that ends meanwhile is gone, so stop
 	// bodyKnown: the backend's last answer keeps the connection open and bodyLeft is how
 	// many bytes of its body are still to come (responseBody); rule 3 needs 0.
@@ -303,7 +316,7 @@ func (c *conn) fromClientLocked(b []byte) {
 	c.setBusyLocked(c.proto == protoHTTP)
 	if c.proto == protoHTTP {
 		if c.last != sideClient {
-			c.pending, c.overflow, c.replayed = c.pending[:0], false, false
+			c.pending, c.overflow, c.replayed, c.unread = c.pending[:0], false, false, 0
 			if c.cur != nil {
 				c.cur.requests.Add(1) // a new request
 			}
@@ -332,7 +345,7 @@ func (c *conn) keepWhileMovingLocked(b []byte) bool {
 			c.cond.Broadcast() // down gives up the move
 			return false
 		}
-		c.pending, c.overflow, c.replayed = c.pending[:0], false, false
+		c.pending, c.overflow, c.replayed, c.unread = c.pending[:0], false, false, 0
 	}
 	if c.overflow || len(c.pending)+len(b) > maxPending {
 		return false
@@ -456,7 +469,7 @@ func (c *conn) fromBackendLocked(b []byte) bool {
 		}
 	}
 	c.last = sideBackend
-	c.pending, c.overflow, c.replayed = c.pending[:0], false, false
+	c.pending, c.overflow, c.replayed, c.unread = c.pending[:0], false, false, 0
 	c.setBusyLocked(false)
 	return c.proto == protoPlain
 }
@@ -488,6 +501,9 @@ func (c *conn) backendEnded(srv net.Conn, err error) net.Conn {
 				// The client has gone (or half-closed, which looks the same
 				// from here): nobody would read the answer.
 				clean = false
+			case !clean && c.unread < maxUnread && !c.p.poison.has(fp, now):
+				c.unread++
+				kind, c.replaying = moveReplay, true
 			case c.replayed:
 				c.p.poison.died(fp, now)
 				c.p.log.Warn("request answered 502, not replayed again: the two instances that got it died",

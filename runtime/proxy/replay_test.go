@@ -108,7 +108,7 @@ func TestProxy_Replay(t *testing.T) {
 
 	t.Run("every backend fails", func(t *testing.T) {
 		p := startProxy(t, RoundRobin, func(p *Proxy) { p.WaitBackend = 0 })
-		p.add(startBackendFunc(t, "a", dropRequest(false)), startBackendFunc(t, "b", dropRequest(true)))
+		p.add(startBackendFunc(t, "a", dropRequest(false)), startBackendFunc(t, "b", dropRequest(false)))
 		c := dialHTTP(t, p.addr)
 		c.send(t, getRequest("/"))
 		if rest := c.rest(t); rest != badGateway {
@@ -118,6 +118,76 @@ func TestProxy_Replay(t *testing.T) {
 		want := []BackendStats{{Key: "a", Total: 1, Requests: 1}, {Key: "b", Total: 1, Replayed: 1}}
 		if diff := cmp.Diff(want, p.Stats(), ignoreAddr); diff != "" {
 			t.Errorf("Stats (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// TestProxy_ReplayUnread: a backend that resets the connection did not read the request (a
+// process that dies with bytes unread, or with the connection in its backlog, resets it): the
+// request goes on to another backend without counting as a replay, and a reset after a real
+// replay does not make it a 502. Two such ends at most.
+func TestProxy_ReplayUnread(t *testing.T) {
+	t.Run("died reading it, then reset: served by the third", func(t *testing.T) {
+		p := startProxy(t, RoundRobin, nil)
+		p.add(startBackendFunc(t, "a", dropRequest(false)), startBackendFunc(t, "b", dropRequest(true)),
+			startBackendFunc(t, "c", serveHTTP))
+		c := dialHTTP(t, p.addr)
+		if got := c.get(t, "/"); got != "c" {
+			t.Fatalf("got %q, want c's answer", got)
+		}
+		want := []BackendStats{{Key: "a", Total: 1, Requests: 1}, {Key: "b", Total: 1, Replayed: 1},
+			{Key: "c", Active: 1, Total: 1, Replayed: 1}}
+		if diff := cmp.Diff(want, p.Stats(), ignoreAddr); diff != "" {
+			t.Errorf("Stats (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("reset, then died reading it: replayed once more", func(t *testing.T) {
+		p := startProxy(t, RoundRobin, nil)
+		p.add(startBackendFunc(t, "a", dropRequest(true)), startBackendFunc(t, "b", dropRequest(false)),
+			startBackendFunc(t, "c", serveHTTP))
+		c := dialHTTP(t, p.addr)
+		if got := c.get(t, "/"); got != "c" {
+			t.Fatalf("got %q, want c's answer", got)
+		}
+	})
+
+	t.Run("two backends that read it died: 502, whatever reset between", func(t *testing.T) {
+		p := startProxy(t, RoundRobin, func(p *Proxy) { p.WaitBackend = 0 })
+		p.add(startBackendFunc(t, "a", dropRequest(false)), startBackendFunc(t, "b", dropRequest(true)),
+			startBackendFunc(t, "c", dropRequest(false)), startBackendFunc(t, "d", serveHTTP))
+		c := dialHTTP(t, p.addr)
+		c.send(t, getRequest("/"))
+		if rest := c.rest(t); rest != badGateway {
+			t.Fatalf("got %q, want a 502", rest)
+		}
+		if s := p.stat(t, "d"); s.Total != 0 {
+			t.Errorf("d got %d connections, want none", s.Total)
+		}
+	})
+
+	t.Run("resets bound the sends", func(t *testing.T) {
+		// Every backend resets: past maxUnread resets, the ends count as deaths again, so
+		// the request reaches maxUnread+2 backends, then gets a 502.
+		var got atomic.Int64
+		reset := func(name string, c net.Conn) {
+			if readRequest(bufio.NewReader(c)) == nil {
+				got.Add(1)
+			}
+			c.(*net.TCPConn).SetLinger(0)
+		}
+		p := startProxy(t, RoundRobin, func(p *Proxy) { p.WaitBackend = 0 })
+		for _, name := range []string{"a", "b", "c", "d", "e"} {
+			p.add(startBackendFunc(t, name, reset))
+		}
+		c := dialHTTP(t, p.addr)
+		c.send(t, getRequest("/"))
+		if rest := c.rest(t); rest != badGateway {
+			t.Fatalf("got %q, want a 502", rest)
+		}
+		p.idle(t)
+		if n := got.Load(); n != maxUnread+2 {
+			t.Errorf("the request reached %d backends, want %d", n, maxUnread+2)
 		}
 	})
 }
