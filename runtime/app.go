@@ -517,7 +517,11 @@ func (r *appRunner) listenersCopy() map[int]*os.File {
 // closeListeners closes the socket of port, or every socket for -1.
 func (r *appRunner) closeListeners(port int) {
 	var names []string
-	defer func() { r.deps.keeper.remove(names...) }() // after the unlock: a request is a wait
+	var released []<-chan struct{}
+	defer func() { // after the unlock: each is a wait
+		awaitReleased(released) // the port can be bound again when this returns
+		r.deps.keeper.remove(names...)
+	}()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for p, f := range r.listeners {
@@ -527,10 +531,10 @@ func (r *appRunner) closeListeners(port int) {
 			names = append(names, listenName(r.app, p))
 		}
 	}
-	// A proxy accepts on its own copy of the socket: it stops with it.
+	// A proxy accepts on its own copy of the socket: it stops with it, and lets it go first.
 	for p, b := range r.proxies {
 		if port == -1 || p == port {
-			b.cancel()
+			released = append(released, releasePort(b))
 			delete(r.proxies, p)
 		}
 	}

@@ -131,6 +131,9 @@ type procProxy struct {
 	pid   int
 	start uint64        // the process's start time, with pid
 	child chan struct{} // closed when the process we started has been reaped; nil if adopted
+	// released, when not nil, makes the stop release the port first (releaseOnStop), and is
+	// closed once it has.
+	released chan struct{}
 }
 
 func newProcProxy(home, app string, port int, argv []string, ln *os.File, mode proxy.Mode, log *slog.Logger) *procProxy {
@@ -440,14 +443,72 @@ func (p *procProxy) reconnect(ctx context.Context) bool {
 	return true
 }
 
+// releaseOnStop makes the coming stop release the public port before the process drains: it
+// listens no more, and the port can be bound again at once, as by the app started again
+// while the old process still drains its connections. The channel is closed once the port
+// is released (or the process does not answer: then it is gone, or killed by the stop).
+func (p *procProxy) releaseOnStop() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.released == nil {
+		p.released = make(chan struct{})
+	}
+	return p.released
+}
+
+// releasePort stops b, whose app lets its port go (stopped, deleted, the daemon shutting
+// down), and returns a channel closed once the port is free to bind again.
+func releasePort(b *balancer) <-chan struct{} {
+	ch := (<-chan struct{})(closedChan)
+	if pp, ok := b.p.(*procProxy); ok {
+		ch = pp.releaseOnStop()
+	}
+	b.cancel()
+	return ch
+}
+
+// awaitReleased waits, up to releaseWait in all, for the channels of releasePort.
+func awaitReleased(chs []<-chan struct{}) {
+	if len(chs) == 0 {
+		return
+	}
+	t := time.NewTimer(releaseWait)
+	defer t.Stop()
+	for _, ch := range chs {
+		select {
+		case <-ch:
+		case <-t.C:
+			return
+		}
+	}
+}
+
+// releaseWait bounds the wait for the proxy processes to release their ports.
+const releaseWait = ctlTimeout + time.Second
+
 // stop ends the process: over its socket (drain for up to grace, then exit); if it does not
 // answer, with SIGTERM, then SIGKILL, each to the pid it started with only. The public socket
-// is left alone: it may serve on (the app's balance changed to kernel).
+// is left alone, as it may serve on (the app's balance changed to kernel), unless
+// releaseOnStop asked for its release.
 func (p *procProxy) stop(grace time.Duration) {
 	p.mu.Lock()
-	cl := p.cl
+	cl, released := p.cl, p.released
 	p.cl = nil
 	p.mu.Unlock()
+	defer func() {
+		if released != nil { // the process did not answer: it is gone, or killed by now
+			close(released)
+		}
+	}()
+	if cl != nil && released != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), ctlTimeout)
+		if err := cl.Release(ctx); err != nil {
+			p.log.Warn("proxy process did not release the port", "err", err)
+		}
+		cancel()
+		close(released)
+		released = nil
+	}
 	if cl != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), grace+5*time.Second)
 		err := cl.Stop(ctx, grace)
@@ -665,6 +726,7 @@ func sweepProxies(home string, state *savedState, log *slog.Logger) {
 			defer cl.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
+			_ = cl.Release(ctx) // the app does not run: its port goes at once
 			if err := cl.Stop(ctx, 0); err != nil {
 				log.Warn("the proxy process did not stop", "app", st.App, "pid", st.Pid, "err", err)
 			}

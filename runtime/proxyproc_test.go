@@ -672,3 +672,73 @@ func TestDaemon_SweepsStrayProxy(t *testing.T) {
 		t.Error("the port still answers")
 	}
 }
+
+// TestBalance_StopStartWhileDraining: eco stop, then eco start, while the stopped app's proxy
+// process still drains a client: the port is released at the stop, so the start binds it
+// again and a new proxy process serves at once, instead of "address already in use" until the
+// old process ends. The held client waits for an instance (the test took the only one out of
+// the old process's rotation), which the old process would give it for an hour; it drains it
+// for the app's kill_timeout, an hour.
+func TestBalance_StopStartWhileDraining(t *testing.T) {
+	h := &harness{t: t, home: shortTempDir(t), out: t.TempDir(), proxy: []string{os.Args[0], ProxyArg, "--wait-backend", "1h"}}
+	h.start()
+	app := proxied(h, "web", 1, ecosystem.RoundRobin)
+	app.KillTimeout = ecosystem.Duration(time.Hour)
+	h.apply("shop", app)
+	h.online("web", 1)
+	old := h.proxyProcess("web", app.Port)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl, _, err := proxy.Dial(ctx, proxySocketPath(h.home, "web", app.Port), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := cl.Drain(ctx, old.Backends[0].Key); err != nil {
+		t.Fatal(err)
+	}
+	held, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", app.Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { held.Close() }) // first: the old process ends before the daemon's cleanup waits for it
+	waitFor(t, "the held client to wait for an instance", 20*time.Second, func() bool {
+		var b [1]byte
+		held.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+		_, err := held.Read(b[:])
+		var ne net.Error
+		return errors.As(err, &ne) && ne.Timeout() // accepted, and not closed
+	})
+
+	if _, err := h.act("web", "stop", ActionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "web to stop", 30*time.Second, func() bool {
+		a := h.apps()["web"]
+		for _, in := range a.Instances {
+			if in.State != Stopped {
+				return false
+			}
+		}
+		return a.Settled
+	})
+	if _, err := h.act("web", "start", ActionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	pids := h.online("web", 1)
+	var pid int
+	waitFor(t, "the port to serve the started instance", 20*time.Second, func() bool {
+		pid, err = getNew(app.Port)
+		return err == nil
+	})
+	if pid != pids[0] {
+		t.Errorf("answer from pid %d, want the started instance %d", pid, pids[0])
+	}
+	if now := h.proxyProcess("web", app.Port); now.Pid == old.Pid {
+		t.Errorf("the old proxy process %d serves the port again", old.Pid)
+	}
+	// The old process still drains its client: the port was released, not freed by its end.
+	if !proc.Running(old.Pid) {
+		t.Errorf("the old proxy process %d has ended; the test proves nothing", old.Pid)
+	}
+}

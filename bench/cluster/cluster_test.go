@@ -122,7 +122,8 @@ func TestEcoFile(t *testing.T) {
 			}
 			a := cfg.Apps[0]
 			if a.Name != appName || a.Script != "/b/app.js" || a.ExecMode != ecosystem.Cluster || a.Instances != instances ||
-				a.Port != 3456 || a.Balance != balance || a.KillTimeout.D() != killTimeout*time.Millisecond || !a.Autorestart {
+				a.Port != 3456 || a.Balance != balance || a.KillTimeout.D() != killTimeout*time.Millisecond || !a.Autorestart ||
+				a.ListenTimeout.D() != listenTimeout*time.Millisecond {
 				t.Errorf("%s, crash %d: app %+v", balance, crash, a)
 			}
 			want := map[string]string{"BENCH_MARKS": "/b/marks", "NODE_ENV": "production"}
@@ -146,7 +147,7 @@ func TestPM2File(t *testing.T) {
 	}
 	zero := 0
 	want := []pm2App{{Name: appName, Script: "/b/app.js", ExecMode: "cluster", Instances: 2, KillTimeout: 1600,
-		Autorestart: true, RestartDelay: &zero, MaxRestarts: crashMaxRestarts, MinUptime: crashMinUptime,
+		ListenTimeout: 20000, Autorestart: true, RestartDelay: &zero, MaxRestarts: crashMaxRestarts, MinUptime: crashMinUptime,
 		Env: map[string]string{"BENCH_MARKS": "/b/marks", "CRASH_WITHIN_MS": "10000", "NODE_ENV": "production"}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("apps (-want +got):\n%s", diff)

@@ -37,6 +37,7 @@ type options struct {
 	env      string
 	profile  string
 	node     bool
+	network  string
 }
 
 // body is what the backends answer: the size of the cluster bench's /read-content.
@@ -54,9 +55,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.mode, "mode", "round_robin", "balance mode")
 	fs.StringVar(&o.env, "env", "", "extra environment of the proxy process, comma-separated K=V")
 	fs.StringVar(&o.profile, "cpuprofile", "", "write the proxy process's CPU profile of the last round here")
-	fs.BoolVar(&o.node, "node", true, "Node http servers on unix sockets as the backends (false: Go servers on TCP, in this process)")
+	fs.BoolVar(&o.node, "node", true, "Node http servers as the backends (false: Go servers on TCP, in this process)")
+	fs.StringVar(&o.network, "net", "unix", "how the proxy reaches the Node backends: unix (a socket file each, as eco's preload does) or tcp (a loopback port each)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.network != "unix" && o.network != "tcp" {
+		return fmt.Errorf("-net %q: want unix or tcp", o.network)
 	}
 	dir, err := os.MkdirTemp("", "ecopx")
 	if err != nil {
@@ -78,14 +83,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var backends []string
 	for i := range 2 {
 		if o.node {
-			// A Node http server on a unix socket: what an app behind eco's preload is.
+			// A Node http server on a unix socket: what an app behind eco's preload is; or on a
+			// loopback port (-net tcp), whose number it writes into a file once it listens.
 			path := filepath.Join(dir, fmt.Sprintf("b%d.sock", i))
+			listen := fmt.Sprintf("%q", path)
+			if o.network == "tcp" {
+				listen = fmt.Sprintf("0, '127.0.0.1', function () { require('fs').writeFileSync(%q, String(this.address().port)); }", path+".port")
+			}
 			// As the tutorials' /read-content: the file is read for each request.
 			content := filepath.Join(dir, "content.txt")
 			if err := os.WriteFile(content, body, 0o644); err != nil {
 				return err
 			}
-			src := fmt.Sprintf("const fs = require('fs'); require('http').createServer((q, s) => fs.readFile(%q, (e, b) => s.end(b))).listen(%q);", content, path)
+			src := fmt.Sprintf("const fs = require('fs'); require('http').createServer((q, s) => fs.readFile(%q, (e, b) => s.end(b))).listen(%s);", content, listen)
 			cmd := exec.CommandContext(ctx, "node", "-e", src)
 			cmd.Stderr = stderr
 			if err := cmd.Start(); err != nil {
@@ -95,10 +105,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				cmd.Process.Kill()
 				cmd.Wait()
 			}()
+			addr := "unix:" + path
 			for deadline := time.Now().Add(10 * time.Second); ; {
-				c, err := net.Dial("unix", path)
+				network, address := "unix", path
+				if o.network == "tcp" {
+					port, _ := os.ReadFile(path + ".port")
+					network, address = "tcp", "127.0.0.1:"+string(port)
+				}
+				c, err := net.Dial(network, address)
 				if err == nil {
 					c.Close()
+					if network == "tcp" {
+						addr = address
+					}
 					break
 				}
 				if time.Now().After(deadline) {
@@ -108,7 +127,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 					return err
 				}
 			}
-			backends = append(backends, "unix:"+path)
+			backends = append(backends, addr)
 			continue
 		}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -122,26 +141,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		backends = append(backends, ln.Addr().String())
 	}
 
-	var rps, cpu []float64
+	var rps, cpu, wakes []float64
 	for i := range o.rounds {
 		profile := ""
 		if i == o.rounds-1 {
 			profile = o.profile
 		}
-		r, c, err := round(ctx, o, bin, dir, backends, profile)
+		r, err := round(ctx, o, bin, dir, backends, profile)
 		if err != nil {
 			return fmt.Errorf("round %d: %w", i+1, err)
 		}
-		fmt.Fprintf(stderr, "round %d: %.0f requests/s, %.1f µs of proxy CPU per request\n", i+1, r, c)
-		rps, cpu = append(rps, r), append(cpu, c)
+		fmt.Fprintf(stderr, "round %d: %.0f requests/s, %.1f µs of proxy CPU and %.2f context switches per request\n", i+1, r.rps, r.cpu, r.switches)
+		rps, cpu, wakes = append(rps, r.rps), append(cpu, r.cpu), append(wakes, r.switches)
 	}
 	kind := "Go, TCP"
 	if o.node {
-		kind = "Node, unix socket"
+		kind = "Node, " + map[string]string{"unix": "unix socket", "tcp": "TCP"}[o.network]
 	}
-	fmt.Fprintf(stdout, "| eco | backends | mode | proxy env | connections | requests/s | proxy CPU per request |\n|---|---|---|---|---|---|---|\n")
-	fmt.Fprintf(stdout, "| %s | %s | %s | %s | %d | %.0f | %.1f µs |\n", what, kind, o.mode, orNone(o.env), o.conns, benchkit.Median(rps), benchkit.Median(cpu))
-	fmt.Fprintf(stdout, "\nMedians of %d rounds of %s (rounds: %s requests/s; %s µs).\n", o.rounds, o.duration, floats(rps, "%.0f"), floats(cpu, "%.1f"))
+	fmt.Fprintf(stdout, "| eco | backends | mode | proxy env | connections | requests/s | proxy CPU per request | context switches per request |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(stdout, "| %s | %s | %s | %s | %d | %.0f | %.1f µs | %.2f |\n", what, kind, o.mode, orNone(o.env), o.conns, benchkit.Median(rps), benchkit.Median(cpu), benchkit.Median(wakes))
+	fmt.Fprintf(stdout, "\nMedians of %d rounds of %s (rounds: %s requests/s; %s µs; %s switches); load average %s.\n", o.rounds, o.duration, floats(rps, "%.0f"), floats(cpu, "%.1f"), floats(wakes, "%.2f"), loadAvg())
 	return nil
 }
 
@@ -160,17 +179,23 @@ func floats(xs []float64, f string) string {
 	return strings.Join(out, ", ")
 }
 
-// round starts a proxy process, loads it and returns the requests per second and the proxy's
-// CPU µs per request.
-func round(ctx context.Context, o options, bin, dir string, backends []string, profile string) (float64, float64, error) {
+// result is one round's measure.
+type result struct {
+	rps      float64 // answers per second
+	cpu      float64 // the proxy process's CPU time per answer, µs
+	switches float64 // the proxy's threads' context switches per answer: its wake-ups
+}
+
+// round starts a proxy process, loads it and returns what it measured.
+func round(ctx context.Context, o options, bin, dir string, backends []string, profile string) (result, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, 0, err
+		return result{}, err
 	}
 	defer ln.Close()
 	f, err := ln.(*net.TCPListener).File()
 	if err != nil {
-		return 0, 0, err
+		return result{}, err
 	}
 	defer f.Close()
 	sock := filepath.Join(dir, "px.sock")
@@ -185,7 +210,7 @@ func round(ctx context.Context, o options, bin, dir string, backends []string, p
 	}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return 0, 0, err
+		return result{}, err
 	}
 	defer func() {
 		cmd.Process.Signal(syscall.SIGTERM)
@@ -200,36 +225,71 @@ func round(ctx context.Context, o options, bin, dir string, backends []string, p
 			break
 		}
 		if time.Now().After(deadline) {
-			return 0, 0, fmt.Errorf("the proxy process does not answer: %w", err)
+			return result{}, fmt.Errorf("the proxy process does not answer: %w", err)
 		}
 		if err := benchkit.Sleep(ctx, 20*time.Millisecond); err != nil {
-			return 0, 0, err
+			return result{}, err
 		}
 	}
 	defer cl.Close()
 	for i, b := range backends {
 		if err := cl.Add(ctx, fmt.Sprintf("b%d", i), b); err != nil {
-			return 0, 0, err
+			return result{}, err
 		}
 	}
 	addr := ln.Addr().String()
 	if _, err := load(ctx, addr, o.conns, o.warmup); err != nil {
-		return 0, 0, err
+		return result{}, err
 	}
 	cpu0, err := cpuTicks(cmd.Process.Pid)
 	if err != nil {
-		return 0, 0, err
+		return result{}, err
 	}
+	sw0 := switches(cmd.Process.Pid)
 	t0 := time.Now()
 	n, err := load(ctx, addr, o.conns, o.duration)
 	elapsed := time.Since(t0)
 	cpu1, err2 := cpuTicks(cmd.Process.Pid)
+	sw1 := switches(cmd.Process.Pid)
 	if err = errors.Join(err, err2); err != nil {
-		return 0, 0, err
+		return result{}, err
 	}
 	const hz = 100 // USER_HZ: the clock ticks of /proc/PID/stat on Linux
 	cpuSec := float64(cpu1-cpu0) / hz
-	return float64(n) / elapsed.Seconds(), cpuSec * 1e6 / float64(n), nil
+	return result{rps: float64(n) / elapsed.Seconds(), cpu: cpuSec * 1e6 / float64(n), switches: float64(sw1-sw0) / float64(n)}, nil
+}
+
+// switches is the context switches of pid's threads so far, voluntary or not: a thread that
+// sleeps in epoll_wait and is woken counts one.
+func switches(pid int) int64 {
+	var n int64
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+				x, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				n += x
+			}
+		}
+	}
+	return n
+}
+
+// loadAvg is the first three fields of /proc/loadavg: the machine's load while measuring.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // cpuTicks is the user+system time of pid, in clock ticks.

@@ -112,6 +112,14 @@ func (c *Client) Drain(ctx context.Context, key string) (<-chan struct{}, error)
 	return ch, nil
 }
 
+// Release asks the process to stop accepting and to shut the public listening socket down,
+// so that the port can be bound again while its connections drain (see wire.go). A Stop
+// follows.
+func (c *Client) Release(ctx context.Context) error {
+	_, err := c.call(ctx, request{Op: "release"})
+	return err
+}
+
 // Stop asks the process to drain for up to grace and exit, and waits until it has closed the
 // connection (it exits right after) or ctx ends.
 func (c *Client) Stop(ctx context.Context, grace time.Duration) error {

@@ -94,7 +94,11 @@ func (c *conn) connect(gone <-chan struct{}) (net.Conn, *backend) {
 				}
 				wait = time.NewTimer(p.WaitBackend)
 			}
-			if !p.await(c.ctx, added, wait.C, gone) {
+			var client net.Conn
+			if gone == nil {
+				client = c.client // a new connection: nobody reads it yet, so watch for its end
+			}
+			if !p.await(c.ctx, added, wait.C, gone, client) {
 				p.log.Debug("no backend in time, closing client", "client", c.client.RemoteAddr())
 				return nil, nil
 			}
@@ -127,19 +131,38 @@ func (p *Proxy) acquire(client uint64, tried []*backend) (*backend, string, <-ch
 	return nil, "", p.added
 }
 
+// clientCheck is how often a client held for a backend is checked for its end.
+const clientCheck = 250 * time.Millisecond
+
 // await waits for a backend to be added. It reports false when the wait timed
-// out, ctx ended or gone closed (a nil gone never does).
-func (p *Proxy) await(ctx context.Context, added <-chan struct{}, timeout <-chan time.Time, gone <-chan struct{}) bool {
+// out, ctx ended, gone closed (a nil gone never does), or client, if not nil,
+// has closed its end: nobody is left to serve, and a stopping proxy must not
+// wait for it.
+func (p *Proxy) await(ctx context.Context, added <-chan struct{}, timeout <-chan time.Time, gone <-chan struct{}, client net.Conn) bool {
 	p.mu.Lock()
 	p.waiting++
 	p.mu.Unlock()
+	var check <-chan time.Time
+	if client != nil {
+		t := time.NewTicker(clientCheck)
+		defer t.Stop()
+		check = t.C
+	}
 	ok := false
-	select {
-	case <-added:
-		ok = true
-	case <-timeout:
-	case <-ctx.Done():
-	case <-gone:
+wait:
+	for {
+		select {
+		case <-added:
+			ok = true
+		case <-timeout:
+		case <-ctx.Done():
+		case <-gone:
+		case <-check:
+			if !peerClosed(client) {
+				continue
+			}
+		}
+		break wait
 	}
 	p.mu.Lock()
 	p.waiting--

@@ -267,6 +267,37 @@ func TestProxy_WaitBackend(t *testing.T) {
 		}
 	})
 
+	t.Run("a client that leaves while held is let go", func(t *testing.T) {
+		// Held for an hour, it would keep a stopping proxy (Quiet) waiting that long.
+		p := startProxy(t, RoundRobin, func(p *Proxy) { p.WaitBackend = time.Hour })
+		c := dial(t, p.addr)
+		waitFor(t, "the client to wait", func() bool { return p.waitingClients() == 1 })
+		if isClosed(p.Quiet()) {
+			t.Fatal("Quiet with a client held")
+		}
+		c.Close()
+		waitClosed(t, "Quiet after the client left", p.Quiet())
+		if n := p.waitingClients(); n != 0 {
+			t.Errorf("%d clients still counted as waiting", n)
+		}
+	})
+
+	t.Run("a client that sent its request and half-closed is still served", func(t *testing.T) {
+		p := startProxy(t, RoundRobin, func(p *Proxy) { p.WaitBackend = time.Hour })
+		c := dial(t, p.addr)
+		waitFor(t, "the client to wait", func() bool { return p.waitingClients() == 1 })
+		io.WriteString(c, "hello\n")
+		c.(*net.TCPConn).CloseWrite()
+		// Long enough for several checks of the held client, which must not count it gone.
+		held := time.Now()
+		waitFor(t, "a few checks", func() bool { return time.Since(held) > 3*clientCheck })
+		p.add(startBackend(t, "late"))
+		got, err := io.ReadAll(c)
+		if err != nil || string(got) != "late\nhello\neof\n" {
+			t.Errorf("got %q, %v; want the greeting, the echo and eof", got, err)
+		}
+	})
+
 	for _, wait := range []time.Duration{0, 1} {
 		t.Run(fmt.Sprintf("closed when no backend comes within %v", wait), func(t *testing.T) {
 			p := startProxy(t, RoundRobin, func(p *Proxy) { p.WaitBackend = wait })

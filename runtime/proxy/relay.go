@@ -51,17 +51,31 @@ import (
 //     replayed to dies too, the client gets a 502, and its fingerprint counts
 //     that death (poison.go): a request most of whose replays died lately
 //     gets a 502 at its first backend's death instead of a replay.
+//     A backend that ends with an error (a reset, a failed write) instead of
+//     a clean EOF did not read the request: a process that dies with bytes
+//     unread in its socket, or with the connection still in its listener's
+//     backlog, resets it, and one that read them all closes with a FIN. That
+//     end is not a death the request could have caused, so the request goes
+//     on to another backend without counting as a replay, twice at most
+//     (maxUnread), unless it is poison.
 //  2. Other unanswered bytes (a POST, a body, too many): as before, below.
-//  3. Nothing unanswered and a clean EOF: as before, the client gets a
-//     half-close after the whole answer. A backend that closes after an answer
-//     ("Connection: close", an idle timeout) means it; a process that dies
-//     between requests also closes with a FIN, and the proxy cannot tell the
-//     two apart.
+//  3. Nothing unanswered, a clean EOF, the client's last turn one request
+//     without a body, and its answer told where it ends and that the
+//     connection stays open (HTTP/1.1, a Content-Length or no body, no
+//     "Connection: close"; see responseBody), all of it passed on: move
+//     lazily, as in 4. A process that dies between two requests closes
+//     with a FIN; so does a server's idle timeout. Either way the client may
+//     send its next request, maybe already on its way, and a half-close would
+//     fail it; the backend never said it would close.
 //  4. Nothing unanswered, an error (a reset: a process that died with bytes
 //     unread, or reset the connection), the client not half-closed: move
 //     lazily. The client keeps its connection and its next request, of any
 //     method, goes to a backend picked then (as in 1). That request reaches
 //     a backend for the first time: it is not a replay.
+//  5. Nothing unanswered and a clean EOF after any other answer ("Connection:
+//     close", a body that ends with the connection, chunked, one not passed on
+//     whole): the client gets a half-close after the whole answer, which may
+//     be how it learns where the answer ends.
 //
 // Otherwise as before: a clean EOF becomes a half-close of the client (which
 // may still send: its bytes go to the old backend), an error closes both sides.
@@ -84,6 +98,11 @@ import (
 //	 │ backend first, or              │ a turn that does not fit
 //	 │ not a request line             v
 //	 └──────────────────────────────> plain
+
+// maxUnread bounds the backends a request goes on from, uncounted, when they
+// end without reading it (rule 1); past it their ends count as deaths. So a
+// request reaches maxUnread+2 backends at most.
+const maxUnread = 2
 
 // maxPending bounds the unanswered bytes kept for a replay.
 const maxPending = 64 << 10
@@ -114,7 +133,7 @@ type moveKind uint8
 const (
 	moveUnused moveKind = iota + 1 // rule 0
 	moveReplay                     // rule 1
-	moveLazy                       // rule 4
+	moveLazy                       // rules 3 and 4
 )
 
 func (k moveKind) String() string {
@@ -142,13 +161,21 @@ type relayState struct {
 	downDone  bool    // the backend's end was passed on to the client: no move any more
 	dead      bool    // cut: both sides closed, no move
 	replayed  bool    // the unanswered request was replayed once already: never again
+	unread    uint8   // backends that ended without reading the unanswered request (rule 1)
 	replaying bool    // a replay is under way: a client that ends meanwhile is gone, so stop
+	// bodyKnown: the backend's last answer keeps the connection open and bodyLeft is how
+	// many bytes of its body are still to come (responseBody); rule 3 needs 0.
+	bodyKnown bool
+	bodyLeft  int64
 
 	upR, downR reader // owned by up and down
+	upW, downW writer // the fast path's writes to the backend (up's) and to the client (down's)
 }
 
 // relay forwards c until both directions are done.
 func (c *conn) relay() {
+	c.upR.take, c.downR.take = c.upFast, c.downFast
+	c.downW.init(c.client)
 	var wg sync.WaitGroup
 	wg.Go(c.up)
 	c.down()
@@ -166,9 +193,20 @@ func (c *conn) up() {
 	r.init(c.client)
 	defer r.release()
 	for {
-		b, err := r.read()
+		b, booked, err := r.pump()
 		if len(b) > 0 {
-			plain, ok := c.fromClient(b)
+			var plain net.Conn
+			ok := true
+			if booked {
+				// upFast kept the books and wrote part of b: write the rest.
+				if srv := c.upW.conn; srv != nil {
+					if _, werr := srv.Write(b); werr != nil {
+						ok = c.writeFailed(srv)
+					}
+				}
+			} else {
+				plain, ok = c.fromClient(b)
+			}
 			r.release()
 			if !ok {
 				return
@@ -183,6 +221,51 @@ func (c *conn) up() {
 			return
 		}
 	}
+}
+
+// upFast is up's fast path, called with the bytes of each read from inside the
+// client socket's poller callback (reader.pump), where nothing may wait: when
+// the connection is HTTP with a backend and b keeps it so, it keeps the books
+// for b as fromClient does and writes what of b the backend's socket takes at
+// once. It returns how many bytes were written, and whether the books were kept;
+// (0, false) leaves b to fromClient.
+func (c *conn) upFast(b []byte) (int, bool) {
+	c.mu.Lock()
+	if c.srv == nil || c.dead || !c.staysHTTPLocked(b) {
+		c.mu.Unlock()
+		return 0, false
+	}
+	c.fromClientLocked(b)
+	srv := c.srv
+	c.mu.Unlock()
+	c.upW.init(srv)
+	return c.upW.write(b), true
+}
+
+// staysHTTPLocked reports whether b, bytes from the client, leave the
+// connection an http one (see fromClientLocked).
+func (c *conn) staysHTTPLocked(b []byte) bool {
+	switch c.proto {
+	case protoUndecided:
+		return httpRequest(b)
+	case protoHTTP:
+		return c.last == sideClient || httpRequest(b)
+	}
+	return false
+}
+
+// downFast is down's fast path, as upFast is up's: for an http connection
+// whose backend's turn b continues or starts with a status line, it keeps the
+// books as down does and writes what of b the client's socket takes at once.
+func (c *conn) downFast(b []byte) (int, bool) {
+	c.mu.Lock()
+	if c.proto != protoHTTP || c.last != sideBackend && !responseStart(b) {
+		c.mu.Unlock()
+		return 0, false
+	}
+	c.fromBackendLocked(b)
+	c.mu.Unlock()
+	return c.downW.write(b), true
 }
 
 // fromClient forwards b, bytes from the client. It returns the backend
@@ -233,7 +316,7 @@ func (c *conn) fromClientLocked(b []byte) {
 	c.setBusyLocked(c.proto == protoHTTP)
 	if c.proto == protoHTTP {
 		if c.last != sideClient {
-			c.pending, c.overflow, c.replayed = c.pending[:0], false, false
+			c.pending, c.overflow, c.replayed, c.unread = c.pending[:0], false, false, 0
 			if c.cur != nil {
 				c.cur.requests.Add(1) // a new request
 			}
@@ -262,7 +345,7 @@ func (c *conn) keepWhileMovingLocked(b []byte) bool {
 			c.cond.Broadcast() // down gives up the move
 			return false
 		}
-		c.pending, c.overflow, c.replayed = c.pending[:0], false, false
+		c.pending, c.overflow, c.replayed, c.unread = c.pending[:0], false, false, 0
 	}
 	if c.overflow || len(c.pending)+len(b) > maxPending {
 		return false
@@ -334,11 +417,14 @@ func (c *conn) down() {
 	defer r.release()
 	r.init(srv)
 	for {
-		b, err := r.read()
+		b, booked, err := r.pump()
 		if len(b) > 0 {
-			c.mu.Lock()
-			plain := c.fromBackendLocked(b)
-			c.mu.Unlock()
+			plain := false
+			if !booked { // else downFast kept the books and wrote the bytes before b
+				c.mu.Lock()
+				plain = c.fromBackendLocked(b)
+				c.mu.Unlock()
+			}
 			_, werr := c.client.Write(b)
 			r.release()
 			if werr != nil {
@@ -370,8 +456,20 @@ func (c *conn) fromBackendLocked(b []byte) bool {
 			c.proto = protoPlain
 		}
 	}
+	if c.proto == protoHTTP {
+		if c.last != sideBackend {
+			c.bodyLeft, c.bodyKnown = responseBody(b, string(requestMethod(c.pending)) == "HEAD")
+			// Rule 3 holds for a turn of one request without a body only: after the
+			// answer to the first of two pipelined requests, the client waits for the
+			// second answer, and only the FIN tells it that none will come.
+			c.bodyKnown = c.bodyKnown && !c.overflow && headerEnd(c.pending) == len(c.pending)
+		} else if c.bodyKnown {
+			c.bodyLeft -= int64(len(b))
+			c.bodyKnown = c.bodyLeft >= 0 // less: a second answer in the turn
+		}
+	}
 	c.last = sideBackend
-	c.pending, c.overflow, c.replayed = c.pending[:0], false, false
+	c.pending, c.overflow, c.replayed, c.unread = c.pending[:0], false, false, 0
 	c.setBusyLocked(false)
 	return c.proto == protoPlain
 }
@@ -403,6 +501,9 @@ func (c *conn) backendEnded(srv net.Conn, err error) net.Conn {
 				// The client has gone (or half-closed, which looks the same
 				// from here): nobody would read the answer.
 				clean = false
+			case !clean && c.unread < maxUnread && !c.p.poison.has(fp, now):
+				c.unread++
+				kind, c.replaying = moveReplay, true
 			case c.replayed:
 				c.p.poison.died(fp, now)
 				c.p.log.Warn("request answered 502, not replayed again: the two instances that got it died",
@@ -417,8 +518,9 @@ func (c *conn) backendEnded(srv net.Conn, err error) net.Conn {
 				kind = moveReplay
 				c.replayed, c.replaying = true, true
 			}
-		case !clean && !c.clientEOF:
-			kind = moveLazy
+		case c.clientEOF:
+		case !clean, c.bodyKnown && c.bodyLeft == 0:
+			kind = moveLazy // rules 4 and 3
 		}
 	}
 	if kind == 0 {

@@ -108,7 +108,7 @@ func TestProxy_Replay(t *testing.T) {
 
 	t.Run("every backend fails", func(t *testing.T) {
 		p := startProxy(t, RoundRobin, func(p *Proxy) { p.WaitBackend = 0 })
-		p.add(startBackendFunc(t, "a", dropRequest(false)), startBackendFunc(t, "b", dropRequest(true)))
+		p.add(startBackendFunc(t, "a", dropRequest(false)), startBackendFunc(t, "b", dropRequest(false)))
 		c := dialHTTP(t, p.addr)
 		c.send(t, getRequest("/"))
 		if rest := c.rest(t); rest != badGateway {
@@ -118,6 +118,76 @@ func TestProxy_Replay(t *testing.T) {
 		want := []BackendStats{{Key: "a", Total: 1, Requests: 1}, {Key: "b", Total: 1, Replayed: 1}}
 		if diff := cmp.Diff(want, p.Stats(), ignoreAddr); diff != "" {
 			t.Errorf("Stats (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// TestProxy_ReplayUnread: a backend that resets the connection did not read the request (a
+// process that dies with bytes unread, or with the connection in its backlog, resets it): the
+// request goes on to another backend without counting as a replay, and a reset after a real
+// replay does not make it a 502. Two such ends at most.
+func TestProxy_ReplayUnread(t *testing.T) {
+	t.Run("died reading it, then reset: served by the third", func(t *testing.T) {
+		p := startProxy(t, RoundRobin, nil)
+		p.add(startBackendFunc(t, "a", dropRequest(false)), startBackendFunc(t, "b", dropRequest(true)),
+			startBackendFunc(t, "c", serveHTTP))
+		c := dialHTTP(t, p.addr)
+		if got := c.get(t, "/"); got != "c" {
+			t.Fatalf("got %q, want c's answer", got)
+		}
+		want := []BackendStats{{Key: "a", Total: 1, Requests: 1}, {Key: "b", Total: 1, Replayed: 1},
+			{Key: "c", Active: 1, Total: 1, Replayed: 1}}
+		if diff := cmp.Diff(want, p.Stats(), ignoreAddr); diff != "" {
+			t.Errorf("Stats (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("reset, then died reading it: replayed once more", func(t *testing.T) {
+		p := startProxy(t, RoundRobin, nil)
+		p.add(startBackendFunc(t, "a", dropRequest(true)), startBackendFunc(t, "b", dropRequest(false)),
+			startBackendFunc(t, "c", serveHTTP))
+		c := dialHTTP(t, p.addr)
+		if got := c.get(t, "/"); got != "c" {
+			t.Fatalf("got %q, want c's answer", got)
+		}
+	})
+
+	t.Run("two backends that read it died: 502, whatever reset between", func(t *testing.T) {
+		p := startProxy(t, RoundRobin, func(p *Proxy) { p.WaitBackend = 0 })
+		p.add(startBackendFunc(t, "a", dropRequest(false)), startBackendFunc(t, "b", dropRequest(true)),
+			startBackendFunc(t, "c", dropRequest(false)), startBackendFunc(t, "d", serveHTTP))
+		c := dialHTTP(t, p.addr)
+		c.send(t, getRequest("/"))
+		if rest := c.rest(t); rest != badGateway {
+			t.Fatalf("got %q, want a 502", rest)
+		}
+		if s := p.stat(t, "d"); s.Total != 0 {
+			t.Errorf("d got %d connections, want none", s.Total)
+		}
+	})
+
+	t.Run("resets bound the sends", func(t *testing.T) {
+		// Every backend resets: past maxUnread resets, the ends count as deaths again, so
+		// the request reaches maxUnread+2 backends, then gets a 502.
+		var got atomic.Int64
+		reset := func(name string, c net.Conn) {
+			if readRequest(bufio.NewReader(c)) == nil {
+				got.Add(1)
+			}
+			c.(*net.TCPConn).SetLinger(0)
+		}
+		p := startProxy(t, RoundRobin, func(p *Proxy) { p.WaitBackend = 0 })
+		for _, name := range []string{"a", "b", "c", "d", "e"} {
+			p.add(startBackendFunc(t, name, reset))
+		}
+		c := dialHTTP(t, p.addr)
+		c.send(t, getRequest("/"))
+		if rest := c.rest(t); rest != badGateway {
+			t.Fatalf("got %q, want a 502", rest)
+		}
+		p.idle(t)
+		if n := got.Load(); n != maxUnread+2 {
+			t.Errorf("the request reached %d backends, want %d", n, maxUnread+2)
 		}
 	})
 }
@@ -262,7 +332,10 @@ func TestProxy_MoveIdle(t *testing.T) {
 		}
 	})
 
-	t.Run("FIN between requests is passed on", func(t *testing.T) {
+	t.Run("FIN after a kept-alive answer: the next request goes to another backend", func(t *testing.T) {
+		// A process that dies between two requests closes with a FIN, as does an idle
+		// timeout: the answer said the connection stays open, so the client may send
+		// again, and its next request goes to another backend instead of failing.
 		die := make(chan struct{})
 		kill := sync.OnceFunc(func() { close(die) })
 		p, _ := startHTTP(t, startBackendFunc(t, "a", answerThenDie(true, die)))
@@ -272,6 +345,29 @@ func TestProxy_MoveIdle(t *testing.T) {
 			t.Fatalf("got %q, want a's answer", got)
 		}
 		kill()
+		waitFor(t, "the proxy to leave a", func() bool { return p.stat(t, "a").Active == 0 })
+		if got := c.get(t, "/2"); got != "b" {
+			t.Fatalf("got %q, want b's answer", got)
+		}
+		want := []BackendStats{{Key: "a", Total: 1, Requests: 1}, {Key: "b", Active: 1, Total: 1, Moved: 1, Requests: 1}}
+		if diff := cmp.Diff(want, p.Stats(), ignoreAddr); diff != "" {
+			t.Errorf("Stats (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("FIN after the first answer of two pipelined requests is passed on", func(t *testing.T) {
+		a := startBackendFunc(t, "a", func(name string, c net.Conn) {
+			r := bufio.NewReader(c)
+			if readRequest(r) == nil && readRequest(r) == nil {
+				io.WriteString(c, httpResponse(name)) // the first answer only, then the FIN
+			}
+		})
+		p, _ := startHTTP(t, a)
+		c := dialHTTP(t, p.addr)
+		c.send(t, getRequest("/1")+getRequest("/2"))
+		if got := c.answer(t); got != "a" {
+			t.Fatalf("got %q, want a's answer", got)
+		}
 		if rest := c.rest(t); rest != "" {
 			t.Errorf("got %q, want the close", rest)
 		}
@@ -279,6 +375,45 @@ func TestProxy_MoveIdle(t *testing.T) {
 			t.Errorf("b got %d connections, want none", s.Total)
 		}
 	})
+
+	// Answers whose end, or the connection's, only the FIN tells: it is passed on.
+	for _, tc := range []struct{ name, answer, want string }{
+		{"Connection: close", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\na", "a"},
+		{"a body that ends with the connection", "HTTP/1.1 200 OK\r\n\r\nall of it", "all of it"},
+		{"HTTP/1.0", "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\na", "a"},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n", "1\r\na\r\n0\r\n\r\n"},
+		{"a body cut short", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", "abc"},
+	} {
+		t.Run("FIN after "+tc.name+" is passed on", func(t *testing.T) {
+			a := startBackendFunc(t, "a", func(name string, c net.Conn) {
+				if readRequest(bufio.NewReader(c)) == nil {
+					io.WriteString(c, tc.answer)
+				}
+			})
+			p, _ := startHTTP(t, a)
+			c := dialHTTP(t, p.addr)
+			c.send(t, getRequest("/1"))
+			line, err := c.r.ReadString('\n')
+			if err != nil || !strings.HasPrefix(line, "HTTP/1.") {
+				t.Fatalf("status line %q, %v", line, err)
+			}
+			for {
+				l, err := c.r.ReadString('\n')
+				if err != nil {
+					t.Fatal(err)
+				}
+				if l == "\r\n" {
+					break
+				}
+			}
+			if rest := c.rest(t); rest != tc.want {
+				t.Errorf("got %q, want %q and the close", rest, tc.want)
+			}
+			if s := p.stat(t, "b"); s.Total != 0 {
+				t.Errorf("b got %d connections, want none", s.Total)
+			}
+		})
+	}
 
 	t.Run("a client that ends while moved is closed", func(t *testing.T) {
 		die := make(chan struct{})

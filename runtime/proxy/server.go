@@ -59,8 +59,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		ctl.Close()
 		return fmt.Errorf("control socket: %w", err)
 	}
-	ln, sock := o.Listener, o.Socket
-	s := &server{ln: ln, app: o.App, conns: map[*ctlConn]struct{}{}, stop: make(chan time.Duration, 1)}
+	ln := o.Listener
+	s := &server{ln: ln, app: o.App, conns: map[*ctlConn]struct{}{}, stop: make(chan time.Duration, 1),
+		ctl: ctl, sock: o.Socket, ours: ours}
 	w := io.Writer(logSink{s})
 	if o.Log != nil {
 		w = io.MultiWriter(w, o.Log)
@@ -92,10 +93,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	s.log.Info("proxy process stopping", "pid", os.Getpid())
 	cancelRun()
 	<-runErr
-	ctl.Close()
-	if now, err := os.Lstat(sock); err == nil && os.SameFile(ours, now) {
-		os.Remove(sock)
-	}
+	s.closeControl()
 	s.closeConns()
 	s.wg.Wait()
 	return result
@@ -112,6 +110,23 @@ type server struct {
 
 	mu    sync.Mutex
 	conns map[*ctlConn]struct{}
+
+	ctl       *net.UnixListener
+	sock      string
+	ours      os.FileInfo // the control socket file as made, removed only while still this one
+	ctlClosed sync.Once
+}
+
+// closeControl closes the control socket to new controllers and removes its file, if it is
+// still this process's: a newer process may have taken the path over (an upgrade). The
+// controllers connected already keep their connections.
+func (s *server) closeControl() {
+	s.ctlClosed.Do(func() {
+		s.ctl.Close()
+		if now, err := os.Lstat(s.sock); err == nil && os.SameFile(s.ours, now) {
+			os.Remove(s.sock)
+		}
+	})
 }
 
 // drainAll waits, up to grace, for every connection accepted here to end: also one accepted
@@ -344,6 +359,10 @@ func (cc *ctlConn) do(ctx context.Context, req request) (reply, bool) {
 		s.p.SetMode(req.Mode)
 	case "stats":
 		ok.Backends = s.p.Stats()
+	case "release":
+		if err := s.release(); err != nil {
+			return reply{ID: req.ID, Err: err.Error()}, false
+		}
 	case "stop":
 		// The reply is queued before the stop begins, so it is written before the end.
 		cc.send(ok, true)
@@ -356,6 +375,33 @@ func (cc *ctlConn) do(ctx context.Context, req request) (reply, bool) {
 		return reply{ID: req.ID, Err: fmt.Sprintf("unknown op %q", req.Op)}, false
 	}
 	return ok, false
+}
+
+// release stops accepting for good and shuts the public listening socket down: it listens no
+// more, in this process or any other that holds it, and the port can be bound again while
+// the connections open here drain. Connections waiting in its backlog are reset, as a close
+// would. A listener without a descriptor is closed instead. The control socket takes no new
+// controller either, and its path is free: a daemon that starts the app again starts a new
+// process there rather than taking over this one, which serves nothing new.
+func (s *server) release() error {
+	s.p.StopAccepting()
+	s.closeControl()
+	sc, ok := s.ln.(syscall.Conn)
+	if !ok {
+		return s.ln.Close()
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("release the listener: %w", err)
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) { serr = unix.Shutdown(int(fd), unix.SHUT_RD) }); err != nil {
+		return fmt.Errorf("release the listener: %w", err)
+	}
+	if serr != nil && serr != unix.ENOTCONN { // ENOTCONN: it was shut down already
+		return fmt.Errorf("release the listener: %w", serr)
+	}
+	return nil
 }
 
 // sendListener answers with the public listening socket attached. The descriptor is read

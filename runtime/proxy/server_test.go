@@ -244,6 +244,63 @@ func TestServe_Stop(t *testing.T) {
 	s.done <- nil // for the cleanup
 }
 
+// TestServe_Release: a released process listens no more, so the port can be bound again at
+// once (the app is started again while the old process drains); its open connection goes on
+// until the stop that follows, and the stop still drains and ends it.
+func TestServe_Release(t *testing.T) {
+	s := startServe(t, RoundRobin)
+	a := startBackend(t, "a")
+	cl, _ := dialCtl(t, s.sock)
+	ctx := ctxT(t)
+	if err := cl.Add(ctx, "a", a.addr()); err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, s.addr)
+	// The bind a new process makes while the port listens fails.
+	if ln, err := net.Listen("tcp", s.addr); err == nil {
+		ln.Close()
+		t.Fatalf("%s could be bound while the proxy listens", s.addr)
+	}
+	if err := cl.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Release(ctx); err != nil {
+		t.Fatalf("a second release: %v", err)
+	}
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		t.Fatalf("bind after the release: %v", err)
+	}
+	ln.Close()
+	// No new controller: the path is free for the next process.
+	if _, err := os.Lstat(s.sock); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("control socket after the release: %v", err)
+	}
+	c.Write([]byte("ping\n"))
+	if got := c.line(t); got != "ping" {
+		t.Fatalf("echo after the release = %q", got)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- cl.Stop(ctx, patience) }()
+	c.Write([]byte("pong\n"))
+	if got := c.line(t); got != "pong" {
+		t.Fatalf("echo while stopping = %q", got)
+	}
+	c.Close()
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	case <-time.After(patience):
+		t.Fatal("Serve did not return after stop")
+	}
+	s.done <- nil // for the cleanup
+}
+
 // TestServe_ListenerShutDown: when another holder of the public socket shuts it down (the
 // daemon, stopping a proxy that does not answer), Serve returns.
 func TestServe_ListenerShutDown(t *testing.T) {

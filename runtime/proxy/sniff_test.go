@@ -85,3 +85,61 @@ func TestResponseStart(t *testing.T) {
 		}
 	}
 }
+
+func TestResponseBody(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		b    string
+		head bool
+		left int64
+		ok   bool
+	}{
+		{"whole", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc", false, 0, true},
+		{"part of the body", "HTTP/1.1 200 OK\r\ncontent-length:  10 \r\n\r\nabc", false, 7, true},
+		{"header only", "HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\n", false, 5, true},
+		{"bare LF", "HTTP/1.1 200 OK\nContent-Length: 1\n\nx", false, 0, true},
+		{"no body: 204", "HTTP/1.1 204 No Content\r\n\r\n", false, 0, true},
+		{"no body: 304 with a length", "HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n", false, 0, true},
+		{"no body: HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", true, 0, true},
+		{"keep-alive said", "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", false, 0, true},
+		{"Connection: close", "HTTP/1.1 200 OK\r\nConnection: Keep-Alive, Close\r\nContent-Length: 0\r\n\r\n", false, 0, false},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", false, 0, false},
+		{"ends with the connection", "HTTP/1.1 200 OK\r\n\r\nabc", false, 0, false},
+		{"HTTP/1.0", "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false, 0, false},
+		{"interim", "HTTP/1.1 100 Continue\r\n\r\n", false, 0, false},
+		{"switching", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", false, 0, false},
+		{"header not whole", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n", false, 0, false},
+		{"two answers", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 200 OK\r\n", false, 0, false},
+		{"two lengths", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\na", false, 0, false},
+		{"the same length twice", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\na", false, 0, true},
+		{"bad length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", false, 0, false},
+		{"huge length", "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n", false, 0, false},
+		{"bad status", "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n", false, 0, false},
+		{"not a response", "GET / HTTP/1.1\r\n\r\n", false, 0, false},
+	} {
+		left, ok := responseBody([]byte(tc.b), tc.head)
+		if ok != tc.ok || ok && left != tc.left {
+			t.Errorf("%s: responseBody = %d, %v; want %d, %v", tc.name, left, ok, tc.left, tc.ok)
+		}
+	}
+}
+
+func TestHeaderEnd(t *testing.T) {
+	for _, tc := range []struct {
+		b    string
+		want int
+	}{
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27},
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r\nbody\r\n\r\n", 27},
+		{"GET / HTTP/1.1\nHost: x\n\nbody", 24},
+		{"GET / HTTP/1.1\r\nHost: x\n\r\n", 26},
+		{"GET / HTTP/1.1\r\nHost: x\r\n", -1},
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r", -1},
+		{"", -1},
+		{"\n\n", 2},
+	} {
+		if got := headerEnd([]byte(tc.b)); got != tc.want {
+			t.Errorf("headerEnd(%q) = %d, want %d", tc.b, got, tc.want)
+		}
+	}
+}

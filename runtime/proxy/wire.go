@@ -19,6 +19,11 @@ import "encoding/json"
 //	stop    grace_ms           -> answered at once; the process then stops accepting, drains
 //	                              every backend for up to grace_ms and exits, which closes
 //	                              every control connection
+//	release                    -> answered once the process accepts no more and has shut the
+//	                              public listening socket down, for every process that holds it:
+//	                              the port can be bound again at once (the app stops). The open
+//	                              connections go on; the control socket takes no new controller
+//	                              and its file is removed, for the next process; a stop follows
 //	listener                   -> the answer carries the public listening socket as SCM_RIGHTS
 //	                              (read it with ReadMsgUnix; the connection serves nothing else)
 //
