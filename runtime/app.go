@@ -3,7 +3,6 @@ package runtime
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"slices"
 	"sort"
@@ -60,6 +59,10 @@ type appRunner struct {
 	listeners map[int]*os.File
 	// proxies balance the connections of ports whose app is not in kernel mode.
 	proxies map[int]*balancer
+	// groups are the per-index SO_REUSEPORT sockets by port (kernel mode, reuseport.go);
+	// steerMu orders the updates of their steering.
+	groups  map[int]*portGroup
+	steerMu sync.Mutex
 	// adopt are the processes a previous daemon left for the slots, taken over by the first
 	// instance of each (adopt.go).
 	adopt map[int]*adoptee
@@ -77,7 +80,7 @@ func newAppRunner(project string, spec *ecosystem.App, stopped bool, deps instan
 		project: project, app: spec.Name, deps: deps, spec: spec, gen: 1, stopped: stopped,
 		wake: make(chan struct{}, 1), done: make(chan struct{}),
 		instances: map[int]*instance{}, listeners: map[int]*os.File{}, overLimit: map[int]string{},
-		proxies: map[int]*balancer{},
+		proxies: map[int]*balancer{}, groups: map[int]*portGroup{},
 	}
 	r.deps.relay = r.relay
 	return r
@@ -198,7 +201,7 @@ func (r *appRunner) roll(why string) {
 // startInstance starts a new instance; its goroutine is owned by wg.
 func (r *appRunner) startInstance(ctx context.Context, wg *sync.WaitGroup, spec *ecosystem.App, index, gen int) *instance {
 	in := newInstance(spec, index, gen, r.deps)
-	in.listener = r.listeners[spec.Port]
+	in.listener = r.listenerForLocked(spec, index, in)
 	in.proxy = r.backendForLocked(spec)
 	in.overLimit = r.memoryOver
 	in.idle = r.poke
@@ -299,6 +302,7 @@ func (r *appRunner) converge(ctx context.Context, wg *sync.WaitGroup) {
 	if spec.ExecMode == ecosystem.Cluster && serve {
 		// Once the instances of an older port are replaced, its socket closes.
 		defer r.closeUnusedListeners()
+		defer r.trimGroups() // and the sockets of indexes scaled away
 	}
 	// Memory requests the plan does not carry out (the instance is gone, or rolled) are void.
 	r.mu.Lock()
@@ -333,7 +337,12 @@ func (r *appRunner) ensurePort(ctx context.Context, wg *sync.WaitGroup, spec *ec
 		return nil
 	}
 	r.adoptProxy(ctx, wg, spec) // a previous daemon's proxy process, with the port's socket
-	err := r.listen(spec.Port)
+	var err error
+	if r.reusePort(spec) {
+		err = r.ensureGroup(spec)
+	} else {
+		err = r.listen(spec.Port)
+	}
 	if err == nil && usesProxy(spec) {
 		err = r.ensureProxy(ctx, wg, spec)
 	}
@@ -426,15 +435,11 @@ func (r *appRunner) listen(port int) error {
 	name := listenName(r.app, port)
 	f := r.deps.keeper.take(name) // a socket never closed: no connection was refused meanwhile
 	if f == nil {
-		ln, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
-		if err != nil {
-			return fmt.Errorf("cannot listen on port %d: %w", port, err)
-		}
-		f, err = ln.(*net.TCPListener).File()
-		// The file is a duplicate that stays listening; the listener itself is not needed.
-		ln.Close()
-		if err != nil {
-			return fmt.Errorf("listen on port %d: %w", port, err)
+		// SO_REUSEPORT too, so that the port can be shared with the per-index sockets of
+		// balance = "kernel" while the app changes modes (reuseport.go).
+		var err error
+		if f, err = reusePortSocket(port); err != nil {
+			return err
 		}
 		r.deps.keeper.put(keeper.Named{Name: name, File: f})
 	}
@@ -500,6 +505,8 @@ func (r *appRunner) listenersCopy() map[int]*os.File {
 func (r *appRunner) closeListeners(port int) {
 	var names []string
 	defer func() { r.deps.keeper.remove(names...) }() // after the unlock: a request is a wait
+	var groups []*portGroup
+	defer func() { closeGroups(groups, r.deps.keeper) }()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for p, f := range r.listeners {
@@ -516,6 +523,9 @@ func (r *appRunner) closeListeners(port int) {
 			delete(r.proxies, p)
 		}
 	}
+	if port == -1 {
+		groups = r.takeGroupsLocked()
+	}
 }
 
 // replace starts a new instance for each of olds' slots, waits until each is ready, then
@@ -526,7 +536,7 @@ func (r *appRunner) replace(ctx context.Context, wg *sync.WaitGroup, spec *ecosy
 	r.mu.Lock()
 	for i, old := range olds {
 		in := newInstance(spec, old.index, gen, r.deps)
-		in.listener = r.listeners[spec.Port]
+		in.listener = r.listenerForLocked(spec, old.index, in)
 		in.proxy = r.backendForLocked(spec)
 		in.overLimit = r.memoryOver
 		in.idle = r.poke
