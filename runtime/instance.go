@@ -184,8 +184,10 @@ type instance struct {
 	recMu        sync.Mutex
 	recForgotten int
 
-	// onState, if set, is called after each change of state, holding no lock (reuseport.go).
-	onState func()
+	// onState, if set, is called after each change of state, holding no lock; indexSocket:
+	// listener is the index's own socket (reuseport.go).
+	onState     func()
+	indexSocket bool
 
 	cmds chan instCmd
 	// ready is closed the first time the instance is online; failed when it gives up before.

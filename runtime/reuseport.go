@@ -198,6 +198,11 @@ func (g *portGroup) steer(slots map[int]slotView) {
 			return
 		}
 		g.steered = want
+		if want == nil {
+			g.log.Info("new connections spread over every instance's socket", "app", g.app, "port", g.port)
+		} else {
+			g.log.Info("new connections steered to the online instances", "app", g.app, "port", g.port, "instances", want)
+		}
 	}
 	if want == nil {
 		return // nowhere else to send a queue
@@ -441,6 +446,7 @@ func (r *appRunner) listenerForLocked(spec *ecosystem.App, index int, in *instan
 	}
 	in.onState = r.resteer
 	if g := r.groups[spec.Port]; g != nil {
+		in.indexSocket = true
 		return g.socket(index)
 	}
 	return nil

@@ -3,14 +3,18 @@ package runtime
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -127,6 +131,15 @@ func listening(t *testing.T, inode string) (port, queued int, ok bool) {
 	return 0, 0, false
 }
 
+// checkSeenAccepting checks that st went online because its process was seen waiting for
+// connections on its own socket, not by the fallback after listen_timeout / 2.
+func checkSeenAccepting(t *testing.T, st InstanceStatus) {
+	t.Helper()
+	if !strings.Contains(st.Reason, "its own socket") || strings.Contains(st.Reason, "not seen") {
+		t.Errorf("web[%d] online with reason %q; want it seen accepting on its own socket", st.Index, st.Reason)
+	}
+}
+
 // pending is a request sent on a new connection, whose answer is read in the background.
 type pending struct {
 	c    net.Conn
@@ -229,6 +242,7 @@ func TestReusePort_SocketPerIndexKeptAcrossReload(t *testing.T) {
 	before := map[int]string{}
 	for _, st := range h.apps()["web"].Instances {
 		before[st.Index] = socketOf(t, st.Pid, app.Port)
+		checkSeenAccepting(t, st)
 	}
 	if before[0] == before[1] {
 		t.Fatalf("both instances have socket %s; want one each", before[0])
@@ -260,5 +274,286 @@ func TestReusePort_SocketPerIndexKeptAcrossReload(t *testing.T) {
 		if got := socketOf(t, st.Pid, app.Port); got != before[st.Index] {
 			t.Errorf("web[%d]: socket %s after the reload, %s before", st.Index, got, before[st.Index])
 		}
+	}
+}
+
+// TestReusePort_QueuedConnectionsGoToTheNextInstance: connections queued on an index's socket
+// while its instance does not accept are served by the instance that replaces it after a
+// crash: the socket, with its queue, outlives the process.
+func TestReusePort_QueuedConnectionsGoToTheNextInstance(t *testing.T) {
+	h := startDaemon(t)
+	gate := filepath.Join(h.out, "accept")
+	app := kernelApp(h, t, 1, map[string]string{"HOLD": gate})
+	app.ListenTimeout = ecosystem.Duration(2 * time.Second) // online after 1s though it never accepts
+	h.apply("shop", app)
+	first := h.online("web", 1)[0]
+	sock := socketOf(t, first, app.Port)
+	_, before, _ := listening(t, sock)
+	var reqs []*pending
+	for range 8 {
+		reqs = append(reqs, sendRequest(t, app.Port))
+	}
+	waitFor(t, "8 connections queued on the instance's socket", 10*time.Second, func() bool {
+		_, n, _ := listening(t, sock)
+		return n >= before+8
+	})
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "every queued request answered", 30*time.Second, func() bool {
+		return !slices.ContainsFunc(reqs, func(p *pending) bool { return !p.answered() })
+	})
+	next := h.online("web", 1)[0]
+	for i, p := range reqs {
+		if p.err != nil || p.body != strconv.Itoa(next) {
+			t.Errorf("request %d: answer %q, %v; want one from the new instance %d", i, p.body, p.err, next)
+		}
+	}
+	if got := socketOf(t, next, app.Port); got != sock {
+		t.Errorf("the new instance has socket %s; the crashed one had %s", got, sock)
+	}
+}
+
+// TestReusePort_ScaleDownRelaysQueued: connections queued on the socket of an index that is
+// scaled away are not dropped: eco relays them to an instance that stays, then closes the
+// socket.
+func TestReusePort_ScaleDownRelaysQueued(t *testing.T) {
+	h := startDaemon(t)
+	// web[1] never accepts: what the kernel gives its socket waits there.
+	app := kernelApp(h, t, 2, map[string]string{"HOLD": filepath.Join(h.out, "never"), "HOLD_INDEX": "1"})
+	app.ListenTimeout = ecosystem.Duration(2 * time.Second) // web[1] online after 1s though it never accepts
+	h.apply("shop", app)
+	h.online("web", 2)
+	pids := map[int]int{}
+	for _, st := range h.apps()["web"].Instances {
+		pids[st.Index] = st.Pid
+	}
+	for _, st := range h.apps()["web"].Instances {
+		if st.Index == 1 && !strings.Contains(st.Reason, "not seen waiting on it") {
+			t.Errorf("web[1], which never accepts, is online with reason %q", st.Reason)
+		}
+	}
+	held := socketOf(t, pids[1], app.Port)
+	var reqs []*pending
+	queued := 0
+	for len(reqs) < 200 && queued < 3 {
+		_, q0, _ := listening(t, held)
+		p := sendRequest(t, app.Port)
+		reqs = append(reqs, p)
+		waitFor(t, "the request answered or queued", 10*time.Second, func() bool {
+			_, q, _ := listening(t, held)
+			if q > q0 {
+				queued++
+				return true
+			}
+			return p.answered()
+		})
+	}
+	if queued < 3 {
+		t.Fatalf("none of %d connections went to web[1]'s socket", len(reqs))
+	}
+	app.Instances = 1
+	h.apply("shop", app)
+	waitFor(t, "every request answered", 30*time.Second, func() bool {
+		return !slices.ContainsFunc(reqs, func(p *pending) bool { return !p.answered() })
+	})
+	for i, p := range reqs {
+		if p.err != nil || p.body != strconv.Itoa(pids[0]) {
+			t.Errorf("request %d: answer %q, %v; want one from web[0] (%d)", i, p.body, p.err, pids[0])
+		}
+	}
+	waitFor(t, "web[1]'s socket closed", 30*time.Second, func() bool {
+		_, _, ok := listening(t, held)
+		return !ok
+	})
+	t.Logf("%d requests, %d of them queued on web[1]'s socket", len(reqs), queued)
+}
+
+// TestReusePort_ErroredIndexIsSteeredAround: when an index's instance crashes for good, the
+// connections queued on its socket are relayed to an online instance, and new connections go
+// only to online instances (none waits on the socket nobody accepts from).
+func TestReusePort_ErroredIndexIsSteeredAround(t *testing.T) {
+	h := startDaemon(t)
+	crash := filepath.Join(h.out, "crash")
+	app := kernelApp(h, t, 2, map[string]string{
+		"HOLD": filepath.Join(h.out, "never"), "HOLD_INDEX": "1", "CRASH_IF": crash, "READY": "notify",
+	})
+	app.WaitReady, app.MinUptime, app.MaxRestarts = true, ecosystem.Duration(time.Hour), 2
+	app.ListenTimeout = ecosystem.Duration(2 * time.Second) // web[1] online after 1s though it never accepts
+	h.apply("shop", app)
+	h.online("web", 2)
+	pids := map[int]int{}
+	for _, st := range h.apps()["web"].Instances {
+		pids[st.Index] = st.Pid
+	}
+	held := socketOf(t, pids[1], app.Port)
+	var reqs []*pending
+	queued := 0
+	for len(reqs) < 200 && queued < 3 {
+		_, q0, _ := listening(t, held)
+		p := sendRequest(t, app.Port)
+		reqs = append(reqs, p)
+		waitFor(t, "the request answered or queued", 10*time.Second, func() bool {
+			_, q, _ := listening(t, held)
+			if q > q0 {
+				queued++
+				return true
+			}
+			return p.answered()
+		})
+	}
+	if queued < 3 {
+		t.Fatalf("none of %d connections went to web[1]'s socket", len(reqs))
+	}
+	if err := os.WriteFile(crash, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pids[1], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "web[1] errored", 30*time.Second, func() bool {
+		for _, st := range h.apps()["web"].Instances {
+			if st.Index == 1 {
+				return st.State == Errored
+			}
+		}
+		return false
+	})
+	for range 20 {
+		reqs = append(reqs, sendRequest(t, app.Port))
+	}
+	waitFor(t, "every request answered", 30*time.Second, func() bool {
+		return !slices.ContainsFunc(reqs, func(p *pending) bool { return !p.answered() })
+	})
+	for i, p := range reqs {
+		if p.err != nil || p.body != strconv.Itoa(pids[0]) {
+			t.Errorf("request %d: answer %q, %v; want one from web[0] (%d)", i, p.body, p.err, pids[0])
+		}
+	}
+	if _, q, ok := listening(t, held); !ok || q != 0 {
+		t.Errorf("web[1]'s socket: listening %v, %d queued; want kept, empty", ok, q)
+	}
+}
+
+// TestReusePort_NodeReloadUnderLoad: an unmodified Node app that hard-codes its port (eco's
+// preload gives it its index's socket) is reloaded twice under a request loop, on new
+// connections and on kept-alive ones: no request fails, and each index keeps its socket.
+func TestReusePort_NodeReloadUnderLoad(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed")
+	}
+	h := startDaemon(t)
+	port := freePort(t)
+	script := filepath.Join(h.out, "app.js")
+	src := fmt.Sprintf("require('http').createServer((q, s) => s.end(String(process.pid))).listen(%d);\n", port)
+	if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	app := h.app("web", "", 2, nil)
+	app.Command, app.Script, app.Interpreter = nil, script, node
+	app.ExecMode, app.Balance, app.Port = ecosystem.Cluster, ecosystem.Kernel, port
+	app.MinUptime = ecosystem.Duration(500 * time.Millisecond)
+	h.apply("shop", app)
+	h.online("web", 2)
+	sockets := map[int]string{}
+	for _, st := range h.apps()["web"].Instances {
+		sockets[st.Index] = socketOf(t, st.Pid, port)
+		checkSeenAccepting(t, st)
+	}
+	if sockets[0] == sockets[1] {
+		t.Fatalf("both instances have socket %s; want one each", sockets[0])
+	}
+	fresh := startRequests(t, port)
+	kept := &requestLoop{stop: make(chan struct{})}
+	t.Cleanup(kept.end)
+	for range 4 {
+		kept.wg.Add(1)
+		go func() {
+			defer kept.wg.Done()
+			c := http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			for {
+				select {
+				case <-kept.stop:
+					return
+				default:
+				}
+				err := func() error {
+					resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+					if err != nil {
+						return err
+					}
+					defer resp.Body.Close()
+					if _, err := io.ReadAll(resp.Body); err != nil {
+						return err
+					}
+					if resp.StatusCode != 200 {
+						return fmt.Errorf("status %s", resp.Status)
+					}
+					return nil
+				}()
+				if err != nil {
+					kept.failed.Add(1)
+					kept.mu.Lock()
+					if kept.firstFailure == nil {
+						kept.firstFailure = err
+					}
+					kept.mu.Unlock()
+				} else {
+					kept.ok.Add(1)
+				}
+			}
+		}()
+	}
+	for round := range 2 {
+		pids := h.online("web", 2)
+		n, m := fresh.ok.Load(), kept.ok.Load()
+		waitFor(t, "requests to flow", 20*time.Second, func() bool { return fresh.ok.Load() > n+20 && kept.ok.Load() > m+20 })
+		if _, err := h.act("web", "reload", ActionRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, fmt.Sprintf("reload %d done", round+1), 30*time.Second, func() bool {
+			a := h.apps()["web"]
+			if !a.Settled || len(a.Instances) != 2 {
+				return false
+			}
+			for _, st := range a.Instances {
+				if st.State != Online || slices.Contains(pids, st.Pid) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	n, m := fresh.ok.Load(), kept.ok.Load()
+	waitFor(t, "requests to the last instances", 20*time.Second, func() bool { return fresh.ok.Load() > n+20 && kept.ok.Load() > m+20 })
+	fresh.end()
+	kept.end()
+	for _, l := range []*requestLoop{fresh, kept} {
+		if l.failed.Load() > 0 {
+			t.Errorf("%d of %d requests failed during the reloads; first: %v", l.failed.Load(), l.failed.Load()+l.ok.Load(), l.firstFailure)
+		}
+	}
+	for _, st := range h.apps()["web"].Instances {
+		if got := socketOf(t, st.Pid, port); got != sockets[st.Index] {
+			t.Errorf("web[%d]: socket %s after the reloads, %s before", st.Index, got, sockets[st.Index])
+		}
+	}
+	t.Logf("%d requests on new connections, %d on kept-alive ones, through 2 reloads", fresh.ok.Load(), kept.ok.Load())
+}
+
+// TestReusePort_SharedOnRequest: with ECO_KERNEL_SOCKETS=shared in the daemon's environment,
+// kernel mode passes one socket to every instance, as before per-index sockets.
+func TestReusePort_SharedOnRequest(t *testing.T) {
+	t.Setenv(EnvKernelSockets, "shared")
+	h := startDaemon(t)
+	app := kernelApp(h, t, 2, nil)
+	h.apply("shop", app)
+	pids := h.online("web", 2)
+	if a, b := socketOf(t, pids[0], app.Port), socketOf(t, pids[1], app.Port); a != b {
+		t.Errorf("the instances have sockets %s and %s; want one shared", a, b)
 	}
 }

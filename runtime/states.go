@@ -145,6 +145,9 @@ func (m *machine) launching() stateFn {
 		probeCtx, r.stopProbe = context.WithCancel(m.ctx)
 		r.portUp = probeBackend(probeCtx, &r.probes, in.backendPort, in.backendSocket)
 	}
+	if in.indexSocket {
+		m.watchIndexSocket(r, p.Pid()) // reuseport_ready.go
+	}
 	r.armMemory(m.spec)
 	r.health = newHealth(m.ctx, in, m.spec, r.started, false)
 	m.showHealth()

@@ -17,6 +17,7 @@ var modeTitle = map[string]string{
 	modePM2:         "PM2 -i 2",
 	modeEcoKernel:   "eco kernel",
 	modeEcoRR:       "eco round_robin",
+	modeEcoShared:   "eco kernel, shared socket",
 }
 
 // The targets.
@@ -222,7 +223,17 @@ func (b *bench) targetRows(res results) [][]string {
 		rows = append(rows, []string{title, fmt.Sprintf("%.2fx (%s vs %s req/s)", med,
 			fmtRPS(benchkit.Median(e.rps())), fmtRPS(benchkit.Median(base.rps()))), target, benchkit.YesNo(len(rs) > 0 && med >= rpsTarget)})
 	}
-	for _, m := range []string{modeEcoKernel, modeEcoRR} {
+	if missing(res, modeEcoKernel, modeEcoShared) == "" {
+		// The choice of kernel mode's default: a socket per instance, or one shared.
+		rs := pairedRatios(res.by[modeEcoKernel], res.by[modeEcoShared], roundRPS)
+		rows = append(rows, []string{fmt.Sprintf("%s throughput vs %s", modeTitle[modeEcoKernel], modeTitle[modeEcoShared]),
+			fmt.Sprintf("%.2fx (%s vs %s req/s)", benchkit.Median(rs), fmtRPS(benchkit.Median(res.by[modeEcoKernel].rps())), fmtRPS(benchkit.Median(res.by[modeEcoShared].rps()))),
+			"≥ 1.0x to keep it the default", benchkit.YesNo(len(rs) > 0 && benchkit.Median(rs) >= rpsTarget)})
+	}
+	for _, m := range []string{modeEcoKernel, modeEcoRR, modeEcoShared} {
+		if m == modeEcoShared && missing(res, m) != "" {
+			continue // not a target: a reference
+		}
 		title := fmt.Sprintf("%s: failed requests during %d reloads", modeTitle[m], len(reloadAt))
 		if why := missing(res, m); why != "" {
 			rows = append(rows, []string{title, why, "0 in every round", "—"})
@@ -269,6 +280,7 @@ func (b *bench) writeRatioDetails(w io.Writer, res results) {
 		{modeEcoKernel, modeNodeCluster}, {modeEcoRR, modePM2},
 		{modeNodeCluster, modeSingle}, {modePM2, modeSingle}, {modePM2, modeNodeCluster},
 		{modeEcoKernel, modeSingle}, {modeEcoRR, modeSingle},
+		{modeEcoKernel, modeEcoShared}, {modeEcoShared, modeNodeCluster},
 	}
 	var lines []string
 	for _, p := range pairs {
@@ -278,7 +290,7 @@ func (b *bench) writeRatioDetails(w io.Writer, res results) {
 		rs := pairedRatios(res.by[p.num], res.by[p.den], roundRPS)
 		lines = append(lines, fmt.Sprintf("- throughput, %s / %s: %s per round, median %.2fx", modeTitle[p.num], modeTitle[p.den], fmtRatios(rs), benchkit.Median(rs)))
 	}
-	for _, m := range []string{modeEcoKernel, modeEcoRR, modeNodeCluster} {
+	for _, m := range []string{modeEcoKernel, modeEcoRR, modeEcoShared, modeNodeCluster} {
 		if missing(res, m, modePM2) != "" {
 			continue
 		}
