@@ -339,7 +339,7 @@ func (r *appRunner) ensurePort(ctx context.Context, wg *sync.WaitGroup, spec *ec
 	r.adoptProxy(ctx, wg, spec) // a previous daemon's proxy process, with the port's socket
 	var err error
 	if r.reusePort(spec) {
-		err = r.ensureGroup(spec)
+		err = r.ensureGroup(ctx, spec)
 	} else {
 		err = r.listen(spec.Port)
 	}

@@ -121,17 +121,19 @@ type portGroup struct {
 	// mixed: the group shares the port with another socket of the app, so positions are not
 	// known and nothing is steered.
 	mixed bool
-	// draining are the indexes whose leftovers are being relayed.
-	draining map[int]bool
+	// draining are the indexes whose leftovers are being relayed, each with a channel closed
+	// when that ends; no new relaying starts from index cut on (trim is closing them).
+	draining map[int]chan struct{}
+	cut      int
 	// relays owns the goroutines that drain and relay; ctx ends them when the group closes.
 	relays sync.WaitGroup
 	ctx    context.Context
 	cancel context.CancelFunc
 }
 
-func newPortGroup(app string, port int, log *slog.Logger) *portGroup {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &portGroup{app: app, port: port, log: log, draining: map[int]bool{}, ctx: ctx, cancel: cancel}
+func newPortGroup(ctx context.Context, app string, port int, log *slog.Logger) *portGroup {
+	ctx, cancel := context.WithCancel(ctx)
+	return &portGroup{app: app, port: port, log: log, draining: map[int]chan struct{}{}, cut: -1, ctx: ctx, cancel: cancel}
 }
 
 // socket returns the socket of index, or nil.
@@ -218,16 +220,27 @@ func (g *portGroup) steer(slots map[int]slotView) {
 // no instance any more), its queue relayed, then closed.
 func (g *portGroup) trim(n int, k *keeperLink) {
 	g.mu.Lock()
+	g.cut = max(n, 0)
+	defer func() {
+		g.mu.Lock()
+		g.cut = -1
+		g.mu.Unlock()
+	}()
 	var names []string
 	var last []*os.File
 	for len(g.socks) > max(n, 0) {
 		i := len(g.socks) - 1
+		if done := g.draining[i]; done != nil {
+			// Relaying in a goroutine: let it finish (no process of the index accepts any
+			// more, so it cannot wait on a connection another took), then relay here.
+			g.mu.Unlock()
+			<-done
+			g.mu.Lock()
+			continue
+		}
 		if g.steered != nil && !slices.Contains(g.steered, i) {
 			// Nothing arrives there any more, and online instances take what waits.
 			g.drainLocked(i, true)
-		}
-		if g.draining[i] {
-			withFd(g.socks[i], func(fd int) error { return unix.Shutdown(fd, unix.SHUT_RDWR) })
 		}
 		last = append(last, g.socks[i])
 		g.socks = g.socks[:i]
@@ -253,7 +266,7 @@ func (g *portGroup) close(k *keeperLink) {
 	g.mu.Lock()
 	var names []string
 	for i, f := range g.socks {
-		if g.draining[i] {
+		if g.draining[i] != nil {
 			// Wakes an accept that lost a race.
 			withFd(f, func(fd int) error { return unix.Shutdown(fd, unix.SHUT_RDWR) })
 		}
@@ -270,7 +283,7 @@ func (g *portGroup) close(k *keeperLink) {
 // drainLocked accepts the connections queued on index's socket and relays each to the port:
 // in a goroutine, or now when sync (the socket closes next).
 func (g *portGroup) drainLocked(index int, sync bool) {
-	if g.draining[index] && !sync {
+	if !sync && (g.draining[index] != nil || (g.cut >= 0 && index >= g.cut)) {
 		return
 	}
 	fd := -1
@@ -305,7 +318,8 @@ func (g *portGroup) drainLocked(index int, sync bool) {
 		run()
 		return
 	}
-	g.draining[index] = true
+	done := make(chan struct{})
+	g.draining[index] = done
 	g.relays.Add(1)
 	go func() {
 		defer g.relays.Done()
@@ -313,6 +327,7 @@ func (g *portGroup) drainLocked(index int, sync bool) {
 		g.mu.Lock()
 		delete(g.draining, index)
 		g.mu.Unlock()
+		close(done)
 	}()
 }
 
@@ -445,6 +460,11 @@ func (r *appRunner) listenerForLocked(spec *ecosystem.App, index int, in *instan
 		return r.listeners[spec.Port]
 	}
 	in.onState = r.resteer
+	if shared := r.listeners[spec.Port]; shared != nil && r.adopt[index] != nil {
+		// A process a daemon without per-index sockets (an older eco) left: it serves the
+		// shared socket until it is replaced.
+		return shared
+	}
 	if g := r.groups[spec.Port]; g != nil {
 		in.indexSocket = true
 		return g.socket(index)
@@ -452,17 +472,38 @@ func (r *appRunner) listenerForLocked(spec *ecosystem.App, index int, in *instan
 	return nil
 }
 
-// ensureGroup makes the sockets of spec's instance indexes and steers them.
-func (r *appRunner) ensureGroup(spec *ecosystem.App) error {
+// ensureGroup makes the sockets of spec's instance indexes and steers them; the relays of the
+// group end with ctx.
+func (r *appRunner) ensureGroup(ctx context.Context, spec *ecosystem.App) error {
+	// The app's shared socket (its proxy's, or the one an older daemon passed to every
+	// instance), kept until no instance uses it: the per-index sockets join it on the port.
+	name := listenName(r.app, spec.Port)
+	if r.deps.keeper.has(name) && !r.hasListener(spec.Port) {
+		if taken := r.deps.keeper.take(name); taken != nil {
+			r.mu.Lock()
+			r.listeners[spec.Port] = taken
+			r.mu.Unlock()
+		}
+	}
 	r.mu.Lock()
 	g := r.groups[spec.Port]
+	shared := r.listeners[spec.Port]
 	if g == nil {
-		g = newPortGroup(r.app, spec.Port, r.deps.log)
-		// Another socket of the app is on the port (the mode changes): positions are unknown.
-		g.mixed = r.listeners[spec.Port] != nil || r.deps.keeper.has(listenName(r.app, spec.Port))
+		g = newPortGroup(ctx, r.app, spec.Port, r.deps.log)
+		// Another socket of the app is on the port (the mode changes): the positions in the
+		// kernel's group are not known, so the group is never steered.
+		g.mixed = shared != nil
 		r.groups[spec.Port] = g
 	}
 	r.mu.Unlock()
+	if shared != nil {
+		// An older eco bound it without SO_REUSEPORT: set it, or no other socket can bind.
+		if err := withFd(shared, func(fd int) error {
+			return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		}); err != nil {
+			return fmt.Errorf("share port %d with the per-instance sockets: %w", spec.Port, err)
+		}
+	}
 	if err := g.grow(spec.Instances, r.deps.keeper); err != nil {
 		return err
 	}
@@ -533,7 +574,26 @@ func (r *appRunner) trimGroups() {
 			delete(r.groups, port)
 		}
 	}
+	// The shared socket of a port with per-index sockets, once no instance serves it (the
+	// last process of an older daemon, or of the proxy, was replaced): in the group, a socket
+	// nobody accepts from would hold its share of the connections forever.
+	var sharedGone []int
+	if r.reusePort(r.spec) && r.groups[r.spec.Port] != nil && r.listeners[r.spec.Port] != nil {
+		f, used := r.listeners[r.spec.Port], false
+		for _, in := range r.instances {
+			used = used || in.listener == f || (in.proxy != nil && in.port == r.spec.Port)
+		}
+		for _, in := range r.incoming {
+			used = used || in.listener == f || (in.proxy != nil && in.port == r.spec.Port)
+		}
+		if !used {
+			sharedGone = append(sharedGone, r.spec.Port)
+		}
+	}
 	r.mu.Unlock()
+	for _, port := range sharedGone {
+		r.closeListeners(port)
+	}
 	if len(cuts) == 0 {
 		return
 	}
@@ -545,6 +605,12 @@ func (r *appRunner) trimGroups() {
 		}
 	}
 	r.resteer()
+}
+
+func (r *appRunner) hasListener(port int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.listeners[port] != nil
 }
 
 // takeGroupsLocked forgets every group and returns them, for closeGroups.

@@ -557,3 +557,78 @@ func TestReusePort_SharedOnRequest(t *testing.T) {
 		t.Errorf("the instances have sockets %s and %s; want one shared", a, b)
 	}
 }
+
+// TestReusePort_FromProxy: an app moved from eco's proxy to kernel mode keeps answering while
+// its instances are replaced one by one (the per-index sockets share the port with the
+// proxy's until the last proxied instance is gone), and then no socket but the instances' own
+// listens on the port. A few connections are reset when the proxy stops, with per-index
+// sockets as with a shared one: only logged.
+func TestReusePort_FromProxy(t *testing.T) {
+	h := startDaemon(t)
+	app := h.app("web", "serve", 2, map[string]string{"GRACEFUL": "1"})
+	app.ExecMode, app.Balance, app.Port = ecosystem.Cluster, ecosystem.RoundRobin, freePort(t)
+	h.apply("shop", app)
+	old := h.online("web", 2)
+	l := startRequests(t, app.Port)
+	waitFor(t, "requests to flow", 10*time.Second, func() bool { return l.ok.Load() > 20 })
+	app.Balance = ecosystem.Kernel
+	h.apply("shop", app)
+	waitFor(t, "both instances replaced", 30*time.Second, func() bool {
+		a := h.apps()["web"]
+		if !a.Settled || len(a.Instances) != 2 {
+			return false
+		}
+		for _, st := range a.Instances {
+			if st.State != Online || slices.Contains(old, st.Pid) {
+				return false
+			}
+		}
+		return true
+	})
+	n := l.ok.Load()
+	waitFor(t, "requests to the kernel-mode instances", 10*time.Second, func() bool { return l.ok.Load() > n+20 })
+	l.end()
+	t.Logf("%d of %d requests failed while the app moved to kernel mode; first: %v", l.failed.Load(), l.failed.Load()+l.ok.Load(), l.firstFailure)
+	want := map[string]bool{}
+	for _, st := range h.apps()["web"].Instances {
+		want[socketOf(t, st.Pid, app.Port)] = true
+	}
+	waitFor(t, "only the instances' sockets listening on the port", 10*time.Second, func() bool {
+		got := listeningOn(t, app.Port)
+		return len(got) == len(want) && !slices.ContainsFunc(got, func(s string) bool { return !want[s] })
+	})
+	seen := map[int]bool{}
+	for range 40 {
+		pid, err := getNew(app.Port)
+		if err != nil {
+			t.Fatalf("after the move: %v", err)
+		}
+		seen[pid] = true
+	}
+	if len(seen) != 2 {
+		t.Errorf("40 requests after the move were answered by %v; want both instances", seen)
+	}
+}
+
+// listeningOn lists the inodes of the sockets listening on port.
+func listeningOn(t *testing.T, port int) []string {
+	t.Helper()
+	var out []string
+	for _, file := range []string{"/proc/net/tcp6", "/proc/net/tcp"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 10 || f[3] != "0A" {
+				continue
+			}
+			_, lport, _ := strings.Cut(f[1], ":")
+			if p, err := strconv.ParseInt(lport, 16, 32); err == nil && int(p) == port {
+				out = append(out, f[9])
+			}
+		}
+	}
+	return out
+}

@@ -219,8 +219,10 @@ func (m *machine) waitingReady() stateFn {
 			}
 		case addr := <-r.portUp:
 			r.accepting = true
-			in.backendAddr = addr
-			in.set(func(st *InstanceStatus) { st.Backend = addr })
+			if in.proxy != nil { // not an index socket (reuseport_ready.go): no backend
+				in.backendAddr = addr
+				in.set(func(st *InstanceStatus) { st.Backend = addr })
+			}
 			if m.markReady(fmt.Sprintf("online (accepting on %s)", addr)) {
 				return (*machine).online
 			}
