@@ -159,11 +159,11 @@ func (b *bench) measureMode(ctx context.Context, s setup, round int) (modeRound,
 	prefix := fmt.Sprintf("round %d/%d: %s", round, b.opts.rounds, s.Mode())
 	err := b.withRun(ctx, s, fmt.Sprintf("%s-load-%d", s.Mode(), round), 0, func(run *runDir) error {
 		if b.opts.warmup > 0 {
-			if _, err := runWrk(ctx, b.opts.wrk, b.url, loadConns, b.opts.warmup, nil); err != nil {
+			if _, err := runWrk(ctx, b.opts.load(), b.url, loadConns, b.opts.warmup, nil); err != nil {
 				return err
 			}
 		}
-		w, err := runWrk(ctx, b.opts.wrk, b.url, loadConns, b.opts.duration, nil)
+		w, err := runWrk(ctx, b.opts.load(), b.url, loadConns, b.opts.duration, nil)
 		if err != nil {
 			return err
 		}
@@ -187,7 +187,7 @@ func (b *bench) measureMode(ctx context.Context, s setup, round int) (modeRound,
 	crashWithin := int(b.opts.duration.Milliseconds())
 	err = b.withRun(ctx, s, fmt.Sprintf("%s-crash-%d", s.Mode(), round), crashWithin, func(run *runDir) error {
 		start := time.Now()
-		w, err := runWrk(ctx, b.opts.wrk, b.url, crashConns, b.opts.duration, nil)
+		w, err := runWrk(ctx, b.opts.load(), b.url, crashConns, b.opts.duration, nil)
 		if err != nil {
 			return err
 		}
@@ -333,7 +333,7 @@ func (b *bench) reloadRun(ctx context.Context, s setup, run *runDir) (reloadRun,
 	stop := make(chan struct{})
 	start := time.Now()
 	go func() {
-		w, err := runWrk(ctx, b.opts.wrk, b.url, loadConns, b.opts.duration+maxReloadRun, stop)
+		w, err := runWrk(ctx, b.opts.load(), b.url, loadConns, b.opts.duration+maxReloadRun, stop)
 		ch <- wrkOut{w, err}
 	}()
 	reloadErr := func() error {

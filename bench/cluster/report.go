@@ -103,6 +103,9 @@ func (b *bench) Report(w io.Writer, res results) {
 	d := b.opts.duration
 	fmt.Fprintf(w, "- Tools: express %s (npm, express@%s), %s\n", b.expressVersion, b.opts.express, b.wrkVersion)
 	fmt.Fprintf(w, "- App: the tutorials' Express app, `GET /read-content` reads a %d-byte text file with `fs.readFile` and returns it; `app.listen(%d)` hard-coded; `NODE_ENV=production` under every setup\n", len(content), b.opts.port)
+	if b.opts.connClose {
+		fmt.Fprintf(w, "- -conn-close: every request on a new connection (`Connection: close`), not kept alive\n")
+	}
 	fmt.Fprintf(w, "- Setups, one at a time: single process (`node app.js`); Node cluster (a primary forking %d workers, round robin: Node's default on Linux; a rolling restart on SIGHUP); PM2 cluster mode (`instances: %d`); eco `exec_mode = \"cluster\"`, `instances = %d`, `balance = \"kernel\"` and `\"round_robin\"`. kill_timeout %d ms everywhere; wrk and the app share the machine's CPUs\n", instances, instances, instances, killTimeout)
 	fmt.Fprintf(w, "- Each round runs every setup in turn, the order rotating between rounds. Per setup:\n")
 	fmt.Fprintf(w, "  1. start; wait until every instance listens and the app answers; a %s wrk warm-up, not counted\n", b.opts.warmup)

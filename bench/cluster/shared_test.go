@@ -1,8 +1,15 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/eco-pm/eco/bench/internal/benchkit"
 	"github.com/eco-pm/eco/runtime"
@@ -21,5 +28,32 @@ func TestSharedSocketEco(t *testing.T) {
 	}
 	if !slices.Contains(allModes, modeEcoShared) || modeTitle[modeEcoShared] == "" {
 		t.Errorf("%s is not a setup of the report", modeEcoShared)
+	}
+}
+
+// TestGoLoad_ConnClose: with connClose every request the load generator sends comes on a
+// connection of its own.
+func TestGoLoad_ConnClose(t *testing.T) {
+	var conns, reqs atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqs.Add(1)
+		fmt.Fprint(w, "ok")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	w, err := runGoLoad(context.Background(), srv.URL+"/x", 2, 300*time.Millisecond, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Requests < 2 || w.Failed() != 0 {
+		t.Fatalf("result %+v", w)
+	}
+	if c, r := conns.Load(), reqs.Load(); c < r {
+		t.Errorf("%d requests on %d connections; want one connection each", r, c)
 	}
 }
