@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"sort"
@@ -435,11 +436,15 @@ func (r *appRunner) listen(port int) error {
 	name := listenName(r.app, port)
 	f := r.deps.keeper.take(name) // a socket never closed: no connection was refused meanwhile
 	if f == nil {
-		// SO_REUSEPORT too, so that the port can be shared with the per-index sockets of
-		// balance = "kernel" while the app changes modes (reuseport.go).
-		var err error
-		if f, err = reusePortSocket(port); err != nil {
-			return err
+		ln, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
+		if err != nil {
+			return fmt.Errorf("cannot listen on port %d: %w", port, err)
+		}
+		f, err = ln.(*net.TCPListener).File()
+		// The file is a duplicate that stays listening; the listener itself is not needed.
+		ln.Close()
+		if err != nil {
+			return fmt.Errorf("listen on port %d: %w", port, err)
 		}
 		r.deps.keeper.put(keeper.Named{Name: name, File: f})
 	}

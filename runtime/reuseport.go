@@ -18,7 +18,7 @@ import (
 	"github.com/eco-pm/eco/runtime/keeper"
 )
 
-// Cluster mode with balance = "kernel" (unless ECO_KERNEL_SOCKETS=shared): every instance index has
+// Cluster mode with balance = "kernel" and ECO_KERNEL_SOCKETS=per_index: every instance index has
 // a listening socket of its own on the public port, all bound with SO_REUSEPORT, so the kernel
 // spreads new connections over one accept queue per index (by a hash of the connection) instead
 // of one queue that every instance wakes up for. eco creates the sockets and keeps them (the
@@ -47,9 +47,11 @@ import (
 // "mixed", never steered, until it closes.
 
 // EnvKernelSockets in the daemon's environment chooses how balance = "kernel" shares the port:
-// "shared" passes one socket to every instance (eco before per-index sockets, systemd's
-// socket activation); anything else, or unset, one socket per index. It exists to measure
-// one against the other (bench/cluster's eco-kernel-shared setup).
+// "per_index" gives each instance index a socket of its own; anything else, or unset, passes
+// one socket to every instance (systemd's socket activation), the default: measured against
+// each other (bench/cluster's eco-kernel-per-index setup), per-index sockets were as fast with
+// kept-alive connections but half as fast with a new connection per request, where the
+// shared queue lets whichever instance is idle take the next connection.
 const EnvKernelSockets = "ECO_KERNEL_SOCKETS"
 
 // reusePort reports whether spec's instances each get a SO_REUSEPORT socket of their index.
@@ -57,12 +59,11 @@ func (r *appRunner) reusePort(spec *ecosystem.App) bool {
 	if spec.ExecMode != ecosystem.Cluster || spec.Balance != ecosystem.Kernel {
 		return false
 	}
-	v, ok := os.LookupEnv(EnvKernelSockets)
+	v := os.Getenv(EnvKernelSockets)
 	if r.deps.baseEnv != nil {
 		v = getEnv(r.deps.baseEnv, EnvKernelSockets)
-		ok = v != ""
 	}
-	return !ok || v != "shared"
+	return v == "per_index"
 }
 
 // listenIndexName is the keeper's name of the socket of one instance index.

@@ -68,7 +68,14 @@ func serveGracefully(ln net.Listener, pid int) (stop func()) {
 	}
 }
 
-// kernelApp is a kernel-mode cluster of the serve helper with a socket per index.
+// perIndexDaemon starts a daemon with ECO_KERNEL_SOCKETS=per_index in its environment.
+func perIndexDaemon(t *testing.T) *harness {
+	t.Setenv(EnvKernelSockets, "per_index")
+	return startDaemon(t)
+}
+
+// kernelApp is a kernel-mode cluster of the serve helper (a socket per index under
+// perIndexDaemon).
 func kernelApp(h *harness, t *testing.T, instances int, env map[string]string) ecosystem.App {
 	app := h.app("web", "serve", instances, env)
 	app.ExecMode, app.Balance, app.Port = ecosystem.Cluster, ecosystem.Kernel, freePort(t)
@@ -235,7 +242,7 @@ func (l *requestLoop) end() {
 // the next instance of an index inherits it, and requests on new connections all succeed
 // through a reload (socket activation, a non-Node app).
 func TestReusePort_SocketPerIndexKeptAcrossReload(t *testing.T) {
-	h := startDaemon(t)
+	h := perIndexDaemon(t)
 	app := kernelApp(h, t, 2, map[string]string{"GRACEFUL": "1"})
 	h.apply("shop", app)
 	pids := h.online("web", 2)
@@ -281,7 +288,7 @@ func TestReusePort_SocketPerIndexKeptAcrossReload(t *testing.T) {
 // while its instance does not accept are served by the instance that replaces it after a
 // crash: the socket, with its queue, outlives the process.
 func TestReusePort_QueuedConnectionsGoToTheNextInstance(t *testing.T) {
-	h := startDaemon(t)
+	h := perIndexDaemon(t)
 	gate := filepath.Join(h.out, "accept")
 	app := kernelApp(h, t, 1, map[string]string{"HOLD": gate})
 	app.ListenTimeout = ecosystem.Duration(2 * time.Second) // online after 1s though it never accepts
@@ -321,7 +328,7 @@ func TestReusePort_QueuedConnectionsGoToTheNextInstance(t *testing.T) {
 // scaled away are not dropped: eco relays them to an instance that stays, then closes the
 // socket.
 func TestReusePort_ScaleDownRelaysQueued(t *testing.T) {
-	h := startDaemon(t)
+	h := perIndexDaemon(t)
 	// web[1] never accepts: what the kernel gives its socket waits there.
 	app := kernelApp(h, t, 2, map[string]string{"HOLD": filepath.Join(h.out, "never"), "HOLD_INDEX": "1"})
 	app.ListenTimeout = ecosystem.Duration(2 * time.Second) // web[1] online after 1s though it never accepts
@@ -376,7 +383,7 @@ func TestReusePort_ScaleDownRelaysQueued(t *testing.T) {
 // connections queued on its socket are relayed to an online instance, and new connections go
 // only to online instances (none waits on the socket nobody accepts from).
 func TestReusePort_ErroredIndexIsSteeredAround(t *testing.T) {
-	h := startDaemon(t)
+	h := perIndexDaemon(t)
 	crash := filepath.Join(h.out, "crash")
 	app := kernelApp(h, t, 2, map[string]string{
 		"HOLD": filepath.Join(h.out, "never"), "HOLD_INDEX": "1", "CRASH_IF": crash, "READY": "notify",
@@ -446,7 +453,7 @@ func TestReusePort_NodeReloadUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Skip("node is not installed")
 	}
-	h := startDaemon(t)
+	h := perIndexDaemon(t)
 	port := freePort(t)
 	script := filepath.Join(h.out, "app.js")
 	src := fmt.Sprintf("require('http').createServer((q, s) => s.end(String(process.pid))).listen(%d);\n", port)
@@ -545,12 +552,13 @@ func TestReusePort_NodeReloadUnderLoad(t *testing.T) {
 	t.Logf("%d requests on new connections, %d on kept-alive ones, through 2 reloads", fresh.ok.Load(), kept.ok.Load())
 }
 
-// TestReusePort_SharedOnRequest: with ECO_KERNEL_SOCKETS=shared in the daemon's environment,
-// kernel mode passes one socket to every instance, as before per-index sockets.
-func TestReusePort_SharedOnRequest(t *testing.T) {
-	t.Setenv(EnvKernelSockets, "shared")
+// TestReusePort_SharedByDefault: without ECO_KERNEL_SOCKETS=per_index in the daemon's
+// environment, kernel mode passes one socket to every instance.
+func TestReusePort_SharedByDefault(t *testing.T) {
+	t.Setenv(EnvKernelSockets, "")
 	h := startDaemon(t)
-	app := kernelApp(h, t, 2, nil)
+	app := h.app("web", "serve", 2, nil)
+	app.ExecMode, app.Balance, app.Port = ecosystem.Cluster, ecosystem.Kernel, freePort(t)
 	h.apply("shop", app)
 	pids := h.online("web", 2)
 	if a, b := socketOf(t, pids[0], app.Port), socketOf(t, pids[1], app.Port); a != b {
@@ -564,7 +572,7 @@ func TestReusePort_SharedOnRequest(t *testing.T) {
 // listens on the port. A few connections are reset when the proxy stops, with per-index
 // sockets as with a shared one: only logged.
 func TestReusePort_FromProxy(t *testing.T) {
-	h := startDaemon(t)
+	h := perIndexDaemon(t)
 	app := h.app("web", "serve", 2, map[string]string{"GRACEFUL": "1"})
 	app.ExecMode, app.Balance, app.Port = ecosystem.Cluster, ecosystem.RoundRobin, freePort(t)
 	h.apply("shop", app)

@@ -43,17 +43,17 @@ func newBench(opts options, k *benchkit.Kit) benchkit.Bench[results] {
 		modePM2:         &pm2Setup{PM2: k.PM2, b: b},
 		modeEcoKernel:   &ecoSetup{Eco: k.Eco, b: b, mode: modeEcoKernel, balance: "kernel"},
 		modeEcoRR:       &ecoSetup{Eco: k.Eco, b: b, mode: modeEcoRR, balance: "round_robin"},
-		modeEcoShared:   &ecoSetup{Eco: sharedSocketEco(k.Eco), b: b, mode: modeEcoShared, balance: "kernel"},
+		modeEcoPerIndex: &ecoSetup{Eco: perIndexEco(k.Eco), b: b, mode: modeEcoPerIndex, balance: "kernel"},
 	}
 	return b
 }
 
-// sharedSocketEco is e with ECO_KERNEL_SOCKETS=shared for the daemons its commands start: eco's
-// kernel mode with one listening socket shared by the instances instead of one per instance.
-func sharedSocketEco(e *benchkit.Eco) *benchkit.Eco {
-	shared := *e
-	shared.Env = append(append([]string{}, e.Env...), "ECO_KERNEL_SOCKETS=shared")
-	return &shared
+// perIndexEco is e with ECO_KERNEL_SOCKETS=per_index for the daemons its commands start: eco's
+// kernel mode with a listening socket per instance index instead of one shared.
+func perIndexEco(e *benchkit.Eco) *benchkit.Eco {
+	per := *e
+	per.Env = append(append([]string{}, e.Env...), "ECO_KERNEL_SOCKETS=per_index")
+	return &per
 }
 
 // Files are the app, Node's cluster primary and the text file the app serves. The managers'

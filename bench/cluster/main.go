@@ -37,13 +37,13 @@ const (
 	modePM2         = "pm2"
 	modeEcoKernel   = "eco-kernel"
 	modeEcoRR       = "eco-rr"
-	// modeEcoShared is eco's kernel mode with one socket shared by the instances, as before
-	// per-index sockets (ECO_KERNEL_SOCKETS=shared in the daemon's environment).
-	modeEcoShared = "eco-kernel-shared"
+	// modeEcoPerIndex is eco's kernel mode with a socket per instance index
+	// (ECO_KERNEL_SOCKETS=per_index in the daemon's environment).
+	modeEcoPerIndex = "eco-kernel-per-index"
 )
 
 // allModes is every setup, in the order of the report's columns.
-var allModes = []string{modeSingle, modeNodeCluster, modePM2, modeEcoKernel, modeEcoRR, modeEcoShared}
+var allModes = []string{modeSingle, modeNodeCluster, modePM2, modeEcoKernel, modeEcoRR, modeEcoPerIndex}
 
 // options are the command line's flags.
 type options struct {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eco-pm/eco/runtime"
 	"github.com/eco-pm/eco/runtime/control"
 )
 
@@ -46,10 +47,12 @@ func listeningSocket(t *testing.T, pid, port int) string {
 	return ""
 }
 
-// TestSurvive_PerIndexSocketsOutliveDaemon: in kernel mode each instance index has a socket of
-// its own; after a SIGKILL of the daemon, the keeper still holds them, so the new daemon gives
-// each index's next instance (eco reload) the very socket of the one it replaces.
+// TestSurvive_PerIndexSocketsOutliveDaemon: in kernel mode with ECO_KERNEL_SOCKETS=per_index
+// each instance index has a socket of its own; after a SIGKILL of the daemon, the keeper still
+// holds them, so the new daemon gives each index's next instance (eco reload) the very socket
+// of the one it replaces.
 func TestSurvive_PerIndexSocketsOutliveDaemon(t *testing.T) {
+	t.Setenv(runtime.EnvKernelSockets, "per_index")
 	home, port, _ := surviveSetup(t)
 	cl := control.NewClient(home)
 	var before map[string]int

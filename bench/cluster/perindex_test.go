@@ -15,19 +15,19 @@ import (
 	"github.com/eco-pm/eco/runtime"
 )
 
-// TestSharedSocketEco: the eco-kernel-shared setup's commands carry the daemon's switch to one
-// shared socket, and the other setups' do not.
-func TestSharedSocketEco(t *testing.T) {
+// TestPerIndexEco: the eco-kernel-per-index setup's commands carry the daemon's switch to a
+// socket per instance index, and the other setups' do not.
+func TestPerIndexEco(t *testing.T) {
 	e := &benchkit.Eco{CLI: benchkit.CLI{Env: []string{"ECO_HOME=/x"}}}
-	s := sharedSocketEco(e)
-	if want := runtime.EnvKernelSockets + "=shared"; !slices.Contains(s.Env, want) {
+	s := perIndexEco(e)
+	if want := runtime.EnvKernelSockets + "=per_index"; !slices.Contains(s.Env, want) {
 		t.Errorf("env %v lacks %s", s.Env, want)
 	}
 	if len(e.Env) != 1 {
 		t.Errorf("the other setups' env changed: %v", e.Env)
 	}
-	if !slices.Contains(allModes, modeEcoShared) || modeTitle[modeEcoShared] == "" {
-		t.Errorf("%s is not a setup of the report", modeEcoShared)
+	if !slices.Contains(allModes, modeEcoPerIndex) || modeTitle[modeEcoPerIndex] == "" {
+		t.Errorf("%s is not a setup of the report", modeEcoPerIndex)
 	}
 }
 
