@@ -265,6 +265,9 @@ func (m *machine) adopting() stateFn {
 		r.stopProbe = stop
 		r.portUp = probeBackend(probeCtx, &r.probes, in.backendPort, in.backendSocket)
 	}
+	if in.indexSocket && !ad.rec.Ready {
+		m.watchIndexSocket(r, p.Pid()) // reuseport_ready.go
+	}
 	r.memTicker = time.NewTicker(max(m.spec.MemoryCheckInterval.D(), 10*time.Millisecond))
 	r.health = newHealth(m.ctx, in, m.spec, started, ad.rec.Ready)
 	if ad.rec.Ready && m.markReady("online (adopted from the previous daemon)") {

@@ -60,6 +60,10 @@ type appRunner struct {
 	listeners map[int]*os.File
 	// proxies balance the connections of ports whose app is not in kernel mode.
 	proxies map[int]*balancer
+	// groups are the per-index SO_REUSEPORT sockets by port (kernel mode, reuseport.go);
+	// steerMu orders the updates of their steering.
+	groups  map[int]*portGroup
+	steerMu sync.Mutex
 	// adopt are the processes a previous daemon left for the slots, taken over by the first
 	// instance of each (adopt.go).
 	adopt map[int]*adoptee
@@ -79,7 +83,7 @@ func newAppRunner(project string, spec *ecosystem.App, stopped bool, deps instan
 		project: project, app: spec.Name, deps: deps, spec: spec, gen: 1, stopped: stopped,
 		wake: make(chan struct{}, 1), done: make(chan struct{}),
 		instances: map[int]*instance{}, listeners: map[int]*os.File{}, overLimit: map[int]string{},
-		proxies: map[int]*balancer{}, hold: &holdGate{},
+		proxies: map[int]*balancer{}, hold: &holdGate{}, groups: map[int]*portGroup{},
 	}
 	r.deps.relay = r.relay
 	r.deps.hold = r.hold
@@ -201,7 +205,7 @@ func (r *appRunner) roll(why string) {
 // startInstance starts a new instance; its goroutine is owned by wg.
 func (r *appRunner) startInstance(ctx context.Context, wg *sync.WaitGroup, spec *ecosystem.App, index, gen int) *instance {
 	in := newInstance(spec, index, gen, r.deps)
-	in.listener = r.listeners[spec.Port]
+	in.listener = r.listenerForLocked(spec, index, in)
 	in.proxy = r.backendForLocked(spec)
 	in.overLimit = r.memoryOver
 	in.idle = r.poke
@@ -316,6 +320,7 @@ func (r *appRunner) converge(ctx context.Context, wg *sync.WaitGroup) {
 	if spec.ExecMode == ecosystem.Cluster && serve {
 		// Once the instances of an older port are replaced, its socket closes.
 		defer r.closeUnusedListeners()
+		defer r.trimGroups() // and the sockets of indexes scaled away
 	}
 	// Memory requests the plan does not carry out (the instance is gone, or rolled) are void;
 	// while the app is held they wait.
@@ -351,7 +356,12 @@ func (r *appRunner) ensurePort(ctx context.Context, wg *sync.WaitGroup, spec *ec
 		return nil
 	}
 	r.adoptProxy(ctx, wg, spec) // a previous daemon's proxy process, with the port's socket
-	err := r.listen(spec.Port)
+	var err error
+	if r.reusePort(spec) {
+		err = r.ensureGroup(ctx, spec)
+	} else {
+		err = r.listen(spec.Port)
+	}
 	if err == nil && usesProxy(spec) {
 		err = r.ensureProxy(ctx, wg, spec)
 	}
@@ -522,6 +532,8 @@ func (r *appRunner) closeListeners(port int) {
 		awaitReleased(released) // the port can be bound again when this returns
 		r.deps.keeper.remove(names...)
 	}()
+	var groups []*portGroup
+	defer func() { closeGroups(groups, r.deps.keeper) }()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for p, f := range r.listeners {
@@ -538,6 +550,9 @@ func (r *appRunner) closeListeners(port int) {
 			delete(r.proxies, p)
 		}
 	}
+	if port == -1 {
+		groups = r.takeGroupsLocked()
+	}
 }
 
 // replace starts a new instance for each of olds' slots, waits until each is ready, then
@@ -548,7 +563,7 @@ func (r *appRunner) replace(ctx context.Context, wg *sync.WaitGroup, spec *ecosy
 	r.mu.Lock()
 	for i, old := range olds {
 		in := newInstance(spec, old.index, gen, r.deps)
-		in.listener = r.listeners[spec.Port]
+		in.listener = r.listenerForLocked(spec, old.index, in)
 		in.proxy = r.backendForLocked(spec)
 		in.overLimit = r.memoryOver
 		in.idle = r.poke

@@ -38,7 +38,8 @@ import (
 //	proxyctl     acts as a daemon controlling a proxy process (proxyproc_test.go).
 //	ctlpeer      says hello on a proxy process's control socket $SOCK and prints the outcome.
 //
-// With LISTEN_FDS=1, serve also answers HTTP on fd 3 with its pid; behind eco's proxy
+// With LISTEN_FDS=1, serve also answers HTTP on fd 3 with its pid (not while it holds, see
+// holdsAccept; with GRACEFUL set it finishes its requests on the stop signal); behind eco's proxy
 // (ECO_BACKEND_PORT set), on 127.0.0.1:$PORT, unless NO_LISTEN is set. The binary is the
 // socket-activation shim too, when its first argument is ShimArg, and a proxy process when it
 // is ProxyArg.
@@ -139,16 +140,21 @@ func runHelper(name string) int {
 			}
 		}()
 	}
-	if os.Getenv("LISTEN_FDS") == "1" {
+	var graceful func() // with GRACEFUL set: shuts down gracefully on the stop signal
+	if os.Getenv("LISTEN_FDS") == "1" && !holdsAccept() {
 		// Socket activation: serve HTTP on fd 3, answering with the pid.
 		ln, err := net.FileListener(os.NewFile(3, "listener"))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprintf(w, "%d\n", pid)
-		}))
+		if os.Getenv("GRACEFUL") != "" {
+			graceful = serveGracefully(ln, pid)
+		} else {
+			go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				fmt.Fprintf(w, "%d\n", pid)
+			}))
+		}
 	}
 	if port := os.Getenv("ECO_BACKEND_PORT"); port != "" && os.Getenv("NO_LISTEN") == "" {
 		// Behind eco's proxy: serve HTTP on 127.0.0.1:PORT, answering with the pid.
@@ -188,6 +194,9 @@ func runHelper(name string) int {
 	fmt.Println("serving", pid)
 	<-sigs
 	fmt.Println("stopping", pid)
+	if graceful != nil {
+		graceful() // stop accepting, answer every connection accepted, then exit
+	}
 	return 0
 }
 

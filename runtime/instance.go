@@ -151,7 +151,8 @@ type instance struct {
 	index int
 	gen   int
 	deps  instanceDeps
-	// listener is the cluster's socket, passed as fd 3 (nil in fork mode), for port.
+	// listener is the cluster's socket, passed as fd 3 (nil in fork mode), for port: the
+	// shared one, or its index's (reuseport.go).
 	listener *os.File
 	port     int
 	// proxy balances the app's port over its instances (balance round_robin, least_conn,
@@ -193,6 +194,11 @@ type instance struct {
 	// heldRec is true while the instance has a held slot's record; owned by run's goroutine.
 	heldRec bool
 
+	// onState, if set, is called after each change of state, holding no lock; indexSocket:
+	// listener is the index's own socket (reuseport.go).
+	onState     func()
+	indexSocket bool
+
 	cmds chan instCmd
 	// ready is closed the first time the instance is online; failed when it gives up before.
 	ready, failed chan struct{}
@@ -226,8 +232,13 @@ func (in *instance) status() InstanceStatus {
 
 func (in *instance) set(f func(st *InstanceStatus)) {
 	in.mu.Lock()
+	was := in.st.State
 	f(&in.st)
+	changed := in.st.State != was
 	in.mu.Unlock()
+	if changed && in.onState != nil {
+		in.onState()
+	}
 }
 
 func (in *instance) setState(s State, reason string) {

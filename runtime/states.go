@@ -150,6 +150,9 @@ func (m *machine) launching() stateFn {
 		probeCtx, r.stopProbe = context.WithCancel(m.ctx)
 		r.portUp = probeBackend(probeCtx, &r.probes, in.backendPort, in.backendSocket)
 	}
+	if in.indexSocket {
+		m.watchIndexSocket(r, p.Pid()) // reuseport_ready.go
+	}
 	r.armMemory(m.spec)
 	r.health = newHealth(m.ctx, in, m.spec, r.started, false)
 	m.showHealth()
@@ -221,8 +224,10 @@ func (m *machine) waitingReady() stateFn {
 			}
 		case addr := <-r.portUp:
 			r.accepting = true
-			in.backendAddr = addr
-			in.set(func(st *InstanceStatus) { st.Backend = addr })
+			if in.proxy != nil { // not an index socket (reuseport_ready.go): no backend
+				in.backendAddr = addr
+				in.set(func(st *InstanceStatus) { st.Backend = addr })
+			}
 			if m.markReady(fmt.Sprintf("online (accepting on %s)", addr)) {
 				return (*machine).online
 			}

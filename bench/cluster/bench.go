@@ -44,8 +44,17 @@ func newBench(opts options, k *benchkit.Kit) benchkit.Bench[results] {
 		modeEcoKernel:   &ecoSetup{Eco: k.Eco, b: b, mode: modeEcoKernel, balance: "kernel"},
 		modeEcoRR:       &ecoSetup{Eco: k.Eco, b: b, mode: modeEcoRR, balance: "round_robin"},
 		modeEcoHandoff:  &ecoSetup{Eco: k.Eco, b: b, mode: modeEcoHandoff, balance: "handoff"},
+		modeEcoPerIndex: &ecoSetup{Eco: perIndexEco(k.Eco), b: b, mode: modeEcoPerIndex, balance: "kernel"},
 	}
 	return b
+}
+
+// perIndexEco is e with ECO_KERNEL_SOCKETS=per_index for the daemons its commands start: eco's
+// kernel mode with a listening socket per instance index instead of one shared.
+func perIndexEco(e *benchkit.Eco) *benchkit.Eco {
+	per := *e
+	per.Env = append(append([]string{}, e.Env...), "ECO_KERNEL_SOCKETS=per_index")
+	return &per
 }
 
 // Files are the app, Node's cluster primary and the text file the app serves. The managers'
@@ -151,11 +160,11 @@ func (b *bench) measureMode(ctx context.Context, s setup, round int) (modeRound,
 	prefix := fmt.Sprintf("round %d/%d: %s", round, b.opts.rounds, s.Mode())
 	err := b.withRun(ctx, s, fmt.Sprintf("%s-load-%d", s.Mode(), round), 0, func(run *runDir) error {
 		if b.opts.warmup > 0 {
-			if _, err := runWrk(ctx, b.opts.wrk, b.url, loadConns, b.opts.warmup, nil); err != nil {
+			if _, err := runWrk(ctx, b.opts.load(), b.url, loadConns, b.opts.warmup, nil); err != nil {
 				return err
 			}
 		}
-		w, err := runWrk(ctx, b.opts.wrk, b.url, loadConns, b.opts.duration, nil)
+		w, err := runWrk(ctx, b.opts.load(), b.url, loadConns, b.opts.duration, nil)
 		if err != nil {
 			return err
 		}
@@ -179,7 +188,7 @@ func (b *bench) measureMode(ctx context.Context, s setup, round int) (modeRound,
 	crashWithin := int(b.opts.duration.Milliseconds())
 	err = b.withRun(ctx, s, fmt.Sprintf("%s-crash-%d", s.Mode(), round), crashWithin, func(run *runDir) error {
 		start := time.Now()
-		w, err := runWrk(ctx, b.opts.wrk, b.url, crashConns, b.opts.duration, nil)
+		w, err := runWrk(ctx, b.opts.load(), b.url, crashConns, b.opts.duration, nil)
 		if err != nil {
 			return err
 		}
@@ -325,7 +334,7 @@ func (b *bench) reloadRun(ctx context.Context, s setup, run *runDir) (reloadRun,
 	stop := make(chan struct{})
 	start := time.Now()
 	go func() {
-		w, err := runWrk(ctx, b.opts.wrk, b.url, loadConns, b.opts.duration+maxReloadRun, stop)
+		w, err := runWrk(ctx, b.opts.load(), b.url, loadConns, b.opts.duration+maxReloadRun, stop)
 		ch <- wrkOut{w, err}
 	}()
 	reloadErr := func() error {

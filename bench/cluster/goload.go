@@ -29,13 +29,18 @@ const goLoadTimeout = 2 * time.Second
 // goLoadName says what measured, for the report.
 const goLoadName = "the benchmark's Go load generator (no wrk on PATH): kept-alive connections, one request in flight each, as wrk -t1"
 
-// runGoLoad loads rawURL with conns connections for d, or until stop is closed.
-func runGoLoad(ctx context.Context, rawURL string, conns int, d time.Duration, stop <-chan struct{}) (wrkResult, error) {
+// runGoLoad loads rawURL with conns connections for d, or until stop is closed; with
+// connClose each request is sent on a new connection.
+func runGoLoad(ctx context.Context, rawURL string, conns int, d time.Duration, stop <-chan struct{}, connClose bool) (wrkResult, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return wrkResult{}, err
 	}
-	req := []byte("GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\n\r\n")
+	hdr := ""
+	if connClose {
+		hdr = "Connection: close\r\n" // a new connection for each request
+	}
+	req := []byte("GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\n" + hdr + "\r\n")
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	go func() {

@@ -32,7 +32,7 @@ func TestRunGoLoad(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	w, err := runGoLoad(context.Background(), srv.URL+"/x", 4, time.Minute, stop)
+	w, err := runGoLoad(context.Background(), srv.URL+"/x", 4, time.Minute, stop, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestRunGoLoad_Refused(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
 	srv.Close()
-	w, err := runGoLoad(context.Background(), url, 2, 50*time.Millisecond, nil)
+	w, err := runGoLoad(context.Background(), url, 2, 50*time.Millisecond, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,10 +38,13 @@ const (
 	modeEcoKernel   = "eco-kernel"
 	modeEcoRR       = "eco-rr"
 	modeEcoHandoff  = "eco-handoff"
+	// modeEcoPerIndex is eco's kernel mode with a socket per instance index
+	// (ECO_KERNEL_SOCKETS=per_index in the daemon's environment).
+	modeEcoPerIndex = "eco-kernel-per-index"
 )
 
 // allModes is every setup, in the order of the report's columns.
-var allModes = []string{modeSingle, modeNodeCluster, modePM2, modeEcoKernel, modeEcoRR, modeEcoHandoff}
+var allModes = []string{modeSingle, modeNodeCluster, modePM2, modeEcoKernel, modeEcoRR, modeEcoHandoff, modeEcoPerIndex}
 
 // options are the command line's flags.
 type options struct {
@@ -54,6 +57,7 @@ type options struct {
 	port      int           // the port the app hard-codes; set by prepare
 	wantPort  int           // -port
 	wrk       string        // wrk's path; set by prepare
+	connClose bool          // -conn-close: a new connection for every request
 	readyWait time.Duration // how long a start may take until every instance listens
 }
 
@@ -66,6 +70,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured wrk run before each throughput run (0: none)")
 	fs.StringVar(&o.express, "express", "latest", "express version to install from npm")
 	fs.IntVar(&o.wantPort, "port", 3000, "port the app hard-codes; a free one is picked instead when it is taken")
+	fs.BoolVar(&o.connClose, "conn-close", false, "send every request on a new connection (Connection: close) instead of keeping the connections alive")
 	fs.DurationVar(&o.readyWait, "ready-timeout", 20*time.Second, "how long a setup may take to have every instance listening")
 	if err := benchkit.Parse(fs, args); err != nil {
 		return o, err
@@ -82,6 +87,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	return o, nil
 }
+
+// load is how the runs load the app.
+func (o options) load() loader { return loader{wrk: o.wrk, connClose: o.connClose} }
 
 // parseModes reads -modes: known names, each once, in the report's order.
 func parseModes(s string) ([]string, error) {

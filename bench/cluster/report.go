@@ -18,6 +18,7 @@ var modeTitle = map[string]string{
 	modeEcoKernel:   "eco kernel",
 	modeEcoRR:       "eco round_robin",
 	modeEcoHandoff:  "eco handoff",
+	modeEcoPerIndex: "eco kernel, per-index sockets",
 }
 
 // The issue's targets.
@@ -103,6 +104,9 @@ func (b *bench) Report(w io.Writer, res results) {
 	d := b.opts.duration
 	fmt.Fprintf(w, "- Tools: express %s (npm, express@%s), %s\n", b.expressVersion, b.opts.express, b.wrkVersion)
 	fmt.Fprintf(w, "- App: the tutorials' Express app, `GET /read-content` reads a %d-byte text file with `fs.readFile` and returns it; `app.listen(%d)` hard-coded; `NODE_ENV=production` under every setup\n", len(content), b.opts.port)
+	if b.opts.connClose {
+		fmt.Fprintf(w, "- -conn-close: every request on a new connection (`Connection: close`), not kept alive\n")
+	}
 	fmt.Fprintf(w, "- Setups, one at a time: single process (`node app.js`); Node cluster (a primary forking %d workers, round robin: Node's default on Linux; a rolling restart on SIGHUP); PM2 cluster mode (`instances: %d`); eco `exec_mode = \"cluster\"`, `instances = %d`, `balance = \"kernel\"` and `\"round_robin\"`. kill_timeout %d ms everywhere, listen_timeout %d ms for both managers; wrk and the app share the machine's CPUs\n", instances, instances, instances, killTimeout, listenTimeout)
 	fmt.Fprintf(w, "- Each round runs every setup in turn, the order rotating between rounds. Per setup:\n")
 	fmt.Fprintf(w, "  1. start; wait until every instance listens and the app answers; a %s wrk warm-up, not counted\n", b.opts.warmup)
@@ -223,7 +227,17 @@ func (b *bench) targetRows(res results) [][]string {
 		rows = append(rows, []string{title, fmt.Sprintf("%.2fx (%s vs %s req/s)", med,
 			fmtRPS(benchkit.Median(e.rps())), fmtRPS(benchkit.Median(base.rps()))), target, benchkit.YesNo(len(rs) > 0 && med >= rpsTarget)})
 	}
-	for _, m := range []string{modeEcoKernel, modeEcoRR, modeEcoHandoff} {
+	if missing(res, modeEcoPerIndex, modeEcoKernel) == "" {
+		// The choice of kernel mode's default: one socket shared, or a socket per instance.
+		rs := pairedRatios(res.by[modeEcoPerIndex], res.by[modeEcoKernel], roundRPS)
+		rows = append(rows, []string{fmt.Sprintf("%s throughput vs %s", modeTitle[modeEcoPerIndex], modeTitle[modeEcoKernel]),
+			fmt.Sprintf("%.3fx (%s vs %s req/s)", benchkit.Median(rs), fmtRPS(benchkit.Median(res.by[modeEcoPerIndex].rps())), fmtRPS(benchkit.Median(res.by[modeEcoKernel].rps()))),
+			"≥ 1.0x (to be the default)", benchkit.YesNo(len(rs) > 0 && benchkit.Median(rs) >= rpsTarget)})
+	}
+	for _, m := range []string{modeEcoKernel, modeEcoRR, modeEcoHandoff, modeEcoPerIndex} {
+		if m == modeEcoPerIndex && missing(res, m) != "" {
+			continue // not a target: a reference
+		}
 		title := fmt.Sprintf("%s: failed requests during %d reloads", modeTitle[m], len(reloadAt))
 		if why := missing(res, m); why != "" {
 			rows = append(rows, []string{title, why, "0 in every round", "—"})
@@ -270,6 +284,7 @@ func (b *bench) writeRatioDetails(w io.Writer, res results) {
 		{modeEcoKernel, modeNodeCluster}, {modeEcoRR, modePM2}, {modeEcoHandoff, modeNodeCluster},
 		{modeNodeCluster, modeSingle}, {modePM2, modeSingle}, {modePM2, modeNodeCluster},
 		{modeEcoKernel, modeSingle}, {modeEcoRR, modeSingle}, {modeEcoHandoff, modeSingle},
+		{modeEcoPerIndex, modeEcoKernel}, {modeEcoPerIndex, modeNodeCluster},
 	}
 	var lines []string
 	for _, p := range pairs {
@@ -279,7 +294,7 @@ func (b *bench) writeRatioDetails(w io.Writer, res results) {
 		rs := pairedRatios(res.by[p.num], res.by[p.den], roundRPS)
 		lines = append(lines, fmt.Sprintf("- throughput, %s / %s: %s per round, median %.2fx", modeTitle[p.num], modeTitle[p.den], fmtRatios(rs), benchkit.Median(rs)))
 	}
-	for _, m := range []string{modeEcoKernel, modeEcoRR, modeEcoHandoff, modeNodeCluster} {
+	for _, m := range []string{modeEcoKernel, modeEcoRR, modeEcoHandoff, modeEcoPerIndex, modeNodeCluster} {
 		if missing(res, m, modePM2) != "" {
 			continue
 		}

@@ -103,20 +103,31 @@ func parseWrkDuration(s string) (time.Duration, error) {
 	return time.Duration(math.Round(f * float64(unit))), nil
 }
 
+// loader is what loads the app: wrk at its path, or the Go load generator (""); with
+// connClose every request asks for its connection to be closed (a new connection each).
+type loader struct {
+	wrk       string
+	connClose bool
+}
+
 // runWrk runs wrk with one thread and conns connections against url for d, or until stop is
 // closed (wrk stops on SIGINT and prints what it measured until then), and reads what it
 // printed. A nil stop waits for d.
 //
 // Without wrk (an empty wrk), the Go load generator does the same (goload.go).
-func runWrk(ctx context.Context, wrk, url string, conns int, d time.Duration, stop <-chan struct{}) (wrkResult, error) {
-	if wrk == "" {
-		return runGoLoad(ctx, url, conns, d, stop)
+func runWrk(ctx context.Context, l loader, url string, conns int, d time.Duration, stop <-chan struct{}) (wrkResult, error) {
+	if l.wrk == "" {
+		return runGoLoad(ctx, url, conns, d, stop, l.connClose)
 	}
 	ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
 	defer cancel()
 	args := []string{"-t1", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", max(1, int(d.Round(time.Second).Seconds()))),
-		"--latency", "--timeout", "2s", url}
-	cmd := exec.CommandContext(ctx, wrk, args...)
+		"--latency", "--timeout", "2s"}
+	if l.connClose {
+		args = append(args, "-H", "Connection: close")
+	}
+	args = append(args, url)
+	cmd := exec.CommandContext(ctx, l.wrk, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
