@@ -98,8 +98,9 @@ type Daemon struct {
 	preload string
 	// sockets numbers the unix sockets of instances behind a proxy.
 	sockets atomic.Uint64
-	// launches bounds the instances' launches in flight.
+	// launches bounds the instances' launches in flight, disk their other file work.
 	launches chan struct{}
+	disk     gate
 	// keeper is the keeper that started the daemon (nil without one); adoptions are the
 	// instances a previous daemon left under it, until their slots take them (adopt.go).
 	keeper    *keeperLink
@@ -133,7 +134,7 @@ func New(opts Options) *Daemon {
 	}
 	return &Daemon{opts: opts, log: opts.Log, apps: map[string]*appRunner{}, dying: map[*appRunner]bool{}, usage: newUsage(),
 		watchers: map[string]context.CancelFunc{}, watchKeys: map[string]string{},
-		files: logs.NewFiles(), hub: logs.NewHub(), launches: newLaunchSlots(), captures: newCaptureSet(), metrics: newDaemonMetrics()}
+		files: logs.NewFiles(), hub: logs.NewHub(), launches: newLaunchSlots(), disk: newGate(diskGateSize), captures: newCaptureSet(), metrics: newDaemonMetrics()}
 }
 
 // Run takes the home's lock, re-applies the saved state, and serves the control API until ctx
@@ -337,7 +338,7 @@ func (d *Daemon) goLocked(f func()) bool {
 func (d *Daemon) deps() instanceDeps {
 	return instanceDeps{home: d.opts.Home, baseEnv: d.opts.Env, log: d.log, now: time.Now, shim: d.opts.Shim, proxyCmd: d.opts.Proxy,
 		files: d.files, hub: d.hub, outputs: &d.outputs, preload: d.preload, sockets: &d.sockets,
-		launches: d.launches, sampledRSS: d.usage.sampledRSS, keeper: d.keeper, captures: d.captures}
+		launches: d.launches, disk: d.disk, sampledRSS: d.usage.sampledRSS, keeper: d.keeper, captures: d.captures}
 }
 
 // waitOutputs waits up to limit for every instance's output to be captured: a descendant
