@@ -211,6 +211,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.serveWebhook(ctx, set)
 	d.log.Info("daemon started", "pid", os.Getpid(), "home", d.opts.Home, "projects", len(state.Projects))
+	// Start-up ran the initialisers of every package linked in: few of their pages are needed.
+	d.releaseImage("start-up")
 
 	d.wg.Add(2)
 	go func() {
@@ -610,7 +612,8 @@ func (d *Daemon) rewatchLocked(project string) {
 
 // sampleUsage measures the instances' CPU and memory until ctx ends: one /proc scan each time,
 // as often as usage.next says, or at once when a reader finds the numbers stale. Once a burst
-// of work is over it also hands the heap's slack back to the operating system (trimmer).
+// of work is over it also hands the heap's slack back to the operating system, and the pages
+// of the executable the burst touched (trimmer).
 func (d *Daemon) sampleUsage(ctx context.Context) {
 	t := time.NewTimer(usageInterval)
 	defer t.Stop()
@@ -628,6 +631,7 @@ func (d *Daemon) sampleUsage(ctx context.Context) {
 		next := d.usage.next(now, limit)
 		if trim.due(next < usageIdleInterval, len(pids)) {
 			trimMemory(trimThreshold)
+			d.releaseImage("a burst of work")
 		}
 		t.Reset(next)
 	}
