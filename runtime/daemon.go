@@ -641,19 +641,11 @@ func (d *Daemon) sampleUsage(ctx context.Context) {
 // out) and the shortest memory_check_interval of the apps with a memory limit (0 for none).
 // It reads no usage, so sampling does not count as someone looking.
 func (d *Daemon) usageTargets() (pids []int, limit time.Duration) {
-	runners := d.runnersNow()
-	for _, r := range runners {
-		a := r.status(true)
-		for _, in := range a.Instances {
-			if in.Pid != 0 {
-				pids = append(pids, in.Pid)
-			}
-		}
-		if c := a.Config; c != nil && c.MaxMemoryRestart > 0 && len(a.Instances) > 0 {
-			iv := max(c.MemoryCheckInterval.D(), 10*time.Millisecond)
-			if limit == 0 || iv < limit {
-				limit = iv
-			}
+	for _, r := range d.runnersNow() {
+		var iv time.Duration
+		pids, iv = r.usageTargets(pids)
+		if iv > 0 && (limit == 0 || iv < limit) {
+			limit = iv
 		}
 	}
 	return pids, limit
