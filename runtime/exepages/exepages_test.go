@@ -1,4 +1,4 @@
-package runtime
+package exepages
 
 import (
 	"os"
@@ -7,7 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestImageMappings_Choice checks which mappings of an smaps file releaseImagePages drops:
+// TestImageMappings_Choice checks which mappings of an smaps file Release drops:
 // the executable's read-only private ones with no written page, and no other.
 func TestImageMappings_Choice(t *testing.T) {
 	const exe = "/opt/eco dir/eco"
@@ -50,10 +50,10 @@ Anonymous:            16 kB
 	}
 }
 
-// TestReleaseImagePages_DropsMappedPages releases the test binary's own pages: the call
+// TestRelease_DropsMappedPages releases the test binary's own pages: the call
 // reports the bytes it found mapped, fewer of them are mapped afterwards, and the process
 // runs on (the pages come back as they are touched).
-func TestReleaseImagePages_DropsMappedPages(t *testing.T) {
+func TestRelease_DropsMappedPages(t *testing.T) {
 	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {
 		t.Skipf("no /proc/self/exe: %v", err)
@@ -73,12 +73,12 @@ func TestReleaseImagePages_DropsMappedPages(t *testing.T) {
 	if before == 0 {
 		t.Fatalf("no page of %s mapped before the release", exe)
 	}
-	released, err := releaseImagePages()
+	released, err := Release()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if released == 0 {
-		t.Error("releaseImagePages released nothing")
+		t.Error("Release released nothing")
 	}
 	if after := mapped(); after >= before {
 		t.Errorf("pages of the executable mapped: %d bytes before the release, %d after", before, after)
