@@ -140,6 +140,7 @@ func New(opts Options) *Daemon {
 // Run takes the home's lock, re-applies the saved state, and serves the control API until ctx
 // ends or a kill request arrives; then it stops every app and returns.
 func (d *Daemon) Run(ctx context.Context) error {
+	setGCPercent() // trim.go
 	unlock, err := control.Lock(d.opts.Home)
 	if err != nil {
 		return err
