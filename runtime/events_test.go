@@ -128,6 +128,9 @@ func TestEvents_Lifecycle(t *testing.T) {
 		path := filepath.Join(h.home, "logs", "steady-out-0.log")
 		pid := h.online("steady", 1)[0]
 		waitLog(t, path, fmt.Sprintf(`^\[eco\] steady\[0\] started \(pid %d\)$`, pid), `^\[eco\] steady\[0\] online \(up 100ms, no wait_ready\)$`)
+		// Online after 100 ms is not serving yet on a loaded machine: a SIGINT before the app
+		// handles it kills it instead of making it exit 0.
+		waitLog(t, path, fmt.Sprintf(`^serving %d$`, pid))
 
 		if _, err := h.act("steady", "restart", ActionRequest{}); err != nil {
 			t.Fatal(err)
@@ -137,12 +140,14 @@ func TestEvents_Lifecycle(t *testing.T) {
 
 		old := pid
 		waitFor(t, "a new pid", 30*time.Second, func() bool { pid = h.online("steady", 1)[0]; return pid != old })
+		waitLog(t, path, fmt.Sprintf(`^serving %d$`, pid)) // each instance's line is counted below
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		waitLog(t, path, `^\[eco\] steady\[0\] killed by SIGKILL after \S+; restarting now$`)
 
-		h.online("steady", 1)
+		pid = h.online("steady", 1)[0]
+		waitLog(t, path, fmt.Sprintf(`^serving %d$`, pid))
 		if _, err := h.act("steady", "stop", ActionRequest{}); err != nil {
 			t.Fatal(err)
 		}
