@@ -21,8 +21,11 @@ import (
 // more than its own memory (RssAnon: 4 MiB idle, 30 MiB with 1,000 instances). After a
 // release about 6 MiB are mapped again within seconds, and 9 to 11 MiB once the daemon has
 // served requests and collected garbage (the collector reads the function tables of every
-// frame on every goroutine's stack). The pages stay in the page cache, shared with the keeper
-// and every eco command, so nothing is read from disk again.
+// frame on every goroutine's stack). How much a touch maps back depends on how the page cache
+// holds the file: 64 KiB around the page for a binary written by go build or cp, whole large
+// folios for one written in a single write (as the benchmarks copy it), where 12 MiB came
+// back at once. The pages stay in the page cache, shared with the keeper and every eco
+// command, so nothing is read from disk again.
 //
 // A mapping with any page written (a copy-on-write page, such as the relocations a
 // position-independent executable has applied to its read-only data) is left alone:
