@@ -35,6 +35,7 @@ func (d *Daemon) routes() http.Handler {
 	})
 	d.upgradeRoute(mux)
 	mux.HandleFunc("POST /v1/apply", func(w http.ResponseWriter, r *http.Request) {
+		defer d.releaseImage("apply") // the code that checked and planned is not needed again soon
 		req, diags, err := readApplyRequest(r)
 		if err != nil {
 			control.WriteError(w, http.StatusBadRequest, err)

@@ -98,8 +98,9 @@ type Daemon struct {
 	preload string
 	// sockets numbers the unix sockets of instances behind a proxy.
 	sockets atomic.Uint64
-	// launches bounds the instances' launches in flight.
+	// launches bounds the instances' launches in flight, disk their other file work.
 	launches chan struct{}
+	disk     gate
 	// keeper is the keeper that started the daemon (nil without one); adoptions are the
 	// instances a previous daemon left under it, until their slots take them (adopt.go).
 	keeper    *keeperLink
@@ -133,12 +134,13 @@ func New(opts Options) *Daemon {
 	}
 	return &Daemon{opts: opts, log: opts.Log, apps: map[string]*appRunner{}, dying: map[*appRunner]bool{}, usage: newUsage(),
 		watchers: map[string]context.CancelFunc{}, watchKeys: map[string]string{},
-		files: logs.NewFiles(), hub: logs.NewHub(), launches: newLaunchSlots(), captures: newCaptureSet(), metrics: newDaemonMetrics()}
+		files: logs.NewFiles(), hub: logs.NewHub(), launches: newLaunchSlots(), disk: newGate(diskGateSize), captures: newCaptureSet(), metrics: newDaemonMetrics()}
 }
 
 // Run takes the home's lock, re-applies the saved state, and serves the control API until ctx
 // ends or a kill request arrives; then it stops every app and returns.
 func (d *Daemon) Run(ctx context.Context) error {
+	setGCPercent() // trim.go
 	unlock, err := control.Lock(d.opts.Home)
 	if err != nil {
 		return err
@@ -210,6 +212,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.serveWebhook(ctx, set)
 	d.log.Info("daemon started", "pid", os.Getpid(), "home", d.opts.Home, "projects", len(state.Projects))
+	// Start-up ran the initialisers of every package linked in: few of their pages are needed.
+	d.releaseImage("start-up")
 
 	d.wg.Add(2)
 	go func() {
@@ -337,7 +341,7 @@ func (d *Daemon) goLocked(f func()) bool {
 func (d *Daemon) deps() instanceDeps {
 	return instanceDeps{home: d.opts.Home, baseEnv: d.opts.Env, log: d.log, now: time.Now, shim: d.opts.Shim, proxyCmd: d.opts.Proxy,
 		files: d.files, hub: d.hub, outputs: &d.outputs, preload: d.preload, sockets: &d.sockets,
-		launches: d.launches, sampledRSS: d.usage.sampledRSS, keeper: d.keeper, captures: d.captures}
+		launches: d.launches, disk: d.disk, sampledRSS: d.usage.sampledRSS, keeper: d.keeper, captures: d.captures}
 }
 
 // waitOutputs waits up to limit for every instance's output to be captured: a descendant
@@ -615,7 +619,8 @@ func (d *Daemon) rewatchLocked(project string) {
 
 // sampleUsage measures the instances' CPU and memory until ctx ends: one /proc scan each time,
 // as often as usage.next says, or at once when a reader finds the numbers stale. Once a burst
-// of work is over it also hands the heap's slack back to the operating system (trimmer).
+// of work is over it also hands the heap's slack back to the operating system, and the pages
+// of the executable the burst touched (trimmer).
 func (d *Daemon) sampleUsage(ctx context.Context) {
 	t := time.NewTimer(usageInterval)
 	defer t.Stop()
@@ -633,6 +638,7 @@ func (d *Daemon) sampleUsage(ctx context.Context) {
 		next := d.usage.next(now, limit)
 		if trim.due(next < usageIdleInterval, len(pids)) {
 			trimMemory(trimThreshold)
+			d.releaseImage("a burst of work")
 		}
 		t.Reset(next)
 	}
@@ -642,19 +648,11 @@ func (d *Daemon) sampleUsage(ctx context.Context) {
 // out) and the shortest memory_check_interval of the apps with a memory limit (0 for none).
 // It reads no usage, so sampling does not count as someone looking.
 func (d *Daemon) usageTargets() (pids []int, limit time.Duration) {
-	runners := d.runnersNow()
-	for _, r := range runners {
-		a := r.status(true)
-		for _, in := range a.Instances {
-			if in.Pid != 0 {
-				pids = append(pids, in.Pid)
-			}
-		}
-		if c := a.Config; c != nil && c.MaxMemoryRestart > 0 && len(a.Instances) > 0 {
-			iv := max(c.MemoryCheckInterval.D(), 10*time.Millisecond)
-			if limit == 0 || iv < limit {
-				limit = iv
-			}
+	for _, r := range d.runnersNow() {
+		var iv time.Duration
+		pids, iv = r.usageTargets(pids)
+		if iv > 0 && (limit == 0 || iv < limit) {
+			limit = iv
 		}
 	}
 	return pids, limit

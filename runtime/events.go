@@ -60,23 +60,22 @@ func (in *instance) writeEvent(spec *ecosystem.App, stream, msg string) {
 	}
 	outPath, _, combined := logPaths(in.deps.home, spec, in.index)
 	rot, format := logSettings(spec, in.index)
-	var line []byte
-	for _, path := range []string{outPath, combined} {
-		if path == "" {
-			continue
+	line := format.AppendEvent(nil, now, stream, in.name(), msg)
+	in.deps.disk.do(func() {
+		for _, path := range []string{outPath, combined} {
+			if path == "" {
+				continue
+			}
+			f, err := in.deps.files.Open(path, rot)
+			if err != nil {
+				in.deps.log.Warn("cannot write eco's line to the app's log", "app", in.app, "instance", in.index, "err", err)
+				continue
+			}
+			// A failed write is counted in the file's fault, which eco ls and describe show.
+			_ = f.AppendLines(line)
+			f.Close()
 		}
-		f, err := in.deps.files.Open(path, rot)
-		if err != nil {
-			in.deps.log.Warn("cannot write eco's line to the app's log", "app", in.app, "instance", in.index, "err", err)
-			continue
-		}
-		if line == nil {
-			line = format.AppendEvent(nil, now, stream, in.name(), msg)
-		}
-		// A failed write is counted in the file's fault, which eco ls and describe show.
-		_ = f.AppendLines(line)
-		f.Close()
-	}
+	})
 }
 
 // exitWords says how a process ended: "exited with code 1" or "killed by SIGKILL".

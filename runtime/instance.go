@@ -82,6 +82,9 @@ type instanceDeps struct {
 	// (unbounded when nil).
 	start    startFunc
 	launches chan struct{}
+	// disk bounds the instances' file work outside launches: eco's lines in the log files,
+	// the records of ready instances (gate.go; nil: unbounded).
+	disk gate
 	// keeper is the keeper the daemon runs under (nil without one): instances are its
 	// children, and what must outlive the daemon is handed to it (keeperlink.go).
 	keeper *keeperLink
@@ -476,7 +479,9 @@ func (in *instance) recordReady() {
 	if in.recForgotten == in.rec.Pid {
 		return // the process has ended already: its record is gone for good
 	}
-	if err := recordInstance(in.deps.home, in.rec); err != nil {
+	var err error
+	in.deps.disk.do(func() { err = recordInstance(in.deps.home, in.rec) })
+	if err != nil {
 		in.deps.log.Warn("cannot record the instance", "app", in.app, "instance", in.index, "err", err)
 	}
 }

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"os"
 	"runtime/debug"
 	"runtime/metrics"
 )
@@ -78,4 +79,19 @@ func (t *trimmer) due(fast bool, instances int) bool {
 	owed := t.owed
 	t.owed = false
 	return owed
+}
+
+// daemonGCPercent is the daemon's GOGC unless its environment sets one. The heap of an idle
+// daemon grows only by the garbage of its usage samples (0.8 MiB a sample at 1,000
+// instances), so a collection at half the live heap instead of all of it costs one short
+// collection a minute or so, and keeps that much memory: 200 apps x 5 instances, idle for
+// 3 minutes after the apply, RssAnon settled at 30.8 MiB with 50 and was still growing at
+// 36.3 MiB with Go's default of 100.
+const daemonGCPercent = 50
+
+// setGCPercent sets the daemon's GOGC to daemonGCPercent, unless the environment sets GOGC.
+func setGCPercent() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(daemonGCPercent)
+	}
 }

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"os"
 	goruntime "runtime"
 	"runtime/debug"
 	"testing"
@@ -69,5 +70,24 @@ func TestTrimmer_OncePerBurst(t *testing.T) {
 		if got := tr.due(s.fast, s.instances); got != s.want {
 			t.Errorf("sample %d (fast %v, %d instances): due = %v, want %v", i, s.fast, s.instances, got, s.want)
 		}
+	}
+}
+
+// TestSetGCPercent checks that the daemon's GOGC is daemonGCPercent unless the environment
+// sets GOGC, which is then left as the Go runtime read it.
+func TestSetGCPercent(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(old) })
+
+	t.Setenv("GOGC", "200") // restored after the test
+	setGCPercent()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC set in the environment: GC percent %d after setGCPercent, want it left at 100", got)
+	}
+
+	os.Unsetenv("GOGC")
+	setGCPercent()
+	if got := debug.SetGCPercent(100); got != daemonGCPercent {
+		t.Errorf("GOGC not set: GC percent %d after setGCPercent, want %d", got, daemonGCPercent)
 	}
 }

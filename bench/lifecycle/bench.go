@@ -40,6 +40,7 @@ type perManager struct {
 	returned      []time.Duration // until the start command returned
 	readyAtReturn []int           // apps that had signalled ready when the command returned
 	startedRSS    int64           // KiB, the daemon with every app running, before the lists
+	startedAnon   int64           // KiB, the RssAnon part of it, read after the samples
 	listedRSS     int64           // KiB, the same after the timed lists
 	appRSS        []int64         // KiB, each app process
 }
@@ -151,6 +152,9 @@ func (b *bench) sideBySide(ctx context.Context, res *results) error {
 			return err
 		}
 		s.startedRSS = kb
+		if s.startedAnon, err = anonKB(pids[m.Name()]); err != nil {
+			return err
+		}
 		for _, pid := range benchkit.PidFiles(m.MarkDir()) {
 			if kb, err := rssKB(pid); err == nil {
 				s.appRSS = append(s.appRSS, kb)

@@ -103,6 +103,10 @@ func TestParseVmRSS(t *testing.T) {
 	if _, err := parseVmRSS(strings.NewReader("Name:\tkthread\n")); err == nil {
 		t.Error("parseVmRSS of a status without VmRSS: no error")
 	}
+	anon, err := parseStatusKB(strings.NewReader("VmRSS:\t   12345 kB\nRssAnon:\t    4321 kB\nRssFile:\t    8024 kB\n"), "RssAnon")
+	if err != nil || anon != 4321 {
+		t.Errorf("parseStatusKB RssAnon = %d, %v; want 4321, nil", anon, err)
+	}
 }
 
 func TestMinus(t *testing.T) {

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,10 +14,14 @@ import (
 )
 
 // parseVmRSS reads the VmRSS line of a /proc/PID/status file, in KiB.
-func parseVmRSS(r io.Reader) (int64, error) {
+func parseVmRSS(r io.Reader) (int64, error) { return parseStatusKB(r, "VmRSS") }
+
+// parseStatusKB reads the line key (VmRSS, RssAnon, RssFile) of a /proc/PID/status file, in
+// KiB.
+func parseStatusKB(r io.Reader, key string) (int64, error) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:")
+		rest, ok := strings.CutPrefix(sc.Text(), key+":")
 		if !ok {
 			continue
 		}
@@ -28,7 +31,18 @@ func parseVmRSS(r io.Reader) (int64, error) {
 	if err := sc.Err(); err != nil {
 		return 0, err
 	}
-	return 0, errors.New("no VmRSS line")
+	return 0, fmt.Errorf("no %s line", key)
+}
+
+// anonKB is pid's own memory in KiB: RssAnon, the part of its RSS that is not pages of files
+// (its executable, libraries) shared with the page cache.
+func anonKB(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	return parseStatusKB(f, "RssAnon")
 }
 
 // rssKB is the resident set size of pid in KiB.

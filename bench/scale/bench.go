@@ -135,8 +135,8 @@ func (b *bench) measure(ctx context.Context) (results, error) {
 		if err != nil {
 			return res, fmt.Errorf("repetition %d: %w", i+1, err)
 		}
-		b.logf("repetition %d/%d: apply %s, eco ls %s, idle CPU %.2f%%, RSS %d MiB, %d threads, %d fds",
-			i+1, b.opts.reps, benchkit.FmtDuration(r.apply), benchkit.FmtDuration(r.ls), r.idleCPU, r.idle.RSSKB>>10, r.idle.Threads, r.idle.FDs)
+		b.logf("repetition %d/%d: apply %s, eco ls %s, idle CPU %.2f%%, RSS %d MiB (RssAnon %d MiB), %d threads, %d fds",
+			i+1, b.opts.reps, benchkit.FmtDuration(r.apply), benchkit.FmtDuration(r.ls), r.idleCPU, r.idle.RSSKB>>10, r.idle.AnonKB>>10, r.idle.Threads, r.idle.FDs)
 		res.reps = append(res.reps, r)
 	}
 	res.loadAfter = benchkit.LoadAvg()

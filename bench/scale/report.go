@@ -73,6 +73,10 @@ func fmtCount(x float64) string   { return fmt.Sprintf("%.0f", x) }
 
 func mib(s benchkit.ProcSample) float64 { return float64(s.RSSKB) / 1024 }
 
+// anonMiB is the RssAnon part of s: the daemon's own memory, without the pages of its
+// executable and libraries (shared with the page cache) that RSS also counts.
+func anonMiB(s benchkit.ProcSample) float64 { return float64(s.AnonKB) / 1024 }
+
 // rows are the table's lines.
 func (b *bench) rows(res results) []row {
 	reps := res.reps
@@ -84,6 +88,7 @@ func (b *bench) rows(res results) []row {
 		durationRow("GET /v1/apps over eco.sock (the daemon's share)", each(reps, func(r rep) time.Duration { return r.api }), 0),
 		numberRow("daemon CPU, all apps idle", each(reps, func(r rep) float64 { return r.idleCPU }), fmtPercent, targetCPU, true),
 		numberRow("daemon RSS, idle", each(reps, func(r rep) float64 { return mib(r.idle) }), fmtMiB, targetRSSMiB, false),
+		numberRow("of which the daemon's own memory (RssAnon; the rest is its executable's and libraries' pages)", each(reps, func(r rep) float64 { return anonMiB(r.idle) }), fmtMiB, 0, false),
 		numberRow("daemon RSS, after the list runs", each(reps, func(r rep) float64 { return mib(r.afterLs) }), fmtMiB, 0, false),
 		numberRow("daemon OS threads", each(reps, func(r rep) float64 { return float64(r.idle.Threads) }), fmtCount, targetThreads, false),
 		numberRow("daemon fds", each(reps, func(r rep) float64 { return float64(r.idle.FDs) }), fmtCount, 0, false),

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/eco-pm/eco/runtime/exepages"
 )
 
 // Options configure Run.
@@ -84,6 +86,10 @@ func Run(ctx context.Context, opt Options) error {
 	k.restart.Stop()
 	defer k.close()
 	k.startDaemon()
+	// The keeper runs a small part of eco's binary, whose start-up mapped most of it.
+	if _, err := exepages.Release(); err != nil {
+		k.log.Debug("keeper: cannot release the executable's pages", "err", err)
+	}
 
 	var kill <-chan time.Time
 	done := ctx.Done()

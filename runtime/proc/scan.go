@@ -18,8 +18,9 @@ type Sample struct {
 func Scan() *Sample {
 	pids := listPids()
 	s := &Sample{stats: make(map[int]procStat, len(pids)), kids: make(map[int][]int, len(pids)/2)}
+	buf := make([]byte, statBufSize)
 	for _, pid := range pids {
-		st, err := readStat(pid)
+		st, err := readStatInto(pid, buf)
 		if err != nil {
 			continue
 		}

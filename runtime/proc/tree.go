@@ -34,8 +34,17 @@ var pageSize = uint64(os.Getpagesize())
 // readStat reads /proc/<pid>/stat. The command name (field 2) may hold spaces and parentheses,
 // so fields are counted from the last ')'.
 func readStat(pid int) (procStat, error) {
-	var buf [512]byte
-	b, err := readProcFile("/proc/"+strconv.Itoa(pid)+"/stat", buf[:])
+	var buf [statBufSize]byte
+	return readStatInto(pid, buf[:])
+}
+
+// statBufSize holds a stat line (about 300 bytes; a longer one is read with os.ReadFile).
+const statBufSize = 512
+
+// readStatInto is readStat reading into buf, which Scan reuses for every process: a buffer
+// of readStat's own escapes to the heap, 512 bytes a process each scan.
+func readStatInto(pid int, buf []byte) (procStat, error) {
+	b, err := readProcFile("/proc/"+strconv.Itoa(pid)+"/stat", buf)
 	if err != nil {
 		return procStat{}, err
 	}

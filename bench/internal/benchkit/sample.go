@@ -2,6 +2,7 @@ package benchkit
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 // ProcSample is what /proc says about one process's footprint at one moment.
 type ProcSample struct {
 	RSSKB   int64  // VmRSS of /proc/PID/status, in kB
+	AnonKB  int64  // RssAnon of the same: the process's own memory, RSS less the pages of files (its executable, libraries); 0 when the kernel does not say
 	Threads int    // Threads of /proc/PID/status: the process's OS threads
 	FDs     int    // entries of /proc/PID/fd
 	Ticks   uint64 // CPU time so far, user and system, in clock ticks (UserHZ a second)
@@ -30,14 +32,14 @@ func SampleProc(pid int) (ProcSample, error) {
 	if s.Ticks, err = ParseTicks(stat); err != nil {
 		return s, err
 	}
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return s, err
 	}
-	defer f.Close()
-	if s.RSSKB, s.Threads, err = ParseStatus(f); err != nil {
+	if s.RSSKB, s.Threads, err = ParseStatus(bytes.NewReader(status)); err != nil {
 		return s, fmt.Errorf("pid %d: %w", pid, err)
 	}
+	s.AnonKB = StatusKB(status, "RssAnon")
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
 		return s, err
@@ -59,6 +61,22 @@ func ParseTicks(stat []byte) (uint64, error) {
 		return 0, fmt.Errorf("/proc stat line %q: utime %q, stime %q", stat, f[11], f[12])
 	}
 	return u + s, nil
+}
+
+// StatusKB is the value in kB of the line key of a /proc/PID/status file, or 0 when it has
+// none.
+func StatusKB(status []byte, key string) int64 {
+	for line := range strings.Lines(string(status)) {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || k != key {
+			continue
+		}
+		if f := strings.Fields(v); len(f) > 0 {
+			n, _ := strconv.ParseInt(f[0], 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 // ParseStatus reads VmRSS (kB) and Threads of a /proc/PID/status file.

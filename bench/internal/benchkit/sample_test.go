@@ -19,6 +19,16 @@ func TestParseStatus(t *testing.T) {
 	}
 }
 
+func TestStatusKB(t *testing.T) {
+	status := []byte("Name:\teco\nVmRSS:\t   12345 kB\nRssAnon:\t    4321 kB\nRssFile:\t    8024 kB\n")
+	if got := StatusKB(status, "RssAnon"); got != 4321 {
+		t.Errorf("StatusKB RssAnon = %d, want 4321", got)
+	}
+	if got := StatusKB(status, "RssShmem"); got != 0 {
+		t.Errorf("StatusKB of a missing line = %d, want 0", got)
+	}
+}
+
 func TestParseTicks(t *testing.T) {
 	// pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
 	ticks, err := ParseTicks([]byte("42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 250 17 0 0 20 0 9"))
