@@ -28,8 +28,8 @@ func TestCLI_HandoffSurvivesDaemonKill(t *testing.T) {
 	if err != nil {
 		t.Skip("needs node")
 	}
+	dir := t.TempDir() // before the home: its cleanup (which ends the daemon) runs first
 	home := ecoHome(t)
-	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

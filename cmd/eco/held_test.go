@@ -158,8 +158,8 @@ func helpers(home string) []int {
 // dependency finished meanwhile. More SIGKILLs of the held daemon, one as soon as it answers,
 // change none of that. eco start then starts what is missing, and the log holds every line once.
 func TestCLI_HeldProjectKeepsWhatRuns(t *testing.T) {
+	chattyLog := filepath.Join(t.TempDir(), "chatty.out.log") // removed after the daemon ends
 	home := ecoHome(t)
-	chattyLog := filepath.Join(t.TempDir(), "chatty.out.log")
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -298,8 +298,8 @@ app "victim" {
 // (replaced, none left behind). A SIGKILL of the daemon right after that apply starts it again
 // and holds nothing: one death may have another cause.
 func TestCLI_HeldProjectDeleteAndApply(t *testing.T) {
+	dir := t.TempDir() // before the home: its cleanup (which ends the daemon) runs first
 	home := ecoHome(t)
-	dir := t.TempDir()
 	tag := fmt.Sprintf("eco-held-escape-%d", os.Getpid())
 	esc := filepath.Join(dir, "esc.sh")
 	script := "#!/bin/bash\n( setsid bash -c 'while true; do sleep 1; done # " + tag + "' & )\n" +

@@ -81,8 +81,8 @@ func runTestHelper(name string) int {
 // (a fork app writing numbered lines to its out_file) and victim (a fork app that sleeps).
 func surviveSetup(t *testing.T) (home string, port int, chattyLog string) {
 	t.Helper()
+	dir := t.TempDir() // before the home: its cleanup (which ends the daemon) runs first
 	home = ecoHome(t)
-	dir := t.TempDir()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
