@@ -214,7 +214,48 @@ func (d *Daemon) act(ctx context.Context, name, verb string, req ActionRequest) 
 		}
 		resp.Done = append(resp.Done, line)
 	}
+	if verb == "stop" || verb == "delete" {
+		// As systemctl stop and pm2 stop/delete: the answer comes once the processes (their
+		// whole trees) have ended, so a script can reuse a port or a file right after, and eco
+		// ls never hides a process still ending. A client that gives up stops the wait only.
+		awaitStopped(ctx, runners, verb == "delete")
+	}
 	return resp, nil
+}
+
+// awaitStopped waits until every one of runners has ended its instances: a deleted runner
+// has ended (its done), a stopped one has no instance that is live or stopping. All were told
+// first, so they stop in parallel.
+func awaitStopped(ctx context.Context, runners []*appRunner, deleted bool) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for _, r := range runners {
+		if deleted {
+			select {
+			case <-r.done:
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		for stopping(r.status(false)) {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// stopping reports whether st has an instance that is live or still stopping.
+func stopping(st AppStatus) bool {
+	for _, in := range st.Instances {
+		if in.State == Stopping || anyLive(AppStatus{Instances: []InstanceStatus{in}}) {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *Daemon) actOne(ctx context.Context, r *appRunner, verb string, req ActionRequest) (string, error) {
@@ -227,7 +268,7 @@ func (d *Daemon) actOne(ctx context.Context, r *appRunner, verb string, req Acti
 		err := d.persistLocked()
 		d.mu.Unlock()
 		r.change(func() { r.stopped = true })
-		return fmt.Sprintf("stopping %s (%s)", name, instancesWord(count())), err
+		return fmt.Sprintf("stopped %s (%s)", name, instancesWord(count())), err
 	case "start":
 		d.mu.Lock()
 		delete(d.state.Stopped, name)

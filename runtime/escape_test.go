@@ -188,3 +188,33 @@ func TestDaemon_ExitedInstanceLeavesNothing(t *testing.T) {
 	})
 	waitFor(t, fmt.Sprintf("every process with %q to end", tag), 20*time.Second, func() bool { return len(withTag(tag)) == 0 })
 }
+
+// TestDaemon_StopAndDeleteAnswerOnceEnded: eco stop and eco delete answer only once the
+// instance and the loop that escaped its tree have ended (as systemctl stop), so a script can
+// reuse the port or the files right after, and eco ls never hides a process still ending.
+func TestDaemon_StopAndDeleteAnswerOnceEnded(t *testing.T) {
+	h := startDaemon(t)
+	tag := fmt.Sprintf("eco-rt-answer-%d", os.Getpid())
+	h.apply("esc", escapingApp(t, h, "esc", tag))
+	for _, verb := range []string{"stop", "delete"} {
+		pid := h.online("esc", 1)[0]
+		esc := escapedFrom(t, pid, tag)
+		if _, err := h.act("esc", verb, ActionRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		// No wait here: the answer is the wait.
+		if proc.Running(pid) || esc.running() || len(withTag(tag)) > 0 {
+			t.Errorf("eco %s answered while the instance (%d running: %v) or its escaped loop (%d running: %v) still ran",
+				verb, pid, proc.Running(pid), esc.pid, esc.running())
+		}
+		if verb == "stop" {
+			if _, err := h.act("esc", "start", ActionRequest{}); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "a new instance", 30*time.Second, func() bool {
+				a := h.apps()["esc"]
+				return len(a.Instances) == 1 && a.Instances[0].State == Online && a.Instances[0].Pid != pid
+			})
+		}
+	}
+}

@@ -112,7 +112,7 @@ func TestCLI_ApplyLifecycle(t *testing.T) {
 	}
 
 	stdout, _, code = runEco(t, "stop", "worker")
-	if code != 0 || !strings.Contains(stdout, "stopping worker") {
+	if code != 0 || !strings.Contains(stdout, "stopped worker") {
 		t.Errorf("stop (exit %d):\n%s", code, stdout)
 	}
 	for _, m := range pids {
