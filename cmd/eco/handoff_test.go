@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -19,10 +20,11 @@ import (
 
 // TestCLI_HandoffSurvivesDaemonKill: a handoff cluster (an unmodified Node app with its port
 // hard-coded) under a request loop, new connections and kept-alive ones, while the daemon is
-// SIGKILLed twice, once with its keeper held so that no daemon runs for a while. No request
-// fails and none is refused: kept-alive connections are the instances' own, new ones wait in
-// the backlog of the socket the keeper holds, and the next daemon hands them to the same
-// instances over their kept IPC channels.
+// SIGKILLed twice, once with its keeper held so that no daemon runs for a while. None is
+// refused and none fails but, at most once per kill, a connection the daemon had just accepted:
+// kept-alive connections are the instances' own, new ones wait in the backlog of the socket the
+// keeper holds, and the next daemon hands them to the same instances over their kept IPC
+// channels.
 func TestCLI_HandoffSurvivesDaemonKill(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -87,8 +89,20 @@ func TestCLI_HandoffSurvivesDaemonKill(t *testing.T) {
 		l.more(t, 40, fmt.Sprintf("after the next daemon took over (kill %d)", kill))
 	}
 	l.end()
-	if f, r := l.failed.Load(), l.refused.Load(); f != 0 || r != 0 {
-		t.Errorf("%d of %d requests failed, %d refused: %v", f, f+l.ok.Load(), r, l.errs)
+	// The one loss handoff admits (README): a connection the daemon had accepted and not yet
+	// passed on when it was killed (a window of microseconds, longer on a loaded machine) is
+	// reset, so at most one per kill, and only a reset; none is refused.
+	f, r := l.failed.Load(), l.refused.Load()
+	resets := 0
+	for _, e := range l.errs {
+		if strings.Contains(e, "connection reset by peer") {
+			resets++
+		}
+	}
+	if f > 2 || int64(resets) != f || r != 0 {
+		t.Errorf("%d of %d requests failed (%d resets), %d refused: %v", f, f+l.ok.Load(), resets, r, l.errs)
+	} else if f > 0 {
+		t.Logf("%d connections reset: accepted by a daemon killed before it passed them on", f)
 	}
 	// The third daemon hands new connections to both instances.
 	seen := map[int]bool{}
