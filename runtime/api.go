@@ -224,8 +224,8 @@ func (d *Daemon) act(ctx context.Context, name, verb string, req ActionRequest) 
 }
 
 // awaitStopped waits until every one of runners has ended its instances: a deleted runner
-// has ended (its done), a stopped one has no instance that is live or stopping. All were told
-// first, so they stop in parallel.
+// has ended (its done), a stopped one has no instance that is live or stopping, or was started
+// again. All were told first, so they stop in parallel.
 func awaitStopped(ctx context.Context, runners []*appRunner, deleted bool) {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -238,7 +238,7 @@ func awaitStopped(ctx context.Context, runners []*appRunner, deleted bool) {
 			}
 			continue
 		}
-		for stopping(r.status(false)) {
+		for stillStopping(r) {
 			select {
 			case <-tick.C:
 			case <-ctx.Done():
@@ -246,6 +246,16 @@ func awaitStopped(ctx context.Context, runners []*appRunner, deleted bool) {
 			}
 		}
 	}
+}
+
+// stillStopping reports whether r is told to stop and has an instance that has not ended
+// yet. A runner started again meanwhile (eco start, self_heal, an apply) is no longer waited
+// for.
+func stillStopping(r *appRunner) bool {
+	r.mu.Lock()
+	stopped := r.stopped
+	r.mu.Unlock()
+	return stopped && stopping(r.status(false))
 }
 
 // stopping reports whether st has an instance that is live or still stopping.
