@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -82,22 +83,29 @@ func (r *appRunner) ensureProxy(ctx context.Context, wg *sync.WaitGroup, spec *e
 			return fmt.Errorf("proxy port %d: %w", spec.Port, err)
 		}
 		p := proxy.New(ln, proxy.Mode(spec.Balance), log)
-		pctx, cancel := context.WithCancel(ctx)
-		b = &balancer{p: p, cancel: cancel, done: make(chan struct{})}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(b.done)
-			defer ln.Close()
-			if err := p.Run(pctx); err != nil {
-				log.Error("the proxy stopped", "port", spec.Port, "err", err)
-			}
-		}()
+		b = goBalancer(ctx, wg, p, ln, p.Run, func(err error) { log.Error("the proxy stopped", "port", spec.Port, "err", err) })
 	}
 	r.mu.Lock()
 	r.proxies[spec.Port] = b
 	r.mu.Unlock()
 	return nil
+}
+
+// goBalancer runs p's accept loop run on ln in a goroutine that wg owns, until the balancer is
+// cancelled; ln closes when run returns, and an error run returns goes to failed.
+func goBalancer(ctx context.Context, wg *sync.WaitGroup, p backendSet, ln io.Closer, run func(context.Context) error, failed func(error)) *balancer {
+	bctx, cancel := context.WithCancel(ctx)
+	b := &balancer{p: p, cancel: cancel, done: make(chan struct{})}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(b.done)
+		defer ln.Close()
+		if err := run(bctx); err != nil {
+			failed(err)
+		}
+	}()
+	return b
 }
 
 // startProcProxy starts a proxy process on the port's socket f; wg owns its supervisor.

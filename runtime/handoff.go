@@ -454,17 +454,7 @@ func (r *appRunner) ensureHandoff(ctx context.Context, wg *sync.WaitGroup, spec 
 	}
 	log := r.deps.log.With("app", spec.Name)
 	h := newHandoff(ln, log)
-	hctx, cancel := context.WithCancel(ctx)
-	b := &balancer{p: h, cancel: cancel, done: make(chan struct{})}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(b.done)
-		defer ln.Close()
-		if err := h.Run(hctx); err != nil {
-			log.Error("the handoff balancer stopped", "port", spec.Port, "err", err)
-		}
-	}()
+	b := goBalancer(ctx, wg, h, ln, h.Run, func(err error) { log.Error("the handoff balancer stopped", "port", spec.Port, "err", err) })
 	r.mu.Lock()
 	r.proxies[spec.Port] = b
 	r.mu.Unlock()
