@@ -366,23 +366,7 @@ func TestBalance_CrashesUnderLoad(t *testing.T) {
 
 	stop := make(chan struct{})
 	// Kept-alive clients, one connection each, as browsers and wrk use them.
-	ok, failed, errs, wg := loop(app.Port, stop, func() func() error {
-		c := http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
-		return func() error {
-			resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/", app.Port))
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			if _, err := io.ReadAll(resp.Body); err != nil {
-				return err
-			}
-			if resp.StatusCode != 200 {
-				return fmt.Errorf("status %s", resp.Status)
-			}
-			return nil
-		}
-	})
+	ok, failed, errs, wg := loop(app.Port, stop, keptAlive(app.Port))
 	for i := range 4 {
 		pids := h.online("web", 2)
 		n := ok.Load()
@@ -457,5 +441,27 @@ func TestBalance_KernelNeverRefuses(t *testing.T) {
 	wg.Wait()
 	if refused.Load() > 0 {
 		t.Errorf("%d connections refused while the instance restarted", refused.Load())
+	}
+}
+
+// keptAlive makes the requests of a loop over one kept-alive connection (as browsers and wrk
+// use them) to port: each answer is read whole and must be 200.
+func keptAlive(port int) func() func() error {
+	return func() func() error {
+		c := http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+		return func() error {
+			resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			if _, err := io.ReadAll(resp.Body); err != nil {
+				return err
+			}
+			if resp.StatusCode != 200 {
+				return fmt.Errorf("status %s", resp.Status)
+			}
+			return nil
+		}
 	}
 }

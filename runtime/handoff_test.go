@@ -3,9 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,23 +144,7 @@ func TestHandoff_ReloadUnderLoad(t *testing.T) {
 	h.online("web", 2)
 	stop := make(chan struct{})
 	ok, failed, errs, done := loop(app.Port, stop, nil)
-	kok, kfailed, kerrs, kdone := loop(app.Port, stop, func() func() error {
-		c := http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
-		return func() error {
-			resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/", app.Port))
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			if _, err := io.ReadAll(resp.Body); err != nil {
-				return err
-			}
-			if resp.StatusCode != 200 {
-				return fmt.Errorf("status %s", resp.Status)
-			}
-			return nil
-		}
-	})
+	kok, kfailed, kerrs, kdone := loop(app.Port, stop, keptAlive(app.Port))
 	for round := range 3 {
 		before := map[int]bool{}
 		for _, in := range h.apps()["web"].Instances {

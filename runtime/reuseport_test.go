@@ -3,7 +3,6 @@ package runtime
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -481,27 +480,14 @@ func TestReusePort_NodeReloadUnderLoad(t *testing.T) {
 		kept.wg.Add(1)
 		go func() {
 			defer kept.wg.Done()
-			c := http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			get := keptAlive(port)()
 			for {
 				select {
 				case <-kept.stop:
 					return
 				default:
 				}
-				err := func() error {
-					resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
-					if err != nil {
-						return err
-					}
-					defer resp.Body.Close()
-					if _, err := io.ReadAll(resp.Body); err != nil {
-						return err
-					}
-					if resp.StatusCode != 200 {
-						return fmt.Errorf("status %s", resp.Status)
-					}
-					return nil
-				}()
+				err := get()
 				if err != nil {
 					kept.failed.Add(1)
 					kept.mu.Lock()
