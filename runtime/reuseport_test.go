@@ -343,24 +343,7 @@ func TestReusePort_ScaleDownRelaysQueued(t *testing.T) {
 		}
 	}
 	held := socketOf(t, pids[1], app.Port)
-	var reqs []*pending
-	queued := 0
-	for len(reqs) < 200 && queued < 3 {
-		_, q0, _ := listening(t, held)
-		p := sendRequest(t, app.Port)
-		reqs = append(reqs, p)
-		waitFor(t, "the request answered or queued", 10*time.Second, func() bool {
-			_, q, _ := listening(t, held)
-			if q > q0 {
-				queued++
-				return true
-			}
-			return p.answered()
-		})
-	}
-	if queued < 3 {
-		t.Fatalf("none of %d connections went to web[1]'s socket", len(reqs))
-	}
+	reqs, queued := queueOn(t, held, app.Port)
 	app.Instances = 1
 	h.apply("shop", app)
 	waitFor(t, "every request answered", 30*time.Second, func() bool {
@@ -396,24 +379,7 @@ func TestReusePort_ErroredIndexIsSteeredAround(t *testing.T) {
 		pids[st.Index] = st.Pid
 	}
 	held := socketOf(t, pids[1], app.Port)
-	var reqs []*pending
-	queued := 0
-	for len(reqs) < 200 && queued < 3 {
-		_, q0, _ := listening(t, held)
-		p := sendRequest(t, app.Port)
-		reqs = append(reqs, p)
-		waitFor(t, "the request answered or queued", 10*time.Second, func() bool {
-			_, q, _ := listening(t, held)
-			if q > q0 {
-				queued++
-				return true
-			}
-			return p.answered()
-		})
-	}
-	if queued < 3 {
-		t.Fatalf("none of %d connections went to web[1]'s socket", len(reqs))
-	}
+	reqs, _ := queueOn(t, held, app.Port)
 	if err := os.WriteFile(crash, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -625,4 +591,30 @@ func listeningOn(t *testing.T, port int) []string {
 		}
 	}
 	return out
+}
+
+// queueOn sends requests to port, one connection each, until 3 of them wait in the queue of
+// the index socket held (whose instance does not accept), and returns every request sent and
+// how many of them were queued there.
+func queueOn(t *testing.T, held string, port int) ([]*pending, int) {
+	t.Helper()
+	var reqs []*pending
+	queued := 0
+	for len(reqs) < 200 && queued < 3 {
+		_, q0, _ := listening(t, held)
+		p := sendRequest(t, port)
+		reqs = append(reqs, p)
+		waitFor(t, "the request answered or queued", 10*time.Second, func() bool {
+			_, q, _ := listening(t, held)
+			if q > q0 {
+				queued++
+				return true
+			}
+			return p.answered()
+		})
+	}
+	if queued < 3 {
+		t.Fatalf("none of %d connections went to the held socket", len(reqs))
+	}
+	return reqs, queued
 }
