@@ -620,7 +620,8 @@ func (d *Daemon) rewatchLocked(project string) {
 // sampleUsage measures the instances' CPU and memory until ctx ends: one /proc scan each time,
 // as often as usage.next says, or at once when a reader finds the numbers stale. Once a burst
 // of work is over it also hands the heap's slack back to the operating system, and the pages
-// of the executable the burst touched (trimmer).
+// of the executable the burst touched (trimmer); at every sample it ends the threads left idle
+// by blocking calls that overlapped (trimThreads).
 func (d *Daemon) sampleUsage(ctx context.Context) {
 	t := time.NewTimer(usageInterval)
 	defer t.Stop()
@@ -639,6 +640,9 @@ func (d *Daemon) sampleUsage(ctx context.Context) {
 		if trim.due(next < usageIdleInterval, len(pids)) {
 			trimMemory(trimThreshold)
 			d.releaseImage("a burst of work")
+		}
+		if n := trimThreads(maxThreadTrim); n > 0 {
+			d.log.Debug("ended idle threads", "threads", n)
 		}
 		t.Reset(next)
 	}

@@ -35,6 +35,7 @@ import (
 //	             stderr as fast as it can (TAG, default its instance), then a line of LONG bytes
 //	             to stderr, then PARTIAL to stdout with no newline, then exits with EXIT.
 //	chatter      writes "chatter <pid> <n>" to stdout every 10ms until SIGINT or SIGTERM.
+//	threads      leaves itself idle threads, trims them and prints the counts (trim_test.go).
 //	proxyctl     acts as a daemon controlling a proxy process (proxyproc_test.go).
 //	ctlpeer      says hello on a proxy process's control socket $SOCK and prints the outcome.
 //
@@ -79,6 +80,8 @@ func runHelper(name string) int {
 		return healthHelper(name)
 	case "proxyctl":
 		return proxyController()
+	case "threads":
+		return threadsHelper()
 	case "ctlpeer":
 		return ctlPeer()
 	case "chatter":

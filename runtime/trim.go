@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"os"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 )
@@ -94,4 +95,60 @@ func setGCPercent() {
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(daemonGCPercent)
 	}
+}
+
+// maxThreadTrim is how many idle threads one usage sample ends at most.
+const maxThreadTrim = 16
+
+// threadMetrics are what idleThreads reads: the OS threads the Go runtime owns, the goroutines
+// running or blocked in a system call, and GOMAXPROCS.
+var threadMetrics = []string{
+	"/sched/threads/total:threads",
+	"/sched/goroutines/not-in-go:goroutines",
+	"/sched/gomaxprocs:threads",
+}
+
+// spareThreads is how many threads idleThreads leaves beyond those running Go code and those
+// in a system call: sysmon, the runtime's template thread, and one ready for the next
+// blocking call.
+const spareThreads = 3
+
+// idleThreads reports how many of the daemon's OS threads do nothing beyond spareThreads. A
+// goroutine in a blocking system call (an unlink waiting for the file system's journal, an
+// open, a /proc read) holds its thread, and when the call lasts the scheduler starts another;
+// the Go runtime never ends a thread it started (golang/go#14592), so every moment in which
+// many such calls overlapped, a crash loop's restarts on a busy disk for example, would leave
+// the daemon that many threads for good.
+func idleThreads() int {
+	s := make([]metrics.Sample, len(threadMetrics))
+	for i, name := range threadMetrics {
+		s[i].Name = name
+	}
+	metrics.Read(s)
+	var v [3]uint64
+	for i := range s {
+		if s[i].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		v[i] = s[i].Value.Uint64()
+	}
+	total, inSyscall, procs := int(v[0]), int(v[1]), int(v[2])
+	return max(total-procs-inSyscall-spareThreads, 0)
+}
+
+// trimThreads ends up to most of the daemon's idle OS threads (idleThreads) and reports how
+// many it ended. Each goes with a goroutine that locks itself to its thread and returns
+// without unlocking: the runtime then ends that thread, and hands its processor to an idle
+// one (runtime.LockOSThread). Threads end shortly after it returns.
+func trimThreads(most int) int {
+	n := min(idleThreads(), most)
+	for range n {
+		locked := make(chan struct{})
+		go func() {
+			runtime.LockOSThread()
+			close(locked)
+		}()
+		<-locked
+	}
+	return n
 }

@@ -1,10 +1,18 @@
 package runtime
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	goruntime "runtime"
 	"runtime/debug"
+	"runtime/metrics"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/eco-pm/eco/internal/testwait"
 )
 
 // trimSink keeps the test's allocations from being optimized away.
@@ -89,5 +97,74 @@ func TestSetGCPercent(t *testing.T) {
 	setGCPercent()
 	if got := debug.SetGCPercent(100); got != daemonGCPercent {
 		t.Errorf("GOGC not set: GC percent %d after setGCPercent, want %d", got, daemonGCPercent)
+	}
+}
+
+// threadCount is the OS threads the Go runtime owns.
+func threadCount() int {
+	s := []metrics.Sample{{Name: "/sched/threads/total:threads"}}
+	metrics.Read(s)
+	return int(s[0].Value.Uint64())
+}
+
+// threadsHelper leaves its process threads the runtime keeps idle: blockers goroutines block
+// in a read of a pipe at once, each holding a thread, and return. It prints the threads before
+// the blocking, after it, and once trimThreads has ended the idle ones, as "threads B L T".
+func threadsHelper() int {
+	const blockers = 12
+	before := threadCount()
+	var wg sync.WaitGroup
+	var writers []int
+	for range blockers {
+		var p [2]int
+		if err := syscall.Pipe(p[:]); err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		writers = append(writers, p[1])
+		wg.Go(func() {
+			var b [1]byte
+			syscall.Read(p[0], b[:]) // blocking: the goroutine holds its thread meanwhile
+		})
+	}
+	inSyscall := []metrics.Sample{{Name: "/sched/goroutines/not-in-go:goroutines"}}
+	if !testwait.Until(time.Minute, func() bool {
+		metrics.Read(inSyscall)
+		return inSyscall[0].Value.Uint64() >= blockers
+	}) {
+		fmt.Println("the reads did not all block:", inSyscall[0].Value.Uint64())
+		return 1
+	}
+	for _, w := range writers {
+		syscall.Write(w, []byte{1})
+	}
+	wg.Wait()
+	left := threadCount()
+	trimThreads(64)
+	testwait.Until(time.Minute, func() bool { return idleThreads() == 0 && threadCount() < left })
+	fmt.Println("threads", before, left, threadCount())
+	return 0
+}
+
+// TestTrimThreads_EndsIdleThreads checks that trimThreads ends the threads blocking calls left
+// idle: in a process of its own, 12 goroutines blocked in reads at once leave at least 12
+// threads, which the Go runtime keeps; after the trim, at most one more than before the reads
+// is left (the template thread the first LockOSThread starts).
+func TestTrimThreads_EndsIdleThreads(t *testing.T) {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "ECO_TEST_HELPER=threads")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	var before, left, after int
+	if _, err := fmt.Sscanf(string(out), "threads %d %d %d", &before, &left, &after); err != nil {
+		t.Fatalf("helper printed %q: %v", out, err)
+	}
+	if left < 12 {
+		t.Fatalf("threads %d after 12 reads blocked at once: the reads left no idle threads to trim", left)
+	}
+	if after > before+1 {
+		t.Errorf("threads: %d before the blocking reads, %d after, %d after the trim; want at most %d", before, left, after, before+1)
 	}
 }
