@@ -71,6 +71,7 @@ func (b *bench) Files() map[string][]byte {
 type modeRound struct {
 	round      int
 	throughput wrkResult
+	managerCPU float64    // µs of CPU per request of the setup's processes that are not the app, during the throughput run
 	reload     *reloadRun // nil for a setup that does not reload
 	crash      *crashRun  // nil for a setup that does not restart crashed instances
 }
@@ -164,12 +165,15 @@ func (b *bench) measureMode(ctx context.Context, s setup, round int) (modeRound,
 				return err
 			}
 		}
+		managers := s.ManagerPids()
+		before := managerTicks(managers)
 		w, err := runWrk(ctx, b.opts.load(), b.url, loadConns, b.opts.duration, nil)
 		if err != nil {
 			return err
 		}
 		r.throughput = w
-		b.Logf("%s: throughput %.0f req/s (p99 %s, %d failed)", prefix, w.RPS, w.P99, w.Failed())
+		r.managerCPU = cpuPerRequest(before, managerTicks(managers), w.Requests)
+		b.Logf("%s: throughput %.0f req/s (p99 %s, %d failed); manager CPU %.1f µs per request", prefix, w.RPS, w.P99, w.Failed(), r.managerCPU)
 		if !s.CanReload() {
 			return nil
 		}

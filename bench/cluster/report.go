@@ -90,7 +90,8 @@ func ratio(x, y float64) float64 {
 	return math.Inf(1)
 }
 
-func roundRPS(r *modeRound) (float64, bool) { return r.throughput.RPS, true }
+func roundRPS(r *modeRound) (float64, bool)        { return r.throughput.RPS, true }
+func roundManagerCPU(r *modeRound) (float64, bool) { return r.managerCPU, true }
 func roundCrashRate(r *modeRound) (float64, bool) {
 	if r.crash == nil {
 		return 0, false
@@ -134,6 +135,13 @@ func (b *bench) Report(w io.Writer, res results) {
 				ds = append(ds, r.throughput.P99)
 			}
 			return benchkit.FmtDuration(benchkit.Median(ds))
+		}),
+		b.modeRow(res, "throughput run: the manager's CPU per request (its processes, not the app's)", true, func(mr *modeResult) string {
+			var xs []float64
+			for _, r := range mr.rounds {
+				xs = append(xs, r.managerCPU)
+			}
+			return fmt.Sprintf("%.1f µs", benchkit.Median(xs))
 		}),
 		b.modeRow(res, fmt.Sprintf("failed requests during %d reloads (wrk -c%d, %s)", len(reloadAt), loadConns, d), true, func(mr *modeResult) string {
 			return fmt.Sprint(benchkit.Median(mr.reloadFailed()))
@@ -293,6 +301,14 @@ func (b *bench) writeRatioDetails(w io.Writer, res results) {
 		}
 		rs := pairedRatios(res.by[p.num], res.by[p.den], roundRPS)
 		lines = append(lines, fmt.Sprintf("- throughput, %s / %s: %s per round, median %.2fx", modeTitle[p.num], modeTitle[p.den], fmtRatios(rs), benchkit.Median(rs)))
+	}
+	// Not against Node's primary: it often spends less than a clock tick in a run.
+	for _, p := range []struct{ num, den string }{{modeEcoRR, modePM2}, {modeEcoHandoff, modePM2}} {
+		if missing(res, p.num, p.den) != "" {
+			continue
+		}
+		rs := pairedRatios(res.by[p.num], res.by[p.den], roundManagerCPU)
+		lines = append(lines, fmt.Sprintf("- the manager's CPU per request, %s / %s: %s per round, median %.2fx", modeTitle[p.num], modeTitle[p.den], fmtRatios(rs), benchkit.Median(rs)))
 	}
 	for _, m := range []string{modeEcoKernel, modeEcoRR, modeEcoHandoff, modeEcoPerIndex, modeNodeCluster} {
 		if missing(res, m, modePM2) != "" {

@@ -35,6 +35,8 @@ type setup interface {
 	Stop(ctx context.Context) error
 	// Pids are the setup's own processes (the cluster's primary, the manager's daemon) now.
 	Pids() []int
+	// ManagerPids are the setup's processes that are not the app now (mgrcpu.go).
+	ManagerPids() []int
 }
 
 // runDir is one start of a setup: a folder of its own for its files, output and markers.
@@ -145,6 +147,14 @@ func (p *nodeProc) Stop(context.Context) error {
 	return nil
 }
 
+// ManagerPids is the cluster's primary; for a single process, the app itself, which is left out.
+func (p *nodeProc) ManagerPids() []int {
+	if p.mode == modeSingle {
+		return nil
+	}
+	return p.Pids()
+}
+
 func (p *nodeProc) Pids() []int {
 	if p.cmd == nil {
 		return nil
@@ -244,6 +254,9 @@ func (e *ecoSetup) Describe(ctx context.Context, run *runDir) string {
 	return b.String()
 }
 
+// ManagerPids are eco's keeper, daemon and proxy processes: every process of eco's binary.
+func (e *ecoSetup) ManagerPids() []int { return processesOf(e.Bin) }
+
 func (e *ecoSetup) Pids() []int {
 	if pid, err := e.DaemonPid(); err == nil {
 		return []int{pid}
@@ -328,6 +341,9 @@ func (p *pm2Setup) Describe(ctx context.Context, run *runDir) string {
 	b.WriteString(tailFiles(logs, run.begun))
 	return b.String()
 }
+
+// ManagerPids is PM2's God daemon, the primary of its cluster mode.
+func (p *pm2Setup) ManagerPids() []int { return p.Pids() }
 
 func (p *pm2Setup) Pids() []int {
 	if pid, err := p.DaemonPid(); err == nil {

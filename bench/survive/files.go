@@ -15,12 +15,13 @@ const (
 	chattyFile = "chatty.js"
 )
 
-// The apps' names. eco runs three apps, PM2 two: the same web app once per balance mode.
+// The apps' names. eco runs four apps, PM2 two: the same web app once per balance mode.
 const (
-	appProxy  = "proxy"  // eco: cluster, balance round_robin
-	appKernel = "kernel" // eco: cluster, balance kernel
-	appWeb    = "web"    // PM2: cluster -i 2
-	appChatty = "chatty" // both: fork, numbered lines on stdout
+	appProxy   = "proxy"   // eco: cluster, balance round_robin
+	appKernel  = "kernel"  // eco: cluster, balance kernel
+	appHandoff = "handoff" // eco: cluster, balance handoff
+	appWeb     = "web"     // PM2: cluster -i 2
+	appChatty  = "chatty"  // both: fork, numbered lines on stdout
 )
 
 // instances is the number of instances of every cluster app.
@@ -107,7 +108,7 @@ func (r runDir) marks(app string) string { return filepath.Join(r.dir, "marks", 
 func (r runDir) logs(app string) string { return filepath.Join(r.dir, "logs", app) }
 
 // ecoFile is eco's ecosystem file: the chatty fork app, and the web app twice in cluster mode
-// with 2 instances, balanced round_robin (proxy) and kernel.
+// with 2 instances, balanced round_robin (proxy), kernel and handoff.
 func ecoFile(tmp string, r runDir) []byte {
 	var b strings.Builder
 	b.WriteString("project = \"survive\"\n")
@@ -124,7 +125,7 @@ func ecoFile(tmp string, r runDir) []byte {
 		b.WriteString("  }\n}\n")
 	}
 	app(appChatty, chattyFile, "")
-	for _, c := range []struct{ name, balance string }{{appProxy, "round_robin"}, {appKernel, "kernel"}} {
+	for _, c := range []struct{ name, balance string }{{appProxy, "round_robin"}, {appKernel, "kernel"}, {appHandoff, "handoff"}} {
 		app(c.name, webFile, fmt.Sprintf("  exec_mode  = \"cluster\"\n  instances  = %d\n  port       = %d\n  balance    = %q\n",
 			instances, r.ports[c.name], c.balance))
 	}

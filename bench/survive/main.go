@@ -54,7 +54,7 @@ type options struct {
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
-	fs := o.FlagSet("survive", "SIGKILLs the eco daemon (a proxy cluster, a kernel cluster and a chatty fork app) and PM2's God daemon (a cluster -i 2 and the same chatty app; PM2 installed from npm into a temp folder) under a paced HTTP load on loopback, and reports per setup: failed requests, time until managed again with no command typed, log lines lost and instances restarted, as medians over the repetitions, in Markdown.", stderr)
+	fs := o.FlagSet("survive", "SIGKILLs the eco daemon (a proxy cluster, a kernel cluster, a handoff cluster and a chatty fork app) and PM2's God daemon (a cluster -i 2 and the same chatty app; PM2 installed from npm into a temp folder) under a paced HTTP load on loopback, and reports per setup: failed requests, time until managed again with no command typed, log lines lost and instances restarted, as medians over the repetitions, in Markdown.", stderr)
 	sides := fs.String("managers", strings.Join(allSides, ","), "managers to run, comma-separated: "+strings.Join(allSides, ", "))
 	fs.IntVar(&o.reps, "reps", 3, "repetitions; each kills every manager's daemon once, the managers' order alternating")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "load before the kill")

@@ -19,6 +19,7 @@ type setupRow struct {
 var setupRows = []setupRow{
 	{"eco: cluster, proxy (round_robin), 2 instances", sideEco, appProxy},
 	{"eco: cluster, kernel, 2 instances", sideEco, appKernel},
+	{"eco: cluster, handoff, 2 instances", sideEco, appHandoff},
 	{"eco: fork, chatty", sideEco, appChatty},
 	{"PM2: cluster -i 2", sidePM2, appWeb},
 	{"PM2: fork, chatty", sidePM2, appChatty},
@@ -111,8 +112,8 @@ func writeTable(w io.Writer, res results, wait time.Duration) {
 	fmt.Fprintln(w, "| target for eco | 0 | < 1 s, with no command typed | 0 | 0 | |")
 	for _, row := range setupRows {
 		rounds, ok := res.by[row.side]
-		if !ok {
-			continue
+		if !ok || !slices.ContainsFunc(rounds, func(r sideRound) bool { return r.apps[row.app] != nil }) {
+			continue // a side or an app that was not run
 		}
 		failed, back, lost, restarted, met := cells(rounds, row.app, wait)
 		target := "-"

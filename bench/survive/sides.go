@@ -53,7 +53,7 @@ func pids(is []instance) []int {
 type ecoSide struct{ *benchkit.Eco }
 
 func (e ecoSide) Name() string   { return "eco" }
-func (e ecoSide) Apps() []string { return []string{appProxy, appKernel, appChatty} }
+func (e ecoSide) Apps() []string { return []string{appProxy, appKernel, appHandoff, appChatty} }
 
 func (e ecoSide) Start(ctx context.Context, tmp string, r runDir) error {
 	file := filepath.Join(r.dir, "survive.hcl")

@@ -152,7 +152,7 @@ func TestWriteTable(t *testing.T) {
 		"| eco: cluster, kernel, 2 instances | 0 of 1000 (0.0%) | never (within 10s) | - | 0 of 2 | no |",
 		"| eco: fork, chatty | - | never (within 10s) | 5 of 500 (1.0%) | 0 of 1 | no |",
 	}
-	if len(lines) != 3+len(want) {
+	if len(lines) != 3+len(want) { // no handoff row: the repetitions have no handoff app
 		t.Fatalf("table:\n%s", b.String())
 	}
 	if diff := cmp.Diff(want, lines[3:]); diff != "" {
@@ -192,7 +192,7 @@ func TestDetails(t *testing.T) {
 }
 
 func TestEcoFile(t *testing.T) {
-	r := runDir{dir: "/tmp/x/runs/eco-1", ports: map[string]int{appProxy: 4001, appKernel: 4002}}
+	r := runDir{dir: "/tmp/x/runs/eco-1", ports: map[string]int{appProxy: 4001, appKernel: 4002, appHandoff: 4004}}
 	cfg, err := benchkit.DecodeEco(r.dir, "survive.hcl", ecoFile("/tmp/x", r))
 	if err != nil {
 		t.Fatal(err)
@@ -203,9 +203,10 @@ func TestEcoFile(t *testing.T) {
 		got[a.Name] = app{a.Script, string(a.ExecMode), string(a.Balance), a.OutFile, a.Env["BENCH_MARKS"], a.Env["BENCH_PORT"] + fmt.Sprintf("/%d/%d", a.Port, a.Instances)}
 	}
 	want := map[string]app{
-		appChatty: {"/tmp/x/chatty.js", "fork", "", r.logs(appChatty) + "/out.log", r.marks(appChatty), "/0/1"},
-		appProxy:  {"/tmp/x/web.js", "cluster", "round_robin", r.logs(appProxy) + "/out.log", r.marks(appProxy), "4001/4001/2"},
-		appKernel: {"/tmp/x/web.js", "cluster", "kernel", r.logs(appKernel) + "/out.log", r.marks(appKernel), "4002/4002/2"},
+		appChatty:  {"/tmp/x/chatty.js", "fork", "", r.logs(appChatty) + "/out.log", r.marks(appChatty), "/0/1"},
+		appProxy:   {"/tmp/x/web.js", "cluster", "round_robin", r.logs(appProxy) + "/out.log", r.marks(appProxy), "4001/4001/2"},
+		appKernel:  {"/tmp/x/web.js", "cluster", "kernel", r.logs(appKernel) + "/out.log", r.marks(appKernel), "4002/4002/2"},
+		appHandoff: {"/tmp/x/web.js", "cluster", "handoff", r.logs(appHandoff) + "/out.log", r.marks(appHandoff), "4004/4004/2"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("apps (-want +got):\n%s", diff)
