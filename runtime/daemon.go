@@ -574,9 +574,14 @@ func (d *Daemon) applyConfig(req ApplyRequest, revive bool) (ApplyResponse, erro
 	if req.DryRun {
 		return resp, nil
 	}
-	d.releaseLocked(cfg.Project)
-	d.markLocked(cfg.Project)
+	// The configuration is saved before anything runs it: one that cannot be saved (a full
+	// disk) is not applied at all, rather than run until the daemon's next start reverts it.
+	oldProject, hadProject := d.state.Projects[cfg.Project]
+	oldScaled := map[string]int{}
 	for _, a := range cfg.Apps {
+		if n, ok := d.state.Scaled[a.Name]; ok {
+			oldScaled[a.Name] = n
+		}
 		delete(d.state.Scaled, a.Name)
 	}
 	if len(cfg.Apps) == 0 {
@@ -584,10 +589,26 @@ func (d *Daemon) applyConfig(req ApplyRequest, revive bool) (ApplyResponse, erro
 	} else {
 		d.state.Projects[cfg.Project] = &projectState{Config: cfg, Source: req.Source}
 	}
+	if err := d.persistLocked(); err != nil {
+		if hadProject {
+			d.state.Projects[cfg.Project] = oldProject
+		} else {
+			delete(d.state.Projects, cfg.Project)
+		}
+		maps.Copy(d.state.Scaled, oldScaled)
+		resp.Changes = []PlanChange{}
+		return resp, fmt.Errorf("nothing was applied: %w", err)
+	}
+	d.releaseLocked(cfg.Project)
+	d.markLocked(cfg.Project)
 	d.executeLocked(changes)
 	d.rewatchLocked(cfg.Project)
 	resp.Applied = true
-	return resp, d.persistLocked()
+	// Executing can change the state (an app started again is no longer stopped).
+	if err := d.persistLocked(); err != nil {
+		d.log.Error("the applied configuration is saved, a later change of the state is not", "project", cfg.Project, "err", err)
+	}
+	return resp, nil
 }
 
 // rewatchAllLocked brings every project's watch up to date.

@@ -76,6 +76,7 @@ func recordInstance(home string, rec pidRecord) error {
 	path := recordPath(home, rec.Pid)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		os.Remove(tmp) // a full disk leaves it empty: no stale file in run/
 		return err
 	}
 	return os.Rename(tmp, path)
