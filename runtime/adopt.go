@@ -346,8 +346,12 @@ func (d *Daemon) connectKeeper() (strays []*adoptee, stop func(), err error) {
 	go func() {
 		defer close(exitsDone)
 		d.keeper.runExits()
+		if !d.keeper.closing.Load() {
+			d.keeper.keeperGone()
+		}
 	}()
 	stop = func() {
+		d.keeper.closing.Store(true)
 		if d.shutdownKeeper {
 			ctx, cancel := callCtx()
 			if err := c.Shutdown(ctx); err != nil {
@@ -380,7 +384,7 @@ func (d *Daemon) connectKeeper() (strays []*adoptee, stop func(), err error) {
 
 // keeperPid is the keeper's pid, 0 without one.
 func (d *Daemon) keeperPid() int {
-	if d.keeper == nil {
+	if !d.keeper.usable() {
 		return 0
 	}
 	return d.keeper.c.KeeperPid()

@@ -304,7 +304,10 @@ func (d *Daemon) refuseWhenClosing(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if exe := executable(); exe != "" && d.keeper != nil && binaryReplaced() {
+		if note := d.keeper.lostNote(); note != "" {
+			w.Header().Set(KeeperLostHeader, note) // eco ls says it too
+		}
+		if exe := executable(); exe != "" && d.keeper.usable() && binaryReplaced() {
 			// Every answer says it, so that a command that asks nothing else (eco ls's
 			// single GET) still notices that eco was upgraded on disk.
 			w.Header().Set(ReplacedHeader, exe)
@@ -316,6 +319,10 @@ func (d *Daemon) refuseWhenClosing(next http.Handler) http.Handler {
 // ReplacedHeader, on any answer of a daemon that runs under a keeper, names the daemon's
 // executable once another file took its path (eco was upgraded on disk; Ping.Replaced).
 const ReplacedHeader = "Eco-Replaced"
+
+// KeeperLostHeader, on any answer of a daemon whose keeper has ended under it, is
+// Ping.KeeperLost.
+const KeeperLostHeader = "Eco-Keeper-Lost"
 
 // closingLocked reports whether Run is stopping: from the moment its context ends, before
 // Run itself sets closing.

@@ -51,6 +51,9 @@ func (c *cli) client(ctx context.Context) (*control.Client, error) {
 	if err := cl.Do(ctx, "GET", "/v1/ping", nil, &p); err != nil {
 		return cl, nil // the command's own request says what is wrong
 	}
+	if p.KeeperLost != "" {
+		fmt.Fprintf(c.stderr, "Warning: %s.\n", p.KeeperLost)
+	}
 	switch {
 	case started:
 		fmt.Fprintf(c.stderr, "Started the eco daemon (pid %d, home %s).\n", p.Pid, h)

@@ -24,6 +24,9 @@ func (c *cli) tryGet(ctx context.Context, path string, out any) (cl *control.Cli
 	var api *control.APIError
 	var diags *control.DiagnosticsError
 	if err == nil || errors.As(err, &api) || errors.As(err, &diags) {
+		if note := hdr.Get(runtime.KeeperLostHeader); note != "" {
+			fmt.Fprintf(c.stderr, "Warning: %s.\n", note)
+		}
 		if exe := hdr.Get(runtime.ReplacedHeader); exe != "" {
 			// eco was upgraded on disk: the next commands talk to the new binary.
 			if uerr := c.followUpgrade(ctx, cl, exe); uerr != nil {
