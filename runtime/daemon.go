@@ -289,7 +289,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 }
 
 // errClosing answers the changes asked while the daemon stops.
-var errClosing = errors.New("daemon shutting down")
+var errClosing = errors.New(control.ClosingMessage)
 
 // refuseWhenClosing answers 503 to every request but reads once Run is stopping: what a
 // change would start could not be waited for.

@@ -138,3 +138,36 @@ app "slow" {
 		t.Fatalf("eco apply across the daemon's death (exit %d):\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestCLI_ConcurrentUpgrades: three eco daemon upgrade at once. Each hands over in turn, to
+// the daemon the one before it started; none fails on the connection the previous hand-over
+// cut, or says that no daemon runs while the keeper is starting the next one.
+func TestCLI_ConcurrentUpgrades(t *testing.T) {
+	home := ecoHome(t)
+	if _, _, code := runEco(t, "ls"); code != 0 { // starts the daemon
+		t.Fatalf("ls: exit %d", code)
+	}
+	type result struct {
+		stdout, stderr string
+		code           int
+	}
+	const n = 3
+	done := make(chan result, n)
+	for range n {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			stdout, stderr, code := runEcoCtx(ctx, "daemon", "upgrade")
+			done <- result{stdout, stderr, code}
+		}()
+	}
+	for range n {
+		r := <-done
+		if r.code != 0 || !strings.Contains(r.stdout, "The eco daemon was upgraded") {
+			t.Errorf("a concurrent eco daemon upgrade (exit %d):\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	}
+	if p, err := ping(control.NewClient(home)); err != nil || p.Keeper == 0 {
+		t.Errorf("after the upgrades: %+v, %v", p, err)
+	}
+}

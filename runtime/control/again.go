@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"net/http"
 )
 
 // resendLimit bounds how many times DoAgain sends a request again.
@@ -32,8 +33,18 @@ func (c *Client) DoAgain(ctx context.Context, method, path string, in, out any) 
 }
 
 // DaemonDied reports whether err says that the daemon ended before it answered: the
-// connection was cut or reset, or no daemon listened (it was being restarted), rather than an
-// answer, a timeout or the caller's cancellation.
+// connection was cut or reset, no daemon listened (it was being restarted), or it answered
+// that it is ending, rather than another answer, a timeout or the caller's cancellation.
 func DaemonDied(err error) bool {
-	return err != nil && (errors.Is(err, ErrNoDaemon) || dying(err))
+	return err != nil && (errors.Is(err, ErrNoDaemon) || dying(err) || closing(err))
 }
+
+// closing reports whether err is the answer of a daemon that is ending (it refuses all but
+// reads meanwhile): stopped, or handing over to the next one.
+func closing(err error) bool {
+	var api *APIError
+	return errors.As(err, &api) && api.Status == http.StatusServiceUnavailable && api.Message == ClosingMessage
+}
+
+// ClosingMessage is the error a daemon that is ending answers with (503).
+const ClosingMessage = "daemon shutting down"
