@@ -1,11 +1,17 @@
 package runtime
 
 import (
+	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
+
+	"github.com/eco-pm/eco/logs"
+	"github.com/eco-pm/eco/runtime/proc"
 )
 
 // TestDaemon_StartClearsInstanceFilesOfEndedInstances: a daemon that adopts nothing (no keeper,
@@ -55,5 +61,60 @@ func TestDaemon_StartClearsInstanceFilesOfEndedInstances(t *testing.T) {
 	}
 	if !slices.Contains(names, "bogus.txt") {
 		t.Errorf("a file that is not eco's was removed: %v", names)
+	}
+}
+
+// TestEndAdoptee_RemovesItsRunFiles: an instance the previous daemon left that no slot takes
+// (it died during a rollout, here one it had not even recorded) is ended with its output
+// ledgers and its notify socket: nothing reads them any more. They stayed in run/, two
+// ledgers and a socket per instance and per kill.
+func TestEndAdoptee_RemovesItsRunFiles(t *testing.T) {
+	home := shortTempDir(t)
+	run := runDir(home)
+	if err := os.MkdirAll(run, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	notify := filepath.Join(run, "notify-00112233aabbccdd.sock")
+	nl, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nl.Close() // a datagram socket's file stays, as one a killed daemon left behind
+	const mark = "4242-0123456789ab-7"
+	ledgers := []string{ledgerPath(home, mark, logs.StreamOut), ledgerPath(home, mark, logs.StreamErr)}
+	for _, f := range ledgers {
+		if err := os.WriteFile(f, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("sleep", "60")
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify, proc.MarkVar+"="+mark)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // as every instance
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	t.Cleanup(func() { cmd.Process.Kill() })
+	start, err := proc.StartTime(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// This test is the process's parent: it reports the exit, as the keeper would.
+	go func() {
+		_ = cmd.Wait()
+		ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		sig := 0
+		if ws.Signaled() {
+			sig = int(ws.Signal())
+		}
+		proc.ReportExit(pid, start, proc.StatusOf(ws.ExitStatus(), sig), nil)
+	}()
+
+	endAdoptee(&adoptee{rec: pidRecord{Pid: pid, Start: start, Mark: mark}, alive: true}, nil, home, slog.New(slog.DiscardHandler))
+	gone(t, pid)
+	for _, f := range append(ledgers, notify) {
+		if _, err := os.Lstat(f); err == nil {
+			t.Errorf("%s is left in run/ after its instance was ended", filepath.Base(f))
+		}
 	}
 }
