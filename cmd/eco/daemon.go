@@ -343,7 +343,19 @@ same apps (use "eco delete all" first to forget them).`,
 			printDone(c, resp)
 			// The daemon stops its apps before it exits, then its keeper: wait for both.
 			deadline := time.Now().Add(2 * time.Minute)
-			for proc.Running(p.Pid) || (p.Keeper != 0 && proc.Running(p.Keeper)) {
+			for asked := 1; proc.Running(p.Pid) || (p.Keeper != 0 && proc.Running(p.Keeper)); {
+				if !proc.Running(p.Pid) && asked <= 3 {
+					// A daemon that died before it had stopped everything (a kill -9) is
+					// restarted by its keeper, which would wait for ever: ask the next one.
+					var q runtime.Ping
+					if err := cl.Do(ctx, "GET", "/v1/ping", nil, &q); err == nil && q.Pid != p.Pid {
+						if err := cl.Do(ctx, "POST", "/v1/kill", nil, &resp); err == nil {
+							fmt.Fprintf(c.stderr, "The eco daemon (pid %d) died before it had stopped everything; its keeper started pid %d, which was asked to stop too.\n", p.Pid, q.Pid)
+							p.Pid = q.Pid
+							asked++
+						}
+					}
+				}
 				if time.Now().After(deadline) {
 					return fmt.Errorf("the daemon (pid %d) is still running after 2m", p.Pid)
 				}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eco-pm/eco/internal/testwait"
+	"github.com/eco-pm/eco/runtime"
 	"github.com/eco-pm/eco/runtime/control"
 	"github.com/eco-pm/eco/runtime/proc"
 )
@@ -170,4 +171,60 @@ func TestCLI_ConcurrentUpgrades(t *testing.T) {
 	if p, err := ping(control.NewClient(home)); err != nil || p.Keeper == 0 {
 		t.Errorf("after the upgrades: %+v, %v", p, err)
 	}
+}
+
+// TestCLI_KillSurvivesDaemonKill: the daemon is SIGKILLed while eco kill waits for it to stop
+// a stubborn instance. Its keeper starts another daemon, which eco kill asks to stop too: the
+// command ends, and nothing of the home runs. It waited for ever for a keeper that had no
+// reason to end.
+func TestCLI_KillSurvivesDaemonKill(t *testing.T) {
+	dir := t.TempDir()
+	home := ecoHome(t)
+	file := filepath.Join(dir, "ecosystem.hcl")
+	if err := os.WriteFile(file, []byte(`project = "resend"
+app "stub" {
+  command      = ["bash", "-c", "trap '' INT TERM; while true; do sleep 0.05; done"]
+  kill_timeout = "4s"
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if stdout, stderr, code := runEco(t, "apply", "--no-watch", file); code != 0 {
+		t.Fatalf("apply (exit %d):\n%s%s", code, stdout, stderr)
+	}
+	cl := control.NewClient(home)
+	p, err := ping(cl)
+	if err != nil || p.Keeper == 0 {
+		t.Fatalf("ping: %+v, %v", p, err)
+	}
+	type result struct {
+		stdout, stderr string
+		code           int
+	}
+	done := make(chan result, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		stdout, stderr, code := runEcoCtx(ctx, "kill")
+		done <- result{stdout, stderr, code}
+	}()
+	testwait.For(t, "the daemon to be stopping stub", 10*time.Second, func() bool {
+		_, sts := instancePids(t, cl)
+		return sts["stub[0]"].State == runtime.Stopping
+	})
+	if err := syscall.Kill(p.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("eco kill did not end")
+	}
+	if r.code != 0 || !strings.Contains(r.stdout, "The daemon has stopped.") {
+		t.Fatalf("eco kill across the daemon's death (exit %d):\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	testwait.For(t, "nothing of the home running after eco kill", 15*time.Second, func() bool {
+		return len(runningWithHome(home)) == 0
+	})
 }
