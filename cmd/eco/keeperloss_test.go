@@ -55,6 +55,9 @@ func TestSurvive_KeeperSIGKILL(t *testing.T) {
 		now, sts = instancePids(t, cl)
 		return allOnline(sts, 4) && now["victim[0]"] != 0 && now["victim[0]"] != victim
 	})
+	if _, sts := instancePids(t, cl); !strings.Contains(sts["victim[0]"].Reason, "exited (status unknown)") {
+		t.Errorf("victim's reason %q does not say its exit status was lost", sts["victim[0]"].Reason)
+	}
 	for k, pid := range pids {
 		if k != "victim[0]" && now[k] != pid {
 			t.Errorf("%s: pid %d before the keeper's death, %d after", k, pid, now[k])
