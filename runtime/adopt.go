@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/eco-pm/eco/ecosystem"
+	"github.com/eco-pm/eco/logs"
 	"github.com/eco-pm/eco/runtime/keeper"
 	"github.com/eco-pm/eco/runtime/planner"
 	"github.com/eco-pm/eco/runtime/proc"
@@ -209,15 +211,39 @@ func endAdoptee(ad *adoptee, k *keeperLink, home string, log *slog.Logger) {
 	}
 	log.Warn("ending an instance the previous daemon left that no slot takes over",
 		"app", ad.rec.App, "instance", ad.rec.Index, "pid", ad.rec.Pid, "alive", ad.alive)
+	notify := ad.rec.NotifyPath
+	if notify == "" && ad.alive {
+		notify = notifySocketOf(ad.rec.Pid) // started by a daemon that died before recording it
+	}
 	p, err := proc.Adopt(proc.Adoption{Pid: ad.rec.Pid, Start: ad.rec.Start, Mark: ad.rec.Mark, ReportWait: reportWait(ad)}, log)
 	if err == nil {
 		p.Stop(syscall.SIGTERM, 5*time.Second)
 	}
 	forgetInstance(home, ad.rec.Pid)
+	// Nothing reads its output or its notify socket any more: their files in run/ go too.
+	if notify != "" && filepath.Dir(notify) == runDir(home) {
+		os.Remove(notify)
+	}
 	if ad.rec.Mark != "" {
+		os.Remove(ledgerPath(home, ad.rec.Mark, logs.StreamOut))
+		os.Remove(ledgerPath(home, ad.rec.Mark, logs.StreamErr))
 		o, e, i, n := instanceNames(ad.rec.Mark)
 		k.remove(o, e, i, n)
 	}
+}
+
+// notifySocketOf returns the NOTIFY_SOCKET in pid's environment, "" without one.
+func notifySocketOf(pid int) string {
+	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return ""
+	}
+	for kv := range strings.SplitSeq(string(env), "\x00") {
+		if v, ok := strings.CutPrefix(kv, "NOTIFY_SOCKET="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 func reportWait(ad *adoptee) time.Duration {
@@ -346,8 +372,12 @@ func (d *Daemon) connectKeeper() (strays []*adoptee, stop func(), err error) {
 	go func() {
 		defer close(exitsDone)
 		d.keeper.runExits()
+		if !d.keeper.closing.Load() {
+			d.keeper.keeperGone()
+		}
 	}()
 	stop = func() {
+		d.keeper.closing.Store(true)
 		if d.shutdownKeeper {
 			ctx, cancel := callCtx()
 			if err := c.Shutdown(ctx); err != nil {
@@ -380,7 +410,7 @@ func (d *Daemon) connectKeeper() (strays []*adoptee, stop func(), err error) {
 
 // keeperPid is the keeper's pid, 0 without one.
 func (d *Daemon) keeperPid() int {
-	if d.keeper == nil {
+	if !d.keeper.usable() {
 		return 0
 	}
 	return d.keeper.c.KeeperPid()

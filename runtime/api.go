@@ -30,7 +30,7 @@ var errHeld = errors.New("held")
 func (d *Daemon) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/ping", func(w http.ResponseWriter, r *http.Request) {
-		control.WriteJSON(w, http.StatusOK, Ping{Pid: os.Getpid(), Version: d.opts.Version, Home: d.opts.Home, Keeper: d.keeperPid(), Executable: executable(),
+		control.WriteJSON(w, http.StatusOK, Ping{Pid: os.Getpid(), Version: d.opts.Version, Home: d.opts.Home, Keeper: d.keeperPid(), KeeperLost: d.keeper.lostNote(), Executable: executable(),
 			Replaced: binaryReplaced(), Goroutines: goruntime.NumGoroutine(), Metrics: d.metricsAddr, SettingsDiagnostics: d.settingsDiags})
 	})
 	d.upgradeRoute(mux)

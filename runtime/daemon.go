@@ -289,7 +289,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 }
 
 // errClosing answers the changes asked while the daemon stops.
-var errClosing = errors.New("daemon shutting down")
+var errClosing = errors.New(control.ClosingMessage)
 
 // refuseWhenClosing answers 503 to every request but reads once Run is stopping: what a
 // change would start could not be waited for.
@@ -304,7 +304,10 @@ func (d *Daemon) refuseWhenClosing(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if exe := executable(); exe != "" && d.keeper != nil && binaryReplaced() {
+		if note := d.keeper.lostNote(); note != "" {
+			w.Header().Set(KeeperLostHeader, note) // eco ls says it too
+		}
+		if exe := executable(); exe != "" && d.keeper.usable() && binaryReplaced() {
 			// Every answer says it, so that a command that asks nothing else (eco ls's
 			// single GET) still notices that eco was upgraded on disk.
 			w.Header().Set(ReplacedHeader, exe)
@@ -316,6 +319,10 @@ func (d *Daemon) refuseWhenClosing(next http.Handler) http.Handler {
 // ReplacedHeader, on any answer of a daemon that runs under a keeper, names the daemon's
 // executable once another file took its path (eco was upgraded on disk; Ping.Replaced).
 const ReplacedHeader = "Eco-Replaced"
+
+// KeeperLostHeader, on any answer of a daemon whose keeper has ended under it, is
+// Ping.KeeperLost.
+const KeeperLostHeader = "Eco-Keeper-Lost"
 
 // closingLocked reports whether Run is stopping: from the moment its context ends, before
 // Run itself sets closing.
@@ -574,9 +581,14 @@ func (d *Daemon) applyConfig(req ApplyRequest, revive bool) (ApplyResponse, erro
 	if req.DryRun {
 		return resp, nil
 	}
-	d.releaseLocked(cfg.Project)
-	d.markLocked(cfg.Project)
+	// The configuration is saved before anything runs it: one that cannot be saved (a full
+	// disk) is not applied at all, rather than run until the daemon's next start reverts it.
+	oldProject, hadProject := d.state.Projects[cfg.Project]
+	oldScaled := map[string]int{}
 	for _, a := range cfg.Apps {
+		if n, ok := d.state.Scaled[a.Name]; ok {
+			oldScaled[a.Name] = n
+		}
 		delete(d.state.Scaled, a.Name)
 	}
 	if len(cfg.Apps) == 0 {
@@ -584,10 +596,26 @@ func (d *Daemon) applyConfig(req ApplyRequest, revive bool) (ApplyResponse, erro
 	} else {
 		d.state.Projects[cfg.Project] = &projectState{Config: cfg, Source: req.Source}
 	}
+	if err := d.persistLocked(); err != nil {
+		if hadProject {
+			d.state.Projects[cfg.Project] = oldProject
+		} else {
+			delete(d.state.Projects, cfg.Project)
+		}
+		maps.Copy(d.state.Scaled, oldScaled)
+		resp.Changes = []PlanChange{}
+		return resp, fmt.Errorf("nothing was applied: %w", err)
+	}
+	d.releaseLocked(cfg.Project)
+	d.markLocked(cfg.Project)
 	d.executeLocked(changes)
 	d.rewatchLocked(cfg.Project)
 	resp.Applied = true
-	return resp, d.persistLocked()
+	// Executing can change the state (an app started again is no longer stopped).
+	if err := d.persistLocked(); err != nil {
+		d.log.Error("the applied configuration is saved, a later change of the state is not", "project", cfg.Project, "err", err)
+	}
+	return resp, nil
 }
 
 // rewatchAllLocked brings every project's watch up to date.

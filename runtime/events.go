@@ -83,6 +83,9 @@ func exitWords(code int, signal string) string {
 	if signal != "" {
 		return "killed by " + signal
 	}
+	if code < 0 {
+		return "exited (status unknown)" // its parent, the keeper, ended before it could say
+	}
 	return fmt.Sprintf("exited with code %d", code)
 }
 

@@ -112,6 +112,10 @@ func (d *Daemon) upgradeRoute(mux *http.ServeMux) {
 			control.WriteError(w, http.StatusConflict, errNoKeeper)
 			return
 		}
+		if note := d.keeper.lostNote(); note != "" {
+			control.WriteError(w, http.StatusConflict, errors.New("no hand-over without a keeper: "+note))
+			return
+		}
 		if !filepath.IsAbs(req.Executable) {
 			control.WriteError(w, http.StatusBadRequest, fmt.Errorf("upgrade: executable %q is not an absolute path", req.Executable))
 			return

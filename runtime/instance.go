@@ -343,10 +343,7 @@ func (in *instance) launch(spec *ecosystem.App) (process, error) {
 	if start == nil {
 		start = startProc
 	}
-	var spawner proc.Spawner
-	if in.deps.keeper != nil {
-		spawner = in.deps.keeper
-	}
+	spawner := in.deps.keeper.spawner() // nil: started as the daemon's own child
 	p, err := start(proc.Spec{
 		Argv:       argv,
 		Dir:        spec.Cwd,

@@ -2,12 +2,14 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eco-pm/eco/runtime/keeper"
@@ -38,6 +40,62 @@ type keeperLink struct {
 	// acks tracks which exit records are handled, to acknowledge them in order.
 	pending []uint64
 	handled map[uint64]bool
+
+	// closing is set when the daemon closes the connection itself (it stops, or hands over);
+	// lost once the keeper has ended under a running daemon (keeperGone): the daemon then
+	// starts processes as its own children and stores nothing.
+	closing atomic.Bool
+	lost    atomic.Bool
+	lostAt  atomic.Int64 // unix nanoseconds
+}
+
+// usable reports whether there is a keeper to spawn processes and hold descriptors.
+func (k *keeperLink) usable() bool { return k != nil && !k.lost.Load() }
+
+// spawner is the keeper as a proc.Spawner, nil when it is not usable: the daemon starts the
+// process itself.
+func (k *keeperLink) spawner() proc.Spawner {
+	if !k.usable() {
+		return nil
+	}
+	return k
+}
+
+// keeperGone is called when the connection to the keeper ended without the daemon closing it.
+// The keeper that had died (SIGKILLed, or killed by the OOM killer) re-parented this daemon
+// and the instances: once this process's parent is no longer the keeper, the link is lost:
+// exits it would have reported are not waited for (proc.LoseReports), new instances are this
+// daemon's own children, and GET /v1/ping says what happened (keeperLost). A connection that
+// ends while the keeper lives (an upgrade's hand-over) changes nothing.
+func (k *keeperLink) keeperGone() {
+	pid := k.c.KeeperPid()
+	deadline := time.Now().Add(2 * time.Second)
+	for os.Getppid() == pid {
+		if k.closing.Load() || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if k.closing.Load() {
+		return
+	}
+	k.lostAt.Store(time.Now().UnixNano())
+	k.lost.Store(true)
+	proc.LoseReports()
+	k.log.Error("the eco keeper has ended: the apps run on, and this daemon now starts their processes itself; "+
+		"if it dies, nothing restarts it and its instances lose their output pipes: `eco kill` then any eco command "+
+		"restarts everything under a new keeper", "keeper", pid)
+}
+
+// lostNote says that the keeper ended, for GET /v1/ping; "" while it runs.
+func (k *keeperLink) lostNote() string {
+	if k == nil || !k.lost.Load() {
+		return ""
+	}
+	at := time.Unix(0, k.lostAt.Load())
+	return fmt.Sprintf("the eco keeper (pid %d) ended at %s: the apps run on, but a daemon that dies now is not restarted "+
+		"and its instances lose their output; run `eco kill`, then any eco command, to restart every app under a new keeper",
+		k.c.KeeperPid(), at.Format(time.RFC3339))
 }
 
 func newKeeperLink(c *keeper.Conn, log *slog.Logger) *keeperLink {
@@ -81,7 +139,7 @@ func markIn(env []string) string {
 // put stores files under their names; a failure is logged: the instance runs, only it would
 // not survive the daemon.
 func (k *keeperLink) put(files ...keeper.Named) {
-	if k == nil || len(files) == 0 {
+	if !k.usable() || len(files) == 0 {
 		return
 	}
 	ctx, cancel := callCtx()
@@ -104,6 +162,9 @@ func (k *keeperLink) remove(names ...string) {
 		}
 	}
 	k.mu.Unlock()
+	if k.lost.Load() {
+		return
+	}
 	ctx, cancel := callCtx()
 	defer cancel()
 	if err := k.c.Remove(ctx, names...); err != nil {

@@ -76,6 +76,7 @@ func recordInstance(home string, rec pidRecord) error {
 	path := recordPath(home, rec.Pid)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		os.Remove(tmp) // a full disk leaves it empty: no stale file in run/
 		return err
 	}
 	return os.Rename(tmp, path)
@@ -148,5 +149,26 @@ func endLeftovers(home string, grace time.Duration, log *slog.Logger) int {
 			_ = syscall.Kill(-t.rec.Pid, syscall.SIGKILL)
 		}
 	}
+	removeInstanceFiles(home)
 	return len(targets)
+}
+
+// removeInstanceFiles removes what the instances of previous daemons left in run/ once none
+// of them is adopted: their output ledgers (capture-*), notify sockets, backend sockets
+// (b<N>.sock) and half-written records. A keeper and its daemon that were both SIGKILLed left
+// them for ever. Proxy sockets stay: their processes outlive daemons (sweepProxies).
+func removeInstanceFiles(home string) {
+	ents, err := os.ReadDir(runDir(home))
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		name := e.Name()
+		backend := strings.HasPrefix(name, "b") && strings.HasSuffix(name, ".sock") &&
+			strings.Trim(strings.TrimSuffix(strings.TrimPrefix(name, "b"), ".sock"), "0123456789") == "" && len(name) > len("b.sock")
+		if strings.HasPrefix(name, "capture-") || (strings.HasPrefix(name, "notify-") && strings.HasSuffix(name, ".sock")) ||
+			backend || (strings.HasPrefix(name, "instance-") && strings.HasSuffix(name, ".tmp")) {
+			os.Remove(filepath.Join(runDir(home), name))
+		}
+	}
 }

@@ -187,6 +187,9 @@ type Ping struct {
 	Home    string `json:"home"`
 	// Keeper is the pid of the keeper that runs the daemon, 0 without one.
 	Keeper int `json:"keeper,omitempty"`
+	// KeeperLost, when not empty, says that the daemon's keeper has ended under it, and what
+	// that means and what to do (its pid is no longer Keeper).
+	KeeperLost string `json:"keeper_lost,omitempty"`
 	// Executable is the daemon's binary.
 	Executable string `json:"executable,omitempty"`
 	// Replaced is true once another file took Executable's path since the daemon started (eco

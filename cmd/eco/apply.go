@@ -92,17 +92,29 @@ errored), - delete, each with its reasons.`
 				DryRun: dryRun,
 			}
 			var resp runtime.ApplyResponse
-			if err := cl.Do(ctx, "POST", "/v1/apply", req, &resp); err != nil {
+			// Applying the same file twice changes nothing more: it is sent again to the next
+			// daemon when the daemon dies before it answered.
+			resent, err := cl.DoAgain(ctx, "POST", "/v1/apply", req, &resp)
+			if err != nil {
 				return err
 			}
 			if jsonOut && dryRun {
 				return writeJSON(c.stdout, resp)
 			}
+			names := changedApps(resp)
+			if resent {
+				// The first answer is lost: what it changed may be under way already.
+				fmt.Fprintln(c.stderr, "The eco daemon died before it answered; its keeper started another, and the file was applied again.")
+				names = names[:0]
+				for _, a := range cfg.Apps {
+					names = append(names, a.Name)
+				}
+			}
 			writePlan(c.stdout, resp, dryRun)
-			if dryRun || noWait || len(resp.Changes) == 0 {
+			if dryRun || noWait || len(names) == 0 {
 				return nil
 			}
-			return c.waitSettled(ctx, cl, changedApps(resp), timeout)
+			return c.waitSettled(ctx, cl, names, timeout)
 		},
 	}
 	flags.register(cmd)
@@ -184,7 +196,7 @@ func (c *cli) waitSettled(ctx context.Context, cl *control.Client, names []strin
 		// A fresh slice: decoding into the last one would keep the fields this answer omits
 		// (omitempty), such as a Waiting or Message that has been cleared since.
 		apps = nil
-		if err := cl.Do(ctx, "GET", "/v1/apps", nil, &apps); err != nil {
+		if _, err := cl.DoAgain(ctx, "GET", "/v1/apps", nil, &apps); err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
 				return fmt.Errorf("apps still not settled after %s (eco ls shows where they are)", timeout)
 			}

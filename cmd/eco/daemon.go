@@ -51,6 +51,9 @@ func (c *cli) client(ctx context.Context) (*control.Client, error) {
 	if err := cl.Do(ctx, "GET", "/v1/ping", nil, &p); err != nil {
 		return cl, nil // the command's own request says what is wrong
 	}
+	if p.KeeperLost != "" {
+		fmt.Fprintf(c.stderr, "Warning: %s.\n", p.KeeperLost)
+	}
 	switch {
 	case started:
 		fmt.Fprintf(c.stderr, "Started the eco daemon (pid %d, home %s).\n", p.Pid, h)
@@ -75,34 +78,35 @@ func (c *cli) followUpgrade(ctx context.Context, cl *control.Client, daemonExe s
 	if err := cl.Do(ctx, "GET", "/v1/ping", nil, &p); err != nil || !p.Replaced {
 		return nil // gone meanwhile, or moved by another command already
 	}
-	next, err := upgradeDaemon(ctx, cl, exe)
+	from, next, err := upgradeDaemon(ctx, cl, exe)
 	if err != nil {
 		return fmt.Errorf("hand the daemon over to the upgraded %s: %w (ECO_NO_AUTO_UPGRADE=1 skips this)", exe, err)
 	}
-	fmt.Fprintf(c.stderr, "Upgraded the eco daemon to the new %s: pid %d handed over to pid %d; the apps kept running.\n", exe, p.Pid, next)
+	fmt.Fprintf(c.stderr, "Upgraded the eco daemon to the new %s: pid %d handed over to pid %d; the apps kept running.\n", exe, from, next)
 	return nil
 }
 
 // upgradeDaemon hands the daemon over to binary (an absolute path) and waits for the next
-// daemon to answer; it returns the next daemon's pid.
-func upgradeDaemon(ctx context.Context, cl *control.Client, binary string) (int, error) {
+// daemon to answer; it returns the pids of the daemon that handed over and of the next one.
+func upgradeDaemon(ctx context.Context, cl *control.Client, binary string) (from, next int, err error) {
 	var resp runtime.UpgradeResponse
-	if err := cl.Do(ctx, "POST", "/v1/upgrade", runtime.UpgradeRequest{Executable: binary}, &resp); err != nil {
-		return 0, err
+	// Another command's upgrade may end the daemon first: this one goes to the next daemon.
+	if _, err := cl.DoAgain(ctx, "POST", "/v1/upgrade", runtime.UpgradeRequest{Executable: binary}, &resp); err != nil {
+		return 0, 0, err
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var p runtime.Ping
 		err := cl.Do(ctx, "GET", "/v1/ping", nil, &p)
 		if err == nil && p.Pid != resp.Pid {
-			return p.Pid, nil
+			return resp.Pid, p.Pid, nil
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("the new daemon (%s) did not answer within 30s (last error: %v); see eco logs --daemon", binary, err)
+			return 0, 0, fmt.Errorf("the new daemon (%s) did not answer within 30s (last error: %v); see eco logs --daemon", binary, err)
 		}
 		select {
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return 0, 0, ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -116,7 +120,7 @@ func runningClient(ctx context.Context) (*control.Client, bool, error) {
 	}
 	cl := control.NewClient(h)
 	var p runtime.Ping
-	err = cl.Do(ctx, "GET", "/v1/ping", nil, &p)
+	_, err = cl.DoAgain(ctx, "GET", "/v1/ping", nil, &p) // a daemon the keeper restarts runs
 	if errors.Is(err, control.ErrNoDaemon) {
 		return cl, false, nil
 	}
@@ -297,16 +301,12 @@ upgraded) and the command runs from that path; ECO_NO_AUTO_UPGRADE=1 turns that 
 			if binary, err = filepath.Abs(binary); err != nil {
 				return err
 			}
-			var p runtime.Ping
-			if err := cl.Do(ctx, "GET", "/v1/ping", nil, &p); err != nil {
-				return err
-			}
-			next, err := upgradeDaemon(ctx, cl, binary)
+			from, next, err := upgradeDaemon(ctx, cl, binary)
 			if err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(c.stdout, "The eco daemon was upgraded: pid %d hands over to pid %d (%s); the apps kept running.\n",
-				p.Pid, next, binary)
+				from, next, binary)
 			return err
 		},
 	}
@@ -343,7 +343,19 @@ same apps (use "eco delete all" first to forget them).`,
 			printDone(c, resp)
 			// The daemon stops its apps before it exits, then its keeper: wait for both.
 			deadline := time.Now().Add(2 * time.Minute)
-			for proc.Running(p.Pid) || (p.Keeper != 0 && proc.Running(p.Keeper)) {
+			for asked := 1; proc.Running(p.Pid) || (p.Keeper != 0 && proc.Running(p.Keeper)); {
+				if !proc.Running(p.Pid) && asked <= 3 {
+					// A daemon that died before it had stopped everything (a kill -9) is
+					// restarted by its keeper, which would wait for ever: ask the next one.
+					var q runtime.Ping
+					if err := cl.Do(ctx, "GET", "/v1/ping", nil, &q); err == nil && q.Pid != p.Pid {
+						if err := cl.Do(ctx, "POST", "/v1/kill", nil, &resp); err == nil {
+							fmt.Fprintf(c.stderr, "The eco daemon (pid %d) died before it had stopped everything; its keeper started pid %d, which was asked to stop too.\n", p.Pid, q.Pid)
+							p.Pid = q.Pid
+							asked++
+						}
+					}
+				}
 				if time.Now().After(deadline) {
 					return fmt.Errorf("the daemon (pid %d) is still running after 2m", p.Pid)
 				}

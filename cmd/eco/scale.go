@@ -111,7 +111,7 @@ func (c *cli) scale(ctx context.Context, app, spec string, commit, push bool) er
 			return fmt.Errorf("scale %s: it was applied without a file: there is nothing to commit", app)
 		}
 		var resp runtime.ActionResponse
-		if err := cl.Do(ctx, "POST", "/v1/apps/"+url.PathEscape(app)+"/scale", runtime.ActionRequest{Instances: n}, &resp); err != nil {
+		if _, err := cl.DoAgain(ctx, "POST", "/v1/apps/"+url.PathEscape(app)+"/scale", runtime.ActionRequest{Instances: n}, &resp); err != nil {
 			return err
 		}
 		printDone(c, resp)
@@ -132,7 +132,7 @@ func (c *cli) scale(ctx context.Context, app, spec string, commit, push bool) er
 	if !src.Watched {
 		// Nobody applies the saved file: scale the app now (the file says the same).
 		var resp runtime.ActionResponse
-		if err := cl.Do(ctx, "POST", "/v1/apps/"+url.PathEscape(app)+"/scale", runtime.ActionRequest{Instances: n}, &resp); err != nil {
+		if _, err := cl.DoAgain(ctx, "POST", "/v1/apps/"+url.PathEscape(app)+"/scale", runtime.ActionRequest{Instances: n}, &resp); err != nil {
 			return err
 		}
 		printDone(c, resp)

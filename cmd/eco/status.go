@@ -5,8 +5,10 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
@@ -436,7 +438,37 @@ func (c *cli) call(ctx context.Context, method, path string, in, out any) (*cont
 	if err != nil {
 		return nil, err
 	}
-	return cl, cl.Do(ctx, method, path, in, out)
+	if method == "GET" || resendable(path) {
+		resent, err := cl.DoAgain(ctx, method, path, in, out)
+		if resent {
+			fmt.Fprintln(c.stderr, "The eco daemon died before it answered; its keeper started another, and eco asked it again.")
+			var api *control.APIError
+			if strings.HasSuffix(path, "/delete") && errors.As(err, &api) && api.Status == http.StatusNotFound {
+				// The first delete was saved before the daemon died: the next daemon ends
+				// what is left of the app's instances.
+				fmt.Fprintln(c.stdout, "deleted before the daemon died (the next daemon ends what was still stopping)")
+				return cl, nil
+			}
+		}
+		return cl, err
+	}
+	err = cl.Do(ctx, method, path, in, out)
+	if control.DaemonDied(err) {
+		return cl, fmt.Errorf("the eco daemon died before it answered %s %s: %w; its keeper starts another, which carries on from what was saved (eco ls shows what was done)", method, path, err)
+	}
+	return cl, err
+}
+
+// resendable reports whether a request does the same when sent twice, so that it is sent
+// again to the next daemon when the daemon died before answering: stop, start and delete
+// (restart, reload and send would act twice).
+func resendable(path string) bool {
+	for _, verb := range []string{"/stop", "/start", "/delete"} {
+		if strings.HasPrefix(path, "/v1/apps/") && strings.HasSuffix(path, verb) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *cli) addDaemonCommands(root *cobra.Command) {

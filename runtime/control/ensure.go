@@ -39,6 +39,12 @@ func EnsureDaemon(ctx context.Context, home, exe string, args []string) (started
 	if _, err := pingSettled(ctx, c); err == nil {
 		return false, nil
 	} else if !errors.Is(err, ErrNoDaemon) {
+		var ne net.Error
+		if pid := lockPid(LockPath(home)); pid != 0 && (errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()) && ctx.Err() == nil {
+			// Its socket accepts (the kernel does that) but nothing answers: stopped or hung.
+			return false, fmt.Errorf("the eco daemon (pid %d) does not answer on %s within %s: it is stopped (kill -CONT %d) or hung; "+
+				"kill -9 %d makes its keeper start another, which adopts the apps: %w", pid, SocketPath(home), startTimeout, pid, pid, err)
+		}
 		return false, fmt.Errorf("ping the daemon: %w", err)
 	}
 	if k := KeeperPid(home); k != 0 {

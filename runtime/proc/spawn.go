@@ -329,7 +329,31 @@ var reports = struct {
 	mu      sync.Mutex
 	kept    map[exitKey]report          // reported, not yet taken
 	waiting map[exitKey]chan ExitStatus // processes waiting for their report
+	lost    bool                        // LoseReports was called: none will come any more
 }{kept: map[exitKey]report{}, waiting: map[exitKey]chan ExitStatus{}}
+
+// ErrReportLost is the ExitStatus.Err of a process that is not this one's child and exited
+// once nothing could report its status any more (LoseReports).
+var ErrReportLost = errors.New("exit status lost with the eco keeper, its parent, which has ended")
+
+// LoseReports says that no exit report will come any more: the keeper, the parent of the
+// processes it spawned, has ended, and those were re-parented to a process that does not
+// report. Each one waiting for its report, and each one that exits from now on, ends at once
+// with an unknown status (ErrReportLost) rather than after the report's wait.
+func LoseReports() {
+	reports.mu.Lock()
+	reports.lost = true
+	waiting := reports.waiting
+	reports.waiting = map[exitKey]chan ExitStatus{}
+	reports.mu.Unlock()
+	for k, ch := range waiting {
+		ch <- lostReport(k.pid)
+	}
+}
+
+func lostReport(pid int) ExitStatus {
+	return ExitStatus{Code: -1, Err: fmt.Errorf("pid %d: %w", pid, ErrReportLost)}
+}
 
 type exitKey struct {
 	pid   int
@@ -391,6 +415,10 @@ func awaitReport(pid int, start uint64, limit time.Duration) ExitStatus {
 			r.taken()
 		}
 		return r.st
+	}
+	if reports.lost {
+		reports.mu.Unlock()
+		return lostReport(pid)
 	}
 	ch := make(chan ExitStatus, 1)
 	reports.waiting[k] = ch

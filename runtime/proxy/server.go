@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -90,6 +91,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		runErr <- err
 		result = err
 	}
+	s.ending.Store(true)
 	s.log.Info("proxy process stopping", "pid", os.Getpid())
 	cancelRun()
 	<-runErr
@@ -115,6 +117,7 @@ type server struct {
 	sock      string
 	ours      os.FileInfo // the control socket file as made, removed only while still this one
 	ctlClosed sync.Once
+	ending    atomic.Bool // Serve is returning: controllers that go are no orphaning
 }
 
 // closeControl closes the control socket to new controllers and removes its file, if it is
@@ -211,7 +214,35 @@ func (cc *ctlConn) closeLocked() {
 func (cc *ctlConn) close() {
 	cc.s.mu.Lock()
 	cc.closeLocked()
+	last := len(cc.s.conns) == 0
 	cc.s.mu.Unlock()
+	if last {
+		cc.s.stopIfOrphaned()
+	}
+}
+
+// orphanGrace is how long a proxy process that nobody can control any more (stopIfOrphaned)
+// lets its open connections end.
+const orphanGrace = 10 * time.Second
+
+// stopIfOrphaned stops the process once its last controller has gone while its control
+// socket's path is no longer its own: a newer process took the path over (a daemon replaced
+// this one after an upgrade and died before it had stopped it), so no daemon can reach this
+// one again. Left running, it would go on accepting on the shared public socket with
+// backends that no daemon updates, and hold connections waiting for instances that are gone.
+// A process whose path is still its own waits for the next daemon, as after any daemon death.
+func (s *server) stopIfOrphaned() {
+	if s.ending.Load() {
+		return
+	}
+	if now, err := os.Lstat(s.sock); err == nil && os.SameFile(s.ours, now) {
+		return
+	}
+	s.log.Warn("no daemon can reach this proxy process any more (another took its control socket); stopping", "pid", os.Getpid())
+	select {
+	case s.stop <- orphanGrace:
+	default:
+	}
 }
 
 // send queues one line: a reply waits for room, an event is dropped when there is none.

@@ -180,6 +180,9 @@ func describe(e Exit) string {
 	if e.Signal != "" {
 		return "killed by " + e.Signal
 	}
+	if e.Code < 0 {
+		return "exited (status unknown)" // its parent, the keeper, ended before it could say
+	}
 	return fmt.Sprintf("exited with code %d", e.Code)
 }
 
