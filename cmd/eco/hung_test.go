@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/eco-pm/eco/internal/testwait"
 	"github.com/eco-pm/eco/runtime/control"
 )
 
@@ -25,9 +30,16 @@ func TestCLI_StoppedDaemonIsNamed(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { syscall.Kill(p.Pid, syscall.SIGCONT) }) // before eco kill, registered earlier, runs
+	// The stop takes effect once each of the daemon's threads has taken the signal.
+	stat := fmt.Sprintf("/proc/%d/stat", p.Pid)
+	testwait.For(t, "the daemon to be stopped", 10*time.Second, func() bool {
+		b, err := os.ReadFile(stat)
+		return err == nil && bytes.Contains(b, []byte(") T "))
+	})
 	stdout, stderr, code := runEco(t, "ls")
 	if code == 0 || !strings.Contains(stderr, "the eco daemon (pid "+strconv.Itoa(p.Pid)+") does not answer") ||
 		!strings.Contains(stderr, "kill -9") {
-		t.Errorf("eco ls with a stopped daemon (exit %d):\n%s%s", code, stdout, stderr)
+		b, _ := os.ReadFile(stat)
+		t.Errorf("eco ls with a stopped daemon (pid %d: %s) (exit %d):\n%s%s", p.Pid, b, code, stdout, stderr)
 	}
 }
