@@ -30,7 +30,10 @@ var errHeld = errors.New("held")
 func (d *Daemon) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/ping", func(w http.ResponseWriter, r *http.Request) {
-		control.WriteJSON(w, http.StatusOK, Ping{Pid: os.Getpid(), Version: d.opts.Version, Home: d.opts.Home, Keeper: d.keeperPid(), KeeperLost: d.keeper.lostNote(), Executable: executable(),
+		d.mu.Lock()
+		closing := d.closingLocked()
+		d.mu.Unlock()
+		control.WriteJSON(w, http.StatusOK, Ping{Pid: os.Getpid(), Closing: closing, Version: d.opts.Version, Home: d.opts.Home, Keeper: d.keeperPid(), KeeperLost: d.keeper.lostNote(), Executable: executable(),
 			Replaced: binaryReplaced(), Goroutines: goruntime.NumGoroutine(), Metrics: d.metricsAddr, SettingsDiagnostics: d.settingsDiags})
 	})
 	d.upgradeRoute(mux)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/eco-pm/eco/logs"
 	"github.com/eco-pm/eco/runtime/proc"
@@ -109,6 +110,9 @@ func TestEndAdoptee_RemovesItsRunFiles(t *testing.T) {
 		}
 		proc.ReportExit(pid, start, proc.StatusOf(ws.ExitStatus(), sig), nil)
 	}()
+
+	// Start returns once the exec has begun; the new environment is readable a moment later.
+	waitFor(t, "the process's environment", 10*time.Second, func() bool { return notifySocketOf(pid) == notify })
 
 	endAdoptee(&adoptee{rec: pidRecord{Pid: pid, Start: start, Mark: mark}, alive: true}, nil, home, slog.New(slog.DiscardHandler))
 	gone(t, pid)

@@ -190,6 +190,9 @@ type Ping struct {
 	// KeeperLost, when not empty, says that the daemon's keeper has ended under it, and what
 	// that means and what to do (its pid is no longer Keeper).
 	KeeperLost string `json:"keeper_lost,omitempty"`
+	// Closing is true once the daemon is ending (stopped, or handing over to the next): it
+	// answers reads only, and refuses the rest with 503.
+	Closing bool `json:"closing,omitempty"`
 	// Executable is the daemon's binary.
 	Executable string `json:"executable,omitempty"`
 	// Replaced is true once another file took Executable's path since the daemon started (eco

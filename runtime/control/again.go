@@ -3,7 +3,9 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"time"
 )
 
 // resendLimit bounds how many times DoAgain sends a request again.
@@ -25,10 +27,40 @@ func (c *Client) DoAgain(ctx context.Context, method, path string, in, out any) 
 		if k == 0 {
 			return resent, err
 		}
-		if _, werr := waitKeeper(ctx, c, k); werr != nil {
+		wait := waitKeeper
+		if closing(err) {
+			wait = waitReplaced // it still answers reads until it has gone
+		}
+		if _, werr := wait(ctx, c, k); werr != nil {
 			return resent, err
 		}
 		resent = true
+	}
+}
+
+// waitReplaced waits, up to startTimeout or ctx, until a daemon that is not ending answers on
+// c's home: the one answering now is ending (a hand-over), and its keeper k starts the next.
+func waitReplaced(ctx context.Context, c *Client, k int) (bool, error) {
+	waitCtx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	for backoff := 5 * time.Millisecond; ; backoff = min(2*backoff, 100*time.Millisecond) {
+		var answer struct {
+			Closing bool `json:"closing"`
+		}
+		pctx, pcancel := context.WithTimeout(waitCtx, 2*time.Second)
+		err := c.Do(pctx, "GET", "/v1/ping", nil, &answer)
+		pcancel()
+		if err == nil && !answer.Closing {
+			return false, nil
+		}
+		if !alive(k) {
+			return false, fmt.Errorf("the eco keeper (pid %d) ended before another daemon answered on %s", k, SocketPath(c.home))
+		}
+		select {
+		case <-waitCtx.Done():
+			return false, fmt.Errorf("the eco daemon on %s was still ending after %s: %w", SocketPath(c.home), startTimeout, waitCtx.Err())
+		case <-time.After(backoff):
+		}
 	}
 }
 
