@@ -1,10 +1,5 @@
 package proc
 
-import (
-	"os"
-	"strconv"
-)
-
 // Sample is one scan of /proc: the stat of every process, each read once, and the parent map
 // built from them. The CPU time and memory of any number of process trees come from one Sample,
 // so that a daemon with a thousand instances reads /proc once per interval, not once per
@@ -66,20 +61,6 @@ func (s *Sample) Tree(pid int) (u TreeUsage, ok bool) {
 
 // listPids lists the numeric entries of /proc, unsorted.
 func listPids() []int {
-	d, err := os.Open("/proc")
-	if err != nil {
-		return nil
-	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	if err != nil && len(names) == 0 {
-		return nil
-	}
-	pids := make([]int, 0, len(names))
-	for _, n := range names {
-		if pid, err := strconv.Atoi(n); err == nil {
-			pids = append(pids, pid)
-		}
-	}
+	pids, _ := numericEntries("/proc", nil)
 	return pids
 }
