@@ -636,7 +636,7 @@ func (d *Daemon) sampleUsage(ctx context.Context) {
 		now := time.Now()
 		d.usage.sample(pids, now)
 		next := d.usage.next(now, limit)
-		trimNow, releaseNow := trim.due(next < usageIdleInterval, len(pids))
+		trimNow, releaseNow := trim.due(next < usageIdleInterval, len(pids), d.onlineInstances())
 		if trimNow {
 			trimMemory(trimThreshold)
 		}

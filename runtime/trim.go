@@ -61,27 +61,29 @@ func trimMemory(threshold uint64) bool {
 // trimmer decides when the usage sampler trims memory, and when it releases the executable's
 // pages, once after each burst of work.
 //
-// The trim comes at the first sample that finds the number of running instances as it was at
-// the sample before, after a sample that did not (an apply, a scale, a crash or a stop), even
+// The trim comes at the first sample that finds as many instances running and online as the
+// sample before, after a sample that did not (an apply, a scale, a crash or a stop), even
 // while someone lists: the memory that starting or stopping instances used is handed back as
 // soon as they have settled. It comes again with the release, at the first sample that finds the
-// daemon quiet (sampling at the idle rate, the count unchanged) after a sample that did not,
+// daemon quiet (sampling at the idle rate, the counts unchanged) after a sample that did not,
 // which also follows a run of lists. A trim costs a full collection, which every idle sample
 // would pay for the little garbage sampling itself makes: with a thousand instances, about
 // half a percent of a core.
 type trimmer struct {
-	settling bool // the count of instances changed since the last trim
+	settling bool // the counts of instances changed since the last trim
 	owed     bool // a burst ended since the last release
-	started  bool // count holds a count
-	count    int  // running instances at the sample before
+	started  bool // running and online hold counts
+	// running and online are the instances with a process, and those online, at the sample
+	// before.
+	running, online int
 }
 
 // due takes one sample's facts (fast: someone is looking, the sampler runs at its fast rate;
-// instances: how many run) and reports whether to trim memory now, and whether to release the
-// executable's pages.
-func (t *trimmer) due(fast bool, instances int) (trim, release bool) {
-	changed := !t.started || instances != t.count
-	t.started, t.count = true, instances
+// running: how many instances have a process; online: how many of them are online) and reports
+// whether to trim memory now, and whether to release the executable's pages.
+func (t *trimmer) due(fast bool, running, online int) (trim, release bool) {
+	changed := !t.started || running != t.running || online != t.online
+	t.started, t.running, t.online = true, running, online
 	if changed {
 		t.settling, t.owed = true, true
 		return false, false
