@@ -647,9 +647,9 @@ func (d *Daemon) rewatchLocked(project string) {
 
 // sampleUsage measures the instances' CPU and memory until ctx ends: one /proc scan each time,
 // as often as usage.next says, or at once when a reader finds the numbers stale. Once a burst
-// of work is over it also hands the heap's slack back to the operating system, and the pages
-// of the executable the burst touched (trimmer); at every sample it ends the threads left idle
-// by blocking calls that overlapped (trimThreads).
+// of work is over it also hands the heap's slack back to the operating system, and once the
+// daemon is quiet the pages of the executable the burst touched (trimmer); at every sample it
+// ends the threads left idle by blocking calls that overlapped (trimThreads).
 func (d *Daemon) sampleUsage(ctx context.Context) {
 	t := time.NewTimer(usageInterval)
 	defer t.Stop()
@@ -665,8 +665,11 @@ func (d *Daemon) sampleUsage(ctx context.Context) {
 		now := time.Now()
 		d.usage.sample(pids, now)
 		next := d.usage.next(now, limit)
-		if trim.due(next < usageIdleInterval, len(pids)) {
+		trimNow, releaseNow := trim.due(next < usageIdleInterval, len(pids), d.onlineInstances())
+		if trimNow {
 			trimMemory(trimThreshold)
+		}
+		if releaseNow {
 			d.releaseImage("a burst of work")
 		}
 		if n := trimThreads(maxThreadTrim); n > 0 {

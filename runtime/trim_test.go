@@ -49,34 +49,48 @@ func TestTrimMemory_ReturnsGarbage(t *testing.T) {
 	}
 }
 
-// TestTrimmer_OncePerBurst checks that the sampler trims once at the first quiet sample after
-// a burst (instances starting, someone listing), and not again while the daemon stays quiet.
+// TestTrimmer_OncePerBurst checks that the sampler trims once when the instances settle after
+// a change, even while someone lists, and trims and releases the executable's pages once at
+// the first quiet sample after a burst (instances starting, someone listing), and not again
+// while the daemon stays quiet.
 func TestTrimmer_OncePerBurst(t *testing.T) {
 	type sample struct {
-		fast      bool
-		instances int
-		want      bool
+		fast            bool
+		running, online int
+		trim, release   bool
 	}
 	samples := []sample{
-		{false, 0, false},   // the first sample: nothing to compare with yet
-		{false, 0, true},    // quiet after it: the start-up's garbage goes
-		{false, 0, false},   // still quiet: nothing owed
-		{false, 500, false}, // an apply starts instances
-		{false, 1000, false},
-		{false, 1000, true}, // settled
-		{false, 1000, false},
-		{false, 1000, false},
-		{true, 1000, false}, // eco ls: sampling fast
-		{true, 1000, false},
-		{false, 1000, true}, // nobody looks any more
-		{false, 1000, false},
-		{false, 999, false}, // an instance ended
-		{false, 999, true},
+		{false, 0, 0, false, false},   // the first sample: nothing to compare with yet
+		{false, 0, 0, true, true},     // quiet after it: the start-up's garbage goes
+		{false, 0, 0, false, false},   // still quiet: nothing owed
+		{false, 500, 0, false, false}, // an apply starts instances
+		{false, 1000, 0, false, false},
+		{false, 1000, 800, false, false}, // they get ready
+		{false, 1000, 1000, false, false},
+		{false, 1000, 1000, true, true}, // settled, nobody looks
+		{false, 1000, 1000, false, false},
+		{true, 1000, 1000, false, false}, // eco ls: sampling fast
+		{true, 1000, 1000, false, false},
+		{false, 1000, 1000, true, true}, // nobody looks any more
+		{false, 1000, 1000, false, false},
+		{false, 999, 999, false, false}, // an instance ended
+		{false, 999, 999, true, true},
+		{true, 10, 10, false, false}, // an apply stops instances while eco apply watches
+		{true, 20, 10, false, false}, // and starts others
+		{true, 20, 20, false, false}, // which get ready
+		{true, 20, 20, true, false},  // settled while watched: trim, keep the pages
+		{true, 20, 20, false, false}, // still watched: nothing owed
+		{true, 20, 19, false, false}, // one crashed and restarts
+		{true, 20, 20, false, false},
+		{true, 20, 20, true, false},
+		{false, 20, 20, true, true}, // nobody looks: the lists' garbage and the pages go
+		{false, 20, 20, false, false},
 	}
 	var tr trimmer
 	for i, s := range samples {
-		if got := tr.due(s.fast, s.instances); got != s.want {
-			t.Errorf("sample %d (fast %v, %d instances): due = %v, want %v", i, s.fast, s.instances, got, s.want)
+		trim, release := tr.due(s.fast, s.running, s.online)
+		if trim != s.trim || release != s.release {
+			t.Errorf("sample %d (fast %v, %d running, %d online): due = %v, %v; want %v, %v", i, s.fast, s.running, s.online, trim, release, s.trim, s.release)
 		}
 	}
 }

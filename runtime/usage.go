@@ -27,6 +27,11 @@ type usage struct {
 	samples map[int]usageSample // by the pid at the root of the tree
 	at      time.Time           // when the last sample was taken
 	read    time.Time           // when a reader last asked
+
+	// scan and spare are the sampler's own, reused at each sample: the /proc scan, and the
+	// map that the next record fills (the one before last, which no reader holds).
+	scan  *proc.Sample
+	spare map[int]usageSample
 }
 
 type usageSample struct {
@@ -82,17 +87,22 @@ func (u *usage) noteReadLocked() {
 
 // trees is what usage reads a sample from: a *proc.Sample, or a fake in tests.
 type trees interface {
-	Tree(pid int) (proc.TreeUsage, bool)
+	Sum(pid int) (proc.TreeUsage, bool)
 }
 
 // sample scans /proc once and records the trees of pids; it forgets pids not given. With no
-// pid it reads nothing.
+// pid it reads nothing. Only the sampler calls it.
 func (u *usage) sample(pids []int, now time.Time) {
 	if len(pids) == 0 {
 		u.record(nil, nil, now)
 		return
 	}
-	u.record(proc.Scan(), pids, now)
+	if u.scan == nil {
+		u.scan = proc.Scan()
+	} else {
+		u.scan.Rescan()
+	}
+	u.record(u.scan, pids, now)
 }
 
 // record takes the trees of pids from s.
@@ -100,9 +110,13 @@ func (u *usage) record(s trees, pids []int, now time.Time) {
 	u.mu.Lock()
 	prev := u.samples
 	u.mu.Unlock()
-	next := make(map[int]usageSample, len(pids))
+	next := u.spare
+	if next == nil {
+		next = make(map[int]usageSample, len(pids))
+	}
+	clear(next)
 	for _, pid := range pids {
-		t, ok := s.Tree(pid)
+		t, ok := s.Sum(pid)
 		if !ok {
 			continue
 		}
@@ -116,6 +130,7 @@ func (u *usage) record(s trees, pids []int, now time.Time) {
 	}
 	u.mu.Lock()
 	u.samples, u.at = next, now
+	u.spare = prev // readers read only u.samples, under u.mu
 	u.mu.Unlock()
 }
 

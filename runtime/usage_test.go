@@ -10,7 +10,7 @@ import (
 
 type fakeTrees map[int]proc.TreeUsage
 
-func (f fakeTrees) Tree(pid int) (proc.TreeUsage, bool) {
+func (f fakeTrees) Sum(pid int) (proc.TreeUsage, bool) {
 	t, ok := f[pid]
 	return t, ok
 }

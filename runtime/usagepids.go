@@ -32,3 +32,39 @@ func (in *instance) pid() int {
 	defer in.mu.Unlock()
 	return in.st.Pid
 }
+
+// online counts r's instances that are online, for the trimmer (trim.go): instances that
+// start, stop or crash change it, so an unchanged count says a burst has settled.
+func (r *appRunner) online() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, in := range r.instances {
+		if in.state() == Online {
+			n++
+		}
+	}
+	for _, in := range r.incoming {
+		if in.state() == Online {
+			n++
+		}
+	}
+	return n
+}
+
+// state is the state the instance's status shows.
+func (in *instance) state() State {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.st.State
+}
+
+// onlineInstances counts the online instances of every app (deleted apps still stopping are
+// left out).
+func (d *Daemon) onlineInstances() int {
+	n := 0
+	for _, r := range d.runnersNow() {
+		n += r.online()
+	}
+	return n
+}

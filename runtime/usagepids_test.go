@@ -10,8 +10,9 @@ import (
 )
 
 // TestAppRunner_UsageTargets checks that the sampler's pid list has the pid of every running
-// instance, as the status shows them, appended to what it is given, and that the memory
-// check interval comes with a memory limit only.
+// instance, as the status shows them, appended to what it is given, that the memory check
+// interval comes with a memory limit only, and that the trimmer's count of online instances
+// is the status's.
 func TestAppRunner_UsageTargets(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -32,11 +33,18 @@ func TestAppRunner_UsageTargets(t *testing.T) {
 				time.Sleep(2 * time.Second)
 				synctest.Wait()
 				var want []int
+				online := 0
 				for _, in := range r.status(false).Instances {
 					if in.Pid == 0 {
 						t.Fatalf("instance %d has no pid: %s", in.Index, in.State)
 					}
 					want = append(want, in.Pid)
+					if in.State == Online {
+						online++
+					}
+				}
+				if got := r.online(); got != online || online != spec.Instances {
+					t.Errorf("online() = %d; the status shows %d of %d instances online, want all", got, online, spec.Instances)
 				}
 				pids, limit := r.usageTargets([]int{-1})
 				if pids[0] != -1 {

@@ -42,7 +42,11 @@ type perManager struct {
 	startedRSS    int64           // KiB, the daemon with every app running, before the lists
 	startedAnon   int64           // KiB, the RssAnon part of it, read after the samples
 	listedRSS     int64           // KiB, the same after the timed lists
-	appRSS        []int64         // KiB, each app process
+	// helpers, helperRSS and helperAnon (KiB) are the manager's processes beside its daemon,
+	// read with startedAnon: eco's keeper (and proxies, if any); PM2 has none.
+	helpers               int
+	helperRSS, helperAnon int64
+	appRSS                []int64 // KiB, each app process
 }
 
 // results are both managers' measurements and the diagnostics around them.
@@ -154,6 +158,11 @@ func (b *bench) sideBySide(ctx context.Context, res *results) error {
 		s.startedRSS = kb
 		if s.startedAnon, err = anonKB(pids[m.Name()]); err != nil {
 			return err
+		}
+		if m.Name() == "eco" {
+			helpers := helperProcs(b.Eco.Bin, pids[m.Name()])
+			s.helpers = len(helpers)
+			s.helperRSS, s.helperAnon = sumKB(helpers)
 		}
 		for _, pid := range benchkit.PidFiles(m.MarkDir()) {
 			if kb, err := rssKB(pid); err == nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -75,4 +76,36 @@ func sampleRSS(ctx context.Context, pid, n int, gap time.Duration) (int64, error
 		kbs = append(kbs, kb)
 	}
 	return benchkit.Median(kbs), nil
+}
+
+// helperProcs are the running processes of the executable bin other than the daemon pid: eco's
+// keeper, which started the daemon and holds what must outlive it, and the proxies of
+// proxied clusters (none in this benchmark's apps). The daemon's RSS leaves them out; PM2's
+// daemon is one process, with nothing beside it.
+func helperProcs(bin string, daemon int) []int {
+	pids, _ := filepath.Glob("/proc/[0-9]*")
+	var out []int
+	for _, p := range pids {
+		pid, err := strconv.Atoi(filepath.Base(p))
+		if err != nil || pid == daemon || pid == os.Getpid() {
+			continue
+		}
+		if exe, err := os.Readlink(p + "/exe"); err == nil && exe == bin {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// sumKB sums the RSS and the RssAnon of pids in KiB; a process that ended meanwhile counts as
+// nothing.
+func sumKB(pids []int) (rss, anon int64) {
+	for _, pid := range pids {
+		r, err1 := rssKB(pid)
+		a, err2 := anonKB(pid)
+		if err1 == nil && err2 == nil {
+			rss, anon = rss+r, anon+a
+		}
+	}
+	return rss, anon
 }

@@ -25,6 +25,10 @@ func checkSampleTree(t *testing.T, s *Sample, pid, mib int) {
 	if len(u.Pids) == 0 || u.Pids[0] != pid || !slices.Contains(u.Pids, kids[0]) {
 		t.Errorf("Sample.Tree pids = %v, want %d first and its child %d", u.Pids, pid, kids[0])
 	}
+	sum, ok := s.Sum(pid)
+	if want := (TreeUsage{Ticks: u.Ticks, RSS: u.RSS, Start: u.Start}); !ok || sum.Ticks != want.Ticks || sum.RSS != want.RSS || sum.Start != want.Start || sum.Pids != nil {
+		t.Errorf("Sample.Sum = %+v, %v; want Tree's sums without pids, %+v", sum, ok, want)
+	}
 	leaf, ok := s.Tree(kids[0])
 	if !ok || leaf.RSS < uint64(mib)<<20 || leaf.RSS >= u.RSS || !slices.Equal(leaf.Pids, []int{kids[0]}) {
 		t.Errorf("Sample.Tree of the child = %+v, %v; want only it, with at least %d MiB", leaf, ok, mib)
@@ -63,7 +67,11 @@ func TestSample_TreeZombie(t *testing.T) {
 		s, err := readStat(pid)
 		return err == nil && s.zombie()
 	})
-	if u, ok := Scan().Tree(pid); ok {
+	s := Scan()
+	if u, ok := s.Tree(pid); ok {
 		t.Errorf("Tree of a zombie = %+v, ok", u)
+	}
+	if u, ok := s.Sum(pid); ok {
+		t.Errorf("Sum of a zombie = %+v, ok", u)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 
@@ -178,22 +177,20 @@ var childrenFiles = sync.OnceValue(func() bool {
 // childrenOf lists the children of pid from the children file of each of its threads. A process
 // that is gone has none.
 func childrenOf(pid int) []int {
-	dir := "/proc/" + strconv.Itoa(pid) + "/task"
-	tasks, err := os.ReadDir(dir)
+	dir := "/proc/" + strconv.Itoa(pid) + "/task/"
+	tids, err := numericEntries(dir, nil)
 	if err != nil {
 		return nil
 	}
+	buf := procBufs.Get().(*[procBufSize]byte)
+	defer procBufs.Put(buf)
 	var kids []int
-	for _, t := range tasks {
-		b, err := os.ReadFile(dir + "/" + t.Name() + "/children")
+	for _, tid := range tids {
+		b, err := readProcFile(dir+strconv.Itoa(tid)+"/children", buf[:])
 		if err != nil {
 			continue // the thread ended
 		}
-		for _, f := range strings.Fields(string(b)) {
-			if c, err := strconv.Atoi(f); err == nil {
-				kids = append(kids, c)
-			}
-		}
+		kids = appendNumbers(kids, b)
 	}
 	return kids
 }

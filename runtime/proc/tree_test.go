@@ -89,13 +89,30 @@ func TestTreeRSS(t *testing.T) {
 	if m, err := p.TreeRSS(); err != nil || m < 2*mib<<20 {
 		t.Errorf("Process.TreeRSS = %d MiB, %v", m>>20, err)
 	}
-	checkSampleTree(t, Scan(), p.Pid(), mib)
+	s := Scan()
+	checkSampleTree(t, s, p.Pid(), mib)
+	s.Rescan() // the same trees, read again into the same Sample
+	checkSampleTree(t, s, p.Pid(), mib)
 	stopT(t, p, syscall.SIGKILL, 0)
 	if _, err := TreeRSS(p.Pid()); err == nil {
 		t.Error("TreeRSS of a reaped process succeeded")
 	}
 	if _, ok := Scan().Tree(p.Pid()); ok {
 		t.Error("Sample.Tree of a reaped process: ok")
+	}
+	// A rescan forgets the reaped process, and keeps no child list of it as a parent.
+	s.Rescan()
+	if _, ok := s.Tree(p.Pid()); ok {
+		t.Error("Sample.Tree of a reaped process after a rescan: ok")
+	}
+	if _, ok := s.Sum(p.Pid()); ok {
+		t.Error("Sample.Sum of a reaped process after a rescan: ok")
+	}
+	if k, ok := s.kids[p.Pid()]; ok {
+		t.Errorf("after a rescan, the reaped process still has a child list: %v", k)
+	}
+	if _, ok := s.Sum(os.Getpid()); !ok {
+		t.Error("Sample.Sum of this process after a rescan: not ok")
 	}
 }
 
