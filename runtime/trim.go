@@ -26,23 +26,33 @@ var heapMetrics = []string{
 // heapSlack is how many bytes the heap holds from the operating system beyond its live objects:
 // garbage, fragments and free pages that a collection and a scavenge would give back.
 func heapSlack() uint64 {
-	s := make([]metrics.Sample, len(heapMetrics))
-	for i, name := range heapMetrics {
-		s[i].Name = name
-	}
-	metrics.Read(s)
-	var v [4]uint64
-	for i := range s {
-		if s[i].Value.Kind() != metrics.KindUint64 {
-			return 0
-		}
-		v[i] = s[i].Value.Uint64()
+	v, ok := readMetrics(heapMetrics)
+	if !ok {
+		return 0
 	}
 	held, live := v[0]+v[1]+v[2], v[3]
 	if held <= live {
 		return 0
 	}
 	return held - live
+}
+
+// readMetrics reads the runtime/metrics named, each a uint64; ok is false when one is not
+// (a name this Go version does not know).
+func readMetrics(names []string) (v []uint64, ok bool) {
+	s := make([]metrics.Sample, len(names))
+	for i, name := range names {
+		s[i].Name = name
+	}
+	metrics.Read(s)
+	v = make([]uint64, len(s))
+	for i := range s {
+		if s[i].Value.Kind() != metrics.KindUint64 {
+			return nil, false
+		}
+		v[i] = s[i].Value.Uint64()
+	}
+	return v, true
 }
 
 // trimMemory collects the garbage and returns the heap's free pages to the operating system
@@ -137,17 +147,9 @@ const spareThreads = 3
 // many such calls overlapped, a crash loop's restarts on a busy disk for example, would leave
 // the daemon that many threads for good.
 func idleThreads() int {
-	s := make([]metrics.Sample, len(threadMetrics))
-	for i, name := range threadMetrics {
-		s[i].Name = name
-	}
-	metrics.Read(s)
-	var v [3]uint64
-	for i := range s {
-		if s[i].Value.Kind() != metrics.KindUint64 {
-			return 0
-		}
-		v[i] = s[i].Value.Uint64()
+	v, ok := readMetrics(threadMetrics)
+	if !ok {
+		return 0
 	}
 	total, inSyscall, procs := int(v[0]), int(v[1]), int(v[2])
 	return max(total-procs-inSyscall-spareThreads, 0)

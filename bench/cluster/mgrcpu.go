@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
 
 	"github.com/eco-pm/eco/bench/internal/benchkit"
 )
@@ -45,28 +43,4 @@ func cpuPerRequest(before, after map[int]uint64, requests int64) float64 {
 		}
 	}
 	return float64(ticks) * 1e6 / benchkit.UserHZ / float64(requests)
-}
-
-// processesOf lists the running processes whose executable is bin: eco's keeper, daemon and
-// proxy processes all run eco's binary, and the apps run node.
-func processesOf(bin string) []int {
-	want, err := filepath.EvalSymlinks(bin)
-	if err != nil {
-		return nil
-	}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && exe == want {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }

@@ -1,10 +1,6 @@
 package main
 
-import (
-	"os"
-	"slices"
-	"testing"
-)
+import "testing"
 
 func TestCPUPerRequest(t *testing.T) {
 	before := map[int]uint64{10: 100, 11: 50, 12: 7}
@@ -15,18 +11,5 @@ func TestCPUPerRequest(t *testing.T) {
 	}
 	if got := cpuPerRequest(before, after, 0); got != 0 {
 		t.Errorf("cpuPerRequest without requests = %v, want 0", got)
-	}
-}
-
-func TestProcessesOf_FindsItsOwnBinary(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if pids := processesOf(exe); !slices.Contains(pids, os.Getpid()) {
-		t.Errorf("processesOf(%s) = %v, want it to hold this test's pid %d", exe, pids, os.Getpid())
-	}
-	if pids := processesOf(exe + ".none"); pids != nil {
-		t.Errorf("processesOf a missing binary = %v, want none", pids)
 	}
 }

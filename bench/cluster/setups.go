@@ -255,7 +255,7 @@ func (e *ecoSetup) Describe(ctx context.Context, run *runDir) string {
 }
 
 // ManagerPids are eco's keeper, daemon and proxy processes: every process of eco's binary.
-func (e *ecoSetup) ManagerPids() []int { return processesOf(e.Bin) }
+func (e *ecoSetup) ManagerPids() []int { return benchkit.ProcessesOf(e.Bin) }
 
 func (e *ecoSetup) Pids() []int {
 	if pid, err := e.DaemonPid(); err == nil {

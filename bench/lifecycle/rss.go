@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -83,18 +83,7 @@ func sampleRSS(ctx context.Context, pid, n int, gap time.Duration) (int64, error
 // proxied clusters (none in this benchmark's apps). The daemon's RSS leaves them out; PM2's
 // daemon is one process, with nothing beside it.
 func helperProcs(bin string, daemon int) []int {
-	pids, _ := filepath.Glob("/proc/[0-9]*")
-	var out []int
-	for _, p := range pids {
-		pid, err := strconv.Atoi(filepath.Base(p))
-		if err != nil || pid == daemon || pid == os.Getpid() {
-			continue
-		}
-		if exe, err := os.Readlink(p + "/exe"); err == nil && exe == bin {
-			out = append(out, pid)
-		}
-	}
-	return out
+	return slices.DeleteFunc(benchkit.ProcessesOf(bin), func(pid int) bool { return pid == daemon || pid == os.Getpid() })
 }
 
 // sumKB sums the RSS and the RssAnon of pids in KiB; a process that ended meanwhile counts as

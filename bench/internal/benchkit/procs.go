@@ -138,3 +138,27 @@ func Sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// ProcessesOf lists the running processes whose executable is bin (followed through
+// symlinks): eco's keeper, daemon and proxy processes all run eco's binary, the apps do not.
+func ProcessesOf(bin string) []int {
+	want, err := filepath.EvalSymlinks(bin)
+	if err != nil {
+		return nil
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && exe == want {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
