@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // RepoRoot is the folder of the go.mod above the current folder: the eco repository.
@@ -43,4 +45,21 @@ func command(ctx context.Context, dir, name string, args ...string) (string, err
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	return strings.TrimSpace(string(out)), err
+}
+
+// FromDisk makes the next reads of the file at path come from the disk, as those of an
+// installed binary do: it is flushed, and its pages are dropped from the page cache. A binary
+// just written by one large write (a copy) sits in the page cache in large folios, and a
+// process mapping it then counts about twice the executable pages (the daemon's RssFile: 19.8
+// against 9.6 MiB for the same bytes read from the disk), which no release brings back down.
+func FromDisk(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	return unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
 }

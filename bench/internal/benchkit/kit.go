@@ -97,6 +97,11 @@ func (k *Kit) setup(ctx context.Context, files map[string][]byte) error {
 			return err
 		}
 	}
+	// Paged in from the disk, as an installed eco is (FromDisk): a fresh copy in the page
+	// cache would double the RSS of eco's processes.
+	if err := FromDisk(k.Eco.Bin); err != nil {
+		return err
+	}
 	k.Logf("installing pm2@%s from npm", k.PM2Version)
 	if _, err := k.Command(ctx, 5*time.Minute, k.Dir, "npm", "install", "--prefix", filepath.Join(k.Dir, "pm2"),
 		"--no-audit", "--no-fund", "--loglevel=error", "pm2@"+k.PM2Version); err != nil {
