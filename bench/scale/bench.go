@@ -71,11 +71,7 @@ func newBench(ctx context.Context, opts options, stderr io.Writer) (_ *bench, er
 	if opts.ecoBin != "" {
 		b.logf("copying %s", opts.ecoBin)
 		b.commit = "binary " + opts.ecoBin
-		data, err := os.ReadFile(opts.ecoBin)
-		if err != nil {
-			return nil, err
-		}
-		return b, os.WriteFile(b.eco.Bin, data, 0o755)
+		return b, benchkit.CopyEco(opts.ecoBin, b.eco.Bin)
 	}
 	b.logf("building eco")
 	if b.commit, err = benchkit.BuildEco(ctx, root, b.eco.Bin); err != nil {

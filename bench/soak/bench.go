@@ -61,8 +61,7 @@ func newBench(ctx context.Context, opts options, stderr io.Writer) (_ *bench, er
 	if opts.ecoBin != "" {
 		b.logf("copying %s", opts.ecoBin)
 		b.commit = "binary " + opts.ecoBin
-		// A copy, so that the daemon's command line holds the temp folder.
-		return b, copyFile(opts.ecoBin, b.eco.Bin)
+		return b, benchkit.CopyEco(opts.ecoBin, b.eco.Bin)
 	}
 	root, err := benchkit.RepoRoot()
 	if err != nil {

@@ -21,11 +21,14 @@ func RepoRoot() (string, error) {
 }
 
 // BuildEco builds ./cmd/eco of the repository at root into bin as the README installs it (one
-// static binary, CGO_ENABLED=0) and says what it built: "commit <sha>", with " + uncommitted
+// static binary, CGO_ENABLED=0), paged in from the disk (FromDisk), and says what it built: "commit <sha>", with " + uncommitted
 // changes" when the work tree differs from it.
 func BuildEco(ctx context.Context, root, bin string) (string, error) {
 	if out, err := command(ctx, root, "env", "CGO_ENABLED=0", "go", "build", "-o", bin, "./cmd/eco"); err != nil {
 		return "", fmt.Errorf("build eco: %w: %s", err, out)
+	}
+	if err := FromDisk(bin); err != nil {
+		return "", err
 	}
 	what := "eco built from " + root
 	if c, err := command(ctx, root, "git", "rev-parse", "--short", "HEAD"); err == nil {
@@ -62,4 +65,17 @@ func FromDisk(path string) error {
 		return err
 	}
 	return unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+}
+
+// CopyEco copies the eco binary at from to to (a copy, so that the daemon's command line names
+// the benchmark's temp folder), paged in from the disk (FromDisk).
+func CopyEco(from, to string) error {
+	data, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(to, data, 0o755); err != nil {
+		return err
+	}
+	return FromDisk(to)
 }

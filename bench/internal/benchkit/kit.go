@@ -83,12 +83,7 @@ func (k *Kit) setup(ctx context.Context, files map[string][]byte) error {
 	}
 	if k.EcoBin != "" {
 		k.Logf("copying %s", k.EcoBin)
-		data, err := os.ReadFile(k.EcoBin)
-		if err != nil {
-			return err
-		}
-		// A copy, so the daemon's command line holds the temp folder.
-		if err := os.WriteFile(k.Eco.Bin, data, 0o755); err != nil {
+		if err := CopyEco(k.EcoBin, k.Eco.Bin); err != nil {
 			return err
 		}
 	} else {
@@ -96,11 +91,6 @@ func (k *Kit) setup(ctx context.Context, files map[string][]byte) error {
 		if _, err := BuildEco(ctx, k.Root, k.Eco.Bin); err != nil {
 			return err
 		}
-	}
-	// Paged in from the disk, as an installed eco is (FromDisk): a fresh copy in the page
-	// cache would double the RSS of eco's processes.
-	if err := FromDisk(k.Eco.Bin); err != nil {
-		return err
 	}
 	k.Logf("installing pm2@%s from npm", k.PM2Version)
 	if _, err := k.Command(ctx, 5*time.Minute, k.Dir, "npm", "install", "--prefix", filepath.Join(k.Dir, "pm2"),
