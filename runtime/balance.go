@@ -166,18 +166,28 @@ func (r *appRunner) adoptProxy(ctx context.Context, wg *sync.WaitGroup, spec *ec
 
 // dupFile returns a duplicate of f that the caller closes on its own.
 func dupFile(f *os.File) (*os.File, error) {
+	fd, err := dupFD(f)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
+}
+
+// dupFD returns a close-on-exec duplicate of f's descriptor, without putting f into blocking
+// mode (as f.Fd would).
+func dupFD(f *os.File) (int, error) {
 	raw, err := f.SyscallConn()
 	if err != nil {
-		return nil, fmt.Errorf("dup %s: %w", f.Name(), err)
+		return -1, fmt.Errorf("dup %s: %w", f.Name(), err)
 	}
 	fd := -1
 	if cerr := raw.Control(func(s uintptr) { fd, err = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); cerr != nil {
 		err = cerr
 	}
 	if err != nil {
-		return nil, fmt.Errorf("dup %s: %w", f.Name(), err)
+		return -1, fmt.Errorf("dup %s: %w", f.Name(), err)
 	}
-	return os.NewFile(uintptr(fd), f.Name()), nil
+	return fd, nil
 }
 
 // backendForLocked returns the proxy an instance of spec joins, or nil.

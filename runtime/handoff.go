@@ -464,16 +464,9 @@ func (r *appRunner) ensureHandoff(ctx context.Context, wg *sync.WaitGroup, spec 
 // nonBlockingDup returns a duplicate of the socket f, non-blocking and so served by Go's
 // poller.
 func nonBlockingDup(f *os.File) (*os.File, error) {
-	raw, err := f.SyscallConn()
+	fd, err := dupFD(f)
 	if err != nil {
-		return nil, fmt.Errorf("dup %s: %w", f.Name(), err)
-	}
-	fd := -1
-	if cerr := raw.Control(func(s uintptr) { fd, err = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); cerr != nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("dup %s: %w", f.Name(), err)
+		return nil, err
 	}
 	if err := unix.SetNonblock(fd, true); err != nil {
 		unix.Close(fd)
