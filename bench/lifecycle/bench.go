@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -62,7 +64,14 @@ type results struct {
 	// in the same turns; helloLoad is the load average after them.
 	ecoLs, goHello      []time.Duration
 	goLinked, ecoLsText []time.Duration
-	helloLoad           string
+	// goClient is the least any separate client pays for eco ls --json: a Go program using
+	// only the standard library's net that sends the same GET over eco.sock and prints the
+	// answer, timed in the same turns.
+	goClient  []time.Duration
+	helloLoad string
+	// linkedRSS and linkedAnon are the RSS and RssAnon of the program linking eco's packages,
+	// once its inits have run: the least a daemon of the one eco binary can be.
+	linkedRSS, linkedAnon int64
 }
 
 // Measure runs the start rounds, then both managers side by side with every app running for
@@ -324,9 +333,44 @@ import "fmt"
 func main() { fmt.Println("hello, world") }
 `
 
-// versusHello builds, with the same toolchain and settings as eco, a Go hello world and a Go
+// clientSrc is the least a client of the daemon can be: it sends eco ls --json's request over
+// the socket named by its argument and copies the answer's body to stdout, with no HTTP
+// library, no flags and no decoding.
+const clientSrc = `package main
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"os"
+)
+
+func main() {
+	c, err := net.Dial("unix", os.Args[1])
+	if err != nil {
+		os.Exit(1)
+	}
+	io.WriteString(c, "GET /v1/apps HTTP/1.1\r\nHost: eco\r\nConnection: close\r\n\r\n")
+	r := bufio.NewReader(c)
+	for {
+		line, err := r.ReadSlice('\n')
+		if err != nil {
+			os.Exit(1)
+		}
+		if len(line) <= 2 {
+			break
+		}
+	}
+	if _, err := io.Copy(os.Stdout, r); err != nil {
+		os.Exit(1)
+	}
+}
+`
+
+// versusHello builds, with the same toolchain and settings as eco, a Go hello world, a Go
 // program that links every package eco links and does nothing (their inits run, as in every
-// eco command), and times them, eco ls --json and eco ls in turn, reps times each.
+// eco command) and the least client of the daemon (clientSrc), and times them, eco ls --json
+// and eco ls in turn, reps times each.
 func (b *bench) versusHello(ctx context.Context, res *results) error {
 	dir := b.Path("hello")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -343,13 +387,25 @@ func (b *bench) versusHello(ctx context.Context, res *results) error {
 	if err != nil {
 		return err
 	}
+	if res.linkedRSS, res.linkedAnon, err = linkedRSS(ctx, linked); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "client.go"), []byte(clientSrc), 0o644); err != nil {
+		return err
+	}
+	client := filepath.Join(dir, "client")
+	if _, err := b.Command(ctx, 2*time.Minute, dir, "env", "CGO_ENABLED=0", "go", "build", "-o", client, "client.go"); err != nil {
+		return fmt.Errorf("build the least client: %w", err)
+	}
+	sock := filepath.Join(b.Eco.Home, "eco.sock")
 	for i := range listWarmup + b.opts.reps {
-		var d [4]time.Duration
+		var d [5]time.Duration
 		for k, run := range []func() error{
 			func() error { _, err := b.Command(ctx, 30*time.Second, dir, hello); return err },
 			func() error { _, err := b.Command(ctx, 30*time.Second, dir, linked); return err },
 			func() error { _, err := b.Eco.Run(ctx, 30*time.Second, "ls", "--json"); return err },
 			func() error { _, err := b.Eco.Run(ctx, 30*time.Second, "ls"); return err },
+			func() error { _, err := b.Command(ctx, 30*time.Second, dir, client, sock); return err },
 		} {
 			t0 := time.Now()
 			if err := run(); err != nil {
@@ -362,10 +418,38 @@ func (b *bench) versusHello(ctx context.Context, res *results) error {
 			res.goLinked = append(res.goLinked, d[1])
 			res.ecoLs = append(res.ecoLs, d[2])
 			res.ecoLsText = append(res.ecoLsText, d[3])
+			res.goClient = append(res.goClient, d[4])
 		}
 	}
 	res.helloLoad = benchkit.LoadAvg()
 	return nil
+}
+
+// linkedRSS starts the program linking eco's packages, waits until its inits have run and its
+// memory settles, and reads its RSS and RssAnon.
+func linkedRSS(ctx context.Context, linked string) (rss, anon int64, err error) {
+	cmd := exec.CommandContext(ctx, linked, "wait")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return 0, 0, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, 0, err
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	if _, err := bufio.NewReader(stdout).ReadString('\n'); err != nil {
+		return 0, 0, fmt.Errorf("the program linking eco's packages did not start: %w", err)
+	}
+	if rss, err = sampleRSS(ctx, cmd.Process.Pid, 5, 200*time.Millisecond); err != nil {
+		return 0, 0, err
+	}
+	anon, err = anonKB(cmd.Process.Pid)
+	return rss, anon, err
 }
 
 // buildLinked builds a program whose main package imports, for their side effects only, the
@@ -378,11 +462,15 @@ func (b *bench) buildLinked(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("list eco's imports: %w", err)
 	}
 	var src strings.Builder
-	src.WriteString("package main\n\nimport (\n")
+	src.WriteString("package main\n\nimport (\n\t\"io\"\n\t\"os\"\n")
 	for _, p := range strings.Fields(imports) {
-		fmt.Fprintf(&src, "\t_ %q\n", p)
+		if p != "io" && p != "os" {
+			fmt.Fprintf(&src, "\t_ %q\n", p)
+		}
 	}
-	src.WriteString(")\n\nfunc main() {}\n")
+	// With an argument, it says so once its inits have run and waits for its stdin to close:
+	// linkedRSS measures it then.
+	src.WriteString(")\n\nfunc main() {\n\tif len(os.Args) > 1 {\n\t\tos.Stdout.WriteString(\"ready\\n\")\n\t\tio.Copy(io.Discard, os.Stdin)\n\t}\n}\n")
 	dir := b.Path("linked")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err

@@ -29,6 +29,8 @@ func (b *bench) Report(w io.Writer, res results) {
 			fmtKB(e.startedRSS), fmtKB(p.startedRSS), float64(e.startedRSS), float64(p.startedRSS), 5),
 		infoRow(fmt.Sprintf("of which the daemon's own memory (RssAnon; the rest is pages of its executable and libraries, shared with the page cache), %d apps running (no target)", n),
 			fmtKB(e.startedAnon), fmtKB(p.startedAnon), float64(e.startedAnon)/float64(p.startedAnon)),
+		infoRow(fmt.Sprintf("a program linking every package eco links, idle once its inits have run, RSS (RssAnon), vs PM2's daemon with %d apps: the least a daemon of the one eco binary could be (no target)", n),
+			fmt.Sprintf("%s (%s)", fmtKB(res.linkedRSS), fmtKB(res.linkedAnon)), fmtKB(p.startedRSS), float64(res.linkedRSS)/float64(p.startedRSS)),
 		infoRow(fmt.Sprintf("processes beside the daemon, not counted above: eco's keeper (and proxies, none here), %d apps running; their RSS (RssAnon); the ratio is the daemon and them together against PM2's daemon, which is one process (no target)", n),
 			fmt.Sprintf("%d: %s (%s)", e.helpers, fmtKB(e.helperRSS), fmtKB(e.helperAnon)), "none",
 			float64(e.startedRSS+e.helperRSS)/float64(p.startedRSS)),
@@ -46,6 +48,8 @@ func (b *bench) Report(w io.Writer, res results) {
 			benchkit.Median(res.ecoLsText), benchkit.Median(res.goHello), 1.5),
 		noTarget(helloRow("a Go program that links every package eco links and does nothing (their inits run), vs the same hello world, in the same turns: the least any command of the one eco binary pays (no target)",
 			benchkit.Median(res.goLinked), benchkit.Median(res.goHello), 0)),
+		noTarget(helloRow("the least client of eco's daemon (a Go program with only the standard library's net: the same GET over eco.sock, the answer copied to stdout), vs the same hello world, in the same turns: the least `eco ls --json` could cost from any binary (no target)",
+			benchkit.Median(res.goClient), benchkit.Median(res.goHello), 0)),
 		infoRow(fmt.Sprintf("RSS of one app process (median of %d; no target)", n),
 			fmtKB(benchkit.Median(e.appRSS)), fmtKB(benchkit.Median(p.appRSS)), float64(benchkit.Median(e.appRSS))/float64(benchkit.Median(p.appRSS))),
 	}
@@ -68,8 +72,8 @@ func (b *bench) Report(w io.Writer, res results) {
 	fmt.Fprintf(w, "- app process RSS: eco %s; PM2 %s\n", benchkit.Spread(e.appRSS, kb), benchkit.Spread(p.appRSS, kb))
 	fmt.Fprintf(w, "- where `eco ls --json` goes (%d runs each, %d apps): `eco version` (the CLI starting and exiting) %s; GET /v1/apps over eco.sock, new connection each (the daemon's answer) %s\n",
 		b.opts.reps, n, benchkit.Spread(res.ecoCLI, ms), benchkit.Spread(res.ecoAPI, ms))
-	fmt.Fprintf(w, "- in turn: Go hello world %s; Go program linking eco's packages %s; `eco ls --json` %s; `eco ls` %s\n",
-		benchkit.Spread(res.goHello, ms), benchkit.Spread(res.goLinked, ms), benchkit.Spread(res.ecoLs, ms), benchkit.Spread(res.ecoLsText, ms))
+	fmt.Fprintf(w, "- in turn: Go hello world %s; Go program linking eco's packages %s; `eco ls --json` %s; `eco ls` %s; the least client %s\n",
+		benchkit.Spread(res.goHello, ms), benchkit.Spread(res.goLinked, ms), benchkit.Spread(res.ecoLs, ms), benchkit.Spread(res.ecoLsText, ms), benchkit.Spread(res.goClient, ms))
 	fmt.Fprintf(w, "- for scale, `node -e 0` (the least any Node CLI such as pm2 pays): %s\n", benchkit.Spread(res.nodeEmpty, ms))
 }
 

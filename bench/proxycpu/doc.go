@@ -3,6 +3,11 @@
 // kept-alive connections, and its user+system time is read from /proc, with its threads'
 // context switches (its wake-ups) per request. Run it with `go run ./bench/proxycpu`.
 //
+// Each round then measures, the same way, the least relay a Go program can be (leastSrc: it
+// copies bytes both ways with io.Copy, a connection pinned to one backend, on one P as eco's
+// proxy runs): the cost of being in the data path with Go's poller, without HTTP, balancing per
+// request or replay. -least=false leaves it out.
+//
 // The profiles in this folder (profile-before.txt, profile-after.txt) are the top of the
 // proxy process's CPU profile in the last of 3 rounds, made with
 //

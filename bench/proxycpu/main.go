@@ -38,6 +38,7 @@ type options struct {
 	profile  string
 	node     bool
 	network  string
+	least    bool
 }
 
 // body is what the backends answer: the size of the cluster bench's /read-content.
@@ -57,6 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.profile, "cpuprofile", "", "write the proxy process's CPU profile of the last round here")
 	fs.BoolVar(&o.node, "node", true, "Node http servers as the backends (false: Go servers on TCP, in this process)")
 	fs.StringVar(&o.network, "net", "unix", "how the proxy reaches the Node backends: unix (a socket file each, as eco's preload does) or tcp (a loopback port each)")
+	fs.BoolVar(&o.least, "least", true, "also measure, in the same rounds, the least Go relay (io.Copy both ways): how far a relay in the data path can go")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -141,7 +143,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		backends = append(backends, ln.Addr().String())
 	}
 
-	var rps, cpu, wakes []float64
+	least := ""
+	if o.least {
+		if least, err = buildLeast(ctx, dir); err != nil {
+			return err
+		}
+	}
+	var rps, cpu, wakes, lrps, lcpu, lwakes []float64
 	for i := range o.rounds {
 		profile := ""
 		if i == o.rounds-1 {
@@ -153,6 +161,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stderr, "round %d: %.0f requests/s, %.1f µs of proxy CPU and %.2f context switches per request\n", i+1, r.rps, r.cpu, r.switches)
 		rps, cpu, wakes = append(rps, r.rps), append(cpu, r.cpu), append(wakes, r.switches)
+		if least == "" {
+			continue
+		}
+		if r, err = leastRound(ctx, o, least, backends); err != nil {
+			return fmt.Errorf("round %d, the least relay: %w", i+1, err)
+		}
+		fmt.Fprintf(stderr, "round %d: the least relay: %.0f requests/s, %.1f µs of CPU and %.2f context switches per request\n", i+1, r.rps, r.cpu, r.switches)
+		lrps, lcpu, lwakes = append(lrps, r.rps), append(lcpu, r.cpu), append(lwakes, r.switches)
 	}
 	kind := "Go, TCP"
 	if o.node {
@@ -160,7 +176,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "| eco | backends | mode | proxy env | connections | requests/s | proxy CPU per request | context switches per request |\n|---|---|---|---|---|---|---|---|\n")
 	fmt.Fprintf(stdout, "| %s | %s | %s | %s | %d | %.0f | %.1f µs | %.2f |\n", what, kind, o.mode, orNone(o.env), o.conns, benchkit.Median(rps), benchkit.Median(cpu), benchkit.Median(wakes))
+	if least != "" {
+		fmt.Fprintf(stdout, "| the least Go relay (io.Copy both ways, a connection pinned to one backend, no HTTP) | %s | - | - | %d | %.0f | %.1f µs | %.2f |\n", kind, o.conns, benchkit.Median(lrps), benchkit.Median(lcpu), benchkit.Median(lwakes))
+	}
 	fmt.Fprintf(stdout, "\nMedians of %d rounds of %s (rounds: %s requests/s; %s µs; %s switches); load average %s.\n", o.rounds, o.duration, floats(rps, "%.0f"), floats(cpu, "%.1f"), floats(wakes, "%.2f"), loadAvg())
+	if least != "" {
+		fmt.Fprintf(stdout, "The least relay, in the same rounds, each right after eco's: %s requests/s; %s µs; %s switches. eco's proxy per request / the least relay's: %.2f.\n",
+			floats(lrps, "%.0f"), floats(lcpu, "%.1f"), floats(lwakes, "%.2f"), benchkit.Median(cpu)/benchkit.Median(lcpu))
+	}
 	return nil
 }
 
@@ -237,26 +260,116 @@ func round(ctx context.Context, o options, bin, dir string, backends []string, p
 			return result{}, err
 		}
 	}
-	addr := ln.Addr().String()
+	return measure(ctx, o, ln.Addr().String(), cmd.Process.Pid)
+}
+
+// measure loads addr, where process pid relays, for a warm-up and then for a measured round,
+// and returns what pid spent per answer.
+func measure(ctx context.Context, o options, addr string, pid int) (result, error) {
 	if _, err := load(ctx, addr, o.conns, o.warmup); err != nil {
 		return result{}, err
 	}
-	cpu0, err := cpuTicks(cmd.Process.Pid)
+	cpu0, err := cpuTicks(pid)
 	if err != nil {
 		return result{}, err
 	}
-	sw0 := switches(cmd.Process.Pid)
+	sw0 := switches(pid)
 	t0 := time.Now()
 	n, err := load(ctx, addr, o.conns, o.duration)
 	elapsed := time.Since(t0)
-	cpu1, err2 := cpuTicks(cmd.Process.Pid)
-	sw1 := switches(cmd.Process.Pid)
+	cpu1, err2 := cpuTicks(pid)
+	sw1 := switches(pid)
 	if err = errors.Join(err, err2); err != nil {
 		return result{}, err
 	}
 	const hz = 100 // USER_HZ: the clock ticks of /proc/PID/stat on Linux
 	cpuSec := float64(cpu1-cpu0) / hz
 	return result{rps: float64(n) / elapsed.Seconds(), cpu: cpuSec * 1e6 / float64(n), switches: float64(sw1-sw0) / float64(n)}, nil
+}
+
+// leastSrc is the least relay a Go program can be: it takes each connection on the listener
+// it inherits as fd 3 to the next backend of its arguments in turn, and copies bytes both ways
+// with io.Copy until either side ends. It reads no HTTP: a connection stays with one backend,
+// nothing is replayed, nothing is balanced per request. It runs on one P, as eco's proxy does.
+const leastSrc = `package main
+
+import (
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+)
+
+func main() {
+	runtime.GOMAXPROCS(1)
+	ln, err := net.FileListener(os.NewFile(3, "listener"))
+	if err != nil {
+		panic(err)
+	}
+	backends := os.Args[1:]
+	for i := 0; ; i++ {
+		c, err := ln.Accept()
+		if err != nil {
+			panic(err)
+		}
+		network, addr := "tcp", backends[i%len(backends)]
+		if p, ok := strings.CutPrefix(addr, "unix:"); ok {
+			network, addr = "unix", p
+		}
+		go func() {
+			defer c.Close()
+			b, err := net.Dial(network, addr)
+			if err != nil {
+				return
+			}
+			defer b.Close()
+			go func() { io.Copy(b, c); b.Close() }()
+			io.Copy(c, b)
+		}()
+	}
+}
+`
+
+// buildLeast builds leastSrc in dir.
+func buildLeast(ctx context.Context, dir string) (string, error) {
+	src := filepath.Join(dir, "least.go")
+	if err := os.WriteFile(src, []byte(leastSrc), 0o644); err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "least")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, src)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build the least relay: %w: %s", err, out)
+	}
+	return bin, nil
+}
+
+// leastRound measures the least relay (leastSrc) as round measures eco's proxy.
+func leastRound(ctx context.Context, o options, bin string, backends []string) (result, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return result{}, err
+	}
+	defer ln.Close()
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		return result{}, err
+	}
+	defer f.Close()
+	cmd := exec.CommandContext(ctx, bin, backends...)
+	cmd.ExtraFiles = []*os.File{f}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return result{}, err
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	return measure(ctx, o, ln.Addr().String(), cmd.Process.Pid)
 }
 
 // switches is the context switches of pid's threads so far, voluntary or not: a thread that
