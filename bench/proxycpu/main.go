@@ -211,12 +211,7 @@ type result struct {
 
 // round starts a proxy process, loads it and returns what it measured.
 func round(ctx context.Context, o options, bin, dir string, backends []string, profile string) (result, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return result{}, err
-	}
-	defer ln.Close()
-	f, err := ln.(*net.TCPListener).File()
+	addr, f, err := listenFile()
 	if err != nil {
 		return result{}, err
 	}
@@ -260,7 +255,22 @@ func round(ctx context.Context, o options, bin, dir string, backends []string, p
 			return result{}, err
 		}
 	}
-	return measure(ctx, o, ln.Addr().String(), cmd.Process.Pid)
+	return measure(ctx, o, addr, cmd.Process.Pid)
+}
+
+// listenFile opens a listener on a free loopback port for a relay process to inherit: its
+// address and its file. The caller closes the file once the process has it.
+func listenFile() (string, *os.File, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	defer ln.Close()
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		return "", nil, err
+	}
+	return ln.Addr().String(), f, nil
 }
 
 // measure loads addr, where process pid relays, for a warm-up and then for a measured round,
@@ -349,12 +359,7 @@ func buildLeast(ctx context.Context, dir string) (string, error) {
 
 // leastRound measures the least relay (leastSrc) as round measures eco's proxy.
 func leastRound(ctx context.Context, o options, bin string, backends []string) (result, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return result{}, err
-	}
-	defer ln.Close()
-	f, err := ln.(*net.TCPListener).File()
+	addr, f, err := listenFile()
 	if err != nil {
 		return result{}, err
 	}
@@ -369,7 +374,7 @@ func leastRound(ctx context.Context, o options, bin string, backends []string) (
 		cmd.Process.Kill()
 		cmd.Wait()
 	}()
-	return measure(ctx, o, ln.Addr().String(), cmd.Process.Pid)
+	return measure(ctx, o, addr, cmd.Process.Pid)
 }
 
 // switches is the context switches of pid's threads so far, voluntary or not: a thread that
