@@ -3,7 +3,6 @@ package runtime
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"slices"
 	"sort"
@@ -454,15 +453,9 @@ func (r *appRunner) listen(port int) error {
 	name := listenName(r.app, port)
 	f := r.deps.keeper.take(name) // a socket never closed: no connection was refused meanwhile
 	if f == nil {
-		ln, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
-		if err != nil {
-			return fmt.Errorf("cannot listen on port %d: %w", port, err)
-		}
-		f, err = ln.(*net.TCPListener).File()
-		// The file is a duplicate that stays listening; the listener itself is not needed.
-		ln.Close()
-		if err != nil {
-			return fmt.Errorf("listen on port %d: %w", port, err)
+		var err error
+		if f, err = listenSocket(port, false); err != nil {
+			return err
 		}
 		r.deps.keeper.put(keeper.Named{Name: name, File: f})
 	}
