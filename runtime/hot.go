@@ -48,7 +48,7 @@ func (d *Daemon) watchLocked(project string) {
 		defer d.wg.Done()
 		for ch := range w.Changes() {
 			d.log.Info("configuration saved; reconciling", "project", project, "files", ch.Paths)
-			d.hotApply(project)
+			d.hotApply(ctx, project)
 		}
 	}()
 }
@@ -56,8 +56,9 @@ func (d *Daemon) watchLocked(project string) {
 // hotApply reads a project's files again, with the profile, variables and environment of the
 // apply that set it up, and applies them exactly like eco apply. A file that does not parse or
 // check is never applied: the running apps keep the last good configuration, and the
-// diagnostics show in eco ls and eco describe until a good save clears them.
-func (d *Daemon) hotApply(project string) {
+// diagnostics show in eco ls and eco describe until a good save clears them. The files are
+// read once they are quiet (loadQuiet), never in the middle of a write; ctx ends the wait.
+func (d *Daemon) hotApply(ctx context.Context, project string) {
 	d.mu.Lock()
 	ps := d.state.Projects[project]
 	if ps == nil {
@@ -73,9 +74,12 @@ func (d *Daemon) hotApply(project string) {
 		}
 		return os.LookupEnv(k)
 	}
-	cfg, _, diags := ecosystem.Load(src.Path, ecosystem.Options{
+	cfg, diags, ok := loadQuiet(ctx, src.Path, ecosystem.Options{
 		Profile: src.Profile, Vars: src.Vars, LookupEnv: lookup, CPUs: goruntime.NumCPU(),
 	})
+	if !ok {
+		return
+	}
 	if cfg != nil && cfg.Project != project {
 		diags = append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
@@ -83,6 +87,20 @@ func (d *Daemon) hotApply(project string) {
 			Detail:   fmt.Sprintf("The file now says project = %q, but it was applied as project %q; run eco apply to move it.", cfg.Project, project),
 		})
 		cfg = nil
+	}
+	if cfg != nil && len(cfg.Apps) == 0 && cfg.Source == nil {
+		// Applied, it would delete every app of the project and with them this watch, so
+		// the next save would not be seen: an emptied file is a save in progress far more
+		// often than a wish, and eco delete or eco apply does it.
+		none := &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "No apps",
+			Detail:   fmt.Sprintf("The saved configuration declares no app; a save never deletes every app of project %q (eco delete does, or eco apply of this file).", project),
+		}
+		if fi, err := os.Stat(src.Path); err == nil && !fi.IsDir() {
+			none.Subject = &hcl.Range{Filename: src.Path, Start: hcl.InitialPos, End: hcl.InitialPos}
+		}
+		diags, cfg = append(diags, none), nil
 	}
 	if cfg == nil {
 		errs := diagnosticLines(diags)
