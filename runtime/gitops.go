@@ -479,7 +479,23 @@ func (g *gitOps) source(p *gitProject) Source {
 // summary: detail" with the file relative to the repository.
 func (g *gitOps) load(p *gitProject) (*ecosystem.Config, []string) {
 	path := g.configPath(p)
-	cfg, _, diags := ecosystem.Load(path, ecosystem.Options{Profile: p.Req.Profile, Vars: p.Req.Vars, LookupEnv: os.LookupEnv, CPUs: goruntime.NumCPU()})
+	var cfg *ecosystem.Config
+	var diags hcl.Diagnostics
+	tree, err := g.tree(p)
+	if err != nil {
+		diags = hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read the checkout", Detail: err.Error()}}
+	} else {
+		diags = tree.filesEscape(path)
+	}
+	if !diags.HasErrors() {
+		cfg, _, diags = ecosystem.Load(path, ecosystem.Options{Profile: p.Req.Profile, Vars: p.Req.Vars, LookupEnv: os.LookupEnv,
+			ReadFile: tree.readFile, CPUs: goruntime.NumCPU()})
+	}
+	if cfg != nil {
+		if more := tree.appsEscape(cfg); more.HasErrors() {
+			diags, cfg = append(diags, more...), nil
+		}
+	}
 	if cfg != nil {
 		if p.Project != "" && cfg.Project != p.Project {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Project renamed",
