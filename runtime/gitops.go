@@ -297,9 +297,9 @@ func (g *gitOps) cycle(ctx context.Context, slug string, failures *int) (time.Du
 	})
 	switch {
 	case p.Pinned != "", p.Applied != nil && p.Applied.SHA == sha && !p.Redeploy:
-		return p.Req.Interval, g.heal(slug)
+		return p.Req.Interval, errors.Join(g.restore(ctx, p, sha), g.heal(slug))
 	case p.Failed[sha] != "":
-		return p.Req.Interval, errors.Join(fmt.Errorf("%s is not applied: %s", gitsource.Short(sha), p.Failed[sha]), g.heal(slug))
+		return p.Req.Interval, errors.Join(fmt.Errorf("%s is not applied: %s", gitsource.Short(sha), p.Failed[sha]), g.restore(ctx, p, sha), g.heal(slug))
 	}
 	return p.Req.Interval, g.deploy(ctx, slug, p)
 }
