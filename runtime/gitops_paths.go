@@ -138,7 +138,7 @@ func (t gitTree) readFile(path string) ([]byte, error) {
 	if why := t.escape(path, false); why != "" {
 		return nil, fmt.Errorf("%s %s; a relative path must stay in the repository", t.rel(path), why)
 	}
-	return os.ReadFile(path)
+	return ecosystem.ReadFile(path)
 }
 
 // appsEscape checks the paths the apps of cfg use.
