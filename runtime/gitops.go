@@ -517,6 +517,8 @@ func (g *gitOps) load(p *gitProject) (*ecosystem.Config, []string) {
 			s.Filename = strings.TrimPrefix(s.Filename, root)
 			d.Subject = &s
 		}
+		// A file named in the words ("Cannot read file: ROOT/x.hcl is too large") too.
+		d.Detail = strings.ReplaceAll(d.Detail, root, "")
 	}
 	errs := diagnosticLines(diags)
 	if len(errs) == 0 {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eco-pm/eco/ecosystem"
 	"github.com/eco-pm/eco/internal/gittest"
 	"github.com/eco-pm/eco/runtime/gitsource"
 )
@@ -15,7 +16,7 @@ import (
 // to a file outside the repository, whose log file climbs into ECO_HOME with "..", or leads
 // out through a linked folder, or whose file() reads through a link out of the repository,
 // does not check: nothing is applied, the error says where and which commit, and the next
-// good commit applies.
+// good commit applies. So is one whose file is too large to read.
 func TestGitOps_PathsOutOfTheRepositoryRefused(t *testing.T) {
 	h := startDaemon(t)
 	repo := gittest.New(t)
@@ -77,6 +78,11 @@ func TestGitOps_PathsOutOfTheRepositoryRefused(t *testing.T) {
 	link("secret", strings.Repeat("../", 40)+strings.TrimPrefix(filepath.Join(outside, "secret"), "/"))
 	refused("file() of a linked file", repo.Commit("secret", map[string]string{"ecosystem.hcl": with(`args = [file("secret")]`)}),
 		"ecosystem.hcl:7:", "secret leads through a symbolic link")
+
+	// A huge file is not read, and the error names it in the repository.
+	huge := with(`out_file = "web.log"`) + strings.Repeat("# "+strings.Repeat("y", 98)+"\n", ecosystem.MaxFileSize/100)
+	refused("a huge file", repo.Commit("huge", map[string]string{"ecosystem.hcl": huge}),
+		"Cannot read file: ecosystem.hcl is too large: 4.0 MiB", "")
 
 	if err := os.Remove(filepath.Join(repo.Dir, "logs")); err != nil {
 		t.Fatal(err)
