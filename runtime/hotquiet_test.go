@@ -130,3 +130,32 @@ func TestDaemon_HotSaveNeverReadHalfWritten(t *testing.T) {
 		t.Errorf("errors after the saves: %q", errs)
 	}
 }
+
+// TestDaemon_HotFileTurnedFolderAndBack: the applied file replaced by a folder of files is
+// followed, and so is the file made again after the folder is removed.
+func TestDaemon_HotFileTurnedFolderAndBack(t *testing.T) {
+	h := startDaemon(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ecosystem.hcl")
+	writeFile(t, path, h.hotFile("turn", "a"))
+	h.hotApplyFile(path)
+	h.online("a", 1)
+
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(path, "main.hcl"), h.hotFile("turn", "a", "b"))
+	h.online("b", 1)
+
+	if err := os.RemoveAll(path); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the error of the removed folder", 30*time.Second, func() bool {
+		return strings.Contains(strings.Join(h.apps()["a"].ConfigErrors, "\n"), "no such file or directory")
+	})
+	writeFile(t, path, h.hotFile("turn", "a", "b", "c"))
+	h.online("c", 1)
+}
