@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	goruntime "runtime"
 	"strings"
 	"time"
@@ -30,7 +31,15 @@ func (d *Daemon) watchLocked(project string) {
 	if ps == nil || !ps.Config.WatchConfig || ps.Source.NoWatch || ps.Source.Path == "" || d.ctx == nil || d.closingLocked() {
 		return
 	}
-	w, err := watch.New(watch.Options{Paths: []string{ps.Source.Path}, Debounce: configDebounce, Log: d.log})
+	// A file that is a symbolic link is saved where it leads (an editor writes the target):
+	// that file is watched too, and the watch is made again when the link leads elsewhere.
+	path := ps.Source.Path
+	paths := []string{path}
+	target := linkTarget(path)
+	if target != "" {
+		paths = append(paths, target)
+	}
+	w, err := watch.New(watch.Options{Paths: paths, Debounce: configDebounce, Log: d.log})
 	if err != nil {
 		d.log.Error("cannot watch the configuration", "project", project, "path", ps.Source.Path, "err", err)
 		return
@@ -49,8 +58,28 @@ func (d *Daemon) watchLocked(project string) {
 		for ch := range w.Changes() {
 			d.log.Info("configuration saved; reconciling", "project", project, "files", ch.Paths)
 			d.hotApply(ctx, project)
+			if now := linkTarget(path); now != target {
+				d.mu.Lock()
+				if ctx.Err() == nil { // still this watch's turn
+					d.log.Info("the configuration's link leads elsewhere; watching its new target", "project", project, "target", now)
+					d.watchLocked(project)
+				}
+				d.mu.Unlock()
+			}
 		}
 	}()
+}
+
+// linkTarget is where path leads when it is a symbolic link, "" when it is not.
+func linkTarget(path string) string {
+	if fi, err := os.Lstat(path); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		return ""
+	}
+	t, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return ""
+	}
+	return t
 }
 
 // hotApply reads a project's files again, with the profile, variables and environment of the

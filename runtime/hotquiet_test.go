@@ -159,3 +159,33 @@ func TestDaemon_HotFileTurnedFolderAndBack(t *testing.T) {
 	writeFile(t, path, h.hotFile("turn", "a", "b", "c"))
 	h.online("c", 1)
 }
+
+// TestDaemon_HotSaveThroughALink: an applied file that is a symbolic link is saved where it
+// leads; that save is applied, and so is a save of the new target once the link is switched.
+func TestDaemon_HotSaveThroughALink(t *testing.T) {
+	h := startDaemon(t)
+	proj, shared := t.TempDir(), t.TempDir()
+	v1, v2 := filepath.Join(shared, "v1.hcl"), filepath.Join(shared, "v2.hcl")
+	path := filepath.Join(proj, "ecosystem.hcl")
+	writeFile(t, v1, h.hotFile("linked", "a"))
+	if err := os.Symlink(v1, path); err != nil {
+		t.Fatal(err)
+	}
+	h.hotApplyFile(path)
+	h.online("a", 1)
+
+	writeFile(t, v1, h.hotFile("linked", "a", "b"))
+	h.online("b", 1)
+
+	// Switched as deploy tools do: a new link renamed over the old one.
+	writeFile(t, v2, h.hotFile("linked", "a", "b", "c"))
+	if err := os.Symlink(v2, path+".new"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".new", path); err != nil {
+		t.Fatal(err)
+	}
+	h.online("c", 1)
+	writeFile(t, v2, h.hotFile("linked", "a", "b", "c", "d"))
+	h.online("d", 1)
+}
