@@ -19,7 +19,7 @@ import (
 // state, the sockets). So the configuration files, and what file() reads, must be the
 // commit's own, also through the symbolic links the commit holds; the paths the apps use
 // (cwd, script, a relative command, the log files) must not lead from the checkout through
-// a symbolic link out of it, nor, through "..", anywhere in ECO_HOME but the checkout. An
+// a symbolic link out of it, nor anywhere in ECO_HOME but the checkout and its logs. An
 // absolute path outside ECO_HOME is the author's explicit choice and is left alone (a
 // relative one that climbs out of ECO_HOME cannot be told from it).
 
@@ -57,7 +57,7 @@ func within(p, dir string) bool {
 func (t gitTree) escape(path string, strict bool) string {
 	path = filepath.Clean(path)
 	if !within(path, t.link) {
-		if within(path, t.home) {
+		if within(path, t.home) && !within(path, filepath.Join(t.home, "logs")) { // eco's log folder is for logs
 			return fmt.Sprintf("leads out of the repository into eco's folder, to %s", path)
 		}
 		if strict {
