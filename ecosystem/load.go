@@ -78,7 +78,7 @@ func Parse(path string) (*Parsed, hcl.Diagnostics) {
 	}
 	var diags hcl.Diagnostics
 	for _, name := range names {
-		src, err := os.ReadFile(name)
+		src, err := ReadFile(name)
 		if err != nil {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
@@ -126,7 +126,7 @@ func Load(path string, opts Options) (cfg *Config, p *Parsed, diags hcl.Diagnost
 		opts.LookupEnv = os.LookupEnv
 	}
 	if opts.ReadFile == nil {
-		opts.ReadFile = os.ReadFile
+		opts.ReadFile = ReadFile
 	}
 	p, diags = Parse(path)
 	if p == nil || diags.HasErrors() {

@@ -239,9 +239,10 @@ func awaitStopped(ctx context.Context, runners []*appRunner, deleted bool) {
 			case <-ctx.Done():
 				return
 			}
-			continue
 		}
-		for stillStopping(r) {
+		// What a process that exited by itself left running (children that ignore the
+		// stop signal) is ended after its exit, up to kill_timeout: wait for that too.
+		for (deleted && r.ending.Load() > 0) || (!deleted && stillStopping(r)) {
 			select {
 			case <-tick.C:
 			case <-ctx.Done():
@@ -258,7 +259,7 @@ func stillStopping(r *appRunner) bool {
 	r.mu.Lock()
 	stopped := r.stopped
 	r.mu.Unlock()
-	return stopped && stopping(r.status(false))
+	return stopped && (stopping(r.status(false)) || r.ending.Load() > 0)
 }
 
 // stopping reports whether st has an instance that is live or still stopping.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eco-pm/eco/ecosystem"
@@ -52,6 +53,8 @@ type appRunner struct {
 	watching  []string
 	busy      bool
 	instances map[int]*instance
+	// ending counts the processes not ended with all they started (instanceDeps.ending).
+	ending atomic.Int32
 	// incoming are the new instances of a rollout, not yet taking their slots.
 	incoming []*instance
 	// listeners are the cluster's listening sockets by port, bound once and passed to every
@@ -86,6 +89,7 @@ func newAppRunner(project string, spec *ecosystem.App, stopped bool, deps instan
 	}
 	r.deps.relay = r.relay
 	r.deps.hold = r.hold
+	r.deps.ending = &r.ending
 	return r
 }
 

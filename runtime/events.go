@@ -2,11 +2,14 @@ package runtime
 
 import (
 	"fmt"
+	"syscall"
+	"time"
 
 	"github.com/eco-pm/eco/ecosystem"
 	"github.com/eco-pm/eco/logs"
 	"github.com/eco-pm/eco/runtime/proc"
 	"github.com/eco-pm/eco/runtime/restart"
+	"golang.org/x/sys/unix"
 )
 
 // eco's own lines in an app's log: what happens to each instance (started, ready, exited,
@@ -101,9 +104,19 @@ func (m *machine) exitEvent(decision restart.Decision, es proc.ExitStatus, reaso
 	}
 }
 
-// stopEvent writes how a stop that eco began ended: stopped, restarting or errored, and why.
-func (m *machine) stopEvent(reason string, after afterStopping, es proc.ExitStatus) {
-	how := exitWords(es.Code, es.Signal)
+// stopWords says how a process that eco stopped with sig ended: killed by the SIGKILL that
+// follows kill_timeout is said to be, so an app that ignores its stop signal can be told
+// from one that ended on it.
+func stopWords(es proc.ExitStatus, sig syscall.Signal, grace time.Duration) string {
+	if es.Signal == "SIGKILL" && sig != syscall.SIGKILL {
+		return fmt.Sprintf("killed by SIGKILL: still running kill_timeout %s after %s", grace, unix.SignalName(sig))
+	}
+	return exitWords(es.Code, es.Signal)
+}
+
+// stopEvent writes how a stop that eco began ended (how: stopWords): stopped, restarting or
+// errored, and why.
+func (m *machine) stopEvent(reason string, after afterStopping, how string) {
 	switch after {
 	case afterRestart:
 		m.event("restarting because %s (%s)", reason, how)

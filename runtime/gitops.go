@@ -297,9 +297,9 @@ func (g *gitOps) cycle(ctx context.Context, slug string, failures *int) (time.Du
 	})
 	switch {
 	case p.Pinned != "", p.Applied != nil && p.Applied.SHA == sha && !p.Redeploy:
-		return p.Req.Interval, g.heal(slug)
+		return p.Req.Interval, errors.Join(g.restore(ctx, p, sha), g.heal(slug))
 	case p.Failed[sha] != "":
-		return p.Req.Interval, errors.Join(fmt.Errorf("%s is not applied: %s", gitsource.Short(sha), p.Failed[sha]), g.heal(slug))
+		return p.Req.Interval, errors.Join(fmt.Errorf("%s is not applied: %s", gitsource.Short(sha), p.Failed[sha]), g.restore(ctx, p, sha), g.heal(slug))
 	}
 	return p.Req.Interval, g.deploy(ctx, slug, p)
 }
@@ -479,7 +479,23 @@ func (g *gitOps) source(p *gitProject) Source {
 // summary: detail" with the file relative to the repository.
 func (g *gitOps) load(p *gitProject) (*ecosystem.Config, []string) {
 	path := g.configPath(p)
-	cfg, _, diags := ecosystem.Load(path, ecosystem.Options{Profile: p.Req.Profile, Vars: p.Req.Vars, LookupEnv: os.LookupEnv, CPUs: goruntime.NumCPU()})
+	var cfg *ecosystem.Config
+	var diags hcl.Diagnostics
+	tree, err := g.tree(p)
+	if err != nil {
+		diags = hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read the checkout", Detail: err.Error()}}
+	} else {
+		diags = tree.filesEscape(path)
+	}
+	if !diags.HasErrors() {
+		cfg, _, diags = ecosystem.Load(path, ecosystem.Options{Profile: p.Req.Profile, Vars: p.Req.Vars, LookupEnv: os.LookupEnv,
+			ReadFile: tree.readFile, CPUs: goruntime.NumCPU()})
+	}
+	if cfg != nil {
+		if more := tree.appsEscape(cfg); more.HasErrors() {
+			diags, cfg = append(diags, more...), nil
+		}
+	}
 	if cfg != nil {
 		if p.Project != "" && cfg.Project != p.Project {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Project renamed",
@@ -501,6 +517,8 @@ func (g *gitOps) load(p *gitProject) (*ecosystem.Config, []string) {
 			s.Filename = strings.TrimPrefix(s.Filename, root)
 			d.Subject = &s
 		}
+		// A file named in the words ("Cannot read file: ROOT/x.hcl is too large") too.
+		d.Detail = strings.ReplaceAll(d.Detail, root, "")
 	}
 	errs := diagnosticLines(diags)
 	if len(errs) == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	goruntime "runtime"
 	"strings"
 	"time"
@@ -30,7 +31,15 @@ func (d *Daemon) watchLocked(project string) {
 	if ps == nil || !ps.Config.WatchConfig || ps.Source.NoWatch || ps.Source.Path == "" || d.ctx == nil || d.closingLocked() {
 		return
 	}
-	w, err := watch.New(watch.Options{Paths: []string{ps.Source.Path}, Debounce: configDebounce, Log: d.log})
+	// A file that is a symbolic link is saved where it leads (an editor writes the target):
+	// that file is watched too, and the watch is made again when the link leads elsewhere.
+	path := ps.Source.Path
+	paths := []string{path}
+	target := linkTarget(path)
+	if target != "" {
+		paths = append(paths, target)
+	}
+	w, err := watch.New(watch.Options{Paths: paths, Debounce: configDebounce, Log: d.log})
 	if err != nil {
 		d.log.Error("cannot watch the configuration", "project", project, "path", ps.Source.Path, "err", err)
 		return
@@ -48,16 +57,37 @@ func (d *Daemon) watchLocked(project string) {
 		defer d.wg.Done()
 		for ch := range w.Changes() {
 			d.log.Info("configuration saved; reconciling", "project", project, "files", ch.Paths)
-			d.hotApply(project)
+			d.hotApply(ctx, project)
+			if now := linkTarget(path); now != target {
+				d.mu.Lock()
+				if ctx.Err() == nil { // still this watch's turn
+					d.log.Info("the configuration's link leads elsewhere; watching its new target", "project", project, "target", now)
+					d.watchLocked(project)
+				}
+				d.mu.Unlock()
+			}
 		}
 	}()
+}
+
+// linkTarget is where path leads when it is a symbolic link, "" when it is not.
+func linkTarget(path string) string {
+	if fi, err := os.Lstat(path); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		return ""
+	}
+	t, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return ""
+	}
+	return t
 }
 
 // hotApply reads a project's files again, with the profile, variables and environment of the
 // apply that set it up, and applies them exactly like eco apply. A file that does not parse or
 // check is never applied: the running apps keep the last good configuration, and the
-// diagnostics show in eco ls and eco describe until a good save clears them.
-func (d *Daemon) hotApply(project string) {
+// diagnostics show in eco ls and eco describe until a good save clears them. The files are
+// read once they are quiet (loadQuiet), never in the middle of a write; ctx ends the wait.
+func (d *Daemon) hotApply(ctx context.Context, project string) {
 	d.mu.Lock()
 	ps := d.state.Projects[project]
 	if ps == nil {
@@ -73,9 +103,12 @@ func (d *Daemon) hotApply(project string) {
 		}
 		return os.LookupEnv(k)
 	}
-	cfg, _, diags := ecosystem.Load(src.Path, ecosystem.Options{
+	cfg, diags, ok := loadQuiet(ctx, src.Path, ecosystem.Options{
 		Profile: src.Profile, Vars: src.Vars, LookupEnv: lookup, CPUs: goruntime.NumCPU(),
 	})
+	if !ok {
+		return
+	}
 	if cfg != nil && cfg.Project != project {
 		diags = append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
@@ -83,6 +116,20 @@ func (d *Daemon) hotApply(project string) {
 			Detail:   fmt.Sprintf("The file now says project = %q, but it was applied as project %q; run eco apply to move it.", cfg.Project, project),
 		})
 		cfg = nil
+	}
+	if cfg != nil && len(cfg.Apps) == 0 && cfg.Source == nil {
+		// Applied, it would delete every app of the project and with them this watch, so
+		// the next save would not be seen: an emptied file is a save in progress far more
+		// often than a wish, and eco delete or eco apply does it.
+		none := &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "No apps",
+			Detail:   fmt.Sprintf("The saved configuration declares no app; a save never deletes every app of project %q (eco delete does, or eco apply of this file).", project),
+		}
+		if fi, err := os.Stat(src.Path); err == nil && !fi.IsDir() {
+			none.Subject = &hcl.Range{Filename: src.Path, Start: hcl.InitialPos, End: hcl.InitialPos}
+		}
+		diags, cfg = append(diags, none), nil
 	}
 	if cfg == nil {
 		errs := diagnosticLines(diags)

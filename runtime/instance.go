@@ -97,6 +97,9 @@ type instanceDeps struct {
 	relay func(from *instance, data json.RawMessage) (sent, failed int)
 	// hold is the app's hold (holdgate.go): while its project is held, nothing is launched.
 	hold *holdGate
+	// ending counts the app's processes from their launch until what they left running has
+	// been ended after their exit (watchEnd): eco stop and eco delete answer once it is zero.
+	ending *atomic.Int32
 }
 
 // treeRSS is the memory of p's process tree: from the daemon's last scan when it has one,
@@ -429,11 +432,18 @@ func (in *instance) keep(p *proc.Process, out *output) (outKept, errKept, ipcKep
 // until then. A real process runs that in its own end (no goroutine waits for it meanwhile).
 func (in *instance) watchEnd(p process, real *proc.Process, spec *ecosystem.App) {
 	in.deps.outputs.Add(1)
+	ending := in.deps.ending
+	if ending != nil {
+		ending.Add(1)
+	}
 	sock := in.backendSocket
 	pid, mark := p.Pid(), in.rec.Mark
 	leftSig, leftGrace := syscall.Signal(unix.SignalNum(spec.StopSignal)), spec.KillTimeout.D()
 	end := func() {
 		defer in.deps.outputs.Done()
+		if ending != nil {
+			defer ending.Add(-1)
+		}
 		// What the process started ends with it, also when it exited by itself.
 		if real != nil {
 			real.Stop(cmp.Or(leftSig, syscall.SIGINT), leftGrace)

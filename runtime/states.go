@@ -449,7 +449,7 @@ func (m *machine) stopping(reason string, after afterStopping, reply chan error)
 	}
 	es := r.p.Stop(sig, cur.KillTimeout.D())
 	m.endRun()
-	m.stopEvent(reason, after, es)
+	m.stopEvent(reason, after, stopWords(es, sig, cur.KillTimeout.D()))
 	if reply != nil {
 		reply <- nil
 	}

@@ -179,6 +179,15 @@ func (l *loop) establish(r *root, report bool) error {
 				return err
 			}
 			r.anchor = r.path
+			// And through its parent: a folder removed while a process holds it (its
+			// working directory, an open descriptor) raises no event of its own until the
+			// last holder lets go; the parent's event for its name comes at once. Best
+			// effort: without it, a removal is still seen when nothing holds the folder.
+			if parent := filepath.Dir(r.path); parent != r.path {
+				if err := l.addDir(parent); err != nil && !isNotExist(err) {
+					l.w.log.Debug("cannot watch the parent of a watched folder", "path", parent, "err", err)
+				}
+			}
 			if report {
 				l.mark(r.path)
 			}
@@ -287,6 +296,9 @@ func (l *loop) needed(dir string) bool {
 		}
 		if dir == r.anchor || (r.dir && isUnder(dir, r.path) && !ignored(l.w.ignore, r.path, dir)) {
 			return true
+		}
+		if r.dir && dir == filepath.Dir(r.path) {
+			return true // the parent of a watched folder (establish)
 		}
 	}
 	return false

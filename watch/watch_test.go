@@ -453,3 +453,30 @@ func TestNew_defaults(t *testing.T) {
 		t.Errorf("debounce, max wait = %v, %v", w.debounce, w.maxWait)
 	}
 }
+
+// TestWatcher_Run_removedFolderHeldOpen: a watched folder removed while a process holds it
+// (as its working directory, or an open descriptor) sends no event of its own (the kernel
+// tells its watch only when the last holder lets go); the watcher learns it from the parent,
+// and follows the path when it comes back, here as a file.
+func TestWatcher_Run_removedFolderHeldOpen(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	watched := filepath.Join(base, "eco.hcl")
+	write(t, filepath.Join(watched, "main.hcl"), "x")
+	ch := start(t, Options{Paths: []string{watched}})
+	held, err := os.Open(watched)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+
+	if err := os.RemoveAll(watched); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ch, watched)
+	write(t, watched, "y")
+	waitFor(t, ch, watched)
+	settle(t, ch, debounce)
+	write(t, watched, "z")
+	want(t, ch, watched)
+}

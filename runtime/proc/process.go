@@ -165,6 +165,15 @@ func start(spec Spec, log *slog.Logger) (_ *Process, err error) {
 	if env == nil {
 		env = os.Environ()
 	}
+	if spec.Dir != "" {
+		// The child's chdir failing reads as the program missing ("fork/exec PATH: no
+		// such file or directory"): name the folder instead.
+		if fi, err := os.Stat(spec.Dir); err != nil {
+			return nil, fmt.Errorf("working directory: %w", err)
+		} else if !fi.IsDir() {
+			return nil, fmt.Errorf("working directory %s: not a folder", spec.Dir)
+		}
+	}
 	path, err := lookPath(spec.Argv[0], spec.Dir, env)
 	if err != nil {
 		return nil, err
