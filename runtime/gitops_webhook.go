@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/eco-pm/eco/runtime/control"
@@ -20,6 +21,30 @@ import (
 
 // webhookMaxBody bounds a webhook's body; a push event is far smaller.
 const webhookMaxBody = 4 << 20
+
+// The receiver listens where a reverse proxy forwards the internet's requests, and a body is
+// read whole before its signature can be checked: without bounds, a flood of unsigned 4 MiB
+// bodies grew the daemon (which supervises every app) by hundreds of MiB, and a flood of
+// connections could take every descriptor it may open. So at most webhookMaxConns connections
+// are open at once (more are closed at once), and at most webhookMaxInFlight requests read
+// their body at once (more get 503 and Retry-After); a request without any signature header
+// is refused before its body is read. A forge retries failed deliveries, and the git sources
+// still poll.
+const (
+	webhookMaxConns    = 64
+	webhookMaxInFlight = 8
+)
+
+// webhookReceiver is the receiver's bounds and what they did, for tests and the log.
+type webhookReceiver struct {
+	inFlight chan struct{} // one token per request reading its body
+	conns    atomic.Int64  // connections open now
+	shed     atomic.Int64  // connections closed at once, over webhookMaxConns
+}
+
+func newWebhookReceiver() *webhookReceiver {
+	return &webhookReceiver{inFlight: make(chan struct{}, webhookMaxInFlight)}
+}
 
 // serveWebhook starts the webhook receiver when the settings (ECO_HOME/daemon.hcl) have a
 // webhook block: a signed POST to /hooks makes every git source fetch now, to /hooks/PROJECT
@@ -39,8 +64,12 @@ func (d *Daemon) serveWebhook(ctx context.Context, s settings.Settings) {
 		d.log.Error("no webhook receiver", "err", err)
 		return
 	}
-	srv := &http.Server{Handler: d.webhookHandler(secret), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+	rcv := newWebhookReceiver()
+	srv := &http.Server{Handler: d.webhookHandler(rcv, secret), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		IdleTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+	ln = &webhookListener{Listener: ln, rcv: rcv}
 	d.mu.Lock()
+	d.webhook = rcv
 	defer d.mu.Unlock()
 	started := d.goLocked(func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -59,9 +88,22 @@ func (d *Daemon) serveWebhook(ctx context.Context, s settings.Settings) {
 }
 
 // webhookHandler checks each request's signature before anything else happens.
-func (d *Daemon) webhookHandler(secret []byte) http.Handler {
+func (d *Daemon) webhookHandler(rcv *webhookReceiver, secret []byte) http.Handler {
 	mux := http.NewServeMux()
 	hook := func(w http.ResponseWriter, r *http.Request) {
+		if firstHeader(r.Header, signatureHeaders...) == "" {
+			d.log.Warn("webhook refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", errBadSignature)
+			control.WriteError(w, http.StatusUnauthorized, errBadSignature)
+			return
+		}
+		select {
+		case rcv.inFlight <- struct{}{}:
+			defer func() { <-rcv.inFlight }()
+		default:
+			w.Header().Set("Retry-After", "5")
+			control.WriteError(w, http.StatusServiceUnavailable, fmt.Errorf("busy: %d deliveries are being read", webhookMaxInFlight))
+			return
+		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, webhookMaxBody))
 		if err != nil {
 			var tooBig *http.MaxBytesError
@@ -91,6 +133,9 @@ func (d *Daemon) webhookHandler(secret []byte) http.Handler {
 	return mux
 }
 
+// signatureHeaders are the headers verifyWebhook reads.
+var signatureHeaders = []string{"X-Hub-Signature-256", "X-Gitea-Signature", "X-Gitlab-Token"}
+
 // errBadSignature is a webhook request without a valid signature or token.
 var errBadSignature = errors.New("missing or bad signature")
 
@@ -115,7 +160,10 @@ func verifyWebhook(h http.Header, body, secret []byte) error {
 		return errBadSignature
 	}
 	if v := h.Get("X-Gitlab-Token"); v != "" {
-		if subtle.ConstantTimeCompare([]byte(v), secret) == 1 {
+		// Hashed first: ConstantTimeCompare returns at once on a length mismatch, which
+		// told the secret's length.
+		got, wantTok := sha256.Sum256([]byte(v)), sha256.Sum256(secret)
+		if subtle.ConstantTimeCompare(got[:], wantTok[:]) == 1 {
 			return nil
 		}
 		return errBadSignature
@@ -130,4 +178,40 @@ func firstHeader(h http.Header, names ...string) string {
 		}
 	}
 	return ""
+}
+
+// webhookListener closes, at once, the connections over webhookMaxConns.
+type webhookListener struct {
+	net.Listener
+	rcv *webhookReceiver
+}
+
+func (l *webhookListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.rcv.conns.Add(1) > webhookMaxConns {
+			l.rcv.conns.Add(-1)
+			l.rcv.shed.Add(1)
+			c.Close()
+			continue
+		}
+		return &webhookConn{Conn: c, rcv: l.rcv}, nil
+	}
+}
+
+// webhookConn gives its slot back when it is closed, once.
+type webhookConn struct {
+	net.Conn
+	rcv    *webhookReceiver
+	closed atomic.Bool
+}
+
+func (c *webhookConn) Close() error {
+	if c.closed.CompareAndSwap(false, true) {
+		c.rcv.conns.Add(-1)
+	}
+	return c.Conn.Close()
 }
