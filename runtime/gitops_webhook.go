@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/eco-pm/eco/runtime/control"
 	"github.com/eco-pm/eco/runtime/settings"
 )
@@ -54,14 +56,20 @@ func (d *Daemon) serveWebhook(ctx context.Context, s settings.Settings) {
 	if s.Webhook == nil {
 		return
 	}
+	// Like the metrics' (metricsserve.go), these problems go to the log and to GET /v1/ping
+	// with the position in daemon.hcl.
 	secret, err := s.WebhookSecret.Read()
 	if err != nil {
-		d.log.Error("no webhook receiver", "err", err)
+		d.noteSettings(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read the webhook secret",
+			Detail:  fmt.Sprintf("%v. The daemon runs without the webhook receiver; fix daemon.hcl or the secret, then restart the daemon (eco daemon upgrade).", err),
+			Subject: s.WebhookSecret.Range.Ptr()}})
 		return
 	}
 	ln, err := net.Listen("tcp", s.Webhook.Addr)
 	if err != nil {
-		d.log.Error("no webhook receiver", "err", err)
+		d.noteSettings(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot serve the webhook",
+			Detail:  fmt.Sprintf("Listening on %s failed: %v. The daemon runs without the webhook receiver; fix daemon.hcl or free the port, then restart the daemon (eco daemon upgrade).", s.Webhook.Addr, err),
+			Subject: s.Webhook.Range.Ptr()}})
 		return
 	}
 	rcv := newWebhookReceiver()

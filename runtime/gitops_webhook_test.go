@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eco-pm/eco/runtime/settings"
 )
 
 // TestGitOps_WebhookBounds: the receiver faces the internet through a reverse proxy, and
@@ -114,5 +116,53 @@ func TestGitOps_WebhookBounds(t *testing.T) {
 	waitFor(t, "the idle connections to close", 10*time.Second, func() bool { return rcv.conns.Load() == 0 })
 	if resp := post(); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("signed delivery after the connection flood: %s", resp.Status)
+	}
+}
+
+// TestGitOps_WebhookBadSettings: a secret that cannot be read, or an address already taken,
+// leaves the daemon running its apps without the receiver, and says why with the position in
+// daemon.hcl, in its log and in GET /v1/ping (which eco daemon and a starting command print).
+func TestGitOps_WebhookBadSettings(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	free := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cases := []struct {
+		name, src, summary string
+		line               int
+	}{
+		{"missing secret", fmt.Sprintf("webhook {\n  listen = %q\n\n  secret_file = \"nope.secret\"\n}\n", free), "Cannot read the webhook secret", 4},
+		{"unset secret env", fmt.Sprintf("webhook {\n  listen = %q\n  secret_env = \"ECO_TEST_NO_SUCH_VARIABLE\"\n}\n", free), "Cannot read the webhook secret", 3},
+		{"address taken", fmt.Sprintf("\nwebhook {\n  listen = %q\n  secret_file = \"hook.secret\"\n}\n", taken.Addr().String()), "Cannot serve the webhook", 3},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := &harness{t: t, home: shortTempDir(t), out: t.TempDir()}
+			os.WriteFile(filepath.Join(h.home, "hook.secret"), []byte("s3cret\n"), 0o600)
+			os.WriteFile(settings.Path(h.home), []byte(c.src), 0o600)
+			h.start()
+			h.apply("shop", h.app("svc", "serve", 1, nil))
+			h.online("svc", 1)
+			p := h.ping()
+			if len(p.SettingsDiagnostics) != 1 {
+				t.Fatalf("ping: diagnostics %+v", p.SettingsDiagnostics)
+			}
+			d := p.SettingsDiagnostics[0]
+			if d.Summary != c.summary || d.Subject == nil || d.Subject.Filename != settings.Path(h.home) || d.Subject.Start.Line != c.line {
+				t.Errorf("diagnostic %+v at %+v, want %q at line %d", d, d.Subject, c.summary, c.line)
+			}
+			log, err := os.ReadFile(DaemonLogPath(h.home))
+			want := fmt.Sprintf("daemon settings: %s\" at=%s:%d,", c.summary, settings.Path(h.home), c.line)
+			if err != nil || !strings.Contains(string(log), want) {
+				t.Errorf("daemon.log lacks %q:\n%s", want, log)
+			}
+			h.d.mu.Lock()
+			defer h.d.mu.Unlock()
+			if h.d.webhook != nil {
+				t.Error("a receiver started")
+			}
+		})
 	}
 }
