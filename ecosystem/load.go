@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // Options are the inputs of a configuration besides its files.
@@ -105,7 +104,7 @@ func (p *Parsed) Add(name string, src []byte) hcl.Diagnostics {
 	if d := pm2FileDiag(name, src); d != nil {
 		diags = hcl.Diagnostics{d} // not HCL: its syntax errors would only confuse
 	} else {
-		f, diags = hclsyntax.ParseConfig(src, name, hcl.InitialPos)
+		f, diags = ParseHCL(src, name)
 	}
 	if f == nil {
 		// The file did not parse at all; keep its bytes so its diagnostics can be printed.
