@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -160,16 +161,64 @@ func checkFiles(cfg *Config) hcl.Diagnostics {
 			continue
 		}
 		if app.Script == "" {
+			if d := checkProgram(app); d != nil {
+				diags = append(diags, d)
+			}
 			continue
 		}
-		if _, err := os.Stat(app.Script); err != nil {
+		info, err := os.Stat(app.Script)
+		switch {
+		case err != nil:
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagWarning,
 				Summary:  "Script not found",
 				Detail:   fmt.Sprintf("App %q runs %s, which does not exist (yet).", app.Name, app.Script),
 				Subject:  app.Ranges["script"].Ptr(),
 			})
+		case info.IsDir():
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagWarning,
+				Summary:  "Script is a folder",
+				Detail:   fmt.Sprintf("App %q runs %s, which is a folder, not a file.", app.Name, app.Script),
+				Subject:  app.Ranges["script"].Ptr(),
+			})
+		case app.Interpreter == "" && info.Mode().Perm()&0o111 == 0:
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagWarning,
+				Summary:  "Script not executable",
+				Detail:   fmt.Sprintf("App %q runs %s directly (no interpreter), but the file is not executable: chmod +x it, or set interpreter.", app.Name, app.Script),
+				Subject:  app.Ranges["script"].Ptr(),
+			})
 		}
 	}
 	return diags
+}
+
+// checkProgram warns when command's program is a path (it holds a /; a bare name is looked
+// up in PATH when the app starts) that is not an executable file (yet).
+func checkProgram(app *App) *hcl.Diagnostic {
+	if len(app.Command) == 0 || !strings.Contains(app.Command[0], "/") {
+		return nil
+	}
+	prog := app.Command[0]
+	if !filepath.IsAbs(prog) {
+		prog = filepath.Join(app.Cwd, prog)
+	}
+	var why string
+	switch info, err := os.Stat(prog); {
+	case err != nil:
+		why = "which does not exist (yet)"
+	case info.IsDir():
+		why = "which is a folder, not a program"
+	case info.Mode().Perm()&0o111 == 0:
+		why = "which is not executable: chmod +x it, or put its interpreter first"
+	default:
+		return nil
+	}
+	rng := app.DeclRange
+	if r, ok := app.Ranges["command"]; ok {
+		rng = r
+	}
+	return &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Program not runnable",
+		Detail: fmt.Sprintf("App %q runs %s, %s.", app.Name, prog, why), Subject: rng.Ptr()}
 }
