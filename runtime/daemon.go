@@ -118,6 +118,7 @@ type Daemon struct {
 	// last two are set before the API serves.
 	metrics       *daemonMetrics
 	metricsAddr   string
+	metricsConns  *connCount // the metrics listener's connections (listencap.go)
 	settingsDiags []control.Diagnostic
 }
 

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -37,11 +36,10 @@ const (
 	webhookMaxInFlight = 8
 )
 
-// webhookReceiver is the receiver's bounds and what they did, for tests and the log.
+// webhookReceiver is the receiver's bounds and what they did, for tests.
 type webhookReceiver struct {
 	inFlight chan struct{} // one token per request reading its body
-	conns    atomic.Int64  // connections open now
-	shed     atomic.Int64  // connections closed at once, over webhookMaxConns
+	conns    connCount
 }
 
 func newWebhookReceiver() *webhookReceiver {
@@ -75,7 +73,7 @@ func (d *Daemon) serveWebhook(ctx context.Context, s settings.Settings) {
 	rcv := newWebhookReceiver()
 	srv := &http.Server{Handler: d.webhookHandler(rcv, secret), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		IdleTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
-	ln = &webhookListener{Listener: ln, rcv: rcv}
+	ln = capListener(ln, webhookMaxConns, &rcv.conns)
 	d.mu.Lock()
 	d.webhook = rcv
 	defer d.mu.Unlock()
@@ -186,40 +184,4 @@ func firstHeader(h http.Header, names ...string) string {
 		}
 	}
 	return ""
-}
-
-// webhookListener closes, at once, the connections over webhookMaxConns.
-type webhookListener struct {
-	net.Listener
-	rcv *webhookReceiver
-}
-
-func (l *webhookListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		if l.rcv.conns.Add(1) > webhookMaxConns {
-			l.rcv.conns.Add(-1)
-			l.rcv.shed.Add(1)
-			c.Close()
-			continue
-		}
-		return &webhookConn{Conn: c, rcv: l.rcv}, nil
-	}
-}
-
-// webhookConn gives its slot back when it is closed, once.
-type webhookConn struct {
-	net.Conn
-	rcv    *webhookReceiver
-	closed atomic.Bool
-}
-
-func (c *webhookConn) Close() error {
-	if c.closed.CompareAndSwap(false, true) {
-		c.rcv.conns.Add(-1)
-	}
-	return c.Conn.Close()
 }

@@ -97,23 +97,23 @@ func TestGitOps_WebhookBounds(t *testing.T) {
 	}
 
 	// Idle connections up to the bound; one more is closed at once.
-	waitFor(t, "earlier connections to close", 10*time.Second, func() bool { return rcv.conns.Load() == 0 })
+	waitFor(t, "earlier connections to close", 10*time.Second, func() bool { return rcv.conns.open.Load() == 0 })
 	idle := make([]net.Conn, webhookMaxConns)
 	for i := range idle {
 		idle[i] = dial()
 	}
-	waitFor(t, "the idle connections to be accepted", 10*time.Second, func() bool { return rcv.conns.Load() == webhookMaxConns })
+	waitFor(t, "the idle connections to be accepted", 10*time.Second, func() bool { return rcv.conns.open.Load() == webhookMaxConns })
 	extra := dial()
 	if n, err := extra.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("connection over the bound: read %d bytes, %v; want it closed", n, err)
 	}
-	if got := rcv.shed.Load(); got != 1 || rcv.conns.Load() != webhookMaxConns {
-		t.Fatalf("shed %d connections with %d open, want 1 with %d", got, rcv.conns.Load(), webhookMaxConns)
+	if got := rcv.conns.shed.Load(); got != 1 || rcv.conns.open.Load() != webhookMaxConns {
+		t.Fatalf("shed %d connections with %d open, want 1 with %d", got, rcv.conns.open.Load(), webhookMaxConns)
 	}
 	for _, c := range idle {
 		c.Close()
 	}
-	waitFor(t, "the idle connections to close", 10*time.Second, func() bool { return rcv.conns.Load() == 0 })
+	waitFor(t, "the idle connections to close", 10*time.Second, func() bool { return rcv.conns.open.Load() == 0 })
 	if resp := post(); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("signed delivery after the connection flood: %s", resp.Status)
 	}
