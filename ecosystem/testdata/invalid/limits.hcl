@@ -39,3 +39,10 @@ app "tiny-logs" {
     max_size = "1K" # error: log_rotate.max_size too small
   }
 }
+
+# max_instances has a ceiling: a billion slots ran the daemon out of memory.
+app "raised-too-far" {
+  script        = "a.js"
+  instances     = 1000000000 # error: Too many instances
+  max_instances = 1000000000 # error: Invalid max_instances
+}
