@@ -262,9 +262,16 @@ func (c *checker) app(app *App, skip func(attr string) bool) {
 	}
 	if inc := app.IncrementVar; inc != "" && envNameRE().MatchString(inc) {
 		val, found := app.Env[inc]
-		if _, err := strconv.Atoi(val); (!found || err != nil) && !(inc == "PORT" && app.Port != 0) {
+		start, err := strconv.Atoi(val)
+		if inc == "PORT" && app.Port != 0 {
+			start, err, found = app.Port, nil, true // the port attribute sets PORT (runtime/env.go)
+		}
+		if !found || err != nil {
 			c.appError(app, "increment_var", "Invalid increment_var",
 				"increment_var = %q needs a whole-number starting value in env (for example env = { %s = 3000 }); eco adds the instance's number to it.", inc, inc)
+		} else if last := start + app.Instances - 1; inc == "PORT" && app.Instances >= 1 && last > 65535 {
+			c.appError(app, "increment_var", "Invalid increment_var",
+				"increment_var = \"PORT\" gives instance %d port %d: ports are 1 to 65535. Start lower than %d, or run fewer instances.", app.Instances-1, last, start)
 		}
 	}
 
