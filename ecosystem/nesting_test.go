@@ -1,6 +1,8 @@
 package ecosystem
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -45,5 +47,32 @@ func TestParseHCL_Nesting(t *testing.T) {
 	ok := []byte("app \"a\" {\n  command = [\"./s\"]\n  args = " + strings.Repeat("[", MaxNesting-2) + `"x"` + strings.Repeat("]", MaxNesting-2) + "\n}\n")
 	if _, diags := ParseSource(t.TempDir(), "eco.hcl", ok); diags.HasErrors() {
 		t.Errorf("%d levels: %v", MaxNesting, diags)
+	}
+}
+
+// TestLoad_FileTooLarge: a file over MaxFileBytes is refused at its first line, without
+// being parsed (a 10 MB file took 263 MB to parse, in the daemon too); one at the bound loads.
+func TestLoad_FileTooLarge(t *testing.T) {
+	dir := t.TempDir()
+	app := "app \"a\" {\n  command = [\"./s\"]\n}\n"
+	pad := func(n int) string {
+		line := "# " + strings.Repeat("x", 77) + "\n"
+		s := strings.Repeat(line, (n-len(app))/len(line))
+		return app + s + strings.Repeat("#", n-len(app)-len(s))
+	}
+	big := filepath.Join(dir, "big.hcl")
+	if err := os.WriteFile(big, []byte(pad(MaxFileBytes+1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, diags := Load(big, Options{CPUs: 1})
+	if cfg != nil || len(diags) != 1 || diags[0].Summary != "File too large" || diags[0].Subject == nil || diags[0].Subject.Filename != big {
+		t.Fatalf("config %v, diagnostics %v", cfg != nil, diags)
+	}
+	ok := filepath.Join(dir, "ok.hcl")
+	if err := os.WriteFile(ok, []byte(pad(MaxFileBytes)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, diags := Load(ok, Options{CPUs: 1}); diags.HasErrors() {
+		t.Fatalf("a file of MaxFileBytes: %v", diags)
 	}
 }
