@@ -115,6 +115,16 @@ func readFileLimited(name string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
 }
 
+// ReadFile reads a configuration file for eco fmt and the like: an error when it is over
+// MaxFileBytes, which is found without reading more (a device such as /dev/zero never ends).
+func ReadFile(name string) ([]byte, error) {
+	src, err := readFileLimited(name)
+	if err == nil && len(src) > MaxFileBytes {
+		err = fmt.Errorf("%s is over %d MiB; an ecosystem file is far smaller", name, MaxFileBytes>>20)
+	}
+	return src, err
+}
+
 // Add parses src as the file name and adds it to p.
 func (p *Parsed) Add(name string, src []byte) hcl.Diagnostics {
 	var f *hcl.File

@@ -76,3 +76,14 @@ func TestLoad_FileTooLarge(t *testing.T) {
 		t.Fatalf("a file of MaxFileBytes: %v", diags)
 	}
 }
+
+// TestReadFile_Device: eco fmt of /dev/zero (size 0 to stat, never ending) is an error after
+// MaxFileBytes, not a read until the machine runs out of memory.
+func TestReadFile_Device(t *testing.T) {
+	if _, err := ReadFile("/dev/zero"); err == nil || !strings.Contains(err.Error(), "over 4 MiB") {
+		t.Errorf("ReadFile(/dev/zero): %v", err)
+	}
+	if _, _, diags := Load("/dev/zero", Options{CPUs: 1}); !diags.HasErrors() || diags[0].Summary != "File too large" {
+		t.Errorf("Load(/dev/zero): %v", diags)
+	}
+}
