@@ -4,7 +4,6 @@ import (
 	"bytes"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -19,7 +18,7 @@ type NamedValue struct {
 // Every byte of src is kept as it was, comments included. src must parse (it is the file eco
 // start adds to); its syntax errors are returned otherwise.
 func AppendApp(src []byte, filename, name string, attrs []NamedValue) ([]byte, hcl.Diagnostics) {
-	if _, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos); diags.HasErrors() {
+	if _, diags := ParseHCL(src, filename); diags.HasErrors() {
 		return nil, diags
 	}
 	f := hclwrite.NewEmptyFile()

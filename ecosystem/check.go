@@ -50,7 +50,7 @@ const MinLogSize ByteSize = 4 << 10
 // InstanceLimit is the most instances the app may have: max_instances, or its default.
 func (a *App) InstanceLimit() int {
 	if a.MaxInstances > 0 {
-		return a.MaxInstances
+		return min(a.MaxInstances, schema.MaxInstancesCeiling)
 	}
 	return schema.DefaultMaxInstances
 }
@@ -60,7 +60,11 @@ func (a *App) CheckInstances(n int) error {
 	if n < 1 {
 		return fmt.Errorf("instances %d must be at least 1", n)
 	}
-	if lim := a.InstanceLimit(); n > lim {
+	if lim := a.InstanceLimit(); n > lim && a.MaxInstances >= n {
+		return fmt.Errorf("instances %d is over eco's ceiling of %d instances per app", n, lim)
+	} else if n > lim && n > schema.MaxInstancesCeiling {
+		return fmt.Errorf("instances %d is over the limit of %d, and over eco's ceiling of %d instances per app", n, lim, schema.MaxInstancesCeiling)
+	} else if n > lim {
 		return fmt.Errorf("instances %d is over the limit of %d; raise it with max_instances = %d in app %q if the app really needs that many", n, lim, n, a.Name)
 	}
 	return nil
@@ -212,7 +216,15 @@ func (c *checker) app(app *App, skip func(attr string) bool) {
 	if ok("instances") {
 		if app.Instances < 1 {
 			c.appError(app, "instances", "Invalid instances", "instances %d must be at least 1; eco stop stops an app.", app.Instances)
-		} else if lim := app.InstanceLimit(); app.Instances > lim {
+		} else if lim := app.InstanceLimit(); app.Instances > lim && app.MaxInstances >= app.Instances {
+			c.appError(app, "instances", "Too many instances",
+				"instances %d is over eco's ceiling of %d instances per app: each instance is a process, with pipes and sockets in the daemon.",
+				app.Instances, schema.MaxInstancesCeiling)
+		} else if app.Instances > lim && app.Instances > schema.MaxInstancesCeiling {
+			c.appError(app, "instances", "Too many instances",
+				"instances %d is over the limit of %d instances per app, which guards against a typo exhausting the machine, and over eco's ceiling of %d, which max_instances cannot raise.",
+				app.Instances, lim, schema.MaxInstancesCeiling)
+		} else if app.Instances > lim {
 			c.appError(app, "instances", "Too many instances",
 				"instances %d is over the limit of %d instances per app, which guards against a typo exhausting the machine. If app %q really needs that many, raise the limit with max_instances = %d.",
 				app.Instances, lim, app.Name, app.Instances)
@@ -220,6 +232,10 @@ func (c *checker) app(app *App, skip func(attr string) bool) {
 	}
 	if app.MaxInstances < 0 || (app.MaxInstances == 0 && app.IsSet("max_instances")) {
 		c.appError(app, "max_instances", "Invalid max_instances", "max_instances %d must be at least 1.", app.MaxInstances)
+	} else if app.MaxInstances > schema.MaxInstancesCeiling {
+		c.appError(app, "max_instances", "Invalid max_instances",
+			"max_instances %d is over eco's ceiling of %d instances per app: each instance is a process, with pipes and sockets in the daemon.",
+			app.MaxInstances, schema.MaxInstancesCeiling)
 	}
 	if ok("exec_mode") && app.ExecMode != Fork && app.ExecMode != Cluster {
 		c.appError(app, "exec_mode", "Invalid value for exec_mode", `exec_mode must be "fork" or "cluster"; got %q.`, app.ExecMode)
@@ -246,9 +262,16 @@ func (c *checker) app(app *App, skip func(attr string) bool) {
 	}
 	if inc := app.IncrementVar; inc != "" && envNameRE().MatchString(inc) {
 		val, found := app.Env[inc]
-		if _, err := strconv.Atoi(val); (!found || err != nil) && !(inc == "PORT" && app.Port != 0) {
+		start, err := strconv.Atoi(val)
+		if inc == "PORT" && app.Port != 0 {
+			start, err, found = app.Port, nil, true // the port attribute sets PORT (runtime/env.go)
+		}
+		if !found || err != nil {
 			c.appError(app, "increment_var", "Invalid increment_var",
 				"increment_var = %q needs a whole-number starting value in env (for example env = { %s = 3000 }); eco adds the instance's number to it.", inc, inc)
+		} else if last := start + app.Instances - 1; inc == "PORT" && app.Instances >= 1 && last > 65535 {
+			c.appError(app, "increment_var", "Invalid increment_var",
+				"increment_var = \"PORT\" gives instance %d port %d: ports are 1 to 65535. Start lower than %d, or run fewer instances.", app.Instances-1, last, start)
 		}
 	}
 

@@ -2,7 +2,6 @@ package ecosystem
 
 import (
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 )
 
@@ -10,7 +9,7 @@ import (
 // spacing), keeping comments. A file that does not parse is never formatted: Format returns nil
 // and the syntax errors, which point into filename.
 func Format(src []byte, filename string) ([]byte, hcl.Diagnostics) {
-	_, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+	_, diags := ParseHCL(src, filename)
 	if diags.HasErrors() {
 		return nil, diags
 	}

@@ -233,6 +233,12 @@ func envMap(attr string, v cty.Value, rng *hcl.Range) (any, *hcl.Diagnostic) {
 		}
 		s, _ := convert.Convert(e, cty.String)
 		str := s.AsString()
+		// Checked here too (check.go checks the env in use), so that an env_<profile> not
+		// chosen now is refused at its own attribute, before a later --env meets it.
+		if strings.IndexByte(str, 0) >= 0 {
+			return nil, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid environment variable",
+				Detail: fmt.Sprintf("%s.%s holds a NUL byte, which no environment can hold: %q.", attr, key, str), Subject: rng}
+		}
 		out[key] = &str
 	}
 	return out, nil

@@ -2,11 +2,12 @@ package ecosystem
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // Options are the inputs of a configuration besides its files.
@@ -78,7 +79,7 @@ func Parse(path string) (*Parsed, hcl.Diagnostics) {
 	}
 	var diags hcl.Diagnostics
 	for _, name := range names {
-		src, err := ReadFile(name)
+		src, err := readFileLimited(name)
 		if err != nil {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
@@ -98,14 +99,45 @@ func ParseSource(dir, name string, src []byte) (*Parsed, hcl.Diagnostics) {
 	return p, p.Add(name, src)
 }
 
+// MaxFileBytes bounds one configuration file. Parsing costs about 25 times a file's size in
+// memory (a 10 MB file took 263 MB), in the CLI and in the daemon, which parses a saved file
+// or a pushed commit.
+const MaxFileBytes = 4 << 20
+
+// readFileLimited reads name, or its first MaxFileBytes+1 bytes when it is larger: enough
+// for Add to refuse it without reading all of it.
+func readFileLimited(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+}
+
+// ReadFile reads a configuration file for eco fmt and the like: an error when it is over
+// MaxFileBytes, which is found without reading more (a device such as /dev/zero never ends).
+func ReadFile(name string) ([]byte, error) {
+	src, err := readFileLimited(name)
+	if err == nil && len(src) > MaxFileBytes {
+		err = fmt.Errorf("%s is over %d MiB; an ecosystem file is far smaller", name, MaxFileBytes>>20)
+	}
+	return src, err
+}
+
 // Add parses src as the file name and adds it to p.
 func (p *Parsed) Add(name string, src []byte) hcl.Diagnostics {
 	var f *hcl.File
 	var diags hcl.Diagnostics
-	if d := pm2FileDiag(name, src); d != nil {
+	if len(src) > MaxFileBytes {
+		diags = hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "File too large",
+			Detail:  fmt.Sprintf("%s is over %d MiB; an ecosystem file is far smaller. eco refuses it rather than spend the daemon's memory on it.", name, MaxFileBytes>>20),
+			Subject: &hcl.Range{Filename: name, Start: hcl.InitialPos, End: hcl.InitialPos}}}
+		src = nil
+	} else if d := pm2FileDiag(name, src); d != nil {
 		diags = hcl.Diagnostics{d} // not HCL: its syntax errors would only confuse
 	} else {
-		f, diags = hclsyntax.ParseConfig(src, name, hcl.InitialPos)
+		f, diags = ParseHCL(src, name)
 	}
 	if f == nil {
 		// The file did not parse at all; keep its bytes so its diagnostics can be printed.
@@ -161,16 +193,64 @@ func checkFiles(cfg *Config) hcl.Diagnostics {
 			continue
 		}
 		if app.Script == "" {
+			if d := checkProgram(app); d != nil {
+				diags = append(diags, d)
+			}
 			continue
 		}
-		if _, err := os.Stat(app.Script); err != nil {
+		info, err := os.Stat(app.Script)
+		switch {
+		case err != nil:
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagWarning,
 				Summary:  "Script not found",
 				Detail:   fmt.Sprintf("App %q runs %s, which does not exist (yet).", app.Name, app.Script),
 				Subject:  app.Ranges["script"].Ptr(),
 			})
+		case info.IsDir():
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagWarning,
+				Summary:  "Script is a folder",
+				Detail:   fmt.Sprintf("App %q runs %s, which is a folder, not a file.", app.Name, app.Script),
+				Subject:  app.Ranges["script"].Ptr(),
+			})
+		case app.Interpreter == "" && info.Mode().Perm()&0o111 == 0:
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagWarning,
+				Summary:  "Script not executable",
+				Detail:   fmt.Sprintf("App %q runs %s directly (no interpreter), but the file is not executable: chmod +x it, or set interpreter.", app.Name, app.Script),
+				Subject:  app.Ranges["script"].Ptr(),
+			})
 		}
 	}
 	return diags
+}
+
+// checkProgram warns when command's program is a path (it holds a /; a bare name is looked
+// up in PATH when the app starts) that is not an executable file (yet).
+func checkProgram(app *App) *hcl.Diagnostic {
+	if len(app.Command) == 0 || !strings.Contains(app.Command[0], "/") {
+		return nil
+	}
+	prog := app.Command[0]
+	if !filepath.IsAbs(prog) {
+		prog = filepath.Join(app.Cwd, prog)
+	}
+	var why string
+	switch info, err := os.Stat(prog); {
+	case err != nil:
+		why = "which does not exist (yet)"
+	case info.IsDir():
+		why = "which is a folder, not a program"
+	case info.Mode().Perm()&0o111 == 0:
+		why = "which is not executable: chmod +x it, or put its interpreter first"
+	default:
+		return nil
+	}
+	rng := app.DeclRange
+	if r, ok := app.Ranges["command"]; ok {
+		rng = r
+	}
+	return &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Program not runnable",
+		Detail: fmt.Sprintf("App %q runs %s, %s.", app.Name, prog, why), Subject: rng.Ptr()}
 }

@@ -1,6 +1,7 @@
 package ecosystem_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -115,6 +116,53 @@ app "b" {
 		got = append(got, d.Summary)
 	}
 	want := []string{"Script not found", "Working directory not found"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+}
+
+// TestLoad_ProgramWarnings: a program that cannot run (missing, a folder, not executable) is a
+// warning at its attribute from eco validate and eco apply, before any start fails on it; a
+// runnable one, a bare name (found in PATH when it starts) and a script run by an
+// interpreter are not.
+func TestLoad_ProgramWarnings(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "plain.txt"), "#!/bin/sh\n")
+	writeFile(t, filepath.Join(dir, "run.sh"), "#!/bin/sh\n")
+	if err := os.Chmod(filepath.Join(dir, "run.sh"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "folder"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "eco.hcl")
+	writeFile(t, path, `
+app "missing"   { command = ["./missing"] }
+app "folder"    { command = ["./folder", "x"] }
+app "noexec"    { command = ["./plain.txt"] }
+app "sfolder"   { script = "folder" }
+app "snoexec"   { script = "plain.txt" }
+app "ok"        { command = ["./run.sh"] }
+app "abs"       { command = ["/bin/sh", "-c", "true"] }
+app "path"      { command = ["sh"] }
+app "sok"       { script = "run.sh" }
+app "interp"    {
+  script      = "plain.txt"
+  interpreter = "/bin/sh"
+}
+`)
+	cfg, _, diags := ecosystem.Load(path, ecosystem.Options{CPUs: 1})
+	if cfg == nil {
+		t.Fatalf("no config: %v", diags)
+	}
+	var got []string
+	for _, d := range diags {
+		if d.Severity != hcl.DiagWarning {
+			t.Errorf("not a warning: %v", d)
+		}
+		got = append(got, fmt.Sprintf("%d %s", d.Subject.Start.Line, d.Summary))
+	}
+	want := []string{"3 Program not runnable", "2 Program not runnable", "4 Program not runnable", "5 Script is a folder", "6 Script not executable"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s", diff)
 	}

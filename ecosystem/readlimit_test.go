@@ -7,30 +7,21 @@ import (
 	"testing"
 )
 
-// TestLoad_FileTooLarge: a file over MaxFileSize, read as an ecosystem file or by file(), is
-// an error that names it, and is not parsed (which would cost several times its size).
-func TestLoad_FileTooLarge(t *testing.T) {
+// TestLoad_FileFunctionTooLarge: a file over MaxFileBytes read by file() is an error that
+// names it, and is not read whole (an ecosystem file over the bound: TestLoad_FileTooLarge).
+func TestLoad_FileFunctionTooLarge(t *testing.T) {
 	dir := t.TempDir()
-	app := "app \"web\" {\n  command = [\"sleep\", \"1\"]\n}\n"
-	huge := strings.Repeat("# "+strings.Repeat("y", 98)+"\n", MaxFileSize/100+1)
-	write := func(name, src string) string {
-		t.Helper()
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
+	huge := strings.Repeat("# "+strings.Repeat("y", 98)+"\n", MaxFileBytes/100+1)
+	if err := os.WriteFile(filepath.Join(dir, "data"), []byte(huge), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	big := write("big.hcl", app+huge)
-	_, _, diags := Load(big, Options{})
-	if !diags.HasErrors() || !strings.Contains(diags.Error(), big+" is too large: 4.0 MiB; eco reads at most 4 MiB of a file") {
-		t.Errorf("diagnostics of a %d-byte file: %v", len(app+huge), diags)
+	small := filepath.Join(dir, "small.hcl")
+	src := "app \"web\" {\n  command = [\"sleep\", \"1\"]\n  env = { DATA = file(\"data\") }\n}\n"
+	if err := os.WriteFile(small, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
 	}
-
-	write("data", huge)
-	small := write("small.hcl", "app \"web\" {\n  command = [\"sleep\", \"1\"]\n  env = { DATA = file(\"data\") }\n}\n")
-	_, _, diags = Load(small, Options{})
-	if !diags.HasErrors() || !strings.Contains(diags.Error(), "is too large") {
+	_, _, diags := Load(small, Options{CPUs: 1})
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), "is over 4 MiB") {
 		t.Errorf("diagnostics of file() of a large file: %v", diags)
 	}
 }

@@ -18,7 +18,7 @@ import (
 // last line. found is false when the file has no such app. An instances that is an
 // expression (a variable, a function call) is refused: writing a number over it would lose it.
 func SetInstances(filename string, src []byte, name string, value cty.Value) (out []byte, found bool, err error) {
-	f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+	f, diags := ParseHCL(src, filename)
 	if diags.HasErrors() {
 		return nil, false, diags
 	}

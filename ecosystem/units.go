@@ -30,6 +30,10 @@ func ParseDuration(s string) (time.Duration, error) {
 	var days time.Duration
 	if m := daysRE().FindStringSubmatch(t); m != nil {
 		n, _ := strconv.ParseFloat(m[1], 64)
+		// Converting a float over MaxInt64 gives MinInt64: "99999999999d" read as negative.
+		if n*24*float64(time.Hour) >= math.MaxInt64 {
+			return 0, fmt.Errorf("%q is too large", s)
+		}
 		days = time.Duration(n * 24 * float64(time.Hour))
 		t = t[len(m[0]):]
 		if t == "" {
@@ -39,6 +43,9 @@ func ParseDuration(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(t)
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a duration", s)
+	}
+	if d > math.MaxInt64-days {
+		return 0, fmt.Errorf("%q is too large", s)
 	}
 	return days + d, nil
 }

@@ -29,6 +29,11 @@ func TestParseDuration(t *testing.T) {
 		{in: "5 seconds", wantErr: true},
 		{in: "d", wantErr: true},
 		{in: "1e30", wantErr: true},
+		// Over time.Duration's range (292 years): an error, never a wrapped negative.
+		{in: "99999999999d", wantErr: true},
+		{in: "106751d", want: 106751 * 24 * time.Hour},
+		{in: "106751d100000h", wantErr: true},
+		{in: "1000000000h", wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

@@ -124,7 +124,7 @@ func (d *decoder) rawVariable(name, from, raw string, ty cty.Type) cty.Value {
 	if ty == cty.String || ty == cty.DynamicPseudoType {
 		return cty.StringVal(raw)
 	}
-	expr, diags := hclsyntax.ParseExpression([]byte(raw), from, hcl.InitialPos)
+	expr, diags := ParseExpression([]byte(raw), from)
 	var v cty.Value
 	if !diags.HasErrors() {
 		v, diags = expr.Value(nil)

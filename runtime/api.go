@@ -129,7 +129,7 @@ func (d *Daemon) routes() http.Handler {
 		switch {
 		case errors.Is(err, errNotFound):
 			control.WriteError(w, http.StatusNotFound, err)
-		case errors.Is(err, errHeld):
+		case errors.Is(err, errHeld), errors.As(err, new(noneRunningError)):
 			control.WriteError(w, http.StatusConflict, err)
 		case err != nil:
 			control.WriteError(w, http.StatusBadRequest, err)
@@ -212,6 +212,10 @@ func (d *Daemon) act(ctx context.Context, name, verb string, req ActionRequest) 
 	resp := ActionResponse{Done: []string{}}
 	for _, r := range runners {
 		line, err := d.actOne(ctx, r, verb, req)
+		if name == "all" && errors.As(err, new(noneRunningError)) {
+			resp.Done = append(resp.Done, err.Error()) // eco send all: the others still get it
+			continue
+		}
 		if err != nil {
 			return resp, fmt.Errorf("%s %s: %w", verb, r.name(), err)
 		}
@@ -370,20 +374,42 @@ func (d *Daemon) actOne(ctx context.Context, r *appRunner, verb string, req Acti
 		if req.Instance != nil {
 			return sendToInstance(ctx, r, *req.Instance, req.Message)
 		}
-		var sent atomic.Int64
+		var sent, idle atomic.Int64
 		errs := r.each(func(in *instance) error {
 			err := in.command(ctx, instCmd{kind: cmdSend, msg: req.Message})
-			if err == nil {
+			switch {
+			case err == nil:
 				sent.Add(1)
+			case errors.Is(err, errNotRunning), errors.Is(err, errInstanceGone):
+				idle.Add(1) // stopped, errored or waiting to restart: nothing to write to
+				return nil
 			}
 			return err
 		})
 		if len(errs) > 0 {
 			return "", errors.Join(errs...)
 		}
-		return fmt.Sprintf("sent to %s of %s", instancesWord(int(sent.Load())), name), nil
+		if sent.Load() == 0 {
+			return "", noneRunningError{name}
+		}
+		line := fmt.Sprintf("sent to %s of %s", instancesWord(int(sent.Load())), name)
+		if n := idle.Load(); n > 0 {
+			line += fmt.Sprintf(" (%s not running)", instancesWord(int(n)))
+		}
+		return line, nil
 	}
 	return "", fmt.Errorf("unknown verb %q (start, stop, restart, reload, delete, scale, send)", strings.TrimSpace(verb))
+}
+
+// errNotRunning is a command to an instance that has no process now.
+var errNotRunning = errors.New("not running")
+
+// noneRunningError is eco send to an app none of whose instances runs: a message that reaches
+// nobody is an error (409), not "sent to 0 instances" and exit 0.
+type noneRunningError struct{ app string }
+
+func (e noneRunningError) Error() string {
+	return fmt.Sprintf("%s has no running instance, nothing was sent (eco start %s)", e.app, e.app)
 }
 
 func instancesWord(n int) string {

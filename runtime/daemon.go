@@ -111,11 +111,14 @@ type Daemon struct {
 	shutdownKeeper bool
 	// git runs the projects that follow a git repository (gitops.go); set by Run.
 	git *gitOps
+	// webhook is the webhook receiver's bounds (gitops_webhook.go); nil without a receiver.
+	webhook *webhookReceiver
 	// metrics are the apply and reconcile durations; metricsAddr is where /metrics is served
 	// ("" when it is not), settingsDiags the problems of daemon.hcl (metricsserve.go). The
 	// last two are set before the API serves.
 	metrics       *daemonMetrics
 	metricsAddr   string
+	metricsConns  *connCount // the metrics listener's connections (listencap.go)
 	settingsDiags []control.Diagnostic
 }
 

@@ -109,7 +109,7 @@ func (d *Daemon) appSource(name string) (AppSource, bool) {
 	}
 	d.mu.Unlock()
 	r.mu.Lock()
-	src.Desired = r.spec.Instances
+	src.Desired, src.MaxInstances = r.spec.Instances, r.spec.InstanceLimit()
 	r.mu.Unlock()
 	if d.git != nil {
 		d.git.mu.Lock()

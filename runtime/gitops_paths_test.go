@@ -81,9 +81,9 @@ func TestGitOps_PathsOutOfTheRepositoryRefused(t *testing.T) {
 		"ecosystem.hcl:7:", "secret leads through a symbolic link")
 
 	// A huge file is not read, and the error names it in the repository.
-	huge := with(`out_file = "web.log"`) + strings.Repeat("# "+strings.Repeat("y", 98)+"\n", ecosystem.MaxFileSize/100)
+	huge := with(`out_file = "web.log"`) + strings.Repeat("# "+strings.Repeat("y", 98)+"\n", ecosystem.MaxFileBytes/100)
 	refused("a huge file", repo.Commit("huge", map[string]string{"ecosystem.hcl": huge}),
-		"Cannot read file: ecosystem.hcl is too large: 4.0 MiB", "")
+		"ecosystem.hcl:1:1: File too large", "ecosystem.hcl is over 4 MiB")
 
 	if err := os.Remove(filepath.Join(repo.Dir, "logs")); err != nil {
 		t.Fatal(err)

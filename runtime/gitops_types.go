@@ -125,8 +125,10 @@ type AppSource struct {
 	Path string `json:"path,omitempty"`
 	// Watched is true when a save of Path is applied by the hot reconcile.
 	Watched bool `json:"watched"`
-	// Desired is the app's instance count now.
-	Desired int `json:"desired"`
+	// Desired is the app's instance count now; MaxInstances its limit (max_instances or the
+	// default), which eco scale checks before it writes a file or pushes a commit.
+	Desired      int `json:"desired"`
+	MaxInstances int `json:"max_instances,omitempty"`
 	// Git is set for an app of a git project: what it follows, and the file or folder inside
 	// the repository.
 	Git     *gitsource.Spec `json:"git,omitempty"`

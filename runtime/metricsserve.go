@@ -35,11 +35,16 @@ func (d *Daemon) serveMetrics(ctx context.Context, s settings.Settings) (wait fu
 		return func() {}
 	}
 	d.metricsAddr = ln.Addr().String()
+	// Any local user may connect here: connections and their idle time are bounded, so that
+	// held connections cannot take the daemon's descriptors (listencap.go).
+	d.metricsConns = &connCount{}
+	ln = capListener(ln, metricsMaxConns, d.metricsConns)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.MetricsRegistry(), promhttp.HandlerOpts{
 		ErrorLog: slogPrinter{d}, ErrorHandling: promhttp.ContinueOnError, MaxRequestsInFlight: 4, Timeout: 30 * time.Second,
 	}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -63,6 +68,10 @@ func (d *Daemon) serveMetrics(ctx context.Context, s settings.Settings) (wait fu
 		<-done
 	}
 }
+
+// metricsMaxConns bounds the metrics listener's open connections; a Prometheus server keeps
+// one.
+const metricsMaxConns = 16
 
 // noteSettings logs the settings' problems and keeps them for GET /v1/ping.
 func (d *Daemon) noteSettings(diags hcl.Diagnostics) {

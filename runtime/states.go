@@ -583,7 +583,7 @@ func (m *machine) answer(c instCmd, restartable bool) (stop, restart bool) {
 		c.reply <- nil
 		return false, true
 	case cmdSend:
-		c.reply <- fmt.Errorf("%s is not running", m.in.name())
+		c.reply <- fmt.Errorf("%s is %w", m.in.name(), errNotRunning)
 	default:
 		c.reply <- fmt.Errorf("%s: unknown command %q", m.in.name(), c.kind)
 	}

@@ -180,6 +180,11 @@ const DefaultInstanceVar = "NODE_APP_INSTANCE"
 // DefaultMaxInstances is the most instances an app may have when max_instances is not set.
 const DefaultMaxInstances = 100
 
+// MaxInstancesCeiling bounds max_instances itself: each instance is a process with pipes and
+// sockets in the daemon, and max_instances = 1000000000 made the daemon allocate slots until
+// it ran out of memory, at every restart by its keeper.
+const MaxInstancesCeiling = 100000
+
 func ms(n int64) cty.Value { return cty.NumberIntVal(n) }
 
 // LogRotate is the log_rotate block inside an app.
@@ -285,7 +290,7 @@ var App = Block{
 		{Name: "instances", Kind: Instances, Default: cty.NumberIntVal(1), Class: Scale,
 			Description: `How many instances to run: a number, "max" (or 0) for one per CPU available to eco, or a negative number for CPUs minus n (never below 1).`},
 		{Name: "max_instances", Kind: Int, Class: InPlace, DefaultDoc: strconv.Itoa(DefaultMaxInstances),
-			Description: "The most instances the app may have, from the file or from eco scale. It guards against a typo such as instances = 100000 exhausting the machine; raise it when the app really needs more."},
+			Description: "The most instances the app may have, from the file or from eco scale. It guards against a typo such as instances = 100000 exhausting the machine; raise it when the app really needs more, up to 100000."},
 		{Name: "exec_mode", Kind: Enum, Values: []string{"fork", "cluster"}, Default: cty.StringVal("fork"), Class: Restart,
 			Description: `"fork" runs each instance on its own; "cluster" makes the instances share one public port (see port and balance). PM2's spellings "fork_mode" and "cluster_mode" are accepted too.`},
 		{Name: "port", Kind: Int, Class: Restart,

@@ -3,6 +3,7 @@ package watch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -34,6 +35,7 @@ type loop struct {
 	fw    dirWatcher
 	roots []*root
 	dirs  map[string]bool // folders added to fw
+	full  bool            // dirs reached w.maxDirs and the log said so
 
 	pending map[string]bool // paths of the burst in progress
 	burst   time.Time       // when the burst began
@@ -173,6 +175,10 @@ func (l *loop) establish(r *root, report bool) error {
 			r.dir = true
 			if err := l.addTree(r, r.path, report); err != nil {
 				r.anchor = ""
+				if errors.Is(err, errTooManyDirs) {
+					l.noteFull(r.path, err)
+					return nil
+				}
 				if isNotExist(err) {
 					continue
 				}
@@ -240,7 +246,12 @@ func (l *loop) addTree(r *root, dir string, report bool) error {
 			l.mark(p)
 		}
 		if e.IsDir() {
-			if err := l.addTree(r, p, report); err != nil && !isNotExist(err) {
+			err := l.addTree(r, p, report)
+			if errors.Is(err, errTooManyDirs) {
+				l.noteFull(p, err)
+				return nil // the rest of this tree is not watched
+			}
+			if err != nil && !isNotExist(err) {
 				l.w.log.Warn("cannot watch", "path", p, "err", err)
 			}
 		}
@@ -248,9 +259,23 @@ func (l *loop) addTree(r *root, dir string, report bool) error {
 	return nil
 }
 
+// noteFull logs, once, that the watched folders reached the bound at path.
+func (l *loop) noteFull(path string, err error) {
+	if !l.full {
+		l.full = true
+		l.w.log.Warn("cannot watch", "path", path, "err", err)
+	}
+}
+
+// errTooManyDirs is a folder over MaxDirs.
+var errTooManyDirs = fmt.Errorf("over %d folders are watched: this one and the rest of its tree are not (narrow watch, or add ignore_watch)", MaxDirs)
+
 func (l *loop) addDir(dir string) error {
 	if l.dirs[dir] {
 		return nil
+	}
+	if len(l.dirs) >= l.w.maxDirs {
+		return errTooManyDirs
 	}
 	if err := l.fw.Add(dir); err != nil {
 		return err

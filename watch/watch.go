@@ -98,7 +98,14 @@ type Watcher struct {
 	changes  chan Change
 	started  atomic.Bool
 	onReady  func() // tests: called once the initial watches are in place
+	maxDirs  int    // MaxDirs; tests lower it
 }
+
+// MaxDirs bounds the folders one Watcher watches. Each is an inotify watch, counted against
+// the user's fs.inotify.max_user_watches for every program of that user: watch = ["/"]
+// walked the whole file system and could take them all. Past the bound the rest of the tree
+// is not watched, and the log says so once.
+const MaxDirs = 10000
 
 // New checks opts and returns a Watcher. It starts nothing and watches nothing before Run.
 func New(opts Options) (*Watcher, error) {
@@ -108,7 +115,7 @@ func New(opts Options) (*Watcher, error) {
 	if opts.Debounce < 0 || opts.MaxWait < 0 {
 		return nil, fmt.Errorf("watch: negative debounce %v or max wait %v", opts.Debounce, opts.MaxWait)
 	}
-	w := &Watcher{debounce: opts.Debounce, maxWait: opts.MaxWait, log: opts.Log, changes: make(chan Change)}
+	w := &Watcher{debounce: opts.Debounce, maxWait: opts.MaxWait, log: opts.Log, changes: make(chan Change), maxDirs: MaxDirs}
 	if w.debounce == 0 {
 		w.debounce = DefaultDebounce
 	}

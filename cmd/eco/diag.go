@@ -11,9 +11,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/mitchellh/go-wordwrap"
 
+	"github.com/eco-pm/eco/ecosystem"
 	"github.com/eco-pm/eco/runtime"
 	"github.com/eco-pm/eco/runtime/control"
 )
@@ -240,7 +240,7 @@ func (f *contextFinder) find(rng hcl.Range) string {
 	if !ok {
 		if src, found := f.sources[rng.Filename]; found && !notHCL(rng.Filename) {
 			// A file with syntax errors still gives the blocks that parsed.
-			file, _ = hclsyntax.ParseConfig(src, rng.Filename, hcl.InitialPos)
+			file, _ = ecosystem.ParseHCL(src, rng.Filename)
 		}
 		f.files[rng.Filename] = file
 	}

@@ -99,7 +99,7 @@ func (c *cli) runFmt(stdin io.Reader, paths []string, opts fmtOptions) error {
 // fmtFile formats one file and reports whether it was not formatted. It rewrites the file, lists
 // it and prints its diff, as opts say. Syntax errors are printed here and return errReported.
 func (c *cli) fmtFile(name string, opts fmtOptions) (changed bool, err error) {
-	src, err := os.ReadFile(name)
+	src, err := ecosystem.ReadFile(name)
 	if err != nil {
 		return false, err
 	}
@@ -124,9 +124,12 @@ func (c *cli) fmtFile(name string, opts fmtOptions) (changed bool, err error) {
 // fmtStdin formats stdin. It writes the result to stdout, unless --check or --diff ask for a
 // listing or a diff instead, and reports whether stdin was not formatted.
 func (c *cli) fmtStdin(stdin io.Reader, opts fmtOptions) (changed bool, err error) {
-	src, err := io.ReadAll(stdin)
+	src, err := io.ReadAll(io.LimitReader(stdin, ecosystem.MaxFileBytes+1))
 	if err != nil {
 		return false, fmt.Errorf("read stdin: %w", err)
+	}
+	if len(src) > ecosystem.MaxFileBytes {
+		return false, fmt.Errorf("read stdin: over %d MiB; an ecosystem file is far smaller", ecosystem.MaxFileBytes>>20)
 	}
 	out, err := c.format(src, stdinName)
 	if err != nil {

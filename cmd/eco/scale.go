@@ -78,6 +78,14 @@ func (c *cli) scale(ctx context.Context, app, spec string, commit, push bool) er
 	if err != nil {
 		return err
 	}
+	// Checked before the file is written or a commit pushed: a count the daemon refuses
+	// would leave a file (or a branch) that no longer applies. (0: a daemon too old to say.)
+	if src.MaxInstances > 0 {
+		limits := ecosystem.App{Name: app, MaxInstances: src.MaxInstances}
+		if err := limits.CheckInstances(n); err != nil {
+			return fmt.Errorf("scale %s: %w; nothing was written", app, err)
+		}
+	}
 	text := strconv.Itoa(n)
 	if value.Type() == cty.String {
 		text = `"max"`

@@ -93,7 +93,9 @@ func Read(ctx context.Context, path string, opts ReadOptions) (*Document, error)
 		err = evalNode(ctx, path, "module", opts, doc)
 		return doc, err
 	}
-	src, err := os.ReadFile(path)
+	// The size was checked above, but a device (/dev/zero, a symlink to it) says 0 and never
+	// ends: read no more than the bound.
+	src, err := readLimited(path, MaxFileSize)
 	if err != nil {
 		return nil, err
 	}
@@ -268,4 +270,21 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 		l.buf.Write(p[:min(len(p), room)])
 	}
 	return len(p), nil
+}
+
+// readLimited reads path, or fails when it holds more than max bytes.
+func readLimited(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(src)) > max {
+		return nil, fmt.Errorf("%s: more than a PM2 file holds (at most %d bytes)", path, max)
+	}
+	return src, nil
 }

@@ -9,8 +9,9 @@ import (
 	"path/filepath"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/eco-pm/eco/ecosystem"
 )
 
 // FileName is the settings file's name inside ECO_HOME.
@@ -56,7 +57,7 @@ var (
 
 // Parse checks a settings file's bytes; name is used in positions. It collects every problem.
 func Parse(name string, src []byte) (Settings, hcl.Diagnostics) {
-	f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
+	f, diags := ecosystem.ParseHCL(src, name)
 	if diags.HasErrors() {
 		return Settings{}, diags
 	}

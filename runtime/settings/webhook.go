@@ -3,11 +3,13 @@ package settings
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -33,7 +35,7 @@ type Secret struct {
 func (s *Secret) Read() ([]byte, error) {
 	var v string
 	if s.File != "" {
-		b, err := os.ReadFile(s.File)
+		b, err := readSecretFile(s.File)
 		if err != nil {
 			return nil, fmt.Errorf("read the webhook secret: %w", err)
 		}
@@ -49,6 +51,35 @@ func (s *Secret) Read() ([]byte, error) {
 		return nil, errors.New("the webhook secret is empty")
 	}
 	return []byte(v), nil
+}
+
+// maxSecretBytes bounds the secret file.
+const maxSecretBytes = 64 << 10
+
+// readSecretFile reads a regular file of at most maxSecretBytes. secret_file = "/dev/zero"
+// grew the daemon by 13 GB in 20 s, and a FIFO would have blocked its start for ever: the
+// file is opened without blocking and must be a regular file.
+func readSecretFile(name string) ([]byte, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s)", name, st.Mode().Type())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxSecretBytes {
+		return nil, fmt.Errorf("%s is over %d KiB; a shared secret is far shorter", name, maxSecretBytes>>10)
+	}
+	return b, nil
 }
 
 var envName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })

@@ -39,3 +39,25 @@ app "tiny-logs" {
     max_size = "1K" # error: log_rotate.max_size too small
   }
 }
+
+# max_instances has a ceiling: a billion slots ran the daemon out of memory.
+app "raised-too-far" {
+  script        = "a.js"
+  instances     = 1000000000 # error: Too many instances
+  max_instances = 1000000000 # error: Invalid max_instances
+}
+
+# increment_var = "PORT" would hand instances 6 to 19 ports over 65535.
+app "ports-overflow" {
+  script        = "a.js"
+  instances     = 20
+  port          = 65530
+  increment_var = "PORT" # error: Invalid increment_var
+}
+
+app "env-ports-overflow" {
+  script        = "a.js"
+  instances     = 2
+  env           = { PORT = 65535 }
+  increment_var = "PORT" # error: Invalid increment_var
+}
